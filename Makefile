@@ -1,0 +1,55 @@
+# pgrouter build: `make` builds build/pgrouter and the unit tests; `make test` runs everything.
+CC      ?= cc
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc -pthread $(SANFLAGS)
+LDLIBS  := -levent_core -levent_pthreads -linih -lpg_query -lssl -lcrypto -lpthread -lm
+PYTHON  ?= /usr/bin/python3
+
+BUILD   ?= build
+SRC     := $(wildcard src/*.c src/*/*.c)
+OBJ     := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+LIBOBJ  := $(filter-out $(BUILD)/obj/main.o,$(OBJ))
+UNITSRC := $(wildcard tests/unit/test_*.c)
+UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit integration clean demo demo-stop asan fuzz bench
+all: $(BUILD)/pgrouter $(UNITBIN)
+
+$(BUILD)/pgrouter: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS)
+
+-include $(OBJ:.o=.d)
+
+# Unit tests print one "N passed, N failed" line in total.
+unit: $(UNITBIN)
+	@tests/unit/run_all.sh $(UNITBIN)
+
+integration: $(BUILD)/pgrouter
+	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test: all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+# Same build with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+
+demo:
+	@scripts/demo.sh start
+
+demo-stop:
+	@scripts/demo.sh stop
+
+clean:
+	rm -rf build build-asan build-fuzz

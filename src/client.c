@@ -1,0 +1,438 @@
+/* Client connection state machine: startup, authentication, login, and the query cycle. */
+#include "client.h"
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "proto/cursor.h"
+#include "server.h"
+#include "worker.h"
+
+#include <ctype.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CL(c) container_of(c, struct client, c)
+
+static const struct conn_ops client_ops;
+
+int client_pool_mode(const struct client *cl) { return cl->pool ? cl->pool->pool_mode : POOL_SESSION; }
+
+static void client_destroy(struct conn *c)
+{
+	struct client *cl = CL(c);
+	params_clear(&cl->params);
+	free(cl->user);
+	free(cl->dbname);
+	free(cl);
+}
+
+void client_accept(struct worker *w, int fd)
+{
+	struct client *cl = calloc(1, sizeof *cl);
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	net_tune(fd, w->cfg);
+	conn_init(&cl->c, w, fd, &client_ops, 'c');
+	cl->c.destroy = client_destroy;
+	cl->c.startup_phase = true;
+	cl->c.phase = PHASE_PREAUTH;
+	cl->state = CL_STARTUP;
+	cl->connect_time = cl->state_since = w->now;
+	list_init(&cl->wait_node);
+	list_append(&w->clients, &cl->all_node);
+	int n = atomic_fetch_add(&g_shared.nclients, 1) + 1;
+	cl->counted = true;
+	if (conn_start(&cl->c) < 0) {
+		client_close(cl, NULL, NULL);
+		return;
+	}
+	/* Over the limit: still read the startup packet so the client can read our error. */
+	if (n > w->cfg->max_client_conn)
+		cl->is_admin = false, cl->state_since = -1;
+}
+
+void client_close(struct client *cl, const char *sqlstate, const char *msg)
+{
+	if (cl->c.closing)
+		return;
+	struct worker *w = cl->c.w;
+	if (msg) {
+		conn_send_error(&cl->c, "FATAL", sqlstate, msg);
+		if (w->cfg->log_pooler_errors)
+			log_info(cl->c.prefix, "closing client: %s", msg);
+	}
+	pool_dequeue(cl);
+	struct server *sv = cl->server;
+	if (sv) {
+		cl->server = NULL;
+		server_client_gone(sv);
+	}
+	if (cl->pool)
+		cl->pool->n_clients--;
+	if (cl->counted) {
+		cl->counted = false;
+		atomic_fetch_sub(&g_shared.nclients, 1);
+	}
+	cl->state = CL_CLOSED;
+	list_del(&cl->all_node);
+	if (w->cfg->log_disconnections && cl->user)
+		log_info(cl->c.prefix, "client disconnected: db=%s user=%s duration=%.3fs", cl->dbname, cl->user,
+		         (double)(w->now - cl->connect_time) / 1e6);
+	conn_close(&cl->c);
+}
+
+/* One disconnect path for all malformed client input: ErrorResponse 08P01, sanitized log line, close. */
+static void client_bad_input(struct conn *c, const char *why, const uint8_t *excerpt, size_t n)
+{
+	char buf[80];
+	log_sanitize(buf, sizeof buf, excerpt, n);
+	log_warn(c->prefix, "protocol violation: %s (first bytes: %s)", why, buf);
+	c->w->n_bad_input++;
+	char msg[160];
+	snprintf(msg, sizeof msg, "protocol violation: %s", why);
+	client_close(CL(c), "08P01", msg);
+}
+
+static void client_eof(struct conn *c, const char *why) { client_close(CL(c), NULL, NULL); }
+
+/* GUC-like names only: they end up in SET statements. */
+static bool valid_param_name(const char *s)
+{
+	if (!*s || strlen(s) > 63)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.')
+			return false;
+	return true;
+}
+
+/* Add one session setting from the startup packet; 0 or -1 with why. */
+static int take_setting(struct client *cl, const char *name, const char *value, const char **why)
+{
+	const struct config *cfg = cl->c.w->cfg;
+	if (list_contains(cfg->ignore_startup_parameters, name, true))
+		return 0;
+	const char *canon = param_canonical(name);
+	if (!canon && !valid_param_name(name))
+		return *why = "invalid startup parameter name", -1;
+	if (strlen(value) > 1024)
+		return *why = "startup parameter value too long", -1;
+	return params_set(&cl->params, canon ? canon : name, value) < 0 ? (*why = "out of memory", -1) : 0;
+}
+
+/* "-c name=value" and "--name=value" inside the options parameter become session settings. */
+static int take_options(struct client *cl, const char *opts, const char **why)
+{
+	if (list_contains(cl->c.w->cfg->ignore_startup_parameters, "options", true))
+		return 0;
+	char buf[1024];
+	if (strlen(opts) >= sizeof buf)
+		return *why = "options too long", -1;
+	snprintf(buf, sizeof buf, "%s", opts);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (strcmp(tok, "-c") == 0)
+			tok = strtok_r(NULL, " \t", &save);
+		else if (strncmp(tok, "-c", 2) == 0)
+			tok += 2;
+		else if (strncmp(tok, "--", 2) == 0)
+			tok += 2;
+		else
+			return *why = "unsupported options (only -c name=value)", -1;
+		char *eq = tok ? strchr(tok, '=') : NULL;
+		if (!eq)
+			return *why = "unsupported options (only -c name=value)", -1;
+		*eq = 0;
+		for (char *d = tok; *d; d++)
+			if (*d == '-')
+				*d = '_';
+		if (take_setting(cl, tok, eq + 1, why) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Check and store the startup parameters; returns 0, or -1 after closing the client. */
+static int client_read_startup(struct client *cl, const struct startup_pkt *sp)
+{
+	const char *user = startup_get(sp, "user");
+	const char *why = NULL;
+	if (!user || !*user) {
+		client_close(cl, "28000", "no PostgreSQL user name specified in startup packet");
+		return -1;
+	}
+	const char *db = startup_get(sp, "database");
+	cl->user = strdup(user);
+	cl->dbname = strdup(db && *db ? db : user);
+	for (int i = 0; i < sp->nparams; i++) {
+		const char *n = sp->name[i], *v = sp->value[i];
+		if (strcmp(n, "user") == 0 || strcmp(n, "database") == 0 || strncmp(n, "_pq_.", 5) == 0)
+			continue;
+		if (strcmp(n, "replication") == 0) {
+			client_close(cl, "08P01", "replication connections are not supported by pgrouter");
+			return -1;
+		}
+		int rc = strcmp(n, "options") == 0 ? take_options(cl, v, &why) : take_setting(cl, n, v, &why);
+		if (rc < 0) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "unsupported startup parameter %s: %s", n, why);
+			client_close(cl, "08P01", msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A 3.x client newer than 3.0 learns that we speak 3.0 and which options we ignored. */
+static void negotiate_version(struct client *cl, const struct startup_pkt *sp)
+{
+	const char *opts[STARTUP_MAX_PARAMS];
+	int n = 0;
+	for (int i = 0; i < sp->nparams; i++)
+		if (strncmp(sp->name[i], "_pq_.", 5) == 0)
+			opts[n++] = sp->name[i];
+	if ((sp->code & 0xffff) != 0 || n > 0)
+		msg_negotiate_version(conn_out(&cl->c), 0, opts, n);
+}
+
+/* Authenticated: find the pool and log in now or once its parameters are known. */
+static void client_login(struct client *cl)
+{
+	struct worker *w = cl->c.w;
+	const struct dbconf *db = config_find_db(w->cfg, cl->dbname);
+	if (!db) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "no such database: %s", cl->dbname);
+		client_close(cl, "3D000", msg);
+		return;
+	}
+	cl->pool = pool_get(w, db, cl->dbname, cl->user);
+	if (!cl->pool) {
+		client_close(cl, "53200", "out of memory");
+		return;
+	}
+	cl->pool->n_clients++;
+	if (w->cfg->log_connections) {
+		char peer[64];
+		net_peer_name(cl->c.fd, peer, sizeof peer);
+		log_info(cl->c.prefix, "login: db=%s user=%s from=%s", cl->dbname, cl->user, peer);
+	}
+	if (atomic_load(&cl->pool->shared->has_welcome))
+		client_finish_login(cl);
+	else
+		pool_login_wait(cl);
+}
+
+void client_finish_login(struct client *cl)
+{
+	struct iobuf **out = conn_out(&cl->c);
+	const struct params *welcome = &cl->pool->shared->welcome;
+	int err = msg_auth(out, 0, NULL, 0);
+	uint32_t pos = 0;
+	const char *name, *value;
+	while (params_next(welcome, &pos, &name, &value)) {
+		const char *mine = param_is_tracked(name) ? params_get(&cl->params, name) : NULL;
+		err |= msg_param_status(out, name, mine ? mine : value);
+	}
+	err |= msg_backend_key(out, cl->cancel_pid, cl->cancel_key);
+	err |= msg_ready(out, 'I');
+	if (err) {
+		client_close(cl, "53200", "out of memory");
+		return;
+	}
+	cl->state = CL_IDLE;
+	cl->state_since = cl->c.w->now;
+	cl->c.phase = PHASE_READY;
+	if (!conn_flush_out(&cl->c)) {
+		client_close(cl, NULL, NULL);
+		return;
+	}
+	if (cl->c.paused || iobuf_len(cl->c.in))
+		conn_resume(&cl->c);
+}
+
+/* pgrouter's own key: worker id in the top byte so any worker can route a CancelRequest. */
+static void make_cancel_key(struct client *cl)
+{
+	struct worker *w = cl->c.w;
+	uint32_t rnd[2] = { 0, 0 };
+	if (RAND_bytes((unsigned char *)rnd, sizeof rnd) != 1)
+		rnd[0] = (uint32_t)w->now, rnd[1] = (uint32_t)(w->now >> 20) ^ 0x5bd1e995u;
+	cl->cancel_pid = ((uint32_t)w->id << 24) | ((++w->next_cancel_seq) & 0xffffff);
+	cl->cancel_key = rnd[1];
+	if (cl->cancel_pid == 0)
+		cl->cancel_pid = 1;
+}
+
+static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t len)
+{
+	struct client *cl = CL(c);
+	struct startup_pkt sp;
+	const char *why = NULL;
+	if (proto_parse_startup(pkt, len, &sp, &why) < 0) {
+		client_bad_input(c, why, pkt, len < 16 ? len : 16);
+		return ACT_CLOSED;
+	}
+	if (sp.code == PROTO_SSL_CODE || sp.code == PROTO_GSSENC_CODE) {
+		/* No TLS/GSS here: 'N' and the client may continue in plaintext. */
+		if (iobuf_append(conn_out(c), "N", 1) < 0 || !conn_flush_out(c)) {
+			client_close(cl, NULL, NULL);
+			return ACT_CLOSED;
+		}
+		return ACT_CONSUMED;
+	}
+	if (sp.code == PROTO_CANCEL_CODE) {
+		worker_post_cancel(sp.cancel_pid, sp.cancel_key);
+		client_close(cl, NULL, NULL);
+		return ACT_CLOSED;
+	}
+	c->startup_phase = false;
+	if (cl->state_since < 0) {
+		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
+		return ACT_CLOSED;
+	}
+	if (client_read_startup(cl, &sp) < 0)
+		return ACT_CLOSED;
+	negotiate_version(cl, &sp);
+	make_cancel_key(cl);
+	cl->state = CL_AUTH;
+	/* auth_type trust/any: nothing to exchange. */
+	client_login(cl);
+	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
+}
+
+/* The node a statement should run on; routing (issue 4) replaces this with the router's decision. */
+static int route_node(struct client *cl)
+{
+	(void)cl;
+	return 0;
+}
+
+/* Forwarding while linked: count what the server owes us so that release happens at the right Z. */
+static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct server *sv = cl->server;
+	switch (type) {
+	case 'Q':
+	case 'F':
+		sv->expect_z++;
+		cl->c.w->n_queries++;
+		return ACT_SEND;
+	case 'S':
+		sv->expect_z++;
+		sv->unsynced = false;
+		return ACT_SEND;
+	case 'P': case 'B': case 'D': case 'E': case 'C': case 'H':
+		sv->unsynced = true;
+		if (type == 'E')
+			cl->c.w->n_queries++;
+		return ACT_SEND;
+	case 'd': case 'c': case 'f':
+		return ACT_SEND;
+	case 'X':
+		if (cl->c.pending)
+			return ACT_FLUSH_FIRST;
+		client_close(cl, NULL, NULL);
+		return ACT_CLOSED;
+	default:
+		client_bad_input(&cl->c, "unexpected message type", &type, 1);
+		return ACT_CLOSED;
+	}
+}
+
+/* Between transactions: the first message of the next one asks the pool for a server. */
+static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	switch (type) {
+	case 'X':
+		client_close(cl, NULL, NULL);
+		return ACT_CLOSED;
+	case 'd': case 'c': case 'f':
+		return ACT_SKIP;   /* PostgreSQL ignores COPY messages outside COPY, and so do we */
+	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': case 'S': case 'F':
+		break;
+	default:
+		client_bad_input(&cl->c, "unexpected message type", &type, 1);
+		return ACT_CLOSED;
+	}
+	if (atomic_load(&g_shared.shutdown)) {
+		client_close(cl, "57P01", "pgrouter is shutting down");
+		return ACT_CLOSED;
+	}
+	if (!pool_acquire(cl, route_node(cl)))
+		return cl->c.closing ? ACT_CLOSED : ACT_PAUSE;
+	if (cl->c.closing)
+		return ACT_CLOSED;
+	return linked_msg(cl, type, len, body);
+}
+
+static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct client *cl = CL(c);
+	switch (cl->state) {
+	case CL_LINKED:
+		return linked_msg(cl, type, len, body);
+	case CL_IDLE:
+		return idle_client_msg(cl, type, len, body);
+	case CL_LOGIN_WAIT:
+	case CL_WAITING:
+		return ACT_PAUSE;
+	case CL_AUTH:
+		client_bad_input(c, "unexpected message during authentication", &type, 1);
+		return ACT_CLOSED;
+	case CL_STARTUP:
+	case CL_CLOSED:
+		return ACT_CLOSED;
+	default:
+		log_error(c->prefix, "BUG: client in unknown state %d", (int)cl->state);
+		client_close(cl, "XX000", "internal error");
+		return ACT_CLOSED;
+	}
+}
+
+void client_link(struct client *cl, struct server *sv)
+{
+	cl->server = sv;
+	sv->client = cl;
+	conn_link(&cl->c, &sv->c);
+	cl->state = CL_LINKED;
+	cl->state_since = cl->c.w->now;
+	sv->state = SV_ACTIVE;
+	sv->state_since = cl->c.w->now;
+	server_sync_params(sv, cl);
+	conn_flush_out(&sv->c);
+}
+
+void client_cancel_request(struct worker *w, uint32_t pid, uint32_t key)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *cl = list_entry(it, struct client, all_node);
+		if (cl->cancel_pid != pid)
+			continue;
+		/* Compare without an early exit so timing does not reveal how much of the key matched. */
+		if ((cl->cancel_key ^ key) != 0)
+			return;
+		if (cl->state == CL_LINKED && cl->server && cl->server->expect_z > 0)
+			server_cancel(cl->server);
+		return;
+	}
+}
+
+static void client_noop_last(struct conn *c) { (void)c; }
+
+static const struct conn_ops client_ops = {
+	.on_msg = client_on_msg,
+	.on_startup = client_on_startup,
+	.after_last = client_noop_last,
+	.on_eof = client_eof,
+	.on_bad_input = client_bad_input,
+	.on_writable = NULL,
+	.dir = FROM_CLIENT,
+};

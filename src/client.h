@@ -1,0 +1,20 @@
+/* Client connection state machine: startup, authentication, login, and the query cycle. */
+#ifndef PGR_CLIENT_H
+#define PGR_CLIENT_H
+
+#include "proxy.h"
+
+/* Take ownership of an accepted socket. */
+void client_accept(struct worker *w, int fd);
+/* Link cl with sv and let cl's queued input flow. */
+void client_link(struct client *cl, struct server *sv);
+/* Finish the login of cl with the pool's parameters. */
+void client_finish_login(struct client *cl);
+/* Send an error (if msg) and close cl, releasing or closing its server. */
+void client_close(struct client *cl, const char *sqlstate, const char *msg);
+/* Handle a CancelRequest that names one of this worker's clients. */
+void client_cancel_request(struct worker *w, uint32_t pid, uint32_t key);
+/* The pool mode in force for cl. */
+int client_pool_mode(const struct client *cl);
+
+#endif

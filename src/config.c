@@ -1,0 +1,757 @@
+/* Configuration: table-driven ini parsing into an immutable, reference-counted struct. */
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum ctype { CT_INT, CT_BOOL, CT_STR, CT_DUR, CT_SIZE, CT_ENUM };
+#define F_RESTART 1u  /* a change needs a restart; reload keeps the old value */
+
+struct setting {
+	const char *name;
+	enum ctype type;
+	const char *def;
+	size_t off;
+	int64_t min, max;
+	const char *const *enums;
+	unsigned flags;
+};
+
+static const char *const pool_modes[] = { "session", "transaction", "statement", NULL };
+static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram-sha-256", "cert", "hba", NULL };
+
+#define OFF(f) offsetof(struct config, f)
+#define IMAX 2147483647
+#define DMAX (86400LL * 365 * 1000000)
+static const struct setting settings[] = {
+	{ "logfile", CT_STR, "", OFF(logfile), 0, 0, NULL, 0 },
+	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
+	{ "listen_addr", CT_STR, "127.0.0.1", OFF(listen_addr), 0, 0, NULL, F_RESTART },
+	{ "listen_port", CT_INT, "6432", OFF(listen_port), 1, 65535, NULL, F_RESTART },
+	{ "workers", CT_INT, "0", OFF(workers), 0, 64, NULL, F_RESTART },
+	{ "pool_mode", CT_ENUM, "session", OFF(pool_mode), 0, 0, pool_modes, 0 },
+	{ "max_client_conn", CT_INT, "100", OFF(max_client_conn), 1, IMAX, NULL, 0 },
+	{ "default_pool_size", CT_INT, "20", OFF(default_pool_size), 1, IMAX, NULL, 0 },
+	{ "min_pool_size", CT_INT, "0", OFF(min_pool_size), 0, IMAX, NULL, 0 },
+	{ "reserve_pool_size", CT_INT, "0", OFF(reserve_pool_size), 0, IMAX, NULL, 0 },
+	{ "replica_pool_size", CT_INT, "0", OFF(replica_pool_size), 0, IMAX, NULL, 0 },
+	{ "reserve_pool_timeout", CT_DUR, "5", OFF(reserve_pool_timeout), 0, DMAX, NULL, 0 },
+	{ "server_idle_timeout", CT_DUR, "600", OFF(server_idle_timeout), 0, DMAX, NULL, 0 },
+	{ "server_lifetime", CT_DUR, "3600", OFF(server_lifetime), 0, DMAX, NULL, 0 },
+	{ "server_connect_timeout", CT_DUR, "15", OFF(server_connect_timeout), 0, DMAX, NULL, 0 },
+	{ "server_login_retry", CT_DUR, "15", OFF(server_login_retry), 0, DMAX, NULL, 0 },
+	{ "query_wait_timeout", CT_DUR, "120", OFF(query_wait_timeout), 0, DMAX, NULL, 0 },
+	{ "client_idle_timeout", CT_DUR, "0", OFF(client_idle_timeout), 0, DMAX, NULL, 0 },
+	{ "client_login_timeout", CT_DUR, "60", OFF(client_login_timeout), 0, DMAX, NULL, 0 },
+	{ "idle_transaction_timeout", CT_DUR, "0", OFF(idle_transaction_timeout), 0, DMAX, NULL, 0 },
+	{ "server_reset_query", CT_STR, "DISCARD ALL", OFF(server_reset_query), 0, 0, NULL, 0 },
+	{ "server_reset_query_always", CT_BOOL, "0", OFF(server_reset_query_always), 0, 1, NULL, 0 },
+	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
+	{ "auth_type", CT_ENUM, "trust", OFF(auth_type), 0, 0, auth_types, 0 },
+	{ "admin_users", CT_STR, "", OFF(admin_users), 0, 0, NULL, 0 },
+	{ "stats_users", CT_STR, "", OFF(stats_users), 0, 0, NULL, 0 },
+	{ "max_packet_size", CT_SIZE, "2147483647", OFF(max_packet_size), 1024, IMAX, NULL, 0 },
+	{ "pkt_buf", CT_SIZE, "16384", OFF(pkt_buf), 1024, 1 << 24, NULL, F_RESTART },
+	{ "tcp_keepalive", CT_BOOL, "1", OFF(tcp_keepalive), 0, 1, NULL, 0 },
+	{ "tcp_keepidle", CT_INT, "0", OFF(tcp_keepidle), 0, IMAX, NULL, 0 },
+	{ "tcp_keepintvl", CT_INT, "0", OFF(tcp_keepintvl), 0, IMAX, NULL, 0 },
+	{ "tcp_keepcnt", CT_INT, "0", OFF(tcp_keepcnt), 0, IMAX, NULL, 0 },
+	{ "log_connections", CT_BOOL, "1", OFF(log_connections), 0, 1, NULL, 0 },
+	{ "log_disconnections", CT_BOOL, "1", OFF(log_disconnections), 0, 1, NULL, 0 },
+	{ "log_pooler_errors", CT_BOOL, "1", OFF(log_pooler_errors), 0, 1, NULL, 0 },
+	{ "verbose", CT_INT, "0", OFF(verbose), 0, 3, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
+};
+
+/* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
+static const char *const ignored_settings[] = {
+	"unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user", "so_reuseport", "stats_period",
+	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
+	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
+	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",
+	"server_check_delay", "server_fast_close", "log_stats", "tcp_defer_accept", "tcp_socket_buffer",
+	"tcp_user_timeout", "autodb_idle_timeout", "max_db_connections", "max_user_connections",
+	"cancel_wait_timeout", "query_timeout", "track_extra_parameters", NULL,
+};
+
+/* While parsing: the config under construction, the line reader's state and the first error. */
+struct parse_state {
+	struct config *cfg;
+	FILE *f;
+	const char *path;
+	int line;
+	char *longvals[64];
+	int nlong;
+	char *err;
+	size_t errlen;
+	bool failed;
+	bool reading_defaults;
+};
+
+/* Record the first error as "file:line: key: problem". */
+static int fail(struct parse_state *ps, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct parse_state *ps, const char *key, const char *fmt, ...)
+{
+	if (ps->failed)
+		return 0;
+	ps->failed = true;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(ps->err, ps->errlen, "%s:%d: %s: %s", ps->path, ps->line, key ? key : "", msg);
+	return 0;
+}
+
+/* Durations: plain numbers are seconds (PgBouncer's unit); suffixes us, ms, s, min, h. */
+int parse_duration(const char *s, int64_t *usec)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !isfinite(v) || v < 0)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	double mult;
+	if (*end == 0 || strcmp(end, "s") == 0)
+		mult = 1e6;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1e3;
+	else if (strcmp(end, "us") == 0)
+		mult = 1;
+	else if (strcmp(end, "min") == 0)
+		mult = 60e6;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600e6;
+	else
+		return -1;
+	double r = v * mult;
+	if (r > 9e18)
+		return -1;
+	*usec = (int64_t)llround(r);
+	return 0;
+}
+
+/* Sizes: bytes, or with kB/MB/GB (powers of 1024, as PostgreSQL reads them). */
+int parse_size(const char *s, int64_t *bytes)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	int64_t mult;
+	if (*end == 0 || strcmp(end, "B") == 0)
+		mult = 1;
+	else if (strcasecmp(end, "kB") == 0)
+		mult = 1024;
+	else if (strcasecmp(end, "MB") == 0)
+		mult = 1024 * 1024;
+	else if (strcasecmp(end, "GB") == 0)
+		mult = 1024LL * 1024 * 1024;
+	else
+		return -1;
+	if (v > INT64_MAX / mult)
+		return -1;
+	*bytes = v * mult;
+	return 0;
+}
+
+/* Strict integer. */
+static int parse_int(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (end == s || *end || errno)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Booleans as PgBouncer and PostgreSQL spell them. */
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "1", "on", "yes", "true", NULL };
+	static const char *const no[] = { "0", "off", "no", "false", NULL };
+	for (int i = 0; yes[i]; i++)
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = true, 0;
+	for (int i = 0; no[i]; i++)
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = false, 0;
+	return -1;
+}
+
+/* Store value into the field described by st; returns 0 or -1 with why set. */
+static int apply_setting(struct config *cfg, const struct setting *st, const char *value, const char **why)
+{
+	char *field = (char *)cfg + st->off;
+	int64_t v = 0;
+	bool b;
+	switch (st->type) {
+	case CT_STR: {
+		char *copy = strdup(value);
+		if (!copy)
+			return *why = "out of memory", -1;
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case CT_BOOL:
+		if (parse_bool(value, &b) < 0)
+			return *why = "expected a boolean (0/1, on/off, yes/no, true/false)", -1;
+		*(bool *)field = b;
+		return 0;
+	case CT_ENUM:
+		for (int i = 0; st->enums[i]; i++)
+			if (strcasecmp(value, st->enums[i]) == 0)
+				return *(int *)field = i, 0;
+		return *why = "not one of the allowed values", -1;
+	case CT_INT:
+		if (parse_int(value, &v) < 0)
+			return *why = "expected an integer", -1;
+		break;
+	case CT_DUR:
+		if (parse_duration(value, &v) < 0)
+			return *why = "expected a duration (seconds, or with ms/s/min/h)", -1;
+		break;
+	case CT_SIZE:
+		if (parse_size(value, &v) < 0)
+			return *why = "expected a size (bytes, or with kB/MB/GB)", -1;
+		break;
+	}
+	if (v < st->min || v > st->max)
+		return *why = "value out of range", -1;
+	if (st->type == CT_INT)
+		*(int *)field = (int)v;
+	else
+		*(int64_t *)field = v;
+	return 0;
+}
+
+static const struct setting *find_setting(const char *name)
+{
+	for (const struct setting *st = settings; st->name; st++)
+		if (strcasecmp(st->name, name) == 0)
+			return st;
+	return NULL;
+}
+
+/* Parse "host[:port][@weight]" or "[v6]:port[@weight]" into n. */
+static int parse_node(const char *spec, size_t len, struct nodeconf *n, int default_port)
+{
+	char buf[300];
+	if (len == 0 || len >= sizeof buf)
+		return -1;
+	memcpy(buf, spec, len);
+	buf[len] = 0;
+	n->weight = 1;
+	n->port = default_port;
+	char *at = strrchr(buf, '@');
+	if (at) {
+		int64_t w;
+		*at = 0;
+		if (parse_int(at + 1, &w) < 0 || w < 0 || w > 1000000)
+			return -1;
+		n->weight = (int)w;
+	}
+	char *host = buf, *port = NULL;
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+		if (!close)
+			return -1;
+		*close = 0;
+		host = buf + 1;
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1])
+			return -1;
+	} else {
+		char *colon = strrchr(buf, ':');
+		if (colon && strchr(buf, ':') == colon) {
+			*colon = 0;
+			port = colon + 1;
+		}
+	}
+	if (port) {
+		int64_t p;
+		if (parse_int(port, &p) < 0 || p < 1 || p > 65535)
+			return -1;
+		n->port = (int)p;
+	}
+	if (!*host)
+		return -1;
+	n->host = strdup(host);
+	return n->host ? 0 : -1;
+}
+
+/* Read one libpq-style value (bare or single-quoted with \' and '' escapes) into out. */
+static const char *read_conn_value(const char *p, char *out, size_t outlen, bool *ok)
+{
+	size_t o = 0;
+	*ok = true;
+	if (*p == '\'') {
+		p++;
+		for (;;) {
+			if (!*p)
+				return *ok = false, p;
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '\'' && p[1] == '\'')
+				p++;
+			else if (*p == '\'') {
+				p++;
+				break;
+			}
+			if (o + 1 >= outlen)
+				return *ok = false, p;
+			out[o++] = *p++;
+		}
+	} else {
+		while (*p && !isspace((unsigned char)*p)) {
+			if (o + 1 >= outlen)
+				return *ok = false, p;
+			out[o++] = *p++;
+		}
+	}
+	out[o] = 0;
+	return p;
+}
+
+/* Keys of a [databases] entry that hold integers, and where. */
+static int *db_int_field(struct dbconf *db, const char *key)
+{
+	if (strcmp(key, "pool_size") == 0) return &db->pool_size;
+	if (strcmp(key, "min_pool_size") == 0) return &db->min_pool_size;
+	if (strcmp(key, "reserve_pool") == 0 || strcmp(key, "reserve_pool_size") == 0) return &db->reserve_pool;
+	if (strcmp(key, "max_db_connections") == 0) return &db->max_db_connections;
+	return NULL;
+}
+
+/* Keys of a [databases] entry that hold strings, and where. */
+static char **db_str_field(struct dbconf *db, const char *key)
+{
+	if (strcmp(key, "dbname") == 0) return &db->dbname;
+	if (strcmp(key, "user") == 0) return &db->user;
+	if (strcmp(key, "password") == 0) return &db->password;
+	if (strcmp(key, "client_encoding") == 0) return &db->client_encoding;
+	if (strcmp(key, "datestyle") == 0) return &db->datestyle;
+	if (strcmp(key, "timezone") == 0) return &db->timezone;
+	if (strcmp(key, "application_name") == 0) return &db->application_name;
+	return NULL;
+}
+
+/* Apply one key=value of a [databases] entry; 0 or -1 with why. */
+static int db_apply(struct dbconf *db, const char *key, const char *val, char *host, size_t hostlen, int *port,
+                    const char **why)
+{
+	int *ip = db_int_field(db, key);
+	char **sp = db_str_field(db, key);
+	int64_t v;
+	if (ip) {
+		if (parse_int(val, &v) < 0 || v < 0 || v > IMAX)
+			return *why = "expected a non-negative integer", -1;
+		*ip = (int)v;
+	} else if (sp) {
+		free(*sp);
+		*sp = strdup(val);
+	} else if (strcmp(key, "host") == 0) {
+		if (strlen(val) >= hostlen)
+			return *why = "host too long", -1;
+		strcpy(host, val);
+	} else if (strcmp(key, "port") == 0) {
+		if (parse_int(val, &v) < 0 || v < 1 || v > 65535)
+			return *why = "bad port", -1;
+		*port = (int)v;
+	} else if (strcmp(key, "pool_mode") == 0) {
+		int m = -1;
+		for (int i = 0; pool_modes[i]; i++)
+			if (strcasecmp(val, pool_modes[i]) == 0)
+				m = i;
+		if (m < 0)
+			return *why = "pool_mode must be session, transaction or statement", -1;
+		db->pool_mode = m;
+	} else if (strcmp(key, "replicas") == 0) {
+		/* Resolved after host/port are known; stash the raw list in nodes[1].host. */
+		free(db->nodes[1].host);
+		db->nodes[1].host = strdup(val);
+	} else if (strcmp(key, "auth_user") == 0 || strcmp(key, "connect_query") == 0) {
+		return *why = "not supported yet", -1;
+	} else {
+		return *why = "unknown key", -1;
+	}
+	return 0;
+}
+
+/* Split the stashed replicas list into nodes 1..n. */
+static int db_resolve_replicas(struct dbconf *db, int default_port, const char **why)
+{
+	char *list = db->nodes[1].host;
+	db->nodes[1].host = NULL;
+	db->nnodes = 1;
+	if (!list)
+		return 0;
+	int rc = 0;
+	for (char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		while (n && isspace((unsigned char)*p))
+			p++, n--;
+		size_t m = n;
+		while (m && isspace((unsigned char)p[m - 1]))
+			m--;
+		if (m) {
+			if (db->nnodes == MAX_NODES) {
+				*why = "too many replicas";
+				rc = -1;
+				break;
+			}
+			if (parse_node(p, m, &db->nodes[db->nnodes], default_port) < 0) {
+				*why = "bad replica address (host[:port][@weight])";
+				rc = -1;
+				break;
+			}
+			db->nnodes++;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	free(list);
+	return rc;
+}
+
+/* Parse a [databases] value like "host=… port=… dbname=… replicas=…". */
+static int parse_db(struct parse_state *ps, const char *name, const char *value)
+{
+	struct config *cfg = ps->cfg;
+	struct dbconf *dbs = realloc(cfg->dbs, sizeof *dbs * (size_t)(cfg->ndbs + 1));
+	if (!dbs)
+		return fail(ps, name, "out of memory");
+	cfg->dbs = dbs;
+	struct dbconf *db = &dbs[cfg->ndbs++];
+	memset(db, 0, sizeof *db);
+	db->name = strdup(name);
+	db->pool_size = db->min_pool_size = db->reserve_pool = db->pool_mode = -1;
+	db->line = ps->line;
+	char host[256] = "127.0.0.1";
+	int port = 5432;
+	const char *p = value;
+	while (*p) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		const char *eq = strchr(p, '=');
+		if (!eq || eq == p)
+			return fail(ps, name, "expected key=value in database definition near '%.20s'", p);
+		char key[64];
+		size_t kl = (size_t)(eq - p);
+		while (kl && isspace((unsigned char)p[kl - 1]))
+			kl--;
+		if (kl >= sizeof key)
+			return fail(ps, name, "key too long");
+		memcpy(key, p, kl);
+		key[kl] = 0;
+		p = eq + 1;
+		while (isspace((unsigned char)*p))
+			p++;
+		char val[4096];
+		bool ok;
+		p = read_conn_value(p, val, sizeof val, &ok);
+		if (!ok)
+			return fail(ps, name, "bad value for %s (unterminated quote or too long)", key);
+		const char *why = NULL;
+		if (db_apply(db, key, val, host, sizeof host, &port, &why) < 0)
+			return fail(ps, name, "%s: %s", key, why);
+	}
+	const char *why = NULL;
+	if (db_resolve_replicas(db, port, &why) < 0)
+		return fail(ps, name, "replicas: %s", why);
+	db->nodes[0].host = strdup(host);
+	db->nodes[0].port = port;
+	db->nodes[0].weight = 1;
+	return 1;
+}
+
+/* inih callback: dispatch one key to its section's parser. */
+static int on_ini_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *ps = user;
+	if (ps->failed)
+		return 0;
+	/* Values that were too long for inih's line buffer were stashed by the reader. */
+	if (value[0] == '\x01') {
+		int idx = atoi(value + 1);
+		if (idx < 0 || idx >= ps->nlong)
+			return fail(ps, name, "internal error: lost long value");
+		value = ps->longvals[idx];
+	}
+	if (strcasecmp(section, "pgrouter") == 0 || strcasecmp(section, "pgbouncer") == 0) {
+		const struct setting *st = find_setting(name);
+		if (!st) {
+			for (int i = 0; ignored_settings[i]; i++)
+				if (strcasecmp(name, ignored_settings[i]) == 0) {
+					log_warn(NULL, "%s:%d: %s: PgBouncer setting not used by pgrouter; ignored",
+					         ps->path, ps->line, name);
+					return 1;
+				}
+			return fail(ps, name, "unknown setting");
+		}
+		const char *why = NULL;
+		if (apply_setting(ps->cfg, st, value, &why) < 0)
+			return fail(ps, name, "%s: '%s'", why, value);
+		return 1;
+	}
+	if (strcasecmp(section, "databases") == 0)
+		return parse_db(ps, name, value);
+	return fail(ps, section, "unknown section [%s]", section);
+}
+
+/* Line reader for inih: counts lines and stashes values longer than inih's fixed buffer. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_state *ps = stream;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, ps->f);
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	ps->line++;
+	if (n < num - 1) {
+		memcpy(str, line, (size_t)n + 1);
+		free(line);
+		return str;
+	}
+	/* Too long for inih: keep the key, hand it an index to the value we keep ourselves. */
+	char *eq = strpbrk(line, "=:");
+	if (!eq || eq - line > num - 16 || ps->nlong == (int)(sizeof ps->longvals / sizeof ps->longvals[0])) {
+		free(line);
+		fail(ps, NULL, "line too long");
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
+	char *v = eq + 1;
+	while (isspace((unsigned char)*v))
+		v++;
+	/* Same inline-comment rule as inih: ';' preceded by whitespace. */
+	for (char *q = v; *q; q++)
+		if (*q == ';' && q > v && isspace((unsigned char)q[-1])) {
+			*q = 0;
+			break;
+		}
+	size_t vl = strlen(v);
+	while (vl && isspace((unsigned char)v[vl - 1]))
+		v[--vl] = 0;
+	ps->longvals[ps->nlong] = strdup(v);
+	snprintf(str, (size_t)num, "%.*s= \x01%d\n", (int)(eq - line), line, ps->nlong);
+	ps->nlong++;
+	free(line);
+	return str;
+}
+
+/* Fill every table setting with its default. */
+static void set_defaults(struct config *cfg)
+{
+	for (const struct setting *st = settings; st->name; st++) {
+		const char *why;
+		int rc = apply_setting(cfg, st, st->def, &why);
+		(void)rc;
+	}
+}
+
+/* Checks that need more than one setting, after parsing. */
+static int validate(struct parse_state *ps)
+{
+	struct config *cfg = ps->cfg;
+	ps->line = 0;
+	if (cfg->auth_type != AUTH_TRUST && cfg->auth_type != AUTH_ANY)
+		return fail(ps, "auth_type", "'%s' is not supported yet (use trust)", auth_types[cfg->auth_type]), -1;
+	for (int i = 0; i < cfg->ndbs; i++)
+		for (int j = i + 1; j < cfg->ndbs; j++)
+			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {
+				ps->line = cfg->dbs[j].line;
+				return fail(ps, cfg->dbs[j].name, "database defined twice"), -1;
+			}
+	return 0;
+}
+
+static void free_db(struct dbconf *db)
+{
+	free(db->name);
+	free(db->dbname);
+	free(db->user);
+	free(db->password);
+	free(db->client_encoding);
+	free(db->datestyle);
+	free(db->timezone);
+	free(db->application_name);
+	for (int i = 0; i < MAX_NODES; i++)
+		free(db->nodes[i].host);
+}
+
+static void config_free(struct config *cfg)
+{
+	for (const struct setting *st = settings; st->name; st++)
+		if (st->type == CT_STR)
+			free(*(char **)((char *)cfg + st->off));
+	for (int i = 0; i < cfg->ndbs; i++)
+		free_db(&cfg->dbs[i]);
+	free(cfg->dbs);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* Load and validate a config file. */
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct parse_state ps = { .path = path, .err = err, .errlen = errlen };
+	struct config *cfg = calloc(1, sizeof *cfg);
+	if (!cfg) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	atomic_init(&cfg->refcount, 1);
+	cfg->path = strdup(path);
+	ps.cfg = cfg;
+	set_defaults(cfg);
+	ps.f = fopen(path, "r");
+	if (!ps.f) {
+		snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+		config_free(cfg);
+		return NULL;
+	}
+	int rc = ini_parse_stream(read_line, &ps, on_ini_key, &ps);
+	fclose(ps.f);
+	for (int i = 0; i < ps.nlong; i++)
+		free(ps.longvals[i]);
+	if (rc != 0 && !ps.failed) {
+		ps.line = rc;
+		fail(&ps, NULL, "syntax error (expected [section] or key = value)");
+	}
+	if (!ps.failed)
+		validate(&ps);
+	if (ps.failed) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct config *config_get(struct config *c)
+{
+	atomic_fetch_add(&c->refcount, 1);
+	return c;
+}
+
+void config_put(struct config *c)
+{
+	if (c && atomic_fetch_sub(&c->refcount, 1) == 1)
+		config_free(c);
+}
+
+/* Exact name first, then the "*" fallback entry. */
+const struct dbconf *config_find_db(const struct config *c, const char *name)
+{
+	const struct dbconf *star = NULL;
+	for (int i = 0; i < c->ndbs; i++) {
+		if (strcmp(c->dbs[i].name, name) == 0)
+			return &c->dbs[i];
+		if (strcmp(c->dbs[i].name, "*") == 0)
+			star = &c->dbs[i];
+	}
+	return star;
+}
+
+/* Membership in "a, b,c" lists; "*" matches everything. */
+bool list_contains(const char *list, const char *name, bool ci)
+{
+	if (!list || !name)
+		return false;
+	size_t nl = strlen(name);
+	for (const char *p = list; *p;) {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		size_t n = strcspn(p, ", \t");
+		if (n == 1 && *p == '*')
+			return true;
+		if (n == nl && n && (ci ? strncasecmp(p, name, n) : strncmp(p, name, n)) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* Render a setting's value for comparison and display. */
+static void setting_str(const struct config *cfg, const struct setting *st, char *out, size_t n)
+{
+	const char *f = (const char *)cfg + st->off;
+	switch (st->type) {
+	case CT_STR: snprintf(out, n, "%s", *(char *const *)f ? *(char *const *)f : ""); break;
+	case CT_BOOL: snprintf(out, n, "%d", *(const bool *)f); break;
+	case CT_ENUM: snprintf(out, n, "%s", st->enums[*(const int *)f]); break;
+	case CT_INT: snprintf(out, n, "%d", *(const int *)f); break;
+	case CT_DUR: snprintf(out, n, "%.3fs", (double)*(const int64_t *)f / 1e6); break;
+	case CT_SIZE: snprintf(out, n, "%lld", (long long)*(const int64_t *)f); break;
+	}
+}
+
+/* Report what a reload changed; restart-only settings keep their old value (copied by the caller). */
+void config_log_changes(const struct config *old_c, const struct config *new_c)
+{
+	for (const struct setting *st = settings; st->name; st++) {
+		char a[256], b[256];
+		setting_str(old_c, st, a, sizeof a);
+		setting_str(new_c, st, b, sizeof b);
+		if (strcmp(a, b) == 0)
+			continue;
+		if (st->flags & F_RESTART)
+			log_warn(NULL, "reload: %s changed from '%s' to '%s' but needs a restart; keeping '%s'", st->name, a, b, a);
+		else
+			log_info(NULL, "reload: %s = '%s' (was '%s')", st->name, b, a);
+	}
+}
+
+const char *pool_mode_name(int mode) { return mode >= 0 && mode <= 2 ? pool_modes[mode] : "?"; }
+const char *auth_type_name(int type) { return type >= 0 && type <= 6 ? auth_types[type] : "?"; }
+
+void config_keep_restart_settings(const struct config *old_c, struct config *new_c)
+{
+	for (const struct setting *st = settings; st->name; st++) {
+		if (!(st->flags & F_RESTART))
+			continue;
+		const char *src = (const char *)old_c + st->off;
+		char *dst = (char *)new_c + st->off;
+		switch (st->type) {
+		case CT_STR: {
+			char *copy = strdup(*(char *const *)src ? *(char *const *)src : "");
+			if (copy) {
+				free(*(char **)dst);
+				*(char **)dst = copy;
+			}
+			break;
+		}
+		case CT_BOOL: *(bool *)dst = *(const bool *)src; break;
+		case CT_INT: case CT_ENUM: *(int *)dst = *(const int *)src; break;
+		case CT_DUR: case CT_SIZE: *(int64_t *)dst = *(const int64_t *)src; break;
+		}
+	}
+}

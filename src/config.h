@@ -1,0 +1,96 @@
+/* Configuration: table-driven ini parsing into an immutable, reference-counted struct. */
+#ifndef PGR_CONFIG_H
+#define PGR_CONFIG_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+enum pool_mode { POOL_SESSION, POOL_TRANSACTION, POOL_STATEMENT };
+enum auth_type { AUTH_TRUST, AUTH_ANY, AUTH_PLAIN, AUTH_MD5, AUTH_SCRAM, AUTH_CERT, AUTH_HBA };
+
+#define MAX_NODES 16   /* primary + replicas of one database entry */
+
+/* One server address of a database entry. */
+struct nodeconf {
+	char *host;
+	int port;
+	int weight;
+};
+
+/* One [databases] entry: where the database lives and how its pools are sized. */
+struct dbconf {
+	char *name;         /* name clients ask for; "*" is the fallback entry */
+	char *dbname;       /* name on the server (NULL: same as the client's) */
+	char *user;         /* force this server user (NULL: the client's) */
+	char *password;     /* password toward the server */
+	int pool_size;      /* -1: default_pool_size */
+	int min_pool_size;  /* -1: min_pool_size */
+	int reserve_pool;   /* -1: reserve_pool_size */
+	int pool_mode;      /* -1: pool_mode */
+	int max_db_connections;
+	char *client_encoding, *datestyle, *timezone, *application_name;
+	int nnodes;         /* node 0 is the configured primary; the rest are replicas */
+	struct nodeconf nodes[MAX_NODES];
+	int line;           /* where it was defined, for messages */
+};
+
+struct config {
+	atomic_int refcount;
+	char *path;
+	/* [pgrouter] — see etc/pgrouter.ini for meanings and defaults */
+	char *logfile, *pidfile, *listen_addr;
+	int listen_port;
+	int workers;
+	int pool_mode;
+	int max_client_conn;
+	int default_pool_size, min_pool_size, reserve_pool_size, replica_pool_size;
+	int64_t reserve_pool_timeout;   /* durations are microseconds */
+	int64_t server_idle_timeout, server_lifetime, server_connect_timeout, server_login_retry;
+	int64_t query_wait_timeout, client_idle_timeout, client_login_timeout, idle_transaction_timeout;
+	char *server_reset_query;
+	bool server_reset_query_always;
+	char *ignore_startup_parameters;
+	int auth_type;
+	char *admin_users, *stats_users;
+	int64_t max_packet_size;        /* sizes are bytes */
+	int64_t pkt_buf;
+	bool tcp_keepalive;
+	int tcp_keepidle, tcp_keepintvl, tcp_keepcnt;
+	bool log_connections, log_disconnections, log_pooler_errors;
+	int verbose;
+	/* [databases] */
+	int ndbs;
+	struct dbconf *dbs;
+};
+
+/* Parse path into a new config (refcount 1); NULL with a "file:line: key: problem" message in err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+
+/* Take and drop references; the last put frees it. */
+struct config *config_get(struct config *c);
+void config_put(struct config *c);
+
+/* Find the entry for a client's database name (exact, else "*"); NULL when none. */
+const struct dbconf *config_find_db(const struct config *c, const char *name);
+
+/* Parse a duration ("0.25", "250ms", "5s", "2min", "1h") into microseconds; 0 or -1. */
+int parse_duration(const char *s, int64_t *usec);
+/* Parse a size ("4096", "16kB", "1MB", "1GB") into bytes; 0 or -1. */
+int parse_size(const char *s, int64_t *bytes);
+
+/* True when name appears in a comma/space separated list (case-sensitive unless ci). */
+bool list_contains(const char *list, const char *name, bool ci);
+
+/* Log, at info level, each setting whose value differs between old and new. */
+void config_log_changes(const struct config *old_c, const struct config *new_c);
+
+/* Copy settings that need a restart from the running config into a reloaded one. */
+void config_keep_restart_settings(const struct config *old_c, struct config *new_c);
+
+/* Names of the enum values, for SHOW CONFIG and messages. */
+const char *pool_mode_name(int mode);
+const char *auth_type_name(int type);
+
+#endif

@@ -1,0 +1,219 @@
+/* Entry point: command line, config, daemonizing, signals, and the worker threads' lifetime. */
+#include "conn.h"
+#include "log.h"
+#include "pool.h"
+#include "proxy.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PGROUTER_VERSION "0.1.0"
+
+static struct event_base *main_base;
+static struct event *done_ev;
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+	        "usage: %s [-d] [-v] [-V] CONFIG.ini\n"
+	        "  -d  run in the background (daemon); logs go to logfile\n"
+	        "  -v  more verbose logging (repeat for more)\n"
+	        "  -V  print the version and exit\n", prog);
+}
+
+/* Raise the soft descriptor limit to the hard one; every client costs one descriptor, every server one more. */
+static void raise_nofile(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn(NULL, "cannot raise the open-files limit: %s", strerror(errno));
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((rlim_t)cfg->max_client_conn + 64 > rl.rlim_cur)
+		log_warn(NULL, "max_client_conn = %d exceeds the open-files limit %llu; raise ulimit -n",
+		         cfg->max_client_conn, (unsigned long long)rl.rlim_cur);
+}
+
+static int daemonize(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return 0;
+}
+
+static int write_pidfile(const char *path)
+{
+	if (!path || !*path)
+		return 0;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", (int)getpid());
+	return fclose(f);
+}
+
+/* SIGHUP: parse the file again; on success publish it, otherwise keep running on the old one. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct config *old = atomic_load(&g_shared.cfg);
+	char err[600];
+	struct config *nc = config_load(old->path, err, sizeof err);
+	if (!nc) {
+		log_error(NULL, "reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	config_log_changes(old, nc);
+	config_keep_restart_settings(old, nc);
+	log_setup(nc->verbose >= 2 ? LOG_DEBUG : LOG_INFO, NULL);
+	log_reopen();
+	atomic_store(&g_shared.cfg, nc);
+	config_put(old);
+	for (int i = 0; i < g_shared.nworkers; i++)
+		worker_kick(&g_shared.workers[i]);
+	log_info(NULL, "configuration reloaded");
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	int mode = sig == SIGINT ? 1 : 2;
+	int cur = atomic_load(&g_shared.shutdown);
+	if (mode > cur)
+		atomic_store(&g_shared.shutdown, mode);
+	log_info(NULL, "%s: %s", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	         mode == 1 ? "safe shutdown, waiting for transactions to finish" : "immediate shutdown");
+	for (int i = 0; i < g_shared.nworkers; i++)
+		worker_kick(&g_shared.workers[i]);
+	struct timeval tv = { 0, 50000 };
+	event_add(done_ev, &tv);
+}
+
+/* Poll for finished workers so that signals keep working while we wait. */
+static void check_done(evutil_socket_t fd, short what, void *arg)
+{
+	static int done;
+	for (int i = 0; i < g_shared.nworkers; i++)
+		if (pthread_tryjoin_np(g_shared.workers[i].thread, NULL) == 0)
+			done++;
+	if (done >= g_shared.nworkers) {
+		event_base_loopbreak(main_base);
+		return;
+	}
+	struct timeval tv = { 0, 50000 };
+	event_add(done_ev, &tv);
+}
+
+int main(int argc, char **argv)
+{
+	bool daemon_mode = false;
+	int verbose = 0, opt;
+	while ((opt = getopt(argc, argv, "dvVh")) != -1) {
+		switch (opt) {
+		case 'd': daemon_mode = true; break;
+		case 'v': verbose++; break;
+		case 'V': printf("pgrouter %s\n", PGROUTER_VERSION); return 0;
+		default: usage(argv[0]); return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(argv[0]);
+		return 2;
+	}
+	char err[600];
+	struct config *cfg = config_load(argv[optind], err, sizeof err);
+	if (!cfg) {
+		fprintf(stderr, "pgrouter: %s\n", err);
+		return 1;
+	}
+	if (verbose > cfg->verbose)
+		cfg->verbose = verbose;
+	if (daemon_mode && daemonize() < 0) {
+		fprintf(stderr, "pgrouter: cannot daemonize: %s\n", strerror(errno));
+		return 1;
+	}
+	if (log_setup(cfg->verbose >= 2 ? LOG_DEBUG : LOG_INFO, cfg->logfile) < 0) {
+		fprintf(stderr, "pgrouter: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(cfg);
+	evthread_use_pthreads();
+	atomic_store(&g_shared.cfg, cfg);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	g_shared.nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
+	if (g_shared.nworkers > 64)
+		g_shared.nworkers = 64;
+	g_shared.workers = calloc((size_t)g_shared.nworkers, sizeof *g_shared.workers);
+	for (int i = 0; i < g_shared.nworkers; i++) {
+		if (worker_init(&g_shared.workers[i], i, cfg, err, sizeof err) < 0) {
+			log_error(NULL, "%s", err);
+			fprintf(stderr, "pgrouter: %s\n", err);
+			return 1;
+		}
+	}
+	if (write_pidfile(cfg->pidfile) < 0) {
+		log_error(NULL, "cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
+		return 1;
+	}
+	main_base = event_base_new();
+	struct event *hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
+	struct event *intr = evsignal_new(main_base, SIGINT, on_stop, NULL);
+	struct event *term = evsignal_new(main_base, SIGTERM, on_stop, NULL);
+	done_ev = evtimer_new(main_base, check_done, NULL);
+	event_add(hup, NULL);
+	event_add(intr, NULL);
+	event_add(term, NULL);
+	for (int i = 0; i < g_shared.nworkers; i++) {
+		if (worker_start(&g_shared.workers[i]) < 0) {
+			log_error(NULL, "cannot start worker thread %d", i);
+			return 1;
+		}
+	}
+	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
+	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
+	event_base_dispatch(main_base);
+	for (int i = 0; i < g_shared.nworkers; i++)
+		worker_free(&g_shared.workers[i]);
+	const struct config *last = atomic_load(&g_shared.cfg);   /* cfg may have been replaced by a reload */
+	if (last->pidfile && *last->pidfile)
+		unlink(last->pidfile);
+	log_info(NULL, "pgrouter stopped");
+	event_free(hup);
+	event_free(intr);
+	event_free(term);
+	event_free(done_ev);
+	event_base_free(main_base);
+	free(g_shared.workers);
+	config_put(atomic_load(&g_shared.cfg));
+	return 0;
+}

@@ -1,0 +1,158 @@
+/* Sockets: listening, accepting, connecting and socket options; knows nothing of the protocol. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int net_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+void net_tune(int fd, const struct config *cfg)
+{
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (cfg->tcp_keepalive) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+		if (cfg->tcp_keepidle)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->tcp_keepidle, sizeof(int));
+		if (cfg->tcp_keepintvl)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->tcp_keepintvl, sizeof(int));
+		if (cfg->tcp_keepcnt)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->tcp_keepcnt, sizeof(int));
+	}
+}
+
+/* One listener socket for one resolved address. */
+static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const char *name, int port)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		snprintf(err, errlen, "listen %s:%d: socket: %s", name, port, strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (ai->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+		snprintf(err, errlen, "listen %s:%d: %s", name, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int net_listen(const char *addrs, int port, int *fds, int maxfds, char *err, size_t errlen)
+{
+	int n = 0;
+	char list[1024];
+	snprintf(list, sizeof list, "%s", addrs);
+	char *save = NULL;
+	for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+		char portstr[16];
+		snprintf(portstr, sizeof portstr, "%d", port);
+		const char *host = strcmp(tok, "*") == 0 ? NULL : tok;
+		int rc = getaddrinfo(host, portstr, &hints, &res);
+		if (rc != 0) {
+			snprintf(err, errlen, "listen_addr %s: %s", tok, gai_strerror(rc));
+			goto fail;
+		}
+		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+			if (n == maxfds)
+				break;
+			int fd = listen_one(ai, err, errlen, tok, port);
+			if (fd < 0) {
+				freeaddrinfo(res);
+				goto fail;
+			}
+			fds[n++] = fd;
+		}
+		freeaddrinfo(res);
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "listen_addr '%s' has no usable address", addrs);
+		return -1;
+	}
+	return n;
+fail:
+	while (n > 0)
+		close(fds[--n]);
+	return -1;
+}
+
+int net_connect(const char *host, int port, int *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof ss);
+	if (host[0] == '/') {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+		un->sun_family = AF_UNIX;
+		if ((size_t)snprintf(un->sun_path, sizeof un->sun_path, "%s/.s.PGSQL.%d", host, port) >= sizeof un->sun_path) {
+			*err = ENAMETOOLONG;
+			return -1;
+		}
+		sl = sizeof *un;
+	} else {
+		/* Numeric addresses resolve without blocking; names go through the resolver (usually /etc/hosts). */
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+		char portstr[16];
+		snprintf(portstr, sizeof portstr, "%d", port);
+		if (getaddrinfo(host, portstr, &hints, &res) != 0) {
+			*err = EHOSTUNREACH;
+			return -1;
+		}
+		memcpy(&ss, res->ai_addr, res->ai_addrlen);
+		sl = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void net_peer_name(int fd, char *buf, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+			port = ntohs(in->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+			port = ntohs(in6->sin6_port);
+		} else {
+			snprintf(host, sizeof host, "unix");
+		}
+	}
+	snprintf(buf, n, "%s:%d", host, port);
+}

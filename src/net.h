@@ -1,0 +1,19 @@
+/* Sockets: listening, accepting, connecting and socket options; knows nothing of the protocol. */
+#ifndef PGR_NET_H
+#define PGR_NET_H
+
+#include <stdbool.h>
+#include "config.h"
+
+/* Open non-blocking SO_REUSEPORT listeners for every address of listen_addr; returns count or -1 with err. */
+int net_listen(const char *addrs, int port, int *fds, int maxfds, char *err, size_t errlen);
+/* Start a non-blocking connect to host:port (host starting with '/' is a Unix socket directory); fd or -1. */
+int net_connect(const char *host, int port, int *err);
+/* TCP_NODELAY and keepalive settings, once per socket. */
+void net_tune(int fd, const struct config *cfg);
+/* Make fd non-blocking and close-on-exec. */
+int net_nonblock(int fd);
+/* Render the peer address of fd as "ip:port". */
+void net_peer_name(int fd, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,100 @@
+/* Parameter sets (name/value pairs) packed in one allocation: session settings of clients and servers. */
+#include "params.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Names the server reports with ParameterStatus and that a client may change with SET. */
+static const char *const tracked[] = {
+	"client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings",
+	"application_name", NULL,
+};
+
+bool params_next(const struct params *p, uint32_t *pos, const char **name, const char **value)
+{
+	if (!p->buf || *pos >= p->len)
+		return false;
+	*name = p->buf + *pos;
+	*value = *name + strlen(*name) + 1;
+	*pos = (uint32_t)(*value + strlen(*value) + 1 - p->buf);
+	return true;
+}
+
+/* Names compare case-insensitively, as GUC names do. */
+const char *params_get(const struct params *p, const char *name)
+{
+	uint32_t pos = 0;
+	const char *n, *v;
+	while (params_next(p, &pos, &n, &v))
+		if (strcasecmp(n, name) == 0)
+			return v;
+	return NULL;
+}
+
+void params_unset(struct params *p, const char *name)
+{
+	uint32_t pos = 0, start;
+	const char *n, *v;
+	for (;;) {
+		start = pos;
+		if (!params_next(p, &pos, &n, &v))
+			return;
+		if (strcasecmp(n, name) == 0) {
+			memmove(p->buf + start, p->buf + pos, p->len - pos);
+			p->len -= pos - start;
+			return;
+		}
+	}
+}
+
+int params_set(struct params *p, const char *name, const char *value)
+{
+	const char *old = params_get(p, name);
+	if (old && strcmp(old, value) == 0)
+		return 0;
+	params_unset(p, name);
+	size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
+	if (p->len + nl + vl > UINT32_MAX / 2)
+		return -1;
+	char *nb = realloc(p->buf, p->len + nl + vl);
+	if (!nb)
+		return -1;
+	memcpy(nb + p->len, name, nl);
+	memcpy(nb + p->len + nl, value, vl);
+	p->buf = nb;
+	p->len += (uint32_t)(nl + vl);
+	return 0;
+}
+
+void params_clear(struct params *p)
+{
+	free(p->buf);
+	p->buf = NULL;
+	p->len = 0;
+}
+
+int params_copy(struct params *dst, const struct params *src)
+{
+	char *nb = NULL;
+	if (src->len) {
+		nb = malloc(src->len);
+		if (!nb)
+			return -1;
+		memcpy(nb, src->buf, src->len);
+	}
+	free(dst->buf);
+	dst->buf = nb;
+	dst->len = src->len;
+	return 0;
+}
+
+bool param_is_tracked(const char *name) { return param_canonical(name) != NULL; }
+
+const char *param_canonical(const char *name)
+{
+	for (int i = 0; tracked[i]; i++)
+		if (strcasecmp(name, tracked[i]) == 0)
+			return tracked[i];
+	return NULL;
+}

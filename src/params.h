@@ -1,0 +1,32 @@
+/* Parameter sets (name/value pairs) packed in one allocation: session settings of clients and servers. */
+#ifndef PGR_PARAMS_H
+#define PGR_PARAMS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* "name\0value\0name\0value\0" in buf[0..len). */
+struct params {
+	char *buf;
+	uint32_t len;
+};
+
+/* Value for name, or NULL. */
+const char *params_get(const struct params *p, const char *name);
+/* Set (replace or add) name=value; 0 or -1. */
+int params_set(struct params *p, const char *name, const char *value);
+/* Remove name if present. */
+void params_unset(struct params *p, const char *name);
+/* Drop everything. */
+void params_clear(struct params *p);
+/* Replace dst with a copy of src; 0 or -1. */
+int params_copy(struct params *dst, const struct params *src);
+/* Iterate: start with *pos = 0; returns false at the end. */
+bool params_next(const struct params *p, uint32_t *pos, const char **name, const char **value);
+
+/* Reported parameters that pgrouter keeps per client and restores on every server it gets. */
+bool param_is_tracked(const char *name);
+/* The canonical spelling of a tracked parameter name (ParameterStatus uses e.g. "DateStyle"). */
+const char *param_canonical(const char *name);
+
+#endif

@@ -1,0 +1,482 @@
+/* Server connection pools per (database, user, node): limits, queues, hand-off and login parameters. */
+#include "pool.h"
+#include "client.h"
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKOFF_MIN 100000     /* first retry after a failed connect: 100 ms */
+
+struct pool_shared *pool_shared_get(const char *dbname, const char *user)
+{
+	struct pool_shared *ps = NULL;
+	struct list *it, *tmp;
+	pthread_mutex_lock(&g_shared.pools_lock);
+	list_for_each_safe(it, tmp, &g_shared.pools) {
+		struct pool_shared *e = list_entry(it, struct pool_shared, node);
+		if (strcmp(e->dbname, dbname) == 0 && strcmp(e->user, user) == 0) {
+			ps = e;
+			break;
+		}
+	}
+	if (!ps && (ps = calloc(1, sizeof *ps)) != NULL) {
+		ps->dbname = strdup(dbname);
+		ps->user = strdup(user);
+		pthread_mutex_init(&ps->lock, NULL);
+		list_append(&g_shared.pools, &ps->node);
+	}
+	pthread_mutex_unlock(&g_shared.pools_lock);
+	return ps;
+}
+
+void pool_kick_all(void)
+{
+	for (int i = 0; i < g_shared.nworkers; i++)
+		event_active(g_shared.workers[i].kick_ev, EV_READ, 0);
+}
+
+/* Copy the entry's settings into the pool; returns true when the server target changed. */
+static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struct config *cfg)
+{
+	const char *sdb = db->dbname ? db->dbname : p->dbname;
+	const char *suser = db->user ? db->user : p->user;
+	bool changed = !p->server_db || strcmp(p->server_db, sdb) != 0 || strcmp(p->server_user, suser) != 0 ||
+	               p->nnodes != db->nnodes;
+	for (int i = 0; !changed && i < db->nnodes; i++)
+		changed = strcmp(p->host[i], db->nodes[i].host) != 0 || p->port[i] != db->nodes[i].port;
+	if ((p->password || db->password) && (!p->password || !db->password || strcmp(p->password, db->password)))
+		changed = true;
+	free(p->server_db);
+	free(p->server_user);
+	free(p->password);
+	p->server_db = strdup(sdb);
+	p->server_user = strdup(suser);
+	p->password = db->password ? strdup(db->password) : NULL;
+	p->pool_size = db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size;
+	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
+	p->reserve_size = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
+	p->pool_mode = db->pool_mode >= 0 ? db->pool_mode : cfg->pool_mode;
+	for (int i = 0; i < MAX_NODES; i++) {
+		if (i < db->nnodes && (!p->host[i] || strcmp(p->host[i], db->nodes[i].host))) {
+			free(p->host[i]);
+			p->host[i] = strdup(db->nodes[i].host);
+		}
+		if (i < db->nnodes)
+			p->port[i] = db->nodes[i].port;
+	}
+	p->nnodes = db->nnodes;
+	params_clear(&p->startup_extra);
+	if (db->client_encoding)
+		params_set(&p->startup_extra, "client_encoding", db->client_encoding);
+	if (db->datestyle)
+		params_set(&p->startup_extra, "DateStyle", db->datestyle);
+	if (db->timezone)
+		params_set(&p->startup_extra, "TimeZone", db->timezone);
+	if (db->application_name)
+		params_set(&p->startup_extra, "application_name", db->application_name);
+	return changed;
+}
+
+struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbname, const char *user)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->pools) {
+		struct pool *p = list_entry(it, struct pool, node);
+		if (!p->gone && strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0)
+			return p;
+	}
+	struct pool *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->w = w;
+	p->dbname = strdup(dbname);
+	p->user = strdup(user);
+	list_init(&p->login_wait);
+	for (int i = 0; i < MAX_NODES; i++) {
+		struct node_pool *np = &p->nodes[i];
+		list_init(&np->idle);
+		list_init(&np->used);
+		list_init(&np->pending);
+		list_init(&np->waiting);
+	}
+	pool_apply_conf(p, db, w->cfg);
+	p->shared = pool_shared_get(dbname, user);
+	if (!p->shared || !p->dbname || !p->user) {
+		free(p);
+		return NULL;
+	}
+	list_append(&w->pools, &p->node);
+	return p;
+}
+
+/* Servers of every state of one node pool, for marking them dirty. */
+static void mark_dirty(struct node_pool *np)
+{
+	struct list *lists[] = { &np->idle, &np->used, &np->pending };
+	for (int i = 0; i < 3; i++) {
+		struct list *it, *tmp;
+		list_for_each_safe(it, tmp, lists[i]) {
+			struct server *sv = list_entry(it, struct server, pool_node);
+			sv->dirty = true;
+			if (sv->state == SV_IDLE)
+				server_close(sv, "configuration changed");
+		}
+	}
+}
+
+void pool_reconfigure(struct worker *w)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->pools) {
+		struct pool *p = list_entry(it, struct pool, node);
+		const struct dbconf *db = config_find_db(w->cfg, p->dbname);
+		if (!db) {
+			/* Existing clients finish on the old settings; no new ones find this pool. */
+			p->gone = true;
+			continue;
+		}
+		if (pool_apply_conf(p, db, w->cfg)) {
+			log_info(NULL, "database %s: server settings changed; reconnecting pooled servers", p->dbname);
+			for (int i = 0; i < MAX_NODES; i++)
+				mark_dirty(&p->nodes[i]);
+		}
+		for (int i = 0; i < p->nnodes; i++)
+			pool_launch(p, i);
+	}
+}
+
+/* The configured ceiling for one node, with the reserve when a client has waited long enough. */
+static int node_limit(const struct pool *p, int node, bool reserve)
+{
+	int lim = p->pool_size;
+	if (node > 0 && p->w->cfg->replica_pool_size > 0)
+		lim = p->w->cfg->replica_pool_size;
+	return reserve ? lim + p->reserve_size : lim;
+}
+
+/* Claim one connection slot of the cross-worker quota. */
+static bool quota_take(struct node_quota *q, int limit)
+{
+	int cur = atomic_load(&q->conns);
+	while (cur < limit)
+		if (atomic_compare_exchange_weak(&q->conns, &cur, cur + 1))
+			return true;
+	return false;
+}
+
+/* True when the oldest queued client has waited past reserve_pool_timeout. */
+static bool reserve_allowed(const struct pool *p, int node)
+{
+	const struct node_pool *np = &p->nodes[node];
+	if (p->reserve_size <= 0 || list_empty(&np->waiting))
+		return false;
+	const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
+	return p->w->now - first->state_since >= p->w->cfg->reserve_pool_timeout;
+}
+
+void pool_launch(struct pool *p, int node)
+{
+	struct node_pool *np = &p->nodes[node];
+	struct worker *w = p->w;
+	if (node >= p->nnodes || w->now < np->retry_after || atomic_load(&g_shared.shutdown) == 2)
+		return;
+	int want = np->n_waiting;
+	if (node == 0 && !list_empty(&p->login_wait) && !atomic_load(&p->shared->has_welcome))
+		want = want ? want : 1;
+	bool reserve = reserve_allowed(p, node);
+	while (np->n_pending < want) {
+		if (!quota_take(&p->shared->quota[node], node_limit(p, node, reserve)))
+			break;
+		struct server *sv = server_connect(p, node);
+		if (!sv)
+			break;
+	}
+}
+
+/* Clients waiting to log in share the fate of the first connection attempt. */
+void pool_login_failed(struct pool *p, int node, const char *sqlstate, const char *msg, bool server_said)
+{
+	struct node_pool *np = &p->nodes[node];
+	struct worker *w = p->w;
+	snprintf(np->last_error, sizeof np->last_error, "%s", msg);
+	np->backoff = np->backoff ? np->backoff * 2 : BACKOFF_MIN;
+	if (np->backoff > w->cfg->server_login_retry)
+		np->backoff = w->cfg->server_login_retry;
+	np->retry_after = w->now + np->backoff;
+	if (node != 0)
+		return;
+	char text[256];
+	if (server_said)
+		snprintf(text, sizeof text, "%s", msg);
+	else
+		snprintf(text, sizeof text, "pgrouter cannot connect to server: %s", msg);
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &p->login_wait) {
+		struct client *cl = list_entry(it, struct client, wait_node);
+		client_close(cl, sqlstate, text);
+	}
+	/* A server that refuses the login (wrong database, auth) fails queued queries too. */
+	if (server_said) {
+		list_for_each_safe(it, tmp, &np->waiting) {
+			struct client *cl = list_entry(it, struct client, wait_node);
+			client_close(cl, sqlstate, text);
+		}
+	}
+}
+
+void pool_login_wait(struct client *cl)
+{
+	struct pool *p = cl->pool;
+	cl->state = CL_LOGIN_WAIT;
+	cl->state_since = p->w->now;
+	list_append(&p->login_wait, &cl->wait_node);
+	pool_launch(p, 0);
+}
+
+void pool_finish_logins(struct pool *p)
+{
+	if (!atomic_load(&p->shared->has_welcome))
+		return;
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &p->login_wait) {
+		struct client *cl = list_entry(it, struct client, wait_node);
+		list_del(&cl->wait_node);
+		client_finish_login(cl);
+	}
+}
+
+void pool_dequeue(struct client *cl)
+{
+	if (list_empty(&cl->wait_node))
+		return;
+	list_del(&cl->wait_node);
+	if (cl->state == CL_WAITING && cl->pool) {
+		struct node_pool *np = &cl->pool->nodes[cl->want_node];
+		np->n_waiting--;
+		atomic_fetch_sub(&cl->pool->shared->quota[cl->want_node].waiters, 1);
+	}
+}
+
+/* Move sv onto one of its node pool's lists (or none), keeping the counters exact. */
+void pool_server_move(struct server *sv, enum sv_list to)
+{
+	struct node_pool *np = &sv->pool->nodes[sv->node];
+	switch (sv->on_list) {
+	case SL_IDLE: np->n_idle--; break;
+	case SL_USED: np->n_used--; break;
+	case SL_PENDING: np->n_pending--; break;
+	case SL_NONE: break;
+	}
+	list_del(&sv->pool_node);
+	sv->on_list = to;
+	switch (to) {
+	case SL_IDLE: list_prepend(&np->idle, &sv->pool_node); np->n_idle++; break;   /* LIFO keeps hot backends hot */
+	case SL_USED: list_append(&np->used, &sv->pool_node); np->n_used++; break;
+	case SL_PENDING: list_append(&np->pending, &sv->pool_node); np->n_pending++; break;
+	case SL_NONE: break;
+	}
+}
+
+bool pool_acquire(struct client *cl, int node)
+{
+	struct pool *p = cl->pool;
+	struct node_pool *np = &p->nodes[node];
+	if (!list_empty(&np->idle)) {
+		struct server *sv = list_entry(np->idle.next, struct server, pool_node);
+		pool_server_move(sv, SL_USED);
+		sv->state = SV_ACTIVE;
+		client_link(cl, sv);
+		return true;
+	}
+	cl->state = CL_WAITING;
+	cl->want_node = node;
+	cl->state_since = p->w->now;
+	list_append(&np->waiting, &cl->wait_node);
+	np->n_waiting++;
+	atomic_fetch_add(&p->shared->quota[node].waiters, 1);
+	pool_launch(p, node);
+	/* Every slot is taken: other workers may be sitting on idle servers they should give up. */
+	if (np->n_pending < np->n_waiting && g_shared.nworkers > 1)
+		pool_kick_all();
+	return false;
+}
+
+/* A server may only be reused while its settings and age still qualify. */
+static bool server_reusable(const struct server *sv)
+{
+	const struct config *cfg = sv->pool->w->cfg;
+	if (sv->dirty || sv->pool->gone || atomic_load(&g_shared.shutdown) == 2)
+		return false;
+	if (cfg->server_lifetime && sv->pool->w->now - sv->connect_time > cfg->server_lifetime)
+		return false;
+	return true;
+}
+
+void pool_server_ready(struct server *sv)
+{
+	struct pool *p = sv->pool;
+	struct node_pool *np = &p->nodes[sv->node];
+	if (!server_reusable(sv)) {
+		server_close(sv, sv->dirty ? "server connection is dirty" : "server_lifetime reached");
+		return;
+	}
+	sv->client = NULL;
+	sv->last_used = p->w->now;
+	struct list *first = list_pop(&np->waiting);
+	if (first) {
+		struct client *cl = list_entry(first, struct client, wait_node);
+		list_init(&cl->wait_node);
+		np->n_waiting--;
+		atomic_fetch_sub(&p->shared->quota[sv->node].waiters, 1);
+		pool_server_move(sv, SL_USED);
+		sv->state = SV_ACTIVE;
+		client_link(cl, sv);
+		conn_resume(&cl->c);
+		return;
+	}
+	/* Another worker is queued for this node while this one has nobody: give the slot up. */
+	if (atomic_load(&p->shared->quota[sv->node].waiters) > 0) {
+		server_close(sv, "slot handed to another worker");
+		return;
+	}
+	sv->state = SV_IDLE;
+	sv->state_since = p->w->now;
+	pool_server_move(sv, SL_IDLE);
+}
+
+void pool_server_gone(struct server *sv)
+{
+	struct pool *p = sv->pool;
+	pool_server_move(sv, SL_NONE);
+	if (sv->counted) {
+		sv->counted = false;
+		int left = atomic_fetch_sub(&p->shared->quota[sv->node].conns, 1) - 1;
+		(void)left;
+		if (atomic_load(&p->shared->quota[sv->node].waiters) > p->nodes[sv->node].n_waiting)
+			pool_kick_all();
+	}
+	pool_launch(p, sv->node);
+}
+
+/* Close clients that waited longer than query_wait_timeout (and logins past client_login_timeout). */
+static void expire_waiters(struct pool *p)
+{
+	const struct config *cfg = p->w->cfg;
+	int64_t now = p->w->now;
+	for (int n = 0; n < p->nnodes; n++) {
+		struct node_pool *np = &p->nodes[n];
+		struct list *it, *tmp;
+		list_for_each_safe(it, tmp, &np->waiting) {
+			struct client *cl = list_entry(it, struct client, wait_node);
+			if (!cfg->query_wait_timeout || now - cl->state_since < cfg->query_wait_timeout)
+				break;   /* FIFO: the rest waited less */
+			char msg[300];
+			snprintf(msg, sizeof msg,
+			         "query_wait_timeout (%.1f s): no server connection to %s became available "
+			         "(pool_size %d reached)%s%s", (double)cfg->query_wait_timeout / 1e6, p->dbname,
+			         node_limit(p, n, false), np->last_error[0] ? "; last server error: " : "", np->last_error);
+			client_close(cl, "08P01", msg);
+		}
+		if (!list_empty(&np->waiting))
+			pool_launch(p, n);
+	}
+	int64_t lt = cfg->client_login_timeout;
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &p->login_wait) {
+		struct client *cl = list_entry(it, struct client, wait_node);
+		int64_t limit = lt && (!cfg->query_wait_timeout || lt < cfg->query_wait_timeout) ? lt : cfg->query_wait_timeout;
+		if (limit && now - cl->state_since >= limit)
+			client_close(cl, "08P01", "login timed out waiting for a server connection");
+	}
+	if (!list_empty(&p->login_wait))
+		pool_launch(p, 0);
+}
+
+/* Idle servers past server_idle_timeout or server_lifetime close; min_pool_size is topped up. */
+static void tend_idle(struct pool *p)
+{
+	const struct config *cfg = p->w->cfg;
+	int64_t now = p->w->now;
+	for (int n = 0; n < p->nnodes; n++) {
+		struct node_pool *np = &p->nodes[n];
+		struct list *it, *tmp;
+		list_for_each_safe(it, tmp, &np->idle) {
+			struct server *sv = list_entry(it, struct server, pool_node);
+			int total = atomic_load(&p->shared->quota[n].conns);
+			bool idle_expired = cfg->server_idle_timeout && now - sv->last_used > cfg->server_idle_timeout &&
+			                    total > p->min_pool_size;
+			bool too_old = cfg->server_lifetime && now - sv->connect_time > cfg->server_lifetime;
+			if (idle_expired || too_old)
+				server_close(sv, idle_expired ? "server_idle_timeout" : "server_lifetime");
+		}
+		struct list *pit, *ptmp;
+		list_for_each_safe(pit, ptmp, &np->pending) {
+			struct server *sv = list_entry(pit, struct server, pool_node);
+			if (cfg->server_connect_timeout && now - sv->connect_time > cfg->server_connect_timeout) {
+				pool_login_failed(p, n, "08006", "server_connect_timeout: server did not answer", false);
+				server_close(sv, "server_connect_timeout");
+			}
+		}
+		/* min_pool_size counts connections of all workers; the primary only, as PgBouncer's pools. */
+		if (n == 0 && p->min_pool_size > 0 && !p->gone && now >= np->retry_after &&
+		    atomic_load(&g_shared.shutdown) == 0) {
+			while (atomic_load(&p->shared->quota[n].conns) < p->min_pool_size) {
+				if (!quota_take(&p->shared->quota[n], p->min_pool_size))
+					break;
+				if (!server_connect(p, n))
+					break;
+			}
+		}
+	}
+}
+
+void pool_donate_idle(struct worker *w)
+{
+	struct list *pit, *ptmp;
+	list_for_each_safe(pit, ptmp, &w->pools) {
+		struct pool *p = list_entry(pit, struct pool, node);
+		for (int n = 0; n < p->nnodes; n++) {
+			struct node_pool *np = &p->nodes[n];
+			int remote = atomic_load(&p->shared->quota[n].waiters) - np->n_waiting;
+			while (remote-- > 0 && np->n_idle > 0) {
+				/* The least recently used idle server is at the tail. */
+				struct server *sv = list_entry(np->idle.prev, struct server, pool_node);
+				server_close(sv, "slot handed to another worker");
+			}
+		}
+	}
+}
+
+void pool_janitor(struct worker *w)
+{
+	pool_donate_idle(w);
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->pools) {
+		struct pool *p = list_entry(it, struct pool, node);
+		expire_waiters(p);
+		tend_idle(p);
+	}
+}
+
+void pool_free_all(struct worker *w)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->pools) {
+		struct pool *p = list_entry(it, struct pool, node);
+		list_del(&p->node);
+		free(p->dbname);
+		free(p->user);
+		free(p->server_db);
+		free(p->server_user);
+		free(p->password);
+		for (int i = 0; i < MAX_NODES; i++)
+			free(p->host[i]);
+		params_clear(&p->startup_extra);
+		free(p);
+	}
+}

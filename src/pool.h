@@ -1,0 +1,43 @@
+/* Server connection pools per (database, user, node): limits, queues, hand-off and login parameters. */
+#ifndef PGR_POOL_H
+#define PGR_POOL_H
+
+#include "proxy.h"
+
+/* The worker's pool for a client's (database, user), created on first use; NULL on OOM. */
+struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbname, const char *user);
+/* Re-read settings of every pool of w from its (new) config; marks servers dirty when the target changed. */
+void pool_reconfigure(struct worker *w);
+
+/* Link cl to a server of node now if one is idle (true); otherwise queue it and open connections (false). */
+bool pool_acquire(struct client *cl, int node);
+/* Take cl off whatever queue it is on. */
+void pool_dequeue(struct client *cl);
+/* A server has become clean and free: give it to a waiting client, keep it idle, or close it. */
+void pool_server_ready(struct server *sv);
+/* Bookkeeping for a server that is going away: frees its quota slot and wakes waiters. */
+void pool_server_gone(struct server *sv);
+/* Put sv on the idle, used or pending list of its node pool (or take it off all). */
+void pool_server_move(struct server *sv, enum sv_list to);
+/* Open connections for waiting clients as far as the limits allow. */
+void pool_launch(struct pool *p, int node);
+
+/* Wait for the pool's login parameters, starting a server connection to learn them. */
+void pool_login_wait(struct client *cl);
+/* Complete logins of clients waiting for parameters that are now known. */
+void pool_finish_logins(struct pool *p);
+/* A server login (or connect) failed: tell clients waiting to log in, back off further attempts. */
+void pool_login_failed(struct pool *p, int node, const char *sqlstate, const char *msg, bool server_said);
+
+/* Close idle servers whose slots clients of other workers are queued for. */
+void pool_donate_idle(struct worker *w);
+/* Periodic work for w: timeouts, min_pool_size, lifetime. */
+void pool_janitor(struct worker *w);
+/* Process-wide: the pool_shared entry for (dbname, user). */
+struct pool_shared *pool_shared_get(const char *dbname, const char *user);
+/* Wake every worker so that queued clients re-check the limits. */
+void pool_kick_all(void);
+/* Free a worker's pools (at exit). */
+void pool_free_all(struct worker *w);
+
+#endif

@@ -1,0 +1,246 @@
+/* Core types shared by the connection state machines, the pools and the workers. */
+#ifndef PGR_PROXY_H
+#define PGR_PROXY_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "iobuf.h"
+#include "list.h"
+#include "params.h"
+#include "proto/codec.h"
+
+struct worker;
+struct pool;
+struct client;
+struct server;
+
+/* What a message handler tells the relay to do with the message at the scan position. */
+enum act {
+	ACT_SEND,        /* forward the whole message to the peer */
+	ACT_SEND_LAST,   /* forward it, and once it has reached the peer call ops->after_last */
+	ACT_SKIP,        /* drop it */
+	ACT_CONSUMED,    /* the handler used the (complete) message; drop it */
+	ACT_NEED_FULL,   /* call again once the whole message is buffered */
+	ACT_FLUSH_FIRST, /* call again once bytes already decided have been written */
+	ACT_PAUSE,       /* stop reading this connection until conn_resume() */
+	ACT_CLOSED,      /* the handler closed the connection */
+};
+
+struct conn;
+
+/* Per-kind behaviour plugged into the relay. */
+struct conn_ops {
+	/* Decide about one message; body is the message after the length word when it is fully buffered, else NULL. */
+	enum act (*on_msg)(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body);
+	/* A startup-phase (untyped) packet, complete. */
+	enum act (*on_startup)(struct conn *c, const uint8_t *pkt, uint32_t len);
+	/* The message marked ACT_SEND_LAST has been written to the peer. */
+	void (*after_last)(struct conn *c);
+	/* The socket hit EOF or an error after all buffered input was processed. */
+	void (*on_eof)(struct conn *c, const char *why);
+	/* Malformed input: send an error and close (one path for all bad input). */
+	void (*on_bad_input)(struct conn *c, const char *why, const uint8_t *excerpt, size_t n);
+	/* The socket became writable (e.g. a connect completed); may be NULL. */
+	void (*on_writable)(struct conn *c);
+	enum proto_dir dir;
+};
+
+/* The part every socket has: buffers, relay position and its one persistent event. */
+struct conn {
+	int fd;
+	uint32_t id;
+	const struct conn_ops *ops;
+	struct worker *w;
+	struct conn *peer;        /* where ACT_SEND bytes go */
+	struct iobuf *in;         /* bytes read from fd; NULL when empty */
+	struct iobuf *out;        /* bytes pgrouter generated for fd; NULL when empty */
+	uint32_t pending;         /* bytes at in->rpos already decided for the peer */
+	uint32_t pkt_remain;      /* bytes of the current message not yet decided */
+	uint8_t pkt_action;       /* ACT_SEND or ACT_SKIP for the rest of the current message */
+	bool send_last;           /* after_last is due once pending reaches the peer */
+	bool startup_phase;       /* untyped packets (clients before the startup message) */
+	enum proto_phase phase;
+	bool want_read;           /* edge-triggered: the socket may still hold unread bytes */
+	bool closing;             /* closed; memory is freed later from the worker's free list */
+	bool paused;
+	bool in_drive;            /* guards against recursive driving */
+	bool redrive;             /* a resume arrived while driving: loop again */
+	bool blocked;             /* stopped because the peer could not take more bytes */
+	bool eof;                 /* the socket reported EOF or an error */
+	char kind;                /* 'c' client, 's' server, 'x' cancel request */
+	void (*destroy)(struct conn *c);  /* frees the containing object */
+	struct list free_node;    /* on the worker's just-free list */
+	struct event ev;          /* persistent, edge-triggered, read and write */
+	char prefix[16];          /* log prefix, e.g. "c12" / "s4" */
+};
+
+/* Client states; each line is what the client is doing now. */
+enum client_state {
+	CL_STARTUP,     /* expecting its startup packet (SSL/GSSENC requests are answered here) */
+	CL_AUTH,        /* exchanging authentication messages */
+	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's server parameters to finish its login */
+	CL_IDLE,        /* logged in with no server linked (between transactions) */
+	CL_WAITING,     /* has a query and is queued for a server connection */
+	CL_LINKED,      /* a server connection is linked; bytes flow both ways */
+	CL_CLOSED,      /* closed; waiting to be freed */
+};
+
+struct client {
+	struct conn c;
+	enum client_state state;
+	struct pool *pool;
+	struct server *server;
+	int want_node;            /* node the queued request is for */
+	struct params params;     /* what this client's session should look like on any server */
+	char *user;
+	char *dbname;
+	uint32_t cancel_pid, cancel_key;
+	int64_t state_since;      /* monotonic µs when the current state began */
+	int64_t connect_time;
+	bool counted;             /* holds a max_client_conn slot */
+	bool is_admin;
+	struct list wait_node;    /* on a pool's waiting or login-wait list */
+	struct list all_node;     /* on the worker's client list */
+};
+
+/* Server states; each line is what the server connection is doing now. */
+enum server_state {
+	SV_CONNECTING,  /* TCP connect in progress */
+	SV_LOGIN,       /* startup sent; authenticating and collecting parameters */
+	SV_IDLE,        /* clean, in its pool's idle list */
+	SV_ACTIVE,      /* linked to a client */
+	SV_RESET,       /* running pgrouter's own reset query with no client */
+	SV_CLOSED,      /* closed; waiting to be freed */
+};
+
+/* Which node-pool list a server is on. */
+enum sv_list { SL_NONE, SL_IDLE, SL_USED, SL_PENDING };
+
+struct server {
+	struct conn c;
+	enum sv_list on_list;
+	enum server_state state;
+	struct pool *pool;
+	int node;                 /* index into pool->nodes */
+	struct client *client;
+	struct params params;     /* the session settings this backend has now */
+	uint32_t be_pid, be_key;
+	int64_t connect_time, last_used, state_since;
+	int expect_z;             /* ReadyForQuery messages still owed to the client */
+	int skip_z;               /* ReadyForQuery messages of pgrouter's own queries still to swallow */
+	char tx_status;           /* from the last ReadyForQuery */
+	bool dirty;               /* never reuse: close when released */
+	bool counted;             /* holds a slot in the node quota */
+	int cancels_inflight;     /* cancel requests sent for this backend not yet acknowledged */
+	bool release_when_cancelled;
+	bool unsynced;            /* extended-protocol messages forwarded since the last Sync */
+	struct params extra;      /* settings pgrouter SET that the server does not report */
+	struct list cancels;      /* cancel requests in flight for this backend */
+	struct list pool_node;    /* on one of its node pool's lists */
+};
+
+/* Cross-worker accounting for one (database, user, node): the pool_size limit holds across workers. */
+struct node_quota {
+	atomic_int conns;         /* server connections open or opening, all workers */
+	atomic_int waiters;       /* clients queued for this node, all workers */
+};
+
+/* Shared across workers for one (database, user): limits and the login parameters. */
+struct pool_shared {
+	struct list node;
+	char *dbname, *user;
+	pthread_mutex_t lock;
+	struct params welcome;    /* server parameters sent to clients at login (set once) */
+	atomic_bool has_welcome;
+	struct node_quota quota[MAX_NODES];
+};
+
+/* One node's server connections inside a worker's pool. */
+struct node_pool {
+	struct list idle;
+	struct list used;         /* active, resetting */
+	struct list pending;      /* connecting or logging in */
+	struct list waiting;      /* clients queued for a server of this node */
+	int n_idle, n_used, n_pending, n_waiting;
+	int64_t retry_after;      /* no new connection attempts before this (after a failure) */
+	int64_t backoff;
+	char last_error[160];
+};
+
+/* A worker's pool for one (client database name, user). */
+struct pool {
+	struct list node;
+	struct worker *w;
+	struct pool_shared *shared;
+	char *dbname;             /* as the client names it */
+	char *user;               /* as the client names it */
+	/* resolved from the [databases] entry at creation and on reload */
+	char *server_db, *server_user, *password;
+	int pool_size, min_pool_size, reserve_size, pool_mode;
+	struct params startup_extra;  /* client_encoding/datestyle/timezone/application_name from the entry */
+	int nnodes;
+	char *host[MAX_NODES];
+	int port[MAX_NODES];
+	struct node_pool nodes[MAX_NODES];
+	struct list login_wait;   /* clients waiting for the welcome parameters */
+	int n_clients;
+	bool gone;                /* its [databases] entry was removed by a reload */
+};
+
+/* A request handed to a worker from another thread. */
+struct inbox_msg {
+	struct list node;
+	int kind;                 /* INBOX_CANCEL */
+	uint32_t pid, key;
+};
+#define INBOX_CANCEL 1
+
+/* One event-loop thread: owns its clients, servers and pools. */
+struct worker {
+	int id;
+	pthread_t thread;
+	struct event_base *base;
+	int nlisten;
+	int listen_fd[8];
+	struct event *listen_ev[8];
+	struct event *kick_ev;
+	struct event *janitor_ev;
+	struct event *reap_ev;
+	struct config *cfg;
+	struct list clients;
+	struct list pools;
+	struct list justfree;     /* closed conns, freed by reap_ev after the current callback */
+	struct iobuf **freebufs;
+	int nfree, maxfree;
+	pthread_mutex_t inbox_lock;
+	struct list inbox;
+	uint32_t next_id;
+	uint32_t next_cancel_seq;
+	int64_t now;              /* monotonic µs, refreshed at each callback */
+	int reserve_fd;           /* spare descriptor released to accept and refuse on EMFILE */
+	bool stopping;
+	/* counters */
+	uint64_t n_queries, n_server_connects, n_bad_input;
+};
+
+/* Process-wide state shared by all threads; mutated only as documented in shared.c. */
+struct shared {
+	_Atomic(struct config *) cfg;
+	atomic_int nclients;
+	atomic_int shutdown;      /* 0 running, 1 safe shutdown (SIGINT), 2 immediate (SIGTERM) */
+	atomic_uint reload_gen;
+	int nworkers;
+	struct worker *workers;
+	pthread_mutex_t pools_lock;
+	struct list pools;        /* struct pool_shared */
+};
+
+extern struct shared g_shared;
+
+#endif

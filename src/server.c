@@ -1,0 +1,658 @@
+/* Server connection state machine: connect, log in to PostgreSQL, forward results, reset. */
+#include "server.h"
+#include "client.h"
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "proto/cursor.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define AUTH_OK 0
+#define AUTH_CLEARTEXT 3
+#define AUTH_MD5 5
+#define AUTH_SASL 10
+
+static const struct conn_ops server_ops;
+
+#define SV(c) container_of(c, struct server, c)
+
+bool server_is_clean(const struct server *sv)
+{
+	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced &&
+	       sv->c.pkt_remain == 0 && sv->c.pending == 0 && !sv->c.closing;
+}
+
+static void server_destroy(struct conn *c)
+{
+	struct server *sv = SV(c);
+	params_clear(&sv->params);
+	params_clear(&sv->extra);
+	free(sv);
+}
+
+struct server *server_connect(struct pool *p, int node)
+{
+	struct worker *w = p->w;
+	struct server *sv = calloc(1, sizeof *sv);
+	int err = 0;
+	int fd = sv ? net_connect(p->host[node], p->port[node], &err) : -1;
+	if (fd < 0) {
+		atomic_fetch_sub(&p->shared->quota[node].conns, 1);
+		free(sv);
+		char msg[200];
+		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", p->host[node], p->port[node],
+		         err ? strerror(err) : "out of memory");
+		log_warn(NULL, "database %s: %s", p->dbname, msg);
+		pool_login_failed(p, node, "08006", msg, false);
+		return NULL;
+	}
+	net_tune(fd, w->cfg);
+	conn_init(&sv->c, w, fd, &server_ops, 's');
+	sv->c.destroy = server_destroy;
+	sv->pool = p;
+	sv->node = node;
+	sv->counted = true;
+	sv->state = SV_CONNECTING;
+	sv->connect_time = sv->state_since = sv->last_used = w->now;
+	sv->tx_status = 'I';
+	list_init(&sv->pool_node);
+	list_init(&sv->cancels);
+	pool_server_move(sv, SL_PENDING);
+	w->n_server_connects++;
+	if (conn_start(&sv->c) < 0) {
+		server_close(sv, "cannot register event");
+		return NULL;
+	}
+	log_debug(sv->c.prefix, "connecting to %s:%d for %s/%s", p->host[node], p->port[node], p->dbname, p->user);
+	return sv;
+}
+
+/* Detach cancel requests that still point at sv. */
+static void detach_cancels(struct server *sv);
+
+void server_close(struct server *sv, const char *reason)
+{
+	if (sv->c.closing)
+		return;
+	struct client *cl = sv->client;
+	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_LOGIN;
+	sv->state = SV_CLOSED;
+	if (cl) {
+		sv->client = NULL;
+		cl->server = NULL;
+		conn_unlink(&sv->c);
+		char msg[200];
+		snprintf(msg, sizeof msg, "server connection lost: %s", reason);
+		client_close(cl, "08006", msg);
+	}
+	detach_cancels(sv);
+	log_debug(sv->c.prefix, "closing server connection: %s", reason);
+	if (!was_login && !sv->c.eof && sv->c.fd >= 0 && conn_can_inject(&sv->c)) {
+		/* A polite Terminate lets the backend exit without logging an unexpected EOF. */
+		if (msg_terminate(conn_out(&sv->c)) == 0)
+			conn_flush_out(&sv->c);
+	}
+	conn_close(&sv->c);
+	pool_server_gone(sv);
+}
+
+/* Answer an authentication request of the server during login; 0 or -1 after closing. */
+static int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
+{
+	struct pool *p = sv->pool;
+	struct cursor cur = cur_make(body, n);
+	uint32_t code = cur_u32(&cur);
+	if (cur.err)
+		return -1;
+	if (code == AUTH_OK)
+		return 0;
+	if (!p->password && (code == AUTH_CLEARTEXT || code == AUTH_MD5 || code == AUTH_SASL)) {
+		pool_login_failed(p, sv->node, "28P01", "server requested a password but none is configured", true);
+		server_close(sv, "no password for server login");
+		return -1;
+	}
+	if (code == AUTH_CLEARTEXT) {
+		return msg_password(conn_out(&sv->c), p->password, (uint32_t)strlen(p->password), true);
+	}
+	if (code == AUTH_MD5) {
+		const uint8_t *salt = cur_bytes(&cur, 4);
+		if (!salt)
+			return -1;
+		char hex[33], inner[33 + 4];
+		unsigned char dig[16];
+		unsigned int dl;
+		/* md5(md5(password || user) as hex || salt), sent as "md5" || hex */
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+		EVP_DigestUpdate(ctx, p->password, strlen(p->password));
+		EVP_DigestUpdate(ctx, p->server_user, strlen(p->server_user));
+		EVP_DigestFinal_ex(ctx, dig, &dl);
+		for (int i = 0; i < 16; i++)
+			sprintf(hex + 2 * i, "%02x", dig[i]);
+		memcpy(inner, hex, 32);
+		memcpy(inner + 32, salt, 4);
+		EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+		EVP_DigestUpdate(ctx, inner, 36);
+		EVP_DigestFinal_ex(ctx, dig, &dl);
+		EVP_MD_CTX_free(ctx);
+		char resp[36] = "md5";
+		for (int i = 0; i < 16; i++)
+			sprintf(resp + 3 + 2 * i, "%02x", dig[i]);
+		return msg_password(conn_out(&sv->c), resp, 35, true);
+	}
+	char msg[120];
+	snprintf(msg, sizeof msg, "server requested an unsupported authentication method (%u)", code);
+	pool_login_failed(p, sv->node, "28000", msg, true);
+	server_close(sv, msg);
+	return -1;
+}
+
+/* Login finished: publish the parameters for clients of this pool, then offer the server to the pool. */
+static void login_done(struct server *sv)
+{
+	struct pool *p = sv->pool;
+	struct pool_shared *sh = p->shared;
+	struct node_pool *np = &p->nodes[sv->node];
+	np->backoff = 0;
+	np->retry_after = 0;
+	np->last_error[0] = 0;
+	if (sv->node == 0 && !atomic_load(&sh->has_welcome)) {
+		pthread_mutex_lock(&sh->lock);
+		if (!atomic_load(&sh->has_welcome)) {
+			params_copy(&sh->welcome, &sv->params);
+			atomic_store(&sh->has_welcome, true);
+		}
+		pthread_mutex_unlock(&sh->lock);
+		pool_kick_all();
+	}
+	log_debug(sv->c.prefix, "logged in to %s:%d (backend pid %u)", p->host[sv->node], p->port[sv->node], sv->be_pid);
+	pool_finish_logins(p);
+	pool_server_ready(sv);
+}
+
+/* Messages while logging in: authentication, parameters, key, and the first ReadyForQuery. */
+static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	if (!body)
+		return ACT_NEED_FULL;
+	uint32_t n = len - 4;
+	struct cursor cur = cur_make(body, n);
+	switch (type) {
+	case 'R':
+		if (server_auth(sv, body, n) < 0)
+			return sv->c.closing ? ACT_CLOSED : (server_close(sv, "bad authentication request"), ACT_CLOSED);
+		conn_flush_out(&sv->c);
+		return ACT_CONSUMED;
+	case 'S': {
+		const char *name, *value;
+		if (proto_parse_param(body, n, &name, &value) == 0)
+			params_set(&sv->params, name, value);
+		return ACT_CONSUMED;
+	}
+	case 'K':
+		sv->be_pid = cur_u32(&cur);
+		sv->be_key = cur_u32(&cur);
+		return ACT_CONSUMED;
+	case 'Z':
+		sv->tx_status = (char)body[0];
+		sv->state = SV_IDLE;
+		login_done(sv);
+		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+	case 'E': {
+		struct pg_error e;
+		char text[300];
+		proto_parse_error(body, n, &e);
+		snprintf(text, sizeof text, "%s", e.message ? e.message : "server login failed");
+		log_warn(sv->c.prefix, "server login failed: %s (%s)", text, e.sqlstate ? e.sqlstate : "?");
+		pool_login_failed(sv->pool, sv->node, e.sqlstate ? e.sqlstate : "08006", text, true);
+		server_close(sv, "login failed");
+		return ACT_CLOSED;
+	}
+	case 'N':
+	case 'v':
+		return ACT_CONSUMED;
+	default:
+		server_close(sv, "unexpected message during login");
+		return ACT_CLOSED;
+	}
+}
+
+/* Responses to pgrouter's own queries (settings, reset): swallowed; ParameterStatus still tracked. */
+static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	if (type != 'Z' && type != 'S' && type != 'E')
+		return ACT_SKIP;
+	if (!body)
+		return ACT_NEED_FULL;
+	if (sv->c.pending)
+		return ACT_FLUSH_FIRST;
+	uint32_t n = len - 4;
+	if (type == 'S') {
+		const char *name, *value;
+		if (proto_parse_param(body, n, &name, &value) == 0)
+			params_set(&sv->params, name, value);
+		return ACT_CONSUMED;
+	}
+	if (type == 'E') {
+		struct pg_error e;
+		proto_parse_error(body, n, &e);
+		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e.message ? e.message : "?",
+		         e.sqlstate ? e.sqlstate : "?");
+		if (sv->client) {
+			char note[300];
+			snprintf(note, sizeof note, "pgrouter could not restore a session setting: %s",
+			         e.message ? e.message : "?");
+			if (conn_can_inject(&sv->client->c) && msg_notice(conn_out(&sv->client->c), "01000", note) == 0)
+				conn_flush_out(&sv->client->c);
+		}
+		return ACT_CONSUMED;
+	}
+	sv->tx_status = (char)body[0];
+	sv->skip_z--;
+	if (sv->skip_z == 0 && sv->state == SV_RESET && !sv->client) {
+		if (sv->tx_status != 'I') {
+			server_close(sv, "reset query left a transaction open");
+			return ACT_CLOSED;
+		}
+		if (sv->cancels_inflight > 0) {
+			sv->release_when_cancelled = true;
+			return ACT_CONSUMED;
+		}
+		pool_server_ready(sv);
+		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+	}
+	return ACT_CONSUMED;
+}
+
+/* Statement pooling cannot keep a transaction open across statements; end both sides. */
+static enum act statement_mode_violation(struct server *sv)
+{
+	if (sv->c.pending)
+		return ACT_FLUSH_FIRST;
+	struct client *cl = sv->client;
+	server_close(sv, "transaction left open in statement pooling mode");
+	(void)cl;
+	return ACT_CLOSED;
+}
+
+/* Results flowing to a linked client: forwarded, with ReadyForQuery deciding when to release. */
+static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct client *cl = sv->client;
+	if (type == 'Z') {
+		if (!body)
+			return ACT_NEED_FULL;
+		sv->tx_status = (char)body[0];
+		if (sv->expect_z > 0)
+			sv->expect_z--;
+		sv->last_used = sv->c.w->now;
+		int mode = cl ? client_pool_mode(cl) : POOL_SESSION;
+		if (mode == POOL_STATEMENT && sv->tx_status != 'I' && sv->expect_z == 0)
+			return statement_mode_violation(sv);
+		if (cl && mode != POOL_SESSION && server_is_clean(sv))
+			return ACT_SEND_LAST;
+		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_is_clean(sv))
+			return ACT_SEND_LAST;
+		return ACT_SEND;
+	}
+	if (type == 'S') {
+		if (!body)
+			return ACT_NEED_FULL;
+		const char *name, *value;
+		if (proto_parse_param(body, len - 4, &name, &value) == 0) {
+			params_set(&sv->params, name, value);
+			/* The client changed a reported setting: it is now part of its session. */
+			const char *canon = param_canonical(name);
+			if (cl && canon)
+				params_set(&cl->params, canon, value);
+		}
+		return ACT_SEND;
+	}
+	return ACT_SEND;
+}
+
+/* Messages from a server nobody is using: settings changes, notices, or a FATAL before it closes. */
+static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	if (!body)
+		return ACT_NEED_FULL;
+	switch (type) {
+	case 'S': {
+		const char *name, *value;
+		if (proto_parse_param(body, len - 4, &name, &value) == 0)
+			params_set(&sv->params, name, value);
+		return ACT_CONSUMED;
+	}
+	case 'N':
+	case 'A':
+		return ACT_CONSUMED;
+	case 'E': {
+		struct pg_error e;
+		proto_parse_error(body, len - 4, &e);
+		log_info(sv->c.prefix, "idle server sent an error: %s", e.message ? e.message : "?");
+		sv->dirty = true;
+		return ACT_CONSUMED;
+	}
+	default:
+		server_close(sv, "unexpected message from idle server");
+		return ACT_CLOSED;
+	}
+}
+
+static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct server *sv = SV(c);
+	switch (sv->state) {
+	case SV_LOGIN:
+		return login_msg(sv, type, len, body);
+	case SV_ACTIVE:
+		if (sv->skip_z > 0)
+			return own_query_msg(sv, type, len, body);
+		return active_msg(sv, type, len, body);
+	case SV_RESET:
+		if (sv->skip_z > 0)
+			return own_query_msg(sv, type, len, body);
+		return idle_msg(sv, type, len, body);
+	case SV_IDLE:
+		return idle_msg(sv, type, len, body);
+	case SV_CONNECTING:
+	case SV_CLOSED:
+		server_close(sv, "data in an unexpected state");
+		return ACT_CLOSED;
+	default:
+		log_error(c->prefix, "BUG: server in unknown state %d", (int)sv->state);
+		server_close(sv, "internal error");
+		return ACT_CLOSED;
+	}
+}
+
+/* The ReadyForQuery that ended the client's transaction reached it: the server goes back to the pool. */
+static void server_after_last(struct conn *c)
+{
+	struct server *sv = SV(c);
+	struct client *cl = sv->client;
+	if (!cl || !server_is_clean(sv))
+		return;
+	conn_unlink(&sv->c);
+	sv->client = NULL;
+	cl->server = NULL;
+	cl->state = CL_IDLE;
+	cl->state_since = c->w->now;
+	server_release(sv);
+	if (atomic_load(&g_shared.shutdown) == 1) {
+		client_close(cl, "57P01", "pgrouter is shutting down");
+		return;
+	}
+	/* Input the client sent meanwhile (the next transaction) is processed now. */
+	if (iobuf_len(cl->c.in) && !cl->c.closing)
+		conn_drive(&cl->c);
+}
+
+void server_release(struct server *sv)
+{
+	const struct config *cfg = sv->c.w->cfg;
+	int mode = sv->pool->pool_mode;
+	sv->state = SV_RESET;
+	sv->state_since = sv->c.w->now;
+	if (cfg->server_reset_query[0] && (mode == POOL_SESSION || cfg->server_reset_query_always) &&
+	    !sv->dirty && conn_can_inject(&sv->c)) {
+		if (msg_query(conn_out(&sv->c), cfg->server_reset_query) == 0) {
+			sv->skip_z++;
+			/* DISCARD ALL and RESET ALL drop every setting: forget what we SET. */
+			params_clear(&sv->extra);
+			conn_flush_out(&sv->c);
+			return;
+		}
+	}
+	if (sv->cancels_inflight > 0) {
+		sv->release_when_cancelled = true;
+		return;
+	}
+	pool_server_ready(sv);
+}
+
+void server_client_gone(struct server *sv)
+{
+	conn_unlink(&sv->c);
+	sv->client = NULL;
+	if (server_is_clean(sv)) {
+		server_release(sv);
+		return;
+	}
+	server_close(sv, "client disconnected with work in progress");
+}
+
+static void server_on_eof(struct conn *c, const char *why)
+{
+	struct server *sv = SV(c);
+	if (sv->state == SV_CONNECTING || sv->state == SV_LOGIN) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "server %s:%d closed the connection during login (%s)",
+		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
+		pool_login_failed(sv->pool, sv->node, "08006", msg, false);
+	}
+	server_close(sv, why);
+}
+
+static void server_on_bad_input(struct conn *c, const char *why, const uint8_t *excerpt, size_t n)
+{
+	char buf[80];
+	log_sanitize(buf, sizeof buf, excerpt, n);
+	log_error(c->prefix, "protocol error from server: %s (bytes: %s)", why, buf);
+	server_close(SV(c), why);
+}
+
+/* The connect completed (or failed): send the startup packet. */
+static void server_on_writable(struct conn *c)
+{
+	struct server *sv = SV(c);
+	if (sv->state != SV_CONNECTING)
+		return;
+	int err = 0;
+	socklen_t el = sizeof err;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		err = errno;
+	if (err) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", sv->pool->host[sv->node], sv->pool->port[sv->node],
+		         strerror(err));
+		log_warn(c->prefix, "%s", msg);
+		pool_login_failed(sv->pool, sv->node, "08006", msg, false);
+		server_close(sv, msg);
+		return;
+	}
+	struct pool *p = sv->pool;
+	const char *names[8], *values[8];
+	int n = 0;
+	names[n] = "user", values[n++] = p->server_user;
+	names[n] = "database", values[n++] = p->server_db;
+	uint32_t pos = 0;
+	const char *pn, *pv;
+	while (n < 8 && params_next(&p->startup_extra, &pos, &pn, &pv))
+		names[n] = pn, values[n++] = pv;
+	if (msg_startup(conn_out(c), names, values, n) < 0) {
+		server_close(sv, "out of memory");
+		return;
+	}
+	sv->state = SV_LOGIN;
+}
+
+static void server_noop_last(struct conn *c) { (void)c; }
+
+static const struct conn_ops server_ops = {
+	.on_msg = server_on_msg,
+	.on_startup = NULL,
+	.after_last = server_after_last,
+	.on_eof = server_on_eof,
+	.on_bad_input = server_on_bad_input,
+	.on_writable = server_on_writable,
+	.dir = FROM_SERVER,
+};
+
+/* Append "SET name TO E'value';" with the value escaped for an E'' literal. */
+static int append_set(struct iobuf **b, const char *name, const char *value)
+{
+	if (iobuf_append(b, "SET ", 4) < 0 || iobuf_append(b, name, (uint32_t)strlen(name)) < 0 ||
+	    iobuf_append(b, " TO E'", 6) < 0)
+		return -1;
+	for (const char *p = value; *p; p++) {
+		if ((*p == '\'' || *p == '\\') && iobuf_append(b, "\\", 1) < 0)
+			return -1;
+		if (iobuf_append(b, p, 1) < 0)
+			return -1;
+	}
+	return iobuf_append(b, "';", 2);
+}
+
+void server_sync_params(struct server *sv, struct client *cl)
+{
+	struct iobuf *sql = NULL;
+	const struct params *welcome = &cl->pool->shared->welcome;
+	int err = 0;
+	uint32_t pos = 0;
+	const char *name, *value;
+	/* Reported settings: what the client has (or the pool default) versus what the backend has now. */
+	while (params_next(welcome, &pos, &name, &value)) {
+		if (!param_is_tracked(name))
+			continue;
+		const char *want = params_get(&cl->params, name);
+		const char *have = params_get(&sv->params, name);
+		if (!want)
+			want = value;
+		if (!have || strcmp(want, have) != 0)
+			err |= append_set(&sql, name, want);
+	}
+	/* Other settings from the client's startup packet are tracked by pgrouter itself. */
+	pos = 0;
+	while (params_next(&cl->params, &pos, &name, &value)) {
+		if (param_is_tracked(name))
+			continue;
+		const char *have = params_get(&sv->extra, name);
+		if (!have || strcmp(have, value) != 0) {
+			err |= append_set(&sql, name, value);
+			params_set(&sv->extra, name, value);
+		}
+	}
+	pos = 0;
+	while (params_next(&sv->extra, &pos, &name, &value)) {
+		if (params_get(&cl->params, name))
+			continue;
+		err |= iobuf_append(&sql, "RESET ", 6) | iobuf_append(&sql, name, (uint32_t)strlen(name)) |
+		       iobuf_append(&sql, ";", 1);
+		params_unset(&sv->extra, name);
+		pos = 0;   /* the set shrank: restart */
+	}
+	if (sql && !err && iobuf_append(&sql, "", 1) == 0 && msg_query(conn_out(&sv->c), (char *)sql->data) == 0) {
+		sv->skip_z++;
+		log_debug(sv->c.prefix, "restoring settings: %s", (char *)sql->data);
+	}
+	free(sql);
+}
+
+/* --- cancel requests: a short-lived connection that carries the backend's key --- */
+
+struct cancel_req {
+	struct conn c;
+	struct server *sv;
+	struct list sv_node;
+	uint32_t pid, key;
+	bool sent;
+};
+
+#define CR(c) container_of(c, struct cancel_req, c)
+
+static void cancel_finish(struct cancel_req *cr)
+{
+	struct server *sv = cr->sv;
+	if (sv) {
+		cr->sv = NULL;
+		list_del(&cr->sv_node);
+		sv->cancels_inflight--;
+		if (sv->cancels_inflight == 0 && sv->release_when_cancelled && sv->state == SV_RESET && sv->skip_z == 0) {
+			sv->release_when_cancelled = false;
+			pool_server_ready(sv);
+		}
+	}
+	conn_close(&cr->c);
+}
+
+static void detach_cancels(struct server *sv)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &sv->cancels) {
+		struct cancel_req *cr = list_entry(it, struct cancel_req, sv_node);
+		list_del(&cr->sv_node);
+		cr->sv = NULL;
+	}
+	sv->cancels_inflight = 0;
+}
+
+static enum act cancel_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	return ACT_SKIP;   /* the postmaster answers a cancel with nothing but a close */
+}
+
+static void cancel_on_eof(struct conn *c, const char *why) { cancel_finish(CR(c)); }
+
+static void cancel_on_bad(struct conn *c, const char *why, const uint8_t *e, size_t n) { cancel_finish(CR(c)); }
+
+static void cancel_on_writable(struct conn *c)
+{
+	struct cancel_req *cr = CR(c);
+	if (cr->sent)
+		return;
+	int err = 0;
+	socklen_t el = sizeof err;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+		cancel_finish(cr);
+		return;
+	}
+	cr->sent = true;
+	if (msg_cancel_request(conn_out(c), cr->pid, cr->key) < 0)
+		cancel_finish(cr);
+}
+
+static void cancel_destroy(struct conn *c) { free(CR(c)); }
+
+static const struct conn_ops cancel_ops = {
+	.on_msg = cancel_on_msg,
+	.after_last = server_noop_last,
+	.on_eof = cancel_on_eof,
+	.on_bad_input = cancel_on_bad,
+	.on_writable = cancel_on_writable,
+	.dir = FROM_SERVER,
+};
+
+void server_cancel(struct server *sv)
+{
+	struct pool *p = sv->pool;
+	int err = 0;
+	struct cancel_req *cr = calloc(1, sizeof *cr);
+	if (!cr)
+		return;
+	int fd = net_connect(p->host[sv->node], p->port[sv->node], &err);
+	if (fd < 0) {
+		log_warn(sv->c.prefix, "cancel: connect failed: %s", strerror(err));
+		free(cr);
+		return;
+	}
+	conn_init(&cr->c, sv->c.w, fd, &cancel_ops, 'x');
+	cr->c.destroy = cancel_destroy;
+	cr->sv = sv;
+	cr->pid = sv->be_pid;
+	cr->key = sv->be_key;
+	list_append(&sv->cancels, &cr->sv_node);
+	sv->cancels_inflight++;
+	if (conn_start(&cr->c) < 0)
+		cancel_finish(cr);
+	log_debug(sv->c.prefix, "cancel request sent for backend %u", sv->be_pid);
+}

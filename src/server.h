@@ -1,0 +1,22 @@
+/* Server connection state machine: connect, log in to PostgreSQL, forward results, reset. */
+#ifndef PGR_SERVER_H
+#define PGR_SERVER_H
+
+#include "proxy.h"
+
+/* Start a connection to p's node; returns NULL after reporting the failure to the pool. */
+struct server *server_connect(struct pool *p, int node);
+/* Close the server connection (and fail its client's work if it had any). */
+void server_close(struct server *sv, const char *reason);
+/* Queue pgrouter's own SETs so that sv's session matches what cl expects. */
+void server_sync_params(struct server *sv, struct client *cl);
+/* The client went away while linked: reuse sv if it is clean, otherwise cancel and close it. */
+void server_client_gone(struct server *sv);
+/* Send a CancelRequest for sv's current query on a new connection. */
+void server_cancel(struct server *sv);
+/* Nothing is in flight: the server could be handed to another client. */
+bool server_is_clean(const struct server *sv);
+/* Make sv idle: run the reset query when required, then hand it to the pool. */
+void server_release(struct server *sv);
+
+#endif

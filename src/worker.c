@@ -1,0 +1,290 @@
+/* Worker threads: one event loop each, with its own listeners, clients, pools and periodic janitor. */
+#include "worker.h"
+#include "client.h"
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define JANITOR_USEC 100000   /* timeouts are checked ten times a second */
+
+/* Free connections closed during earlier callbacks: never inside their own callback. */
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct list *it;
+	while ((it = list_pop(&w->justfree)) != NULL) {
+		struct conn *c = container_of(it, struct conn, free_node);
+		c->destroy(c);
+	}
+}
+
+/* Accept every pending connection; on EMFILE give up the spare descriptor to refuse one cleanly. */
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct worker *w = arg;
+	w->now = now_usec();
+	for (int i = 0; i < 256; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			if ((errno == EMFILE || errno == ENFILE) && w->reserve_fd >= 0) {
+				close(w->reserve_fd);
+				fd = accept(lfd, NULL, NULL);
+				if (fd >= 0)
+					close(fd);
+				w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				log_warn(NULL, "out of file descriptors: refused a connection (raise ulimit -n)");
+				continue;
+			}
+			return;
+		}
+		if (atomic_load(&g_shared.shutdown)) {
+			close(fd);
+			continue;
+		}
+		client_accept(w, fd);
+	}
+	/* More may be waiting: come back after other events had their turn. */
+	for (int i = 0; i < w->nlisten; i++)
+		if (w->listen_fd[i] == lfd)
+			event_active(w->listen_ev[i], EV_READ, 0);
+}
+
+static void close_listeners(struct worker *w)
+{
+	for (int i = 0; i < w->nlisten; i++) {
+		if (w->listen_ev[i]) {
+			event_free(w->listen_ev[i]);
+			w->listen_ev[i] = NULL;
+		}
+		if (w->listen_fd[i] >= 0) {
+			close(w->listen_fd[i]);
+			w->listen_fd[i] = -1;
+		}
+	}
+	w->nlisten = 0;
+}
+
+/* Close every server connection that is not in use (at shutdown). */
+static void close_idle_servers(struct worker *w)
+{
+	struct list *pit, *ptmp;
+	list_for_each_safe(pit, ptmp, &w->pools) {
+		struct pool *p = list_entry(pit, struct pool, node);
+		for (int n = 0; n < MAX_NODES; n++) {
+			struct list *it, *tmp;
+			list_for_each_safe(it, tmp, &p->nodes[n].idle)
+				server_close(list_entry(it, struct server, pool_node), "shutdown");
+			list_for_each_safe(it, tmp, &p->nodes[n].pending)
+				server_close(list_entry(it, struct server, pool_node), "shutdown");
+		}
+	}
+}
+
+/* Shutdown progress: immediate closes everything; safe closes clients as their transactions end. */
+static void shutdown_step(struct worker *w)
+{
+	int mode = atomic_load(&g_shared.shutdown);
+	if (!mode)
+		return;
+	if (!w->stopping) {
+		w->stopping = true;
+		close_listeners(w);
+	}
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *cl = list_entry(it, struct client, all_node);
+		bool busy = cl->state == CL_WAITING ||
+		            (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server));
+		if (mode == 2 || !busy)
+			client_close(cl, "57P01", "pgrouter is shutting down");
+	}
+	if (list_empty(&w->clients)) {
+		close_idle_servers(w);
+		event_base_loopexit(w->base, NULL);
+	}
+}
+
+/* Adopt a configuration the main thread published. */
+static void maybe_reload(struct worker *w)
+{
+	struct config *cur = atomic_load(&g_shared.cfg);
+	if (cur == w->cfg)
+		return;
+	struct config *old = w->cfg;
+	w->cfg = config_get(cur);
+	config_put(old);
+	pool_reconfigure(w);
+}
+
+/* Cross-thread wake-up: inbox, reload, shutdown, and slots freed by other workers. */
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	w->now = now_usec();
+	struct list batch;
+	list_init(&batch);
+	pthread_mutex_lock(&w->inbox_lock);
+	struct list *it;
+	while ((it = list_pop(&w->inbox)) != NULL)
+		list_append(&batch, it);
+	pthread_mutex_unlock(&w->inbox_lock);
+	while ((it = list_pop(&batch)) != NULL) {
+		struct inbox_msg *m = list_entry(it, struct inbox_msg, node);
+		if (m->kind == INBOX_CANCEL)
+			client_cancel_request(w, m->pid, m->key);
+		free(m);
+	}
+	maybe_reload(w);
+	pool_donate_idle(w);
+	struct list *pit, *ptmp;
+	list_for_each_safe(pit, ptmp, &w->pools) {
+		struct pool *p = list_entry(pit, struct pool, node);
+		pool_finish_logins(p);
+		for (int n = 0; n < p->nnodes; n++)
+			if (p->nodes[n].n_waiting)
+				pool_launch(p, n);
+	}
+	shutdown_step(w);
+}
+
+/* Client-side timeouts: login, idle, and idle in transaction. */
+static void client_timeouts(struct worker *w)
+{
+	const struct config *cfg = w->cfg;
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *cl = list_entry(it, struct client, all_node);
+		int64_t age = w->now - cl->state_since;
+		if ((cl->state == CL_STARTUP || cl->state == CL_AUTH) && cfg->client_login_timeout &&
+		    w->now - cl->connect_time > cfg->client_login_timeout)
+			client_close(cl, "08P01", "client_login_timeout: login took too long");
+		else if (cl->state == CL_IDLE && cfg->client_idle_timeout && age > cfg->client_idle_timeout)
+			client_close(cl, "08P01", "client_idle_timeout: connection idle too long");
+		else if (cl->state == CL_LINKED && cfg->idle_transaction_timeout && cl->server &&
+		         cl->server->expect_z == 0 && cl->server->tx_status != 'I' &&
+		         w->now - cl->server->last_used > cfg->idle_transaction_timeout)
+			client_close(cl, "25P03", "idle_transaction_timeout: transaction idle too long");
+	}
+}
+
+static void janitor_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	w->now = now_usec();
+	maybe_reload(w);
+	pool_janitor(w);
+	client_timeouts(w);
+	shutdown_step(w);
+}
+
+int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t errlen)
+{
+	memset(w, 0, sizeof *w);
+	w->id = id;
+	w->cfg = config_get(cfg);
+	w->now = now_usec();
+	list_init(&w->clients);
+	list_init(&w->pools);
+	list_init(&w->justfree);
+	list_init(&w->inbox);
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	w->maxfree = 1024;
+	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct event_config *ec = event_config_new();
+	event_config_require_features(ec, EV_FEATURE_ET);
+	w->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!w->base || !w->freebufs) {
+		snprintf(err, errlen, "cannot create an edge-triggered event loop");
+		return -1;
+	}
+	int n = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd, 8, err, errlen);
+	if (n < 0)
+		return -1;
+	w->nlisten = n;
+	for (int i = 0; i < n; i++) {
+		w->listen_ev[i] = event_new(w->base, w->listen_fd[i], EV_READ | EV_PERSIST, accept_cb, w);
+		event_add(w->listen_ev[i], NULL);
+	}
+	w->kick_ev = event_new(w->base, -1, EV_PERSIST, kick_cb, w);
+	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+	w->janitor_ev = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
+	struct timeval tv = { 0, JANITOR_USEC };
+	event_add(w->janitor_ev, &tv);
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	event_base_dispatch(w->base);
+	/* Leaving: everything still open goes now. */
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->clients)
+		client_close(list_entry(it, struct client, all_node), "57P01", "pgrouter is shutting down");
+	close_idle_servers(w);
+	reap_cb(-1, 0, w);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals are the main thread's business */
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0 ? 0 : -1;
+}
+
+void worker_kick(struct worker *w) { event_active(w->kick_ev, EV_READ, 0); }
+
+void worker_post_cancel(uint32_t pid, uint32_t key)
+{
+	uint32_t id = pid >> 24;
+	if ((int)id >= g_shared.nworkers)
+		return;
+	struct worker *w = &g_shared.workers[id];
+	struct inbox_msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	m->kind = INBOX_CANCEL;
+	m->pid = pid;
+	m->key = key;
+	pthread_mutex_lock(&w->inbox_lock);
+	list_append(&w->inbox, &m->node);
+	pthread_mutex_unlock(&w->inbox_lock);
+	worker_kick(w);
+}
+
+void worker_free(struct worker *w)
+{
+	close_listeners(w);
+	pool_free_all(w);
+	struct list *it;
+	while ((it = list_pop(&w->inbox)) != NULL)
+		free(list_entry(it, struct inbox_msg, node));
+	for (int i = 0; i < w->nfree; i++)
+		free(w->freebufs[i]);
+	free(w->freebufs);
+	if (w->kick_ev) event_free(w->kick_ev);
+	if (w->reap_ev) event_free(w->reap_ev);
+	if (w->janitor_ev) event_free(w->janitor_ev);
+	if (w->base) event_base_free(w->base);
+	if (w->reserve_fd >= 0) close(w->reserve_fd);
+	config_put(w->cfg);
+}
