@@ -13,7 +13,7 @@ LIBOBJ  := $(filter-out $(BUILD)/obj/main.o,$(OBJ))
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit integration clean demo demo-stop asan fuzz bench
+.PHONY: all deps test unit integration clean demo demo-stop asan fuzz bench
 all: $(BUILD)/pgrouter $(UNITBIN)
 
 $(BUILD)/pgrouter: $(OBJ)
@@ -36,7 +36,11 @@ unit: $(UNITBIN)
 integration: $(BUILD)/pgrouter
 	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
-test: all
+deps:
+	@scripts/install-deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
@@ -45,7 +49,7 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 
-demo:
+demo: deps
 	@scripts/demo.sh start
 
 demo-stop:

@@ -1,15 +1,18 @@
 /* Client connection state machine: startup, authentication, login, and the query cycle. */
 #include "client.h"
+#include "clientauth.h"
 #include "conn.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
 #include "proto/cursor.h"
 #include "server.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <ctype.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@ int client_pool_mode(const struct client *cl) { return cl->pool ? cl->pool->pool
 static void client_destroy(struct conn *c)
 {
 	struct client *cl = CL(c);
+	clientauth_free(cl);
 	params_clear(&cl->params);
 	free(cl->user);
 	free(cl->dbname);
@@ -201,8 +205,7 @@ static void negotiate_version(struct client *cl, const struct startup_pkt *sp)
 		msg_negotiate_version(conn_out(&cl->c), 0, opts, n);
 }
 
-/* Authenticated: find the pool and log in now or once its parameters are known. */
-static void client_login(struct client *cl)
+void client_login(struct client *cl, const uint8_t *scram_client_key)
 {
 	struct worker *w = cl->c.w;
 	const struct dbconf *db = config_find_db(w->cfg, cl->dbname);
@@ -218,6 +221,13 @@ static void client_login(struct client *cl)
 		return;
 	}
 	cl->pool->n_clients++;
+	if (scram_client_key && !atomic_load(&cl->pool->shared->has_client_key)) {
+		struct pool_shared *sh = cl->pool->shared;
+		pthread_mutex_lock(&sh->lock);
+		memcpy(sh->client_key, scram_client_key, sizeof sh->client_key);
+		atomic_store(&sh->has_client_key, true);
+		pthread_mutex_unlock(&sh->lock);
+	}
 	if (w->cfg->log_connections) {
 		char peer[64];
 		net_peer_name(cl->c.fd, peer, sizeof peer);
@@ -270,6 +280,42 @@ static void make_cancel_key(struct client *cl)
 		cl->cancel_pid = 1;
 }
 
+/* SSLRequest / GSSENCRequest: 'S' and a TLS handshake when configured, otherwise 'N'. */
+static enum act client_encryption_request(struct client *cl, bool ssl)
+{
+	struct conn *c = &cl->c;
+	SSL_CTX *ctx = c->w->cfg->client_tls_ctx;
+	bool accept = ssl && ctx && !c->tls;
+	/* Bytes sent before our answer cannot be trusted to belong to the encrypted session (CVE-2021-3935). */
+	if (iobuf_len(c->in)) {
+		client_bad_input(c, "unencrypted data after encryption request", c->in->data + c->in->rpos,
+		                 iobuf_len(c->in) < 16 ? iobuf_len(c->in) : 16);
+		return ACT_CLOSED;
+	}
+	if (iobuf_append(conn_out(c), accept ? "S" : "N", 1) < 0 || !conn_flush_out(c) || iobuf_len(c->out)) {
+		client_close(cl, NULL, NULL);
+		return ACT_CLOSED;
+	}
+	if (!accept)
+		return ACT_CONSUMED;
+	if (conn_start_tls(c, ctx, true, NULL, false) < 0) {
+		client_close(cl, NULL, NULL);
+		return ACT_CLOSED;
+	}
+	return ACT_PAUSE;   /* nothing more is read in plaintext; the handshake resumes us */
+}
+
+/* Handshake over: continue with the startup packet inside TLS, or drop the client. */
+static void client_tls_done(struct conn *c, const char *err)
+{
+	if (err) {
+		log_warn(c->prefix, "client TLS handshake failed: %s", err);
+		client_close(CL(c), NULL, NULL);
+		return;
+	}
+	c->paused = false;
+}
+
 static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t len)
 {
 	struct client *cl = CL(c);
@@ -279,20 +325,18 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 		client_bad_input(c, why, pkt, len < 16 ? len : 16);
 		return ACT_CLOSED;
 	}
-	if (sp.code == PROTO_SSL_CODE || sp.code == PROTO_GSSENC_CODE) {
-		/* No TLS/GSS here: 'N' and the client may continue in plaintext. */
-		if (iobuf_append(conn_out(c), "N", 1) < 0 || !conn_flush_out(c)) {
-			client_close(cl, NULL, NULL);
-			return ACT_CLOSED;
-		}
-		return ACT_CONSUMED;
-	}
+	if (sp.code == PROTO_SSL_CODE || sp.code == PROTO_GSSENC_CODE)
+		return client_encryption_request(cl, sp.code == PROTO_SSL_CODE);
 	if (sp.code == PROTO_CANCEL_CODE) {
 		worker_post_cancel(sp.cancel_pid, sp.cancel_key);
 		client_close(cl, NULL, NULL);
 		return ACT_CLOSED;
 	}
 	c->startup_phase = false;
+	if (!c->tls && c->w->cfg->client_tls_sslmode >= TLS_REQUIRE) {
+		client_close(cl, "28000", "SSL required: connect with sslmode=require");
+		return ACT_CLOSED;
+	}
 	if (cl->state_since < 0) {
 		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
 		return ACT_CLOSED;
@@ -302,8 +346,7 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 	negotiate_version(cl, &sp);
 	make_cancel_key(cl);
 	cl->state = CL_AUTH;
-	/* auth_type trust/any: nothing to exchange. */
-	client_login(cl);
+	clientauth_start(cl);
 	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
@@ -384,8 +427,17 @@ static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 	case CL_WAITING:
 		return ACT_PAUSE;
 	case CL_AUTH:
-		client_bad_input(c, "unexpected message during authentication", &type, 1);
-		return ACT_CLOSED;
+		if (type == 'X') {
+			client_close(cl, NULL, NULL);
+			return ACT_CLOSED;
+		}
+		if (type != 'p') {
+			client_bad_input(c, "unexpected message during authentication", &type, 1);
+			return ACT_CLOSED;
+		}
+		if (!body)
+			return ACT_NEED_FULL;
+		return clientauth_msg(cl, body, len - 4);
 	case CL_STARTUP:
 	case CL_CLOSED:
 		return ACT_CLOSED;
@@ -434,5 +486,6 @@ static const struct conn_ops client_ops = {
 	.on_eof = client_eof,
 	.on_bad_input = client_bad_input,
 	.on_writable = NULL,
+	.on_tls_done = client_tls_done,
 	.dir = FROM_CLIENT,
 };

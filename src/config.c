@@ -1,6 +1,9 @@
 /* Configuration: table-driven ini parsing into an immutable, reference-counted struct. */
 #include "config.h"
 #include "log.h"
+#include "auth/authfile.h"
+#include "auth/hba.h"
+#include "tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +30,7 @@ struct setting {
 };
 
 static const char *const pool_modes[] = { "session", "transaction", "statement", NULL };
+static const char *const tls_modes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL };
 static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram-sha-256", "cert", "hba", NULL };
 
 #define OFF(f) offsetof(struct config, f)
@@ -57,6 +61,20 @@ static const struct setting settings[] = {
 	{ "server_reset_query_always", CT_BOOL, "0", OFF(server_reset_query_always), 0, 1, NULL, 0 },
 	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
 	{ "auth_type", CT_ENUM, "trust", OFF(auth_type), 0, 0, auth_types, 0 },
+	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
+	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
+	{ "client_tls_sslmode", CT_ENUM, "disable", OFF(client_tls_sslmode), 0, 0, tls_modes, 0 },
+	{ "client_tls_cert_file", CT_STR, "", OFF(client_tls_cert_file), 0, 0, NULL, 0 },
+	{ "client_tls_key_file", CT_STR, "", OFF(client_tls_key_file), 0, 0, NULL, 0 },
+	{ "client_tls_ca_file", CT_STR, "", OFF(client_tls_ca_file), 0, 0, NULL, 0 },
+	{ "client_tls_protocols", CT_STR, "secure", OFF(client_tls_protocols), 0, 0, NULL, 0 },
+	{ "client_tls_ciphers", CT_STR, "default", OFF(client_tls_ciphers), 0, 0, NULL, 0 },
+	{ "server_tls_sslmode", CT_ENUM, "prefer", OFF(server_tls_sslmode), 0, 0, tls_modes, 0 },
+	{ "server_tls_cert_file", CT_STR, "", OFF(server_tls_cert_file), 0, 0, NULL, 0 },
+	{ "server_tls_key_file", CT_STR, "", OFF(server_tls_key_file), 0, 0, NULL, 0 },
+	{ "server_tls_ca_file", CT_STR, "", OFF(server_tls_ca_file), 0, 0, NULL, 0 },
+	{ "server_tls_protocols", CT_STR, "secure", OFF(server_tls_protocols), 0, 0, NULL, 0 },
+	{ "server_tls_ciphers", CT_STR, "default", OFF(server_tls_ciphers), 0, 0, NULL, 0 },
 	{ "admin_users", CT_STR, "", OFF(admin_users), 0, 0, NULL, 0 },
 	{ "stats_users", CT_STR, "", OFF(stats_users), 0, 0, NULL, 0 },
 	{ "max_packet_size", CT_SIZE, "2147483647", OFF(max_packet_size), 1024, IMAX, NULL, 0 },
@@ -583,8 +601,20 @@ static int validate(struct parse_state *ps)
 {
 	struct config *cfg = ps->cfg;
 	ps->line = 0;
-	if (cfg->auth_type != AUTH_TRUST && cfg->auth_type != AUTH_ANY)
-		return fail(ps, "auth_type", "'%s' is not supported yet (use trust)", auth_types[cfg->auth_type]), -1;
+	char err[400];
+	if (cfg->auth_file && *cfg->auth_file && authfile_load(cfg->auth_file, &cfg->authfile, err, sizeof err) < 0)
+		return fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
+	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0)
+		return fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
+	bool needs_secrets = cfg->auth_type == AUTH_PLAIN || cfg->auth_type == AUTH_MD5 || cfg->auth_type == AUTH_SCRAM;
+	if (needs_secrets && !cfg->authfile)
+		return fail(ps, "auth_type", "'%s' needs auth_file with the users' secrets", auth_types[cfg->auth_type]), -1;
+	if (tls_build_contexts(cfg, err, sizeof err) < 0)
+		return fail(ps, "tls", "%s", err), -1;
+	if (cfg->auth_type == AUTH_CERT && cfg->client_tls_sslmode < TLS_VERIFY_CA)
+		return fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
+	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
+		return fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
 	for (int i = 0; i < cfg->ndbs; i++)
 		for (int j = i + 1; j < cfg->ndbs; j++)
 			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {
@@ -616,6 +646,9 @@ static void config_free(struct config *cfg)
 	for (int i = 0; i < cfg->ndbs; i++)
 		free_db(&cfg->dbs[i]);
 	free(cfg->dbs);
+	authfile_free(cfg->authfile);
+	tls_free_contexts(cfg);
+	hba_free(cfg->hba);
 	free(cfg->path);
 	free(cfg);
 }

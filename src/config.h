@@ -8,7 +8,12 @@
 #include <stddef.h>
 
 enum pool_mode { POOL_SESSION, POOL_TRANSACTION, POOL_STATEMENT };
+enum tls_mode { TLS_DISABLE, TLS_ALLOW, TLS_PREFER, TLS_REQUIRE, TLS_VERIFY_CA, TLS_VERIFY_FULL };
 enum auth_type { AUTH_TRUST, AUTH_ANY, AUTH_PLAIN, AUTH_MD5, AUTH_SCRAM, AUTH_CERT, AUTH_HBA };
+
+struct authfile;
+struct hba;
+struct ssl_ctx_st;
 
 #define MAX_NODES 16   /* primary + replicas of one database entry */
 
@@ -60,6 +65,14 @@ struct config {
 	int tcp_keepidle, tcp_keepintvl, tcp_keepcnt;
 	bool log_connections, log_disconnections, log_pooler_errors;
 	int verbose;
+	char *auth_file, *auth_hba_file;
+	int client_tls_sslmode, server_tls_sslmode;
+	char *client_tls_cert_file, *client_tls_key_file, *client_tls_ca_file, *client_tls_protocols, *client_tls_ciphers;
+	char *server_tls_cert_file, *server_tls_key_file, *server_tls_ca_file, *server_tls_protocols, *server_tls_ciphers;
+	struct ssl_ctx_st *client_tls_ctx;  /* pgrouter as TLS server toward clients */
+	struct ssl_ctx_st *server_tls_ctx;  /* pgrouter as TLS client toward PostgreSQL */
+	struct authfile *authfile;      /* loaded from auth_file; shared read-only */
+	struct hba *hba;                /* loaded from auth_hba_file */
 	/* [databases] */
 	int ndbs;
 	struct dbconf *dbs;

@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proto/cursor.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -118,9 +119,50 @@ void conn_unlink(struct conn *a)
 	}
 }
 
+/* Consume k written bytes: first from dst->out, then from src's decided bytes. */
+static void written(struct conn *dst, struct conn *src, uint32_t k)
+{
+	uint32_t outlen = iobuf_len(dst->out);
+	uint32_t from_out = k < outlen ? k : outlen;
+	if (from_out)
+		dst->out->rpos += from_out;
+	k -= from_out;
+	if (k) {
+		src->in->rpos += k;
+		src->pending -= k;
+	}
+	conn_trim(dst);
+	if (src)
+		conn_trim(src);
+}
+
+/* TLS cannot gather: write the two pieces as separate records. */
+static int write_to_tls(struct conn *dst, struct conn *src)
+{
+	for (;;) {
+		const uint8_t *p;
+		uint32_t n;
+		if (iobuf_len(dst->out)) {
+			p = dst->out->data + dst->out->rpos;
+			n = iobuf_len(dst->out);
+		} else if (src && src->pending) {
+			p = src->in->data + src->in->rpos;
+			n = src->pending;
+		} else {
+			return 1;
+		}
+		int w = tls_write(dst, p, n);
+		if (w <= 0)
+			return w;
+		written(dst, src, (uint32_t)w);
+	}
+}
+
 /* Write dst->out, then src's decided bytes, to dst's socket: 1 all written, 0 would block, -1 failed. */
 static int write_to(struct conn *dst, struct conn *src)
 {
+	if (dst->tls)
+		return dst->tls_handshaking ? 0 : write_to_tls(dst, src);
 	for (;;) {
 		struct iovec iov[2];
 		int n = 0;
@@ -141,18 +183,7 @@ static int write_to(struct conn *dst, struct conn *src)
 				return 0;
 			return -1;
 		}
-		uint32_t k = (uint32_t)w;
-		uint32_t from_out = k < outlen ? k : outlen;
-		if (from_out)
-			dst->out->rpos += from_out;
-		k -= from_out;
-		if (k) {
-			src->in->rpos += k;
-			src->pending -= k;
-		}
-		conn_trim(dst);
-		if (src)
-			conn_trim(src);
+		written(dst, src, (uint32_t)w);
 	}
 }
 
@@ -255,7 +286,13 @@ static enum pump pump(struct conn *c)
 		const uint8_t *p = c->in ? c->in->data + c->in->rpos + c->pending : NULL;
 		enum act a;
 		uint32_t len = 0;
-		if (c->startup_phase) {
+		if (c->byte_phase) {
+			if (!avail)
+				break;
+			uint8_t b = *p;
+			c->in->rpos++;
+			a = c->ops->on_startup(c, &b, 1);
+		} else if (c->startup_phase) {
 			if (!avail)
 				break;
 			a = next_startup(c, p, avail);
@@ -284,7 +321,7 @@ static enum pump pump(struct conn *c)
 			c->send_last = a == ACT_SEND_LAST;
 			break;
 		case ACT_CONSUMED:
-			if (!c->startup_phase && len)
+			if (len)
 				c->in->rpos += len + 1;
 			break;
 		case ACT_NEED_FULL:
@@ -333,6 +370,12 @@ static int read_some(struct conn *c)
 		iobuf_compact(b);
 	}
 	uint32_t space = b->cap - b->wpos;
+	if (c->tls) {
+		int n = tls_read(c, b->data + b->wpos, space);
+		if (n > 0)
+			b->wpos += (uint32_t)n;
+		return n;
+	}
 	for (;;) {
 		ssize_t n = recv(c->fd, b->data + b->wpos, space, 0);
 		if (n > 0) {
@@ -431,6 +474,17 @@ static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	c->w->now = now_usec();
 	if (c->closing)
 		return;
+	if (c->tls_handshaking) {
+		char err[200];
+		int r = tls_handshake(c, err, sizeof err);
+		if (r == 0)
+			return;
+		c->tls_handshaking = false;
+		c->ops->on_tls_done(c, r < 0 ? err : NULL);
+		if (c->closing || r < 0)
+			return;
+		what |= EV_READ | EV_WRITE;   /* data may have arrived with the last handshake record */
+	}
 	if (what & EV_WRITE)
 		conn_on_writable(c);
 	if (!c->closing && (what & EV_READ)) {
@@ -450,6 +504,7 @@ void conn_close(struct conn *c)
 			(void)write_to(c, NULL);
 		if (event_initialized(&c->ev))
 			event_del(&c->ev);
+		tls_detach(c);
 		close(c->fd);
 		c->fd = -1;
 	}
@@ -460,6 +515,16 @@ void conn_close(struct conn *c)
 	c->in = c->out = NULL;
 	list_append(&c->w->justfree, &c->free_node);
 	event_active(c->w->reap_ev, EV_TIMEOUT, 0);
+}
+
+int conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx, bool as_server, const char *host, bool verify_host)
+{
+	if (tls_attach(c, ctx, as_server, host, verify_host) < 0)
+		return -1;
+	c->tls_handshaking = true;
+	/* The peer's first flight may already be waiting: with edge triggering nobody would tell us again. */
+	event_active(&c->ev, EV_READ, 0);
+	return 0;
 }
 
 void conn_send_error(struct conn *c, const char *severity, const char *sqlstate, const char *msg)

@@ -22,6 +22,8 @@ void conn_link(struct conn *a, struct conn *b);
 void conn_unlink(struct conn *a);
 /* Close the socket now and free the object after the current callback; idempotent. */
 void conn_close(struct conn *c);
+/* Begin a TLS handshake on c (out must be flushed); ops->on_tls_done reports the end; 0 or -1. */
+int conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx, bool as_server, const char *host, bool verify_host);
 /* Append an ErrorResponse to c->out and try to send it. */
 void conn_send_error(struct conn *c, const char *severity, const char *sqlstate, const char *msg);
 /* Output buffer of c, allocated from the worker's free list when missing. */

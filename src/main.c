@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <event2/thread.h>
+#include <openssl/rand.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -166,6 +167,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (RAND_bytes(g_shared.mock_key, sizeof g_shared.mock_key) != 1) {
+		fprintf(stderr, "pgrouter: no randomness available\n");
+		return 1;
+	}
 	raise_nofile(cfg);
 	evthread_use_pthreads();
 	atomic_store(&g_shared.cfg, cfg);

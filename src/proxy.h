@@ -17,6 +17,9 @@
 
 struct worker;
 struct pool;
+struct client_auth;
+struct ssl_st;
+struct scram_client;
 struct client;
 struct server;
 
@@ -48,6 +51,8 @@ struct conn_ops {
 	void (*on_bad_input)(struct conn *c, const char *why, const uint8_t *excerpt, size_t n);
 	/* The socket became writable (e.g. a connect completed); may be NULL. */
 	void (*on_writable)(struct conn *c);
+	/* The TLS handshake finished (err NULL) or failed (err says why). */
+	void (*on_tls_done)(struct conn *c, const char *err);
 	enum proto_dir dir;
 };
 
@@ -65,6 +70,8 @@ struct conn {
 	uint8_t pkt_action;       /* ACT_SEND or ACT_SKIP for the rest of the current message */
 	bool send_last;           /* after_last is due once pending reaches the peer */
 	bool startup_phase;       /* untyped packets (clients before the startup message) */
+	bool byte_phase;          /* single bytes (a server's answer to SSLRequest) */
+	bool tls_handshaking;     /* TLS handshake in progress: no application data yet */
 	enum proto_phase phase;
 	bool want_read;           /* edge-triggered: the socket may still hold unread bytes */
 	bool closing;             /* closed; memory is freed later from the worker's free list */
@@ -77,6 +84,7 @@ struct conn {
 	void (*destroy)(struct conn *c);  /* frees the containing object */
 	struct list free_node;    /* on the worker's just-free list */
 	struct event ev;          /* persistent, edge-triggered, read and write */
+	struct ssl_st *tls;       /* TLS session when the connection is encrypted */
 	char prefix[16];          /* log prefix, e.g. "c12" / "s4" */
 };
 
@@ -105,6 +113,7 @@ struct client {
 	int64_t connect_time;
 	bool counted;             /* holds a max_client_conn slot */
 	bool is_admin;
+	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */
 };
@@ -112,6 +121,7 @@ struct client {
 /* Server states; each line is what the server connection is doing now. */
 enum server_state {
 	SV_CONNECTING,  /* TCP connect in progress */
+	SV_TLS,         /* SSLRequest sent: waiting for 'S'/'N', then the TLS handshake */
 	SV_LOGIN,       /* startup sent; authenticating and collecting parameters */
 	SV_IDLE,        /* clean, in its pool's idle list */
 	SV_ACTIVE,      /* linked to a client */
@@ -142,6 +152,7 @@ struct server {
 	bool unsynced;            /* extended-protocol messages forwarded since the last Sync */
 	struct params extra;      /* settings pgrouter SET that the server does not report */
 	struct list cancels;      /* cancel requests in flight for this backend */
+	struct scram_client *scram;  /* only while logging in with SCRAM */
 	struct list pool_node;    /* on one of its node pool's lists */
 };
 
@@ -158,6 +169,9 @@ struct pool_shared {
 	pthread_mutex_t lock;
 	struct params welcome;    /* server parameters sent to clients at login (set once) */
 	atomic_bool has_welcome;
+	/* SCRAM passthrough: a client's ClientKey proven against the auth_file secret, reused toward servers */
+	uint8_t client_key[32];
+	atomic_bool has_client_key;
 	struct node_quota quota[MAX_NODES];
 };
 
@@ -239,6 +253,7 @@ struct shared {
 	struct worker *workers;
 	pthread_mutex_t pools_lock;
 	struct list pools;        /* struct pool_shared */
+	uint8_t mock_key[32];     /* random per process: fake SCRAM salts for unknown users */
 };
 
 extern struct shared g_shared;

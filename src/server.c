@@ -7,9 +7,12 @@
 #include "pool.h"
 #include "proto/cursor.h"
 #include "worker.h"
+#include "auth/authfile.h"
+#include "auth/md5pw.h"
+#include "auth/scram.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +23,12 @@
 #define AUTH_CLEARTEXT 3
 #define AUTH_MD5 5
 #define AUTH_SASL 10
+#define AUTH_SASL_CONTINUE 11
+#define AUTH_SASL_FINAL 12
 
 static const struct conn_ops server_ops;
+static void send_startup(struct server *sv);
+static void server_noop_last(struct conn *c) { (void)c; }
 
 #define SV(c) container_of(c, struct server, c)
 
@@ -84,7 +91,12 @@ void server_close(struct server *sv, const char *reason)
 	if (sv->c.closing)
 		return;
 	struct client *cl = sv->client;
-	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_LOGIN;
+	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
+	if (sv->scram) {
+		scram_client_wipe(sv->scram);
+		free(sv->scram);
+		sv->scram = NULL;
+	}
 	sv->state = SV_CLOSED;
 	if (cl) {
 		sv->client = NULL;
@@ -105,55 +117,120 @@ void server_close(struct server *sv, const char *reason)
 	pool_server_gone(sv);
 }
 
+/* The credentials toward the server: the entry's password, else the auth_file secret of the server user. */
+static void server_credentials(struct server *sv, const char **pw, const struct authfile_entry **entry)
+{
+	struct pool *p = sv->pool;
+	const struct config *cfg = sv->c.w->cfg;
+	*entry = cfg->authfile ? authfile_lookup(cfg->authfile, p->server_user) : NULL;
+	*pw = p->password;
+	if (!*pw && *entry && (*entry)->kind == AUTH_SECRET_PLAIN && (*entry)->secret_len)
+		*pw = (*entry)->secret;
+}
+
+/* Refuse the login cleanly: the pool learns why, clients waiting to log in get the message. */
+static int auth_refused(struct server *sv, const char *sqlstate, const char *msg)
+{
+	pool_login_failed(sv->pool, sv->node, sqlstate, msg, true);
+	server_close(sv, msg);
+	return -1;
+}
+
+/* Start SCRAM toward the server with a password or with a client's proven ClientKey (passthrough). */
+static int scram_begin(struct server *sv, const uint8_t *mechs, uint32_t n)
+{
+	const char *pw;
+	const struct authfile_entry *e;
+	server_credentials(sv, &pw, &e);
+	bool offered = false;
+	struct cursor c = cur_make(mechs, n);
+	for (;;) {
+		size_t ml;
+		const char *m = cur_cstr(&c, &ml);
+		if (!m || ml == 0)
+			break;
+		if (strcmp(m, SCRAM_MECH) == 0)
+			offered = true;
+	}
+	if (!offered)
+		return auth_refused(sv, "28000", "server offers no SASL mechanism pgrouter supports");
+	sv->scram = calloc(1, sizeof *sv->scram);
+	if (!sv->scram)
+		return auth_refused(sv, "53200", "out of memory");
+	struct pool_shared *sh = sv->pool->shared;
+	int rc;
+	if (pw) {
+		rc = scram_client_init_password(sv->scram, pw, strlen(pw));
+	} else if (e && e->kind == AUTH_SECRET_SCRAM && atomic_load(&sh->has_client_key)) {
+		uint8_t key[SCRAM_KEY_LEN];
+		pthread_mutex_lock(&sh->lock);
+		memcpy(key, sh->client_key, sizeof key);
+		pthread_mutex_unlock(&sh->lock);
+		rc = scram_client_init_passthrough(sv->scram, &e->scram, key);
+		OPENSSL_cleanse(key, sizeof key);
+	} else {
+		return auth_refused(sv, "28P01", e && e->kind == AUTH_SECRET_SCRAM
+		        ? "server login needs SCRAM passthrough: no client has logged in with this user's password yet"
+		        : "server requested a password but none is configured (password= or auth_file)");
+	}
+	if (rc < 0 || scram_client_first(sv->scram) < 0)
+		return auth_refused(sv, "28000", "cannot start SCRAM toward the server");
+	size_t ol;
+	const char *out = scram_client_output(sv->scram, &ol);
+	return msg_sasl_initial(conn_out(&sv->c), SCRAM_MECH, out, (uint32_t)ol);
+}
+
 /* Answer an authentication request of the server during login; 0 or -1 after closing. */
 static int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
 {
-	struct pool *p = sv->pool;
 	struct cursor cur = cur_make(body, n);
 	uint32_t code = cur_u32(&cur);
 	if (cur.err)
 		return -1;
-	if (code == AUTH_OK)
+	const char *pw;
+	const struct authfile_entry *e;
+	char resp[MD5PW_LEN + 1];
+	size_t ol;
+	const char *out;
+	switch (code) {
+	case AUTH_OK:
+		if (sv->scram && scram_client_error(sv->scram) != SCRAM_OK)
+			return auth_refused(sv, "28000", "server accepted a failed SCRAM exchange");
 		return 0;
-	if (!p->password && (code == AUTH_CLEARTEXT || code == AUTH_MD5 || code == AUTH_SASL)) {
-		pool_login_failed(p, sv->node, "28P01", "server requested a password but none is configured", true);
-		server_close(sv, "no password for server login");
-		return -1;
+	case AUTH_CLEARTEXT:
+		server_credentials(sv, &pw, &e);
+		if (!pw)
+			return auth_refused(sv, "28P01", "server requested a clear-text password but none is configured");
+		return msg_password(conn_out(&sv->c), pw, (uint32_t)strlen(pw), true);
+	case AUTH_MD5: {
+		const uint8_t *salt = cur_bytes(&cur, MD5PW_SALT_LEN);
+		server_credentials(sv, &pw, &e);
+		const char *stored = pw ? pw : e && e->kind == AUTH_SECRET_MD5 ? e->secret : NULL;
+		if (!salt || !stored ||
+		    md5pw_client_response(sv->pool->server_user, stored, strlen(stored), salt, resp) < 0)
+			return auth_refused(sv, "28P01", "server requested md5 but no usable password is configured");
+		return msg_password(conn_out(&sv->c), resp, MD5PW_LEN, true);
 	}
-	if (code == AUTH_CLEARTEXT) {
-		return msg_password(conn_out(&sv->c), p->password, (uint32_t)strlen(p->password), true);
+	case AUTH_SASL:
+		return scram_begin(sv, body + 4, n - 4);
+	case AUTH_SASL_CONTINUE:
+		if (!sv->scram || scram_client_final(sv->scram, body + 4, n - 4) < 0)
+			return auth_refused(sv, "28000", "SCRAM exchange with the server failed");
+		out = scram_client_output(sv->scram, &ol);
+		return msg_password(conn_out(&sv->c), out, (uint32_t)ol, false);
+	case AUTH_SASL_FINAL:
+		if (!sv->scram || scram_client_verify(sv->scram, body + 4, n - 4) < 0) {
+			/* A passthrough key that no longer fits (secret changed) must not be tried forever. */
+			atomic_store(&sv->pool->shared->has_client_key, false);
+			return auth_refused(sv, "28000", "server's SCRAM signature is wrong: it does not know the secret");
+		}
+		return 0;
+	default: {
+		char msg[120];
+		snprintf(msg, sizeof msg, "server requested an unsupported authentication method (%u)", code);
+		return auth_refused(sv, "28000", msg);
 	}
-	if (code == AUTH_MD5) {
-		const uint8_t *salt = cur_bytes(&cur, 4);
-		if (!salt)
-			return -1;
-		char hex[33], inner[33 + 4];
-		unsigned char dig[16];
-		unsigned int dl;
-		/* md5(md5(password || user) as hex || salt), sent as "md5" || hex */
-		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-		EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
-		EVP_DigestUpdate(ctx, p->password, strlen(p->password));
-		EVP_DigestUpdate(ctx, p->server_user, strlen(p->server_user));
-		EVP_DigestFinal_ex(ctx, dig, &dl);
-		for (int i = 0; i < 16; i++)
-			sprintf(hex + 2 * i, "%02x", dig[i]);
-		memcpy(inner, hex, 32);
-		memcpy(inner + 32, salt, 4);
-		EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
-		EVP_DigestUpdate(ctx, inner, 36);
-		EVP_DigestFinal_ex(ctx, dig, &dl);
-		EVP_MD_CTX_free(ctx);
-		char resp[36] = "md5";
-		for (int i = 0; i < 16; i++)
-			sprintf(resp + 3 + 2 * i, "%02x", dig[i]);
-		return msg_password(conn_out(&sv->c), resp, 35, true);
 	}
-	char msg[120];
-	snprintf(msg, sizeof msg, "server requested an unsupported authentication method (%u)", code);
-	pool_login_failed(p, sv->node, "28000", msg, true);
-	server_close(sv, msg);
-	return -1;
 }
 
 /* Login finished: publish the parameters for clients of this pool, then offer the server to the pool. */
@@ -205,6 +282,11 @@ static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const u
 	case 'Z':
 		sv->tx_status = (char)body[0];
 		sv->state = SV_IDLE;
+		if (sv->scram) {
+			scram_client_wipe(sv->scram);
+			free(sv->scram);
+			sv->scram = NULL;
+		}
 		login_done(sv);
 		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 	case 'E': {
@@ -365,6 +447,7 @@ static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 	case SV_IDLE:
 		return idle_msg(sv, type, len, body);
 	case SV_CONNECTING:
+	case SV_TLS:
 	case SV_CLOSED:
 		server_close(sv, "data in an unexpected state");
 		return ACT_CLOSED;
@@ -434,7 +517,7 @@ void server_client_gone(struct server *sv)
 static void server_on_eof(struct conn *c, const char *why)
 {
 	struct server *sv = SV(c);
-	if (sv->state == SV_CONNECTING || sv->state == SV_LOGIN) {
+	if (sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN) {
 		char msg[200];
 		snprintf(msg, sizeof msg, "server %s:%d closed the connection during login (%s)",
 		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
@@ -470,7 +553,26 @@ static void server_on_writable(struct conn *c)
 		server_close(sv, msg);
 		return;
 	}
+	if (c->w->cfg->server_tls_ctx) {
+		/* Ask for TLS first; the one-byte answer is read in byte phase. */
+		int64_t off = msg_begin(conn_out(c), 0);
+		if (off < 0 || msg_put_u32(conn_out(c), PROTO_SSL_CODE) < 0) {
+			server_close(sv, "out of memory");
+			return;
+		}
+		msg_end(c->out, off);
+		c->byte_phase = true;
+		sv->state = SV_TLS;
+		return;
+	}
+	send_startup(sv);
+}
+
+/* The startup packet: the pool's server user and database plus the entry's fixed settings. */
+static void send_startup(struct server *sv)
+{
 	struct pool *p = sv->pool;
+	struct conn *c = &sv->c;
 	const char *names[8], *values[8];
 	int n = 0;
 	names[n] = "user", values[n++] = p->server_user;
@@ -484,13 +586,63 @@ static void server_on_writable(struct conn *c)
 		return;
 	}
 	sv->state = SV_LOGIN;
+	conn_flush_out(c);
 }
 
-static void server_noop_last(struct conn *c) { (void)c; }
+/* A failure before login completed: tell the pool (and its waiting clients), then close. */
+static void login_failed(struct server *sv, const char *sqlstate, const char *msg)
+{
+	log_warn(sv->c.prefix, "%s", msg);
+	pool_login_failed(sv->pool, sv->node, sqlstate, msg, false);
+	server_close(sv, msg);
+}
+
+/* The server's answer to SSLRequest. */
+static enum act server_on_byte(struct conn *c, const uint8_t *b, uint32_t n)
+{
+	struct server *sv = SV(c);
+	const struct config *cfg = c->w->cfg;
+	c->byte_phase = false;
+	if (iobuf_len(c->in)) {
+		/* Bytes after the answer would be injected into the session (CVE-2021-23222 class). */
+		login_failed(sv, "08P01", "server sent unencrypted data after its SSL answer");
+		return ACT_CLOSED;
+	}
+	if (b[0] == 'S') {
+		bool full = cfg->server_tls_sslmode == TLS_VERIFY_FULL;
+		if (conn_start_tls(c, cfg->server_tls_ctx, false, sv->pool->host[sv->node], full) < 0) {
+			login_failed(sv, "08006", "cannot start TLS toward server");
+			return ACT_CLOSED;
+		}
+		return ACT_CONSUMED;
+	}
+	if (b[0] == 'N' && cfg->server_tls_sslmode < TLS_REQUIRE) {
+		send_startup(sv);
+		return c->closing ? ACT_CLOSED : ACT_CONSUMED;
+	}
+	login_failed(sv, "08006", b[0] == 'N' ? "server does not support TLS but server_tls_sslmode requires it"
+	                                      : "unexpected answer to SSLRequest");
+	return ACT_CLOSED;
+}
+
+static void server_tls_done(struct conn *c, const char *err)
+{
+	struct server *sv = SV(c);
+	if (err) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "TLS to server %s:%d failed: %s", sv->pool->host[sv->node],
+		         sv->pool->port[sv->node], err);
+		login_failed(sv, "08006", msg);
+		return;
+	}
+	send_startup(sv);
+}
+
 
 static const struct conn_ops server_ops = {
 	.on_msg = server_on_msg,
-	.on_startup = NULL,
+	.on_startup = server_on_byte,
+	.on_tls_done = server_tls_done,
 	.after_last = server_after_last,
 	.on_eof = server_on_eof,
 	.on_bad_input = server_on_bad_input,

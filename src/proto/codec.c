@@ -9,7 +9,7 @@ uint32_t proto_max_len(enum proto_dir dir, enum proto_phase phase, uint8_t type,
 {
 	if (dir == FROM_CLIENT) {
 		if (phase == PHASE_PREAUTH)
-			return type == 'p' ? PREAUTH_MAX_LEN : 0;
+			return type == 'p' ? PREAUTH_MAX_LEN : type == 'X' ? 4 : 0;
 		switch (type) {
 		case 'S': case 'H': case 'X': case 'c':
 			return 4;
