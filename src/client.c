@@ -58,7 +58,7 @@ void client_accept(struct worker *w, int fd)
 	}
 	/* Over the limit: still read the startup packet so the client can read our error. */
 	if (n > w->cfg->max_client_conn)
-		cl->is_admin = false, cl->state_since = -1;
+		cl->over_limit = true;
 }
 
 void client_close(struct client *cl, const char *sqlstate, const char *msg)
@@ -123,8 +123,8 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	if (list_contains(cfg->ignore_startup_parameters, name, true))
 		return 0;
 	const char *canon = param_canonical(name);
-	if (!canon && !valid_param_name(name))
-		return *why = "invalid startup parameter name", -1;
+	if (!canon && (!valid_param_name(name) || !list_contains(cfg->track_extra_parameters, name, true)))
+		return *why = "not in track_extra_parameters or ignore_startup_parameters", -1;
 	if (strlen(value) > 1024)
 		return *why = "startup parameter value too long", -1;
 	return params_set(&cl->params, canon ? canon : name, value) < 0 ? (*why = "out of memory", -1) : 0;
@@ -337,7 +337,7 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 		client_close(cl, "28000", "SSL required: connect with sslmode=require");
 		return ACT_CLOSED;
 	}
-	if (cl->state_since < 0) {
+	if (cl->over_limit) {
 		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
 		return ACT_CLOSED;
 	}

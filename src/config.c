@@ -60,6 +60,7 @@ static const struct setting settings[] = {
 	{ "server_reset_query", CT_STR, "DISCARD ALL", OFF(server_reset_query), 0, 0, NULL, 0 },
 	{ "server_reset_query_always", CT_BOOL, "0", OFF(server_reset_query_always), 0, 1, NULL, 0 },
 	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
+	{ "track_extra_parameters", CT_STR, "extra_float_digits, search_path", OFF(track_extra_parameters), 0, 0, NULL, 0 },
 	{ "auth_type", CT_ENUM, "trust", OFF(auth_type), 0, 0, auth_types, 0 },
 	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
 	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
@@ -98,7 +99,7 @@ static const char *const ignored_settings[] = {
 	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",
 	"server_check_delay", "server_fast_close", "log_stats", "tcp_defer_accept", "tcp_socket_buffer",
 	"tcp_user_timeout", "autodb_idle_timeout", "max_db_connections", "max_user_connections",
-	"cancel_wait_timeout", "query_timeout", "track_extra_parameters", NULL,
+	"cancel_wait_timeout", "query_timeout", NULL,
 };
 
 /* While parsing: the config under construction, the line reader's state and the first error. */
@@ -112,6 +113,9 @@ struct parse_state {
 	char *err;
 	size_t errlen;
 	bool failed;
+	int read_errno;                /* set when reading the file failed (not EOF) */
+	int fail_line;                 /* line of the first error recorded by fail() */
+	int set_line[sizeof settings / sizeof settings[0]]; /* where each setting was last set */
 	bool reading_defaults;
 };
 
@@ -123,6 +127,7 @@ static int fail(struct parse_state *ps, const char *key, const char *fmt, ...)
 	if (ps->failed)
 		return 0;
 	ps->failed = true;
+	ps->fail_line = ps->line;
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -195,9 +200,11 @@ static int parse_int(const char *s, int64_t *out)
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
+	if (end == s || errno)
+		return -1;
 	while (isspace((unsigned char)*end))
 		end++;
-	if (end == s || *end || errno)
+	if (*end)
 		return -1;
 	*out = v;
 	return 0;
@@ -535,6 +542,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 		const char *why = NULL;
 		if (apply_setting(ps->cfg, st, value, &why) < 0)
 			return fail(ps, name, "%s: '%s'", why, value);
+		ps->set_line[st - settings] = ps->line;
 		return 1;
 	}
 	if (strcasecmp(section, "databases") == 0)
@@ -550,6 +558,8 @@ static char *read_line(char *str, int num, void *stream)
 	size_t cap = 0;
 	ssize_t n = getline(&line, &cap, ps->f);
 	if (n < 0) {
+		if (ferror(ps->f))
+			ps->read_errno = errno;
 		free(line);
 		return NULL;
 	}
@@ -557,6 +567,13 @@ static char *read_line(char *str, int num, void *stream)
 	if (n < num - 1) {
 		memcpy(str, line, (size_t)n + 1);
 		free(line);
+		return str;
+	}
+	/* A long comment stays a comment, whatever it contains. */
+	const char *first = line + strspn(line, " \t");
+	if (*first == ';' || *first == '#') {
+		free(line);
+		snprintf(str, (size_t)num, "\n");
 		return str;
 	}
 	/* Too long for inih: keep the key, hand it an index to the value we keep ourselves. */
@@ -596,6 +613,13 @@ static void set_defaults(struct config *cfg)
 	}
 }
 
+/* Point error messages at the line that set name (0 when it kept its default). */
+static void at_setting(struct parse_state *ps, const char *name)
+{
+	const struct setting *st = find_setting(name);
+	ps->line = st ? ps->set_line[st - settings] : 0;
+}
+
 /* Checks that need more than one setting, after parsing. */
 static int validate(struct parse_state *ps)
 {
@@ -603,18 +627,18 @@ static int validate(struct parse_state *ps)
 	ps->line = 0;
 	char err[400];
 	if (cfg->auth_file && *cfg->auth_file && authfile_load(cfg->auth_file, &cfg->authfile, err, sizeof err) < 0)
-		return fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
+		return at_setting(ps, "auth_file"), fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
 	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0)
-		return fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
+		return at_setting(ps, "auth_hba_file"), fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
 	bool needs_secrets = cfg->auth_type == AUTH_PLAIN || cfg->auth_type == AUTH_MD5 || cfg->auth_type == AUTH_SCRAM;
 	if (needs_secrets && !cfg->authfile)
-		return fail(ps, "auth_type", "'%s' needs auth_file with the users' secrets", auth_types[cfg->auth_type]), -1;
+		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'%s' needs auth_file with the users' secrets", auth_types[cfg->auth_type]), -1;
 	if (tls_build_contexts(cfg, err, sizeof err) < 0)
 		return fail(ps, "tls", "%s", err), -1;
 	if (cfg->auth_type == AUTH_CERT && cfg->client_tls_sslmode < TLS_VERIFY_CA)
-		return fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
+		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
 	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
-		return fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
+		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
 	for (int i = 0; i < cfg->ndbs; i++)
 		for (int j = i + 1; j < cfg->ndbs; j++)
 			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {
@@ -674,9 +698,15 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	}
 	int rc = ini_parse_stream(read_line, &ps, on_ini_key, &ps);
 	fclose(ps.f);
+	if (ps.read_errno) {
+		/* A directory opens fine but cannot be read: never run on defaults instead. */
+		snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(ps.read_errno));
+		ps.failed = true;
+	}
 	for (int i = 0; i < ps.nlong; i++)
 		free(ps.longvals[i]);
-	if (rc != 0 && !ps.failed) {
+	if (rc > 0 && !ps.read_errno && (!ps.failed || rc < ps.fail_line)) {
+		ps.failed = false;
 		ps.line = rc;
 		fail(&ps, NULL, "syntax error (expected [section] or key = value)");
 	}

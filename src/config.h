@@ -57,6 +57,7 @@ struct config {
 	char *server_reset_query;
 	bool server_reset_query_always;
 	char *ignore_startup_parameters;
+	char *track_extra_parameters;
 	int auth_type;
 	char *admin_users, *stats_users;
 	int64_t max_packet_size;        /* sizes are bytes */

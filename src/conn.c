@@ -83,7 +83,8 @@ static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
 
 int conn_start(struct conn *c)
 {
-	if (event_assign(&c->ev, c->w->base, c->fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET, conn_event_cb, c) < 0)
+	if (event_assign(&c->ev, c->w->base, c->fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+	                 conn_event_cb, c) < 0)
 		return -1;
 	return event_add(&c->ev, NULL);
 }
@@ -359,7 +360,8 @@ static enum pump pump(struct conn *c)
 static int read_some(struct conn *c)
 {
 	if (!c->in) {
-		c->in = buf_get(c->w);
+		/* Before authentication a connection gets a small buffer: idle or hostile ones cost little. */
+		c->in = c->phase == PHASE_PREAUTH ? iobuf_new(512) : buf_get(c->w);
 		if (!c->in)
 			return 0;
 	}
@@ -380,8 +382,9 @@ static int read_some(struct conn *c)
 		ssize_t n = recv(c->fd, b->data + b->wpos, space, 0);
 		if (n > 0) {
 			b->wpos += (uint32_t)n;
-			/* A short read drained the socket; with edge triggering the next arrival signals again. */
-			if ((uint32_t)n < space)
+			/* A short read drained the socket and the next arrival signals again, unless the
+			   peer's FIN came in the same edge: then only reading on shows the EOF. */
+			if ((uint32_t)n < space && !c->rdhup)
 				c->want_read = false;
 			return (int)n;
 		}
@@ -487,7 +490,9 @@ static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_WRITE)
 		conn_on_writable(c);
-	if (!c->closing && (what & EV_READ)) {
+	if (what & EV_CLOSED)
+		c->rdhup = true;
+	if (!c->closing && (what & (EV_READ | EV_CLOSED))) {
 		c->want_read = true;
 		conn_drive(c);
 	}

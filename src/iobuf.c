@@ -32,9 +32,11 @@ int iobuf_reserve(struct iobuf **bp, uint32_t need, uint32_t limit)
 {
 	struct iobuf *b = *bp;
 	if (!b) {
+		if (need > limit)
+			return -1;
 		uint32_t cap = need < 4096 ? 4096 : need;
 		if (cap > limit)
-			return -1;
+			cap = limit;
 		*bp = iobuf_new(cap);
 		return *bp ? 0 : -1;
 	}

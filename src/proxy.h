@@ -80,6 +80,7 @@ struct conn {
 	bool redrive;             /* a resume arrived while driving: loop again */
 	bool blocked;             /* stopped because the peer could not take more bytes */
 	bool eof;                 /* the socket reported EOF or an error */
+	bool rdhup;               /* the peer shut down its side: read until recv() says so */
 	char kind;                /* 'c' client, 's' server, 'x' cancel request */
 	void (*destroy)(struct conn *c);  /* frees the containing object */
 	struct list free_node;    /* on the worker's just-free list */
@@ -113,6 +114,7 @@ struct client {
 	int64_t connect_time;
 	bool counted;             /* holds a max_client_conn slot */
 	bool is_admin;
+	bool over_limit;          /* accepted past max_client_conn: refused after its startup packet */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */

@@ -32,10 +32,15 @@ static void server_noop_last(struct conn *c) { (void)c; }
 
 #define SV(c) container_of(c, struct server, c)
 
+/* The protocol state alone says the session is between transactions (bytes may still be in flight). */
+static bool server_between_transactions(const struct server *sv)
+{
+	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced && !sv->c.closing;
+}
+
 bool server_is_clean(const struct server *sv)
 {
-	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced &&
-	       sv->c.pkt_remain == 0 && sv->c.pending == 0 && !sv->c.closing;
+	return server_between_transactions(sv) && sv->c.pkt_remain == 0 && sv->c.pending == 0;
 }
 
 static void server_destroy(struct conn *c)
@@ -320,8 +325,13 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 	uint32_t n = len - 4;
 	if (type == 'S') {
 		const char *name, *value;
-		if (proto_parse_param(body, n, &name, &value) == 0)
+		if (proto_parse_param(body, n, &name, &value) == 0) {
 			params_set(&sv->params, name, value);
+			/* Our SET was the client's wish; the server's spelling of it ("ISO, MDY") is what it now has. */
+			const char *canon = param_canonical(name);
+			if (sv->client && canon)
+				params_set(&sv->client->params, canon, value);
+		}
 		return ACT_CONSUMED;
 	}
 	if (type == 'E') {
@@ -380,9 +390,10 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 		int mode = cl ? client_pool_mode(cl) : POOL_SESSION;
 		if (mode == POOL_STATEMENT && sv->tx_status != 'I' && sv->expect_z == 0)
 			return statement_mode_violation(sv);
-		if (cl && mode != POOL_SESSION && server_is_clean(sv))
+		/* Bytes before this Z are still pending: release once they and the Z reached the client. */
+		if (cl && mode != POOL_SESSION && server_between_transactions(sv))
 			return ACT_SEND_LAST;
-		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_is_clean(sv))
+		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_between_transactions(sv))
 			return ACT_SEND_LAST;
 		return ACT_SEND;
 	}

@@ -205,7 +205,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	struct event_config *ec = event_config_new();
-	event_config_require_features(ec, EV_FEATURE_ET);
+	event_config_require_features(ec, EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE);
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	if (!w->base || !w->freebufs) {

@@ -172,7 +172,7 @@ int64_t msg_begin(struct iobuf **bp, uint8_t type)
 	struct iobuf *b = *bp;
 	if (type)
 		b->data[b->wpos++] = type;
-	int64_t off = b->wpos;
+	int64_t off = b->wpos - b->rpos; /* relative to rpos: appends may compact the buffer */
 	memset(b->data + b->wpos, 0, 4);
 	b->wpos += 4;
 	return off;
@@ -181,7 +181,7 @@ int64_t msg_begin(struct iobuf **bp, uint8_t type)
 /* Fill in the length word now that the body is complete. */
 void msg_end(struct iobuf *b, int64_t off)
 {
-	uint32_t at = (uint32_t)off;
+	uint32_t at = b->rpos + (uint32_t)off;
 	put_u32(b->data + at, b->wpos - at);
 }
 

@@ -1,0 +1,374 @@
+"""pytest fixtures: a shared PostgreSQL primary + 2 replicas, and a factory that runs pgrouter
+(or, with PGR_TEST_PROXY=pgbouncer, Debian's PgBouncer) in front of it."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+import cluster as harness  # noqa: E402  (path set just above)
+from helpers import client_backends, db_entry  # noqa: E402
+
+PROXY_KIND = os.environ.get("PGR_TEST_PROXY", "pgrouter")
+if PROXY_KIND not in ("pgrouter", "pgbouncer"):
+    raise RuntimeError(f"PGR_TEST_PROXY must be pgrouter or pgbouncer, not {PROXY_KIND!r}")
+_bin = Path(os.environ.get("PGROUTER_BIN", "build/pgrouter"))
+PGROUTER_BIN = _bin if _bin.is_absolute() else REPO / _bin
+PGBOUNCER_BIN = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+
+# Login roles every test may use; pool tests count server connections per role.
+TEST_USERS = {"pgr_app": "pgr_app", "pgr_pool": "pgr_pool", "pgr_other": "pgr_other"}
+# Settings pgrouter has and PgBouncer does not; dropped when the suite runs PgBouncer.
+PGROUTER_ONLY_SETTINGS = {"workers"}
+DEFAULT_TEST_TIMEOUT = int(os.environ.get("PGR_TEST_TIMEOUT", "60"))
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+SANITIZER_MARKERS = ("AddressSanitizer", "runtime error", "LeakSanitizer")
+
+
+def pytest_configure(config):
+    """Register our markers."""
+    config.addinivalue_line("markers", "pgr_timeout(seconds): per-test time limit")
+    config.addinivalue_line("markers", "pgrouter_only: pgrouter contract PgBouncer does not meet")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip pgrouter-only tests when the suite runs against PgBouncer."""
+    if PROXY_KIND != "pgbouncer":
+        return
+    skip = pytest.mark.skip(reason="pgrouter-only behaviour (PGR_TEST_PROXY=pgbouncer)")
+    for item in items:
+        if item.get_closest_marker("pgrouter_only"):
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's report on the item so fixtures can tell whether the test failed."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+class TimeLimitExceeded(Exception):
+    """A test ran past its time limit (raised from SIGALRM so a hang fails instead of blocking CI)."""
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request):
+    """Fail a test that runs longer than its limit (default PGR_TEST_TIMEOUT seconds)."""
+    mark = request.node.get_closest_marker("pgr_timeout")
+    limit = int(mark.args[0]) if mark else DEFAULT_TEST_TIMEOUT
+
+    def on_alarm(signum, frame):
+        """Interrupt the hung test in the main thread."""
+        raise TimeLimitExceeded(f"test exceeded {limit}s")
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(limit)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+# ----- the cluster ---------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def cluster():
+    """Primary + 2 streaming replicas shared by the whole run. PGR_TEST_CLUSTER_DIR=D reuses
+    (or creates and keeps) a cluster in D, which makes re-running a test quick."""
+    keep_dir = os.environ.get("PGR_TEST_CLUSTER_DIR")
+    if keep_dir:
+        c = harness.Cluster.load(keep_dir)
+        if c is None or not all(n.postmaster_pid() for n in c.nodes) \
+                or not all(u in c.users for u in TEST_USERS):
+            c = harness.Cluster(keep_dir, replicas=2, users=TEST_USERS).create()
+        yield c
+        return
+    sweep_abandoned_clusters()
+    base = tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir="/tmp")
+    Path(base, OWNER_FILE).write_text(str(os.getpid()))
+    c = harness.Cluster(base, replicas=2, users=TEST_USERS)
+    # `timeout` and CI send SIGTERM: turn it into KeyboardInterrupt so fixtures tear down.
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        c.create()
+        yield c
+    finally:
+        c.destroy()
+        signal.signal(signal.SIGTERM, old_term)
+
+
+CLUSTER_PREFIX = "pgr-it-"
+OWNER_FILE = "owner.pid"
+
+
+def _interrupt(signum, frame):
+    """SIGTERM handler: unwind like Ctrl-C so session fixtures stop their servers."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def sweep_abandoned_clusters():
+    """Stop and remove clusters of earlier test runs that were killed before their teardown."""
+    for d in Path("/tmp").glob(CLUSTER_PREFIX + "*"):
+        try:
+            owner = int((d / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if harness.pid_alive(owner):
+            continue
+        old = harness.Cluster.load(d)
+        if old is not None:
+            old.stop_all(mode="immediate")
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class Proxy:
+    """One pgrouter (or PgBouncer) process under test, with its config file and stderr log."""
+
+    def __init__(self, kind, cluster, workdir, databases, settings):
+        self.kind = kind
+        self.cluster = cluster
+        self.workdir = Path(workdir)
+        self.ini = self.workdir / ("pgbouncer.ini" if kind == "pgbouncer" else "pgrouter.ini")
+        self.log_path = self.workdir / "proxy.log"
+        self.port = harness.pick_ports(1)[0]
+        self.databases = databases
+        self.settings = {"listen_addr": "127.0.0.1", "listen_port": self.port,
+                         "auth_type": "trust", "admin_users": "postgres",
+                         "pool_mode": "transaction", "default_pool_size": 10}
+        self.settings.update(settings)
+        self.proc = None
+        self.stopped_by_test = False
+
+    # config
+
+    def config_text(self):
+        """The ini text for the current databases and settings, in this proxy kind's dialect."""
+        lines = ["[databases]"]
+        for name, entry in self.databases.items():
+            if isinstance(entry, dict):
+                entry = " ".join(f"{k}={v}" for k, v in entry.items()
+                                 if not (self.kind == "pgbouncer" and k == "replicas"))
+            lines.append(f"{name} = {entry}")
+        lines.append("[pgbouncer]" if self.kind == "pgbouncer" else "[pgrouter]")
+        settings = dict(self.settings)
+        if self.kind == "pgbouncer":
+            for k in PGROUTER_ONLY_SETTINGS:
+                settings.pop(k, None)
+            settings.setdefault("auth_file", str(self.workdir / "userlist.txt"))
+            settings.setdefault("unix_socket_dir", "")
+        for k, v in settings.items():
+            if v is not None:
+                lines.append(f"{k} = {v}")
+        return "\n".join(lines) + "\n"
+
+    def write_config(self, **changes):
+        """Update settings (None removes one) and rewrite the ini; call reload() to apply."""
+        for k, v in changes.items():
+            if v is None:
+                self.settings.pop(k, None)
+            else:
+                self.settings[k] = v
+        self.ini.write_text(self.config_text())
+        self.ini.chmod(0o644)
+        if self.kind == "pgbouncer":
+            users = ["postgres", *TEST_USERS]
+            p = self.workdir / "userlist.txt"
+            p.write_text("".join(f'"{u}" ""\n' for u in users))
+            p.chmod(0o644)
+
+    # process
+
+    def command(self):
+        """argv that runs this proxy in the foreground (PgBouncer refuses to run as root)."""
+        if self.kind == "pgbouncer":
+            argv = [PGBOUNCER_BIN, str(self.ini)]
+            if os.geteuid() == 0:
+                argv = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + argv
+            return argv
+        return [str(PGROUTER_BIN), str(self.ini)]
+
+    def start(self, wait=True, timeout=10.0):
+        """Start the process (stderr to proxy.log) and, if wait, until it accepts TCP connections."""
+        self.write_config()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=self.workdir)
+        if wait:
+            self.wait_listening(timeout)
+        return self
+
+    def wait_listening(self, timeout=10.0):
+        """Wait until the proxy accepts a TCP connection; fail with its log if it exits first."""
+        import socket
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.kind} exited with {self.proc.returncode} during startup:\n"
+                            f"{self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{self.kind} not listening on {self.port} after {timeout}s:\n"
+                                f"{self.log_tail()}")
+                time.sleep(0.02)
+
+    @property
+    def pid(self):
+        """Process id of the proxy."""
+        return self.proc.pid
+
+    @property
+    def log(self):
+        """Everything the proxy wrote to stderr so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=60):
+        """The last n lines of the log."""
+        return "\n".join(self.log.splitlines()[-n:])
+
+    def alive(self):
+        """True while the process has not exited."""
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def is_asan(self):
+        """True if this is an AddressSanitizer build (its RSS is not comparable: quarantine)."""
+        if self.kind != "pgrouter":
+            return False
+        try:
+            return b"__asan_init" in PGROUTER_BIN.read_bytes()
+        except OSError:
+            return False
+
+    def rss_kb(self):
+        """Resident set size of the proxy in kB (VmRSS)."""
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS line")
+
+    def reload(self, settle=0.5):
+        """SIGHUP the proxy (re-read the ini) and give it a moment to apply it."""
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(settle)
+
+    def send_signal(self, sig):
+        """Send sig without waiting; marks the stop as intended so teardown does not call it a crash."""
+        if sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGQUIT):
+            self.stopped_by_test = True
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Send sig (SIGINT: safe shutdown, SIGTERM: immediate) and wait for exit; return the code."""
+        self.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    # clients
+
+    def dsn(self, **kw):
+        """libpq DSN for connecting through the proxy; keyword arguments override/add parameters."""
+        params = {"host": "127.0.0.1", "port": self.port, "dbname": "postgres",
+                  "user": "postgres", "connect_timeout": 5}
+        params.update(kw)
+        return " ".join(f"{k}={harness.quote_conninfo(str(v))}" for k, v in params.items()
+                        if v is not None)
+
+    def connect(self, autocommit=True, **kw):
+        """psycopg connection through the proxy (autocommit unless asked otherwise)."""
+        return psycopg.connect(self.dsn(**kw), autocommit=autocommit)
+
+    # teardown
+
+    def finish(self):
+        """Stop the proxy if still running; return a list of problems (crash, hang, sanitizer)."""
+        problems = []
+        if self.proc is None:
+            return problems
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                problems.append(f"{self.kind} did not exit within 15s of SIGTERM")
+        elif not self.stopped_by_test:
+            problems.append(f"{self.kind} exited during the test (code {self.proc.returncode})")
+        rc = self.proc.returncode
+        if rc < 0 and -rc in CRASH_SIGNALS:
+            problems.append(f"{self.kind} died of signal {signal.Signals(-rc).name}")
+        text = self.log
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                problems.append(f"{self.kind} log contains {marker!r}")
+        return problems
+
+
+def clean_server(cluster, timeout=5.0):
+    """Wait for the proxies' server connections to close; terminate any that linger (a backend
+    stuck in pg_sleep does not notice its client left) so the next test starts clean."""
+    deadline = time.monotonic() + timeout
+    while client_backends(cluster) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cluster.sql(cluster.primary,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND client_addr IS NOT NULL "
+                "AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture
+def pgrouter(cluster, request):
+    """Factory: pgrouter(databases=None, wait=True, launch=True, **settings) -> a started Proxy.
+
+    databases maps a database name to a dict (or connection string); the default is the
+    cluster's primary with its replicas. Settings go to [pgrouter] (or [pgbouncer]). At teardown
+    every proxy is stopped and the test fails if one crashed, hung or logged a sanitizer error."""
+    made = []
+    workroot = Path(tempfile.mkdtemp(prefix="proxy-", dir=cluster.base_dir))
+    workroot.chmod(0o755)  # PgBouncer runs as postgres and must read its files
+
+    def start(databases=None, wait=True, launch=True, **settings):
+        workdir = workroot / str(len(made))
+        workdir.mkdir()
+        workdir.chmod(0o755)
+        dbs = databases if databases is not None else {"postgres": db_entry(cluster)}
+        proxy = Proxy(PROXY_KIND, cluster, workdir, dbs, settings)
+        made.append(proxy)
+        if not launch:  # the caller only wants the config (e.g. to break it)
+            proxy.write_config()
+            return proxy
+        return proxy.start(wait=wait)
+
+    yield start
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    problems = []
+    for proxy in made:
+        found = proxy.finish()
+        problems += found
+        if found or failed:
+            print(f"----- {proxy.kind} log ({proxy.log_path}) -----\n{proxy.log_tail(200)}")
+    clean_server(cluster)
+    shutil.rmtree(workroot, ignore_errors=True)
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+@pytest.fixture
+def proxy_kind():
+    """'pgrouter' or 'pgbouncer': which proxy the suite runs against."""
+    return PROXY_KIND

@@ -1,0 +1,886 @@
+/* Unit tests for the config loader: defaults, value syntax, errors with file:line:key, [databases], long lines. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "unit.h"
+
+/* Where log lines go during the test, so that messages can be checked. */
+static char log_path[64];
+
+/* Write text into a new mkstemp file; path receives its name. */
+static void write_tmp(char path[64], const char *text)
+{
+	snprintf(path, 64, "/tmp/pgr_cfg_test_XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		perror("mkstemp");
+		exit(2);
+	}
+	size_t n = strlen(text);
+	if (write(fd, text, n) != (ssize_t)n) {
+		perror("write");
+		exit(2);
+	}
+	close(fd);
+}
+
+/* Replace every occurrence of the temp path in msg with "F", so expected messages can be written out. */
+static void mask_path(char *msg, const char *path)
+{
+	size_t pl = strlen(path);
+	for (char *p; (p = strstr(msg, path));) {
+		*p = 'F';
+		memmove(p + 1, p + pl, strlen(p + pl) + 1);
+	}
+}
+
+/* Load text as a config file; NULL on failure, with the masked message in err_out. */
+static struct config *load_text(const char *text, char *err_out, size_t errlen)
+{
+	char path[64];
+	write_tmp(path, text);
+	err_out[0] = 0;
+	struct config *c = config_load(path, err_out, errlen);
+	mask_path(err_out, path);
+	unlink(path);
+	return c;
+}
+
+/* Load text expecting success; reports the message and returns NULL on failure. */
+static struct config *load_ok(const char *text)
+{
+	char err[1024];
+	struct config *c = load_text(text, err, sizeof err);
+	if (!c)
+		fprintf(stderr, "unexpected config error: %s\n", err);
+	return c;
+}
+
+/* Load text expecting failure; the masked message, or "loaded" when it loaded. */
+static const char *load_err(const char *text)
+{
+	static char err[1024];
+	struct config *c = load_text(text, err, sizeof err);
+	if (c) {
+		config_put(c);
+		return "loaded";
+	}
+	return err;
+}
+
+/* Everything the log file received since offset *off (advances *off). */
+static const char *log_since(long *off)
+{
+	static char buf[16384];
+	FILE *f = fopen(log_path, "r");
+	size_t n = 0;
+	if (f) {
+		fseek(f, *off, SEEK_SET);
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+	*off += (long)n;
+	return buf;
+}
+
+/* Current end of the log file. */
+static long log_end(void)
+{
+	long off = 0;
+	log_since(&off);
+	return off;
+}
+
+/* Every field of a config loaded from a file that sets nothing. */
+static void check_defaults(const struct config *c)
+{
+	const struct { const char *name, *got, *want; } strs[] = {
+		{ "logfile", c->logfile, "" }, { "pidfile", c->pidfile, "" }, { "listen_addr", c->listen_addr, "127.0.0.1" },
+		{ "server_reset_query", c->server_reset_query, "DISCARD ALL" },
+		{ "ignore_startup_parameters", c->ignore_startup_parameters, "" }, { "auth_file", c->auth_file, "" },
+		{ "auth_hba_file", c->auth_hba_file, "" }, { "admin_users", c->admin_users, "" },
+		{ "stats_users", c->stats_users, "" }, { "client_tls_cert_file", c->client_tls_cert_file, "" },
+		{ "client_tls_key_file", c->client_tls_key_file, "" }, { "client_tls_ca_file", c->client_tls_ca_file, "" },
+		{ "client_tls_protocols", c->client_tls_protocols, "secure" },
+		{ "client_tls_ciphers", c->client_tls_ciphers, "default" },
+		{ "server_tls_cert_file", c->server_tls_cert_file, "" }, { "server_tls_key_file", c->server_tls_key_file, "" },
+		{ "server_tls_ca_file", c->server_tls_ca_file, "" },
+		{ "server_tls_protocols", c->server_tls_protocols, "secure" },
+		{ "server_tls_ciphers", c->server_tls_ciphers, "default" },
+	};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		if (!strs[i].got || strcmp(strs[i].got, strs[i].want) != 0)
+			fprintf(stderr, "default of %s is wrong\n", strs[i].name);
+		CHECK_EQ_STR(strs[i].got, strs[i].want);
+	}
+	const struct { const char *name; long long got, want; } nums[] = {
+		{ "listen_port", c->listen_port, 6432 }, { "workers", c->workers, 0 }, { "pool_mode", c->pool_mode, POOL_SESSION },
+		{ "max_client_conn", c->max_client_conn, 100 }, { "default_pool_size", c->default_pool_size, 20 },
+		{ "min_pool_size", c->min_pool_size, 0 }, { "reserve_pool_size", c->reserve_pool_size, 0 },
+		{ "replica_pool_size", c->replica_pool_size, 0 }, { "reserve_pool_timeout", c->reserve_pool_timeout, 5000000 },
+		{ "server_idle_timeout", c->server_idle_timeout, 600000000 },
+		{ "server_lifetime", c->server_lifetime, 3600000000LL },
+		{ "server_connect_timeout", c->server_connect_timeout, 15000000 },
+		{ "server_login_retry", c->server_login_retry, 15000000 },
+		{ "query_wait_timeout", c->query_wait_timeout, 120000000 },
+		{ "client_idle_timeout", c->client_idle_timeout, 0 },
+		{ "client_login_timeout", c->client_login_timeout, 60000000 },
+		{ "idle_transaction_timeout", c->idle_transaction_timeout, 0 },
+		{ "server_reset_query_always", c->server_reset_query_always, 0 }, { "auth_type", c->auth_type, AUTH_TRUST },
+		{ "client_tls_sslmode", c->client_tls_sslmode, TLS_DISABLE },
+		{ "server_tls_sslmode", c->server_tls_sslmode, TLS_PREFER },
+		{ "max_packet_size", c->max_packet_size, 2147483647 }, { "pkt_buf", c->pkt_buf, 16384 },
+		{ "tcp_keepalive", c->tcp_keepalive, 1 }, { "tcp_keepidle", c->tcp_keepidle, 0 },
+		{ "tcp_keepintvl", c->tcp_keepintvl, 0 }, { "tcp_keepcnt", c->tcp_keepcnt, 0 },
+		{ "log_connections", c->log_connections, 1 }, { "log_disconnections", c->log_disconnections, 1 },
+		{ "log_pooler_errors", c->log_pooler_errors, 1 }, { "verbose", c->verbose, 0 }, { "ndbs", c->ndbs, 0 },
+	};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		if (nums[i].got != nums[i].want)
+			fprintf(stderr, "default of %s is wrong\n", nums[i].name);
+		CHECK_EQ_INT(nums[i].got, nums[i].want);
+	}
+	CHECK(c->authfile == NULL && c->hba == NULL && c->client_tls_ctx == NULL);
+	CHECK(c->server_tls_ctx != NULL); /* prefer: TLS is offered to servers */
+	CHECK_EQ_INT(atomic_load(&c->refcount), 1);
+}
+
+/* An empty file, an empty [pgrouter] and an empty [pgbouncer] all give the defaults; refcounting. */
+static void test_defaults(void)
+{
+	static const char *const texts[] = { "", "[pgrouter]\n", "[pgbouncer]\n", "; only a comment\n\n" };
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		struct config *c = load_ok(texts[i]);
+		CHECK(c != NULL);
+		if (!c)
+			continue;
+		check_defaults(c);
+		CHECK(c->path != NULL && strncmp(c->path, "/tmp/pgr_cfg_test_", 18) == 0);
+		CHECK(config_get(c) == c);
+		CHECK_EQ_INT(atomic_load(&c->refcount), 2);
+		config_put(c);
+		CHECK_EQ_INT(atomic_load(&c->refcount), 1);
+		config_put(c);
+	}
+	config_put(NULL);
+}
+
+/* Both section names set the same settings; names are case-insensitive. */
+static void test_sections(void)
+{
+	struct config *c = load_ok("[pgbouncer]\nlisten_port = 7001\n[PgRouter]\nDEFAULT_POOL_SIZE = 9\n");
+	CHECK(c && c->listen_port == 7001 && c->default_pool_size == 9);
+	config_put(c);
+	CHECK_EQ_STR(load_err("[pgrouter]\nlisten_port = 7001\n[pgrouterx]\nlisten_port = 7002\n"),
+	             "F:4: pgrouterx: unknown section [pgrouterx]");
+	const char *e = load_err("listen_port = 7001\n");
+	CHECK(strncmp(e, "F:1: ", 5) == 0 && strstr(e, "unknown section") != NULL);
+	/* An empty unknown section (Debian's pgbouncer.ini has an empty [users]) is harmless. */
+	c = load_ok("[users]\n[pgrouter]\nlisten_port = 7003\n");
+	CHECK(c && c->listen_port == 7003);
+	config_put(c);
+}
+
+/* parse_duration directly and through a setting. */
+static void test_durations(void)
+{
+	static const struct { const char *in; int64_t us; } ok[] = {
+		{ "0", 0 }, { "0.25", 250000 }, { "1.5", 1500000 }, { "250ms", 250000 }, { "5s", 5000000 },
+		{ "2min", 120000000 }, { "1h", 3600000000LL }, { "1500us", 1500 }, { "0.5ms", 500 },
+		{ "3 s", 3000000 }, { " 7", 7000000 }, { "120", 120000000 },
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		int64_t v = -42;
+		CHECK_EQ_INT(parse_duration(ok[i].in, &v), 0);
+		CHECK_EQ_INT(v, ok[i].us);
+	}
+	static const char *const bad[] = { "", " ", "s", "abc", "5x", "5 sec", "5m", "5S", "5MIN", "-1", "-0.5s",
+		                               "nan", "inf", "1e300", "5s5", "1,5" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int64_t v = -42;
+		CHECK_EQ_INT(parse_duration(bad[i], &v), -1);
+		CHECK_EQ_INT(v, -42);
+	}
+	struct config *c = load_ok("[pgrouter]\nquery_wait_timeout = 250ms\nserver_lifetime = 2min\n"
+	                           "client_idle_timeout = 0.25\nserver_idle_timeout = 1h\nreserve_pool_timeout = 0\n");
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->query_wait_timeout, 250000);
+		CHECK_EQ_INT(c->server_lifetime, 120000000);
+		CHECK_EQ_INT(c->client_idle_timeout, 250000);
+		CHECK_EQ_INT(c->server_idle_timeout, 3600000000LL);
+		CHECK_EQ_INT(c->reserve_pool_timeout, 0);
+	}
+	config_put(c);
+	CHECK_EQ_STR(load_err("[pgrouter]\nserver_lifetime = 5 sec\n"),
+	             "F:2: server_lifetime: expected a duration (seconds, or with ms/s/min/h): '5 sec'");
+	CHECK_EQ_STR(load_err("[pgrouter]\nserver_lifetime = 9000h\n"), /* over the one-year ceiling */
+	             "F:2: server_lifetime: value out of range: '9000h'");
+	CHECK_EQ_STR(load_err("[pgrouter]\nserver_lifetime =\n"),
+	             "F:2: server_lifetime: expected a duration (seconds, or with ms/s/min/h): ''");
+}
+
+/* parse_size directly and through settings with limits. */
+static void test_sizes(void)
+{
+	static const struct { const char *in; int64_t b; } ok[] = {
+		{ "0", 0 }, { "4096", 4096 }, { "10B", 10 }, { "16kB", 16384 }, { "16kb", 16384 }, { "16 kB", 16384 },
+		{ "1MB", 1048576 }, { "1GB", 1073741824 }, { "3gb", 3221225472LL },
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		int64_t v = -42;
+		CHECK_EQ_INT(parse_size(ok[i].in, &v), 0);
+		CHECK_EQ_INT(v, ok[i].b);
+	}
+	static const char *const bad[] = { "", "kB", "1.5MB", "-1", "1TB", "1 k", "16KiB", "0x10", "12 34",
+		                               "9223372036854775807GB", "99999999999999999999" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int64_t v = -42;
+		CHECK_EQ_INT(parse_size(bad[i], &v), -1);
+		CHECK_EQ_INT(v, -42);
+	}
+	struct config *c = load_ok("[pgrouter]\npkt_buf = 16kB\nmax_packet_size = 1GB\n");
+	CHECK(c && c->pkt_buf == 16384 && c->max_packet_size == 1073741824);
+	config_put(c);
+	c = load_ok("[pgrouter]\npkt_buf = 16MB\nmax_packet_size = 1kB\n");
+	CHECK(c && c->pkt_buf == 16777216 && c->max_packet_size == 1024);
+	config_put(c);
+	CHECK_EQ_STR(load_err("[pgrouter]\nmax_packet_size = 2GB\n"), "F:2: max_packet_size: value out of range: '2GB'");
+	CHECK_EQ_STR(load_err("[pgrouter]\npkt_buf = 1000\n"), "F:2: pkt_buf: value out of range: '1000'");
+	CHECK_EQ_STR(load_err("[pgrouter]\npkt_buf = 17MB\n"), "F:2: pkt_buf: value out of range: '17MB'");
+	CHECK_EQ_STR(load_err("[pgrouter]\npkt_buf = 1.5MB\n"),
+	             "F:2: pkt_buf: expected a size (bytes, or with kB/MB/GB): '1.5MB'");
+}
+
+/* Every boolean spelling, both ways, and a bad one. */
+static void test_booleans(void)
+{
+	static const char *const yes[] = { "1", "on", "yes", "true", "ON", "True", "YES" };
+	static const char *const no[] = { "0", "off", "no", "false", "OFF", "False" };
+	char text[128];
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		snprintf(text, sizeof text, "[pgrouter]\ntcp_keepalive = 0\nserver_reset_query_always = %s\n", yes[i]);
+		struct config *c = load_ok(text);
+		CHECK(c && c->server_reset_query_always && !c->tcp_keepalive);
+		config_put(c);
+	}
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+		snprintf(text, sizeof text, "[pgrouter]\nlog_connections = %s\n", no[i]);
+		struct config *c = load_ok(text);
+		CHECK(c && !c->log_connections && c->log_disconnections);
+		config_put(c);
+	}
+	CHECK_EQ_STR(load_err("[pgrouter]\nlog_connections = 2\n"),
+	             "F:2: log_connections: expected a boolean (0/1, on/off, yes/no, true/false): '2'");
+	CHECK_EQ_STR(load_err("[pgrouter]\ntcp_keepalive = yess\n"),
+	             "F:2: tcp_keepalive: expected a boolean (0/1, on/off, yes/no, true/false): 'yess'");
+}
+
+/* Enumerations, case-insensitive, their names, and a bad value. */
+static void test_enums(void)
+{
+	static const char *const modes[] = { "session", "Transaction", "STATEMENT" };
+	char text[128];
+	for (int i = 0; i < 3; i++) {
+		snprintf(text, sizeof text, "[pgrouter]\npool_mode = %s\n", modes[i]);
+		struct config *c = load_ok(text);
+		CHECK(c && c->pool_mode == i);
+		config_put(c);
+	}
+	struct config *c = load_ok("[pgrouter]\nauth_type = any\nserver_tls_sslmode = disable\n");
+	CHECK(c && c->auth_type == AUTH_ANY && c->server_tls_sslmode == TLS_DISABLE && !c->server_tls_ctx);
+	config_put(c);
+	CHECK_EQ_STR(load_err("[pgrouter]\npool_mode = txn\n"), "F:2: pool_mode: not one of the allowed values: 'txn'");
+	CHECK_EQ_STR(load_err("[pgrouter]\nauth_type = password\n"),
+	             "F:2: auth_type: not one of the allowed values: 'password'");
+	CHECK_EQ_STR(pool_mode_name(POOL_SESSION), "session");
+	CHECK_EQ_STR(pool_mode_name(POOL_TRANSACTION), "transaction");
+	CHECK_EQ_STR(pool_mode_name(POOL_STATEMENT), "statement");
+	CHECK_EQ_STR(pool_mode_name(3), "?");
+	CHECK_EQ_STR(pool_mode_name(-1), "?");
+	CHECK_EQ_STR(auth_type_name(AUTH_TRUST), "trust");
+	CHECK_EQ_STR(auth_type_name(AUTH_SCRAM), "scram-sha-256");
+	CHECK_EQ_STR(auth_type_name(AUTH_HBA), "hba");
+	CHECK_EQ_STR(auth_type_name(7), "?");
+}
+
+/* Integer syntax and ranges. */
+static void test_ranges(void)
+{
+	struct config *c = load_ok("[pgrouter]\nlisten_port = 65535\nworkers = 64\nverbose = 3\nmax_client_conn = "
+	                           "2147483647\nmin_pool_size = 0\ntcp_keepidle = 60\ntcp_keepintvl = +5\n");
+	CHECK(c && c->listen_port == 65535 && c->workers == 64 && c->verbose == 3 && c->max_client_conn == 2147483647);
+	CHECK(c && c->tcp_keepidle == 60 && c->tcp_keepintvl == 5);
+	config_put(c);
+	static const struct { const char *line, *err; } bad[] = {
+		{ "listen_port = 0", "F:2: listen_port: value out of range: '0'" },
+		{ "listen_port = 65536", "F:2: listen_port: value out of range: '65536'" },
+		{ "workers = 65", "F:2: workers: value out of range: '65'" },
+		{ "verbose = 4", "F:2: verbose: value out of range: '4'" },
+		{ "default_pool_size = 0", "F:2: default_pool_size: value out of range: '0'" },
+		{ "min_pool_size = -1", "F:2: min_pool_size: value out of range: '-1'" },
+		{ "max_client_conn = 2147483648", "F:2: max_client_conn: value out of range: '2147483648'" },
+		{ "max_client_conn = 99999999999999999999", "F:2: max_client_conn: expected an integer: '99999999999999999999'" },
+		{ "listen_port = 12abc", "F:2: listen_port: expected an integer: '12abc'" },
+		{ "listen_port = 0x10", "F:2: listen_port: expected an integer: '0x10'" },
+		{ "listen_port = 6432.0", "F:2: listen_port: expected an integer: '6432.0'" },
+		{ "listen_port =", "F:2: listen_port: expected an integer: ''" },
+	};
+	char text[256];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "[pgrouter]\n%s\n", bad[i].line);
+		CHECK_EQ_STR(load_err(text), bad[i].err);
+	}
+}
+
+/* Unknown keys, ignored PgBouncer keys, syntax errors, the first error winning, missing files. */
+static void test_errors(void)
+{
+	CHECK_EQ_STR(load_err("[pgrouter]\nlisten_port = 6432\nbogus_setting = 1\n"),
+	             "F:3: bogus_setting: unknown setting");
+	CHECK_EQ_STR(load_err("[pgrouter]\n\n; comment\nlisten_port = 1\nnope = 1\nlisten_port = 0\n"),
+	             "F:5: nope: unknown setting");
+	const char *e = load_err("[pgrouter]\nlisten_port = 6432\njust some words\n");
+	CHECK(strncmp(e, "F:3: ", 5) == 0 && strstr(e, "syntax error") != NULL);
+	e = load_err("[pgrouter\nlisten_port = 6432\n");
+	CHECK(strncmp(e, "F:1: ", 5) == 0 && strstr(e, "syntax error") != NULL);
+
+	long off = log_end();
+	struct config *c = load_ok("[pgbouncer]\nlisten_port = 7002\nunix_socket_dir = /var/run/postgresql\n"
+	                           "Server_Round_Robin = 1\n");
+	CHECK(c && c->listen_port == 7002);
+	config_put(c);
+	const char *log = log_since(&off);
+	CHECK(strstr(log, ":3: unix_socket_dir: PgBouncer setting not used by pgrouter; ignored") != NULL);
+	CHECK(strstr(log, ":4: Server_Round_Robin: PgBouncer setting not used") != NULL);
+
+	char err[512];
+	CHECK(config_load("/nonexistent-dir/pgrouter.ini", err, sizeof err) == NULL);
+	CHECK_EQ_STR(err, "/nonexistent-dir/pgrouter.ini: cannot open config file: No such file or directory");
+	/* A directory opens but cannot be read: that must not load as an empty file of defaults. */
+	c = config_load("/tmp", err, sizeof err);
+	CHECK(c == NULL);
+	config_put(c);
+}
+
+/* Settings checked against each other after parsing name the key and the line that set it. */
+static void test_validation(void)
+{
+	CHECK_EQ_STR(load_err("[pgrouter]\nlisten_port = 6432\nauth_type = md5\n"),
+	             "F:3: auth_type: 'md5' needs auth_file with the users' secrets");
+	const char *e = load_err("[pgrouter]\nauth_type = hba\n");
+	CHECK(strstr(e, "auth_type: 'hba' needs auth_hba_file") != NULL);
+	e = load_err("[pgrouter]\nauth_file = /nonexistent-dir/userlist.txt\n");
+	CHECK(strstr(e, "auth_file: /nonexistent-dir/userlist.txt") != NULL);
+	e = load_err("[pgrouter]\nclient_tls_sslmode = require\n");
+	CHECK(strstr(e, "needs client_tls_cert_file and client_tls_key_file") != NULL);
+
+	char ul[64], text[256];
+	write_tmp(ul, "\"alice\" \"secretpw\"\n");
+	snprintf(text, sizeof text, "[pgrouter]\nauth_type = md5\nauth_file = %s\n", ul);
+	struct config *c = load_ok(text);
+	CHECK(c && c->auth_type == AUTH_MD5 && c->authfile != NULL);
+	config_put(c);
+	unlink(ul);
+}
+
+/* The database entry at index i, or NULL. */
+static const struct dbconf *db_at(const struct config *c, int i)
+{
+	return c && i < c->ndbs ? &c->dbs[i] : NULL;
+}
+
+/* [databases]: every key, quoting, replicas with ports/IPv6/weights, the "*" fallback. */
+static void test_databases(void)
+{
+	struct config *c = load_ok(
+		"[databases]\n"
+		"app = host=db1.example port=5433 dbname=appdb user=svc password='it''s \\'q\\' x' pool_size=7 "
+		"pool_mode=Transaction min_pool_size=2 reserve_pool=3 max_db_connections=50\n"
+		"; a comment between entries\n"
+		"plain =\n"
+		"r = host=10.0.0.1 replicas=10.0.0.2:5434,10.0.0.3@3,[::1]:5440@2,[fe80::1],::1,h0@0 port=6000\n"
+		"q = replicas=' a , b:1 ,, ' client_encoding=UTF8 datestyle='ISO, MDY' timezone=UTC "
+		"application_name='my app' reserve_pool_size=4\n"
+		"* = host=fallback.example\n");
+	CHECK(c && c->ndbs == 5);
+	if (!c || c->ndbs != 5) {
+		config_put(c);
+		return;
+	}
+	const struct dbconf *d = db_at(c, 0);
+	CHECK_EQ_STR(d->name, "app");
+	CHECK_EQ_STR(d->dbname, "appdb");
+	CHECK_EQ_STR(d->user, "svc");
+	CHECK_EQ_STR(d->password, "it's 'q' x");
+	CHECK_EQ_INT(d->pool_size, 7);
+	CHECK_EQ_INT(d->pool_mode, POOL_TRANSACTION);
+	CHECK_EQ_INT(d->min_pool_size, 2);
+	CHECK_EQ_INT(d->reserve_pool, 3);
+	CHECK_EQ_INT(d->max_db_connections, 50);
+	CHECK_EQ_INT(d->nnodes, 1);
+	CHECK_EQ_STR(d->nodes[0].host, "db1.example");
+	CHECK_EQ_INT(d->nodes[0].port, 5433);
+	CHECK_EQ_INT(d->nodes[0].weight, 1);
+	CHECK_EQ_INT(d->line, 2);
+
+	d = db_at(c, 1); /* nothing set: primary on 127.0.0.1:5432, everything else from [pgrouter] */
+	CHECK_EQ_STR(d->name, "plain");
+	CHECK(d->dbname == NULL && d->user == NULL && d->password == NULL && d->client_encoding == NULL);
+	CHECK(d->pool_size == -1 && d->min_pool_size == -1 && d->reserve_pool == -1 && d->pool_mode == -1);
+	CHECK_EQ_INT(d->max_db_connections, 0);
+	CHECK_EQ_INT(d->nnodes, 1);
+	CHECK_EQ_STR(d->nodes[0].host, "127.0.0.1");
+	CHECK_EQ_INT(d->nodes[0].port, 5432);
+	CHECK_EQ_INT(d->line, 4);
+
+	d = db_at(c, 2); /* replicas without a port take the entry's port, even when port= comes later */
+	static const struct { const char *host; int port, weight; } r[] = {
+		{ "10.0.0.1", 6000, 1 }, { "10.0.0.2", 5434, 1 }, { "10.0.0.3", 6000, 3 }, { "::1", 5440, 2 },
+		{ "fe80::1", 6000, 1 }, { "::1", 6000, 1 }, { "h0", 6000, 0 },
+	};
+	CHECK_EQ_INT(d->nnodes, 7);
+	for (int i = 0; i < 7 && i < d->nnodes; i++) {
+		CHECK_EQ_STR(d->nodes[i].host, r[i].host);
+		CHECK_EQ_INT(d->nodes[i].port, r[i].port);
+		CHECK_EQ_INT(d->nodes[i].weight, r[i].weight);
+	}
+
+	d = db_at(c, 3);
+	CHECK_EQ_INT(d->nnodes, 3);
+	CHECK_EQ_STR(d->nodes[1].host, "a");
+	CHECK_EQ_INT(d->nodes[1].port, 5432);
+	CHECK_EQ_STR(d->nodes[2].host, "b");
+	CHECK_EQ_INT(d->nodes[2].port, 1);
+	CHECK_EQ_STR(d->client_encoding, "UTF8");
+	CHECK_EQ_STR(d->datestyle, "ISO, MDY");
+	CHECK_EQ_STR(d->timezone, "UTC");
+	CHECK_EQ_STR(d->application_name, "my app");
+	CHECK_EQ_INT(d->reserve_pool, 4);
+
+	CHECK(config_find_db(c, "app") == &c->dbs[0]);
+	CHECK(config_find_db(c, "q") == &c->dbs[3]);
+	CHECK(config_find_db(c, "unknown") == &c->dbs[4]);
+	CHECK(config_find_db(c, "APP") == &c->dbs[4]); /* names are case-sensitive, as in PostgreSQL */
+	CHECK(config_find_db(c, "*") == &c->dbs[4]);
+	CHECK_EQ_STR(c->dbs[4].nodes[0].host, "fallback.example");
+	config_put(c);
+
+	/* Without "*", an unknown name finds nothing; "*" listed first still loses to an exact name. */
+	c = load_ok("[databases]\n* = host=a\nx = host=b\n");
+	CHECK(c && config_find_db(c, "x") == &c->dbs[1] && config_find_db(c, "y") == &c->dbs[0]);
+	config_put(c);
+	c = load_ok("[databases]\nx = host=b\n");
+	CHECK(c && config_find_db(c, "y") == NULL && config_find_db(c, "x") == &c->dbs[0]);
+	config_put(c);
+}
+
+/* Exactly 15 replicas fit; 16 do not. */
+static void test_replica_count(void)
+{
+	char text[1024];
+	for (int n = 15; n <= 16; n++) {
+		int o = snprintf(text, sizeof text, "[databases]\nd = replicas=");
+		for (int i = 0; i < n; i++)
+			o += snprintf(text + o, sizeof text - (size_t)o, "%sr%d", i ? "," : "", i);
+		snprintf(text + o, sizeof text - (size_t)o, "\n");
+		if (n == 15) {
+			struct config *c = load_ok(text);
+			CHECK(c && c->dbs[0].nnodes == MAX_NODES);
+			CHECK_EQ_STR(c ? c->dbs[0].nodes[15].host : NULL, "r14");
+			config_put(c);
+		} else {
+			CHECK_EQ_STR(load_err(text), "F:2: d: replicas: too many replicas");
+		}
+	}
+}
+
+/* Each malformed database entry is refused with the entry name and the key. */
+static void test_database_errors(void)
+{
+	static const struct { const char *entry, *err; } bad[] = {
+		{ "app = host=x foo=bar", "F:2: app: foo: unknown key" },
+		{ "app = Host=x", "F:2: app: Host: unknown key" },
+		{ "app = port=0", "F:2: app: port: bad port" },
+		{ "app = port=65536", "F:2: app: port: bad port" },
+		{ "app = port=54x", "F:2: app: port: bad port" },
+		{ "app = pool_size=-1", "F:2: app: pool_size: expected a non-negative integer" },
+		{ "app = pool_size=many", "F:2: app: pool_size: expected a non-negative integer" },
+		{ "app = pool_size=' '", "F:2: app: pool_size: expected a non-negative integer" },
+		{ "app = pool_mode=txn", "F:2: app: pool_mode: pool_mode must be session, transaction or statement" },
+		{ "app = auth_user=x", "F:2: app: auth_user: not supported yet" },
+		{ "app = connect_query='SELECT 1'", "F:2: app: connect_query: not supported yet" },
+		{ "app = password='abc", "F:2: app: bad value for password (unterminated quote or too long)" },
+		{ "app = host", "F:2: app: expected key=value in database definition near 'host'" },
+		{ "app = =x", "F:2: app: expected key=value in database definition near '=x'" },
+		{ "app = replicas=a, b", "F:2: app: expected key=value in database definition near 'b'" },
+	};
+	char text[512];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "[databases]\n%s\n", bad[i].entry);
+		CHECK_EQ_STR(load_err(text), bad[i].err);
+	}
+	static const char *const bad_replicas[] = { "h:0", "h:", "h:65536", "h:x", "[::1", "[::1]x", "[::1]:", "[]:5432",
+		                                        "h@-1", "h@1000001", "h@x", "@3", ":5432", "h@" };
+	for (size_t i = 0; i < sizeof bad_replicas / sizeof bad_replicas[0]; i++) {
+		snprintf(text, sizeof text, "[databases]\napp = host=p replicas=ok1,%s\n", bad_replicas[i]);
+		CHECK_EQ_STR(load_err(text), "F:2: app: replicas: bad replica address (host[:port][@weight])");
+	}
+	CHECK_EQ_STR(load_err("[databases]\napp = host=a\nother = host=b\napp = host=c\n"),
+	             "F:4: app: database defined twice");
+	/* A host name longer than the address buffer. */
+	char longhost[400];
+	memset(longhost, 'h', 300);
+	longhost[300] = 0;
+	snprintf(text, sizeof text, "[databases]\napp = host=%s\n", longhost);
+	CHECK_EQ_STR(load_err(text), "F:2: app: host: host too long");
+}
+
+/* inih's line buffer is 200 bytes: longer lines must survive whole, and line numbers must stay right. */
+static void test_long_lines(void)
+{
+	char text[4096];
+	int o = snprintf(text, sizeof text, "[databases]\nbig = host=primary.example port=5440 replicas=");
+	for (int i = 1; i <= 14; i++)
+		o += snprintf(text + o, sizeof text - (size_t)o, "%sreplica-%02d.a-rather-long-domain-name.example.internal:%d@%d",
+		              i > 1 ? "," : "", i, 6000 + i, i);
+	int listlen = o - (int)strlen("[databases]\nbig = host=primary.example port=5440 replicas=");
+	CHECK(listlen > 600);
+	o += snprintf(text + o, sizeof text - (size_t)o, " ; comment after the long value\nnext = host=n\n");
+	struct config *c = load_ok(text);
+	CHECK(c && c->ndbs == 2);
+	if (c && c->ndbs == 2) {
+		const struct dbconf *d = &c->dbs[0];
+		CHECK_EQ_INT(d->nnodes, 15);
+		CHECK_EQ_STR(d->nodes[0].host, "primary.example");
+		CHECK_EQ_INT(d->nodes[0].port, 5440);
+		CHECK_EQ_STR(d->nodes[1].host, "replica-01.a-rather-long-domain-name.example.internal");
+		CHECK_EQ_INT(d->nodes[1].port, 6001);
+		CHECK_EQ_STR(d->nodes[14].host, "replica-14.a-rather-long-domain-name.example.internal");
+		CHECK_EQ_INT(d->nodes[14].port, 6014);
+		CHECK_EQ_INT(d->nodes[14].weight, 14);
+		CHECK_EQ_STR(c->dbs[1].name, "next");
+		CHECK_EQ_INT(c->dbs[1].line, 3);
+	}
+	config_put(c);
+	/* An error after a long line is reported on its own line. */
+	snprintf(text + o, sizeof text - (size_t)o, "bad = host=x nope=1\n");
+	CHECK_EQ_STR(load_err(text), "F:4: bad: nope: unknown key");
+
+	/* Every line length around the 200-byte boundary keeps the value exact. */
+	for (int len = 180; len <= 220; len++) {
+		char value[300], line[400];
+		int vl = len - (int)strlen("server_reset_query = ");
+		for (int i = 0; i < vl; i++)
+			value[i] = (char)('a' + i % 26);
+		value[vl] = 0;
+		snprintf(line, sizeof line, "[pgrouter]\nserver_reset_query = %s\nlisten_port = 7005\n", value);
+		c = load_ok(line);
+		CHECK(c && strcmp(c->server_reset_query, value) == 0 && c->listen_port == 7005);
+		config_put(c);
+	}
+	/* A long list setting keeps every member. */
+	char users[1200];
+	int u = 0;
+	for (int i = 0; i < 100; i++)
+		u += snprintf(users + u, sizeof users - (size_t)u, "%suser%03d", i ? ", " : "", i);
+	snprintf(text, sizeof text, "[pgbouncer]\nadmin_users = %s\nlisten_port = 7006\n", users);
+	c = load_ok(text);
+	CHECK(c && strcmp(c->admin_users, users) == 0 && list_contains(c->admin_users, "user099", false));
+	CHECK(c && c->listen_port == 7006);
+	config_put(c);
+}
+
+/* Comment lines longer than inih's buffer are still comments, with or without '=' in them. */
+static void test_long_comments(void)
+{
+	char text[2048], filler[700];
+	memset(filler, 'c', 300);
+	filler[300] = 0;
+	snprintf(text, sizeof text, "; %s\n[pgrouter]\nlisten_port = 7007\n", filler);
+	struct config *c = load_ok(text);
+	CHECK(c && c->listen_port == 7007);
+	config_put(c);
+	memset(filler, 'c', 600);
+	filler[600] = 0;
+	snprintf(text, sizeof text, "[pgrouter]\n# %s = x\nlisten_port = 7008\n", filler);
+	c = load_ok(text);
+	CHECK(c && c->listen_port == 7008);
+	config_put(c);
+}
+
+/* Inline ';' comments (after whitespace) end a value; other ';' are data; CRLF line ends. */
+static void test_comments(void)
+{
+	struct config *c = load_ok("# hash comment\n; semicolon comment\n[pgrouter]\nlisten_port = 7010 ; the port\n"
+	                           "admin_users = a;b\nserver_reset_query = RESET ALL ; with = and : inside\n"
+	                           "[databases]\nd1 = host=h1 port=5555 ; comment\n");
+	CHECK(c && c->ndbs == 1);
+	if (c && c->ndbs == 1) {
+		CHECK_EQ_INT(c->listen_port, 7010);
+		CHECK_EQ_STR(c->admin_users, "a;b");
+		CHECK_EQ_STR(c->server_reset_query, "RESET ALL");
+		CHECK_EQ_STR(c->dbs[0].nodes[0].host, "h1");
+		CHECK_EQ_INT(c->dbs[0].nodes[0].port, 5555);
+	}
+	config_put(c);
+	c = load_ok("[pgrouter]\r\nlisten_port = 7011\r\n[databases]\r\nd = host=x port=5\r\n");
+	CHECK(c && c->listen_port == 7011 && c->ndbs == 1 && strcmp(c->dbs[0].nodes[0].host, "x") == 0);
+	CHECK(c && c->dbs[0].nodes[0].port == 5);
+	config_put(c);
+}
+
+/* Reload: restart-only settings keep the running values, the rest take the new ones; changes are logged. */
+static void test_reload(void)
+{
+	struct config *old_c = load_ok("[pgrouter]\nlisten_addr = 0.0.0.0\nlisten_port = 7000\nworkers = 3\n"
+	                               "pidfile = /tmp/a.pid\npkt_buf = 8kB\npool_mode = transaction\n");
+	struct config *new_c = load_ok("[pgrouter]\nlisten_addr = 127.0.0.2\nlisten_port = 8000\nworkers = 4\n"
+	                               "pidfile = /tmp/b.pid\npkt_buf = 32kB\npool_mode = statement\n"
+	                               "default_pool_size = 50\nquery_wait_timeout = 1.5\n");
+	CHECK(old_c && new_c);
+	if (!old_c || !new_c)
+		return;
+	long off = log_end();
+	config_log_changes(old_c, new_c);
+	const char *log = log_since(&off);
+	CHECK(strstr(log, "reload: default_pool_size = '50' (was '20')") != NULL);
+	CHECK(strstr(log, "reload: pool_mode = 'statement' (was 'transaction')") != NULL);
+	CHECK(strstr(log, "reload: query_wait_timeout = '1.500s' (was '120.000s')") != NULL);
+	CHECK(strstr(log, "reload: listen_port changed from '7000' to '8000' but needs a restart") != NULL);
+	CHECK(strstr(log, "listen_addr changed from '0.0.0.0' to '127.0.0.2'") != NULL);
+	CHECK(strstr(log, "max_client_conn") == NULL); /* unchanged settings are not mentioned */
+
+	config_keep_restart_settings(old_c, new_c);
+	CHECK_EQ_STR(new_c->listen_addr, "0.0.0.0");
+	CHECK_EQ_INT(new_c->listen_port, 7000);
+	CHECK_EQ_INT(new_c->workers, 3);
+	CHECK_EQ_STR(new_c->pidfile, "/tmp/a.pid");
+	CHECK_EQ_INT(new_c->pkt_buf, 8192);
+	CHECK_EQ_INT(new_c->pool_mode, POOL_STATEMENT);
+	CHECK_EQ_INT(new_c->default_pool_size, 50);
+	CHECK_EQ_INT(new_c->query_wait_timeout, 1500000);
+	CHECK(new_c->listen_addr != old_c->listen_addr); /* a copy: the old config can go away */
+	config_put(old_c);
+	CHECK_EQ_STR(new_c->listen_addr, "0.0.0.0");
+	off = log_end();
+	config_log_changes(new_c, new_c);
+	CHECK_EQ_STR(log_since(&off), "");
+	config_put(new_c);
+}
+
+/* Comma/space separated membership, "*" wildcard, case folding on request. */
+static void test_list_contains(void)
+{
+	static const struct { const char *list, *name; bool ci, want; } t[] = {
+		{ "a, b,c", "a", false, true }, { "a, b,c", "b", false, true }, { "a, b,c", "c", false, true },
+		{ "a, b,c", "d", false, false }, { "ab,c", "a", false, false }, { "a", "ab", false, false },
+		{ "a,b", "", false, false }, { "", "a", false, false }, { " ,, a ,,", "a", false, true },
+		{ "x\ty  z", "y", false, true }, { "x\ty  z", "z", false, true },
+		{ "extra_float_digits,options", "options", false, true }, { "*", "anyone", false, true },
+		{ "bob, *", "anyone", false, true }, { "a*", "ab", false, false }, { "Admin", "admin", false, false },
+		{ "Admin", "admin", true, true }, { "x, ADMIN", "Admin", true, true }, { NULL, "a", false, false },
+		{ "a", NULL, false, false },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		if (list_contains(t[i].list, t[i].name, t[i].ci) != t[i].want)
+			fprintf(stderr, "list_contains case %zu is wrong\n", i);
+		CHECK_EQ_INT(list_contains(t[i].list, t[i].name, t[i].ci), t[i].want);
+	}
+}
+
+/* Path of a file in the source tree: from the current directory, else from where the binary is (build/tests/x). */
+static const char *repo_file(const char *rel)
+{
+	static char buf[2][PATH_MAX];
+	static int k;
+	char *out = buf[k++ % 2];
+	snprintf(out, PATH_MAX, "%s", rel);
+	if (access(out, R_OK) == 0)
+		return out;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return out;
+	exe[n] = 0;
+	for (int up = 0; up < 3; up++) { /* drop the binary's name, "tests" and the build directory */
+		char *slash = strrchr(exe, '/');
+		if (slash)
+			*slash = 0;
+	}
+	snprintf(out, PATH_MAX, "%.*s/%s", PATH_MAX / 2, exe, rel);
+	return out;
+}
+
+/* Read a whole file into a malloc'd string; NULL when unreadable. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *s = malloc(1 << 20);
+	size_t n = s ? fread(s, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (s)
+		s[n] = 0;
+	return s;
+}
+
+/* Names in the quoted-string table that starts after marker in config.c, up to its closing "};". */
+static int table_names(const char *src, const char *marker, char names[][64], int max)
+{
+	const char *p = strstr(src, marker);
+	int n = 0;
+	if (!p)
+		return 0;
+	const char *end = strstr(p, "\n};");
+	for (p = strchr(p, '"'); p && end && p < end && n < max; p = strchr(p, '"')) {
+		const char *q = strchr(p + 1, '"');
+		snprintf(names[n++], 64, "%.*s", (int)(q - p - 1), p + 1);
+		/* In the settings table only the first string of a row is a name. */
+		p = strcmp(marker, "settings[] = {") == 0 ? strchr(q, '\n') : q + 1;
+	}
+	return n;
+}
+
+/* The first line of text that sets name, as ";name = …" (a documented default) or, unless only_default, "name = …". */
+static const char *setting_line(const char *text, const char *name, bool only_default)
+{
+	size_t nl = strlen(name);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		const char *q = *p == ';' ? p + 1 : p;
+		if ((q > p || !only_default) && strncmp(q, name, nl) == 0 && (q[nl] == ' ' || q[nl] == '='))
+			return q;
+	}
+	return NULL;
+}
+
+/* etc/pgrouter.ini loads, documents every setting (and docs/configuration.md too), and its defaults are right. */
+static void test_example_file(void)
+{
+	char err[1024];
+	const char *ini_path = repo_file("etc/pgrouter.ini");
+	struct config *c = config_load(ini_path, err, sizeof err);
+	if (!c)
+		fprintf(stderr, "etc/pgrouter.ini: %s\n", err);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(c->pool_mode, POOL_TRANSACTION);
+		CHECK_EQ_INT(c->auth_type, AUTH_TRUST);
+		CHECK_EQ_STR(c->admin_users, "postgres");
+		CHECK_EQ_INT(c->ndbs, 1);
+		CHECK(c->ndbs == 1 && c->dbs[0].nnodes == 3 && c->dbs[0].nodes[2].port == 5434);
+	}
+	config_put(c);
+
+	char *src = slurp(repo_file("src/config.c"));
+	char *ini = slurp(ini_path);
+	char *md = slurp(repo_file("docs/configuration.md"));
+	CHECK(src && ini && md);
+	if (!src || !ini || !md)
+		goto out;
+	static char names[200][64];
+	int n = table_names(src, "settings[] = {", names, 200);
+	CHECK(n > 40);
+	/* Uncomment every ";name = value" line of a table setting: that must be exactly the defaults. */
+	size_t cap = strlen(ini) + 64, o = 0;
+	char *defaults = malloc(cap);
+	o += (size_t)snprintf(defaults, cap, "[pgrouter]\n");
+	for (int i = 0; i < n; i++) {
+		char md_name[80];
+		snprintf(md_name, sizeof md_name, "`%.63s`", names[i]);
+		if (!setting_line(ini, names[i], false) || !strstr(md, md_name))
+			fprintf(stderr, "%s is not documented in etc/pgrouter.ini and docs/configuration.md\n", names[i]);
+		CHECK(setting_line(ini, names[i], false) != NULL);
+		CHECK(strstr(md, md_name) != NULL);
+		const char *def = setting_line(ini, names[i], true);
+		if (def)
+			o += (size_t)snprintf(defaults + o, cap - o, "%.*s\n", (int)strcspn(def, "\n"), def);
+	}
+	struct config *dflt = load_ok(defaults);
+	struct config *empty = load_ok("");
+	CHECK(dflt && empty);
+	if (dflt && empty) {
+		long off = log_end();
+		config_log_changes(empty, dflt);
+		const char *diff = log_since(&off);
+		if (*diff)
+			fprintf(stderr, "documented defaults differ from the real ones:\n%s", diff);
+		CHECK_EQ_STR(diff, "");
+	}
+	config_put(dflt);
+	config_put(empty);
+	/* The commented [databases] examples ("  name = host=…") are valid entries. */
+	o = (size_t)snprintf(defaults, cap, "[databases]\n");
+	for (const char *p = strstr(ini, ";;   "); p; p = strstr(p + 1, "\n;;   ")) {
+		const char *line = p + strspn(p, "\n; ");
+		size_t ll = strcspn(line, "\n");
+		if (memmem(line, ll, " = host=", 8))
+			o += (size_t)snprintf(defaults + o, cap - o, "%.*s\n", (int)ll, line);
+	}
+	dflt = load_ok(defaults);
+	CHECK(dflt && dflt->ndbs == 4 && dflt->dbs[1].nnodes == 3 && strcmp(dflt->dbs[2].password, "it's secret") == 0);
+	config_put(dflt);
+	free(defaults);
+	/* The PgBouncer settings that are accepted and ignored are listed in both documents. */
+	int ni = table_names(src, "ignored_settings[] = {", names, 200);
+	CHECK(ni > 10);
+	for (int i = 0; i < ni; i++) {
+		char md_name[80];
+		snprintf(md_name, sizeof md_name, "`%.63s`", names[i]);
+		CHECK(strstr(ini, names[i]) != NULL);
+		CHECK(strstr(md, md_name) != NULL);
+	}
+out:
+	free(src);
+	free(ini);
+	free(md);
+}
+
+/* Debian's shipped pgbouncer.ini loads unchanged (when installed and readable). */
+static void test_debian_pgbouncer_ini(void)
+{
+	const char *path = "/etc/pgbouncer/pgbouncer.ini";
+	if (access(path, R_OK) != 0 || access("/etc/pgbouncer/userlist.txt", R_OK) != 0)
+		return;
+	char err[1024];
+	struct config *c = config_load(path, err, sizeof err);
+	if (!c)
+		fprintf(stderr, "%s: %s\n", path, err);
+	CHECK(c != NULL);
+	CHECK(c && c->listen_port == 6432 && c->auth_type == AUTH_MD5);
+	config_put(c);
+}
+
+int main(void)
+{
+	write_tmp(log_path, "");
+	log_setup(LOG_INFO, log_path);
+	test_defaults();
+	test_sections();
+	test_durations();
+	test_sizes();
+	test_booleans();
+	test_enums();
+	test_ranges();
+	test_errors();
+	test_validation();
+	test_databases();
+	test_replica_count();
+	test_database_errors();
+	test_long_lines();
+	test_long_comments();
+	test_comments();
+	test_reload();
+	test_list_contains();
+	test_example_file();
+	test_debian_pgbouncer_ini();
+	unlink(log_path);
+	return unit_done("test_config");
+}
