@@ -1,6 +1,7 @@
 /* Client connection state machine: startup, authentication, login, and the query cycle. */
 #include "client.h"
 #include "clientauth.h"
+#include "clientroute.h"
 #include "conn.h"
 #include "log.h"
 #include "net.h"
@@ -350,17 +351,15 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
-/* The node a statement should run on; routing (issue 4) replaces this with the router's decision. */
-static int route_node(struct client *cl)
-{
-	(void)cl;
-	return 0;
-}
-
 /* Forwarding while linked: count what the server owes us so that release happens at the right Z. */
 static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
+	if (type == 'Q' || type == 'P') {
+		enum act a = clientroute_linked(cl, type, len, body);
+		if (a != ACT_SEND)
+			return a;
+	}
 	switch (type) {
 	case 'Q':
 	case 'F':
@@ -408,10 +407,23 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 		client_close(cl, "57P01", "pgrouter is shutting down");
 		return ACT_CLOSED;
 	}
-	if (!pool_acquire(cl, route_node(cl)))
-		return cl->c.closing ? ACT_CLOSED : ACT_PAUSE;
+	int node = 0;
+	switch (clientroute_start(cl, type, len, body, &node)) {
+	case RS_NEED_FULL:
+		return ACT_NEED_FULL;
+	case RS_DONE:
+		return ACT_CONSUMED;
+	case RS_CLOSED:
+		return ACT_CLOSED;
+	case RS_GO:
+		break;
+	}
+	pool_acquire(cl, node);
+	/* A failed replica may have rerouted and linked the client inside pool_acquire: trust the state. */
 	if (cl->c.closing)
 		return ACT_CLOSED;
+	if (cl->state != CL_LINKED)
+		return ACT_PAUSE;
 	return linked_msg(cl, type, len, body);
 }
 

@@ -48,6 +48,7 @@ static const struct setting settings[] = {
 	{ "min_pool_size", CT_INT, "0", OFF(min_pool_size), 0, IMAX, NULL, 0 },
 	{ "reserve_pool_size", CT_INT, "0", OFF(reserve_pool_size), 0, IMAX, NULL, 0 },
 	{ "replica_pool_size", CT_INT, "0", OFF(replica_pool_size), 0, IMAX, NULL, 0 },
+	{ "primary_read_weight", CT_INT, "0", OFF(primary_read_weight), 0, 1000000, NULL, 0 },
 	{ "reserve_pool_timeout", CT_DUR, "5", OFF(reserve_pool_timeout), 0, DMAX, NULL, 0 },
 	{ "server_idle_timeout", CT_DUR, "600", OFF(server_idle_timeout), 0, DMAX, NULL, 0 },
 	{ "server_lifetime", CT_DUR, "3600", OFF(server_lifetime), 0, DMAX, NULL, 0 },
@@ -413,6 +414,15 @@ static int db_apply(struct dbconf *db, const char *key, const char *val, char *h
 		if (m < 0)
 			return *why = "pool_mode must be session, transaction or statement", -1;
 		db->pool_mode = m;
+	} else if (strcmp(key, "target") == 0) {
+		if (strcasecmp(val, "auto") == 0)
+			db->target = 0;
+		else if (strcasecmp(val, "primary") == 0)
+			db->target = 1;
+		else if (strcasecmp(val, "replica") == 0)
+			db->target = 2;
+		else
+			return *why = "target must be auto, primary or replica", -1;
 	} else if (strcmp(key, "replicas") == 0) {
 		/* Resolved after host/port are known; stash the raw list in nodes[1].host. */
 		free(db->nodes[1].host);

@@ -35,6 +35,7 @@ struct dbconf {
 	int reserve_pool;   /* -1: reserve_pool_size */
 	int pool_mode;      /* -1: pool_mode */
 	int max_db_connections;
+	int target;         /* enum route_pref: auto, primary, or replica (a read-only alias) */
 	char *client_encoding, *datestyle, *timezone, *application_name;
 	int nnodes;         /* node 0 is the configured primary; the rest are replicas */
 	struct nodeconf nodes[MAX_NODES];
@@ -51,6 +52,7 @@ struct config {
 	int pool_mode;
 	int max_client_conn;
 	int default_pool_size, min_pool_size, reserve_pool_size, replica_pool_size;
+	int primary_read_weight;
 	int64_t reserve_pool_timeout;   /* durations are microseconds */
 	int64_t server_idle_timeout, server_lifetime, server_connect_timeout, server_login_retry;
 	int64_t query_wait_timeout, client_idle_timeout, client_login_timeout, idle_transaction_timeout;

@@ -37,7 +37,7 @@ void net_tune(int fd, const struct config *cfg)
 }
 
 /* One listener socket for one resolved address. */
-static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const char *name, int port)
+static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const char *name, int port, bool probe)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0) {
@@ -46,6 +46,18 @@ static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const
 	}
 	int one = 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (probe) {
+		/* Without SO_REUSEPORT this bind fails if another process (a second pgrouter) holds the port:
+		   SO_REUSEPORT would otherwise let both bind and split the clients between them. */
+		int rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+		int e = errno;
+		close(fd);
+		if (rc < 0) {
+			snprintf(err, errlen, "listen %s:%d: %s", name, port, strerror(e));
+			return -1;
+		}
+		return 0;
+	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 	if (ai->ai_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -57,7 +69,7 @@ static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const
 	return fd;
 }
 
-int net_listen(const char *addrs, int port, int *fds, int maxfds, char *err, size_t errlen)
+int net_listen(const char *addrs, int port, int *fds, int maxfds, bool probe, char *err, size_t errlen)
 {
 	int n = 0;
 	char list[1024];
@@ -76,7 +88,11 @@ int net_listen(const char *addrs, int port, int *fds, int maxfds, char *err, siz
 		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 			if (n == maxfds)
 				break;
-			int fd = listen_one(ai, err, errlen, tok, port);
+			if (probe && listen_one(ai, err, errlen, tok, port, true) < 0) {
+				freeaddrinfo(res);
+				goto fail;
+			}
+			int fd = listen_one(ai, err, errlen, tok, port, false);
 			if (fd < 0) {
 				freeaddrinfo(res);
 				goto fail;

@@ -5,8 +5,9 @@
 #include <stdbool.h>
 #include "config.h"
 
-/* Open non-blocking SO_REUSEPORT listeners for every address of listen_addr; returns count or -1 with err. */
-int net_listen(const char *addrs, int port, int *fds, int maxfds, char *err, size_t errlen);
+/* Open non-blocking SO_REUSEPORT listeners for every address of listen_addr; returns count or -1 with err.
+   probe: first check that no other process holds the port. */
+int net_listen(const char *addrs, int port, int *fds, int maxfds, bool probe, char *err, size_t errlen);
 /* Start a non-blocking connect to host:port (host starting with '/' is a Unix socket directory); fd or -1. */
 int net_connect(const char *host, int port, int *err);
 /* TCP_NODELAY and keepalive settings, once per socket. */

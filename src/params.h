@@ -5,6 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A value starting with this byte is SQL text to replay as is (e.g. a list "a, b"), not a literal. */
+#define PARAM_RAW '\x01'
+
 /* "name\0value\0name\0value\0" in buf[0..len). */
 struct params {
 	char *buf;

@@ -12,6 +12,8 @@
 
 #define BACKOFF_MIN 100000     /* first retry after a failed connect: 100 ms */
 
+static void reroute_waiting(struct pool *p, int node);
+
 struct pool_shared *pool_shared_get(const char *dbname, const char *user)
 {
 	struct pool_shared *ps = NULL;
@@ -61,13 +63,16 @@ static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struc
 	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
 	p->reserve_size = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
 	p->pool_mode = db->pool_mode >= 0 ? db->pool_mode : cfg->pool_mode;
+	p->target = db->target;
 	for (int i = 0; i < MAX_NODES; i++) {
 		if (i < db->nnodes && (!p->host[i] || strcmp(p->host[i], db->nodes[i].host))) {
 			free(p->host[i]);
 			p->host[i] = strdup(db->nodes[i].host);
 		}
-		if (i < db->nnodes)
+		if (i < db->nnodes) {
 			p->port[i] = db->nodes[i].port;
+			p->weight[i] = db->nodes[i].weight;
+		}
 	}
 	p->nnodes = db->nnodes;
 	params_clear(&p->startup_extra);
@@ -208,8 +213,12 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	if (np->backoff > w->cfg->server_login_retry)
 		np->backoff = w->cfg->server_login_retry;
 	np->retry_after = w->now + np->backoff;
-	if (node != 0)
+	if (node != 0) {
+		log_warn(NULL, "database %s: replica %s:%d unavailable (%s); reads go elsewhere for %.1f s", p->dbname,
+		         p->host[node], p->port[node], msg, (double)np->backoff / 1e6);
+		reroute_waiting(p, node);
 		return;
+	}
 	char text[256];
 	if (server_said)
 		snprintf(text, sizeof text, "%s", msg);
@@ -226,6 +235,50 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 			struct client *cl = list_entry(it, struct client, wait_node);
 			client_close(cl, sqlstate, text);
 		}
+	}
+}
+
+int pool_pick_replica(struct pool *p)
+{
+	struct worker *w = p->w;
+	int best = -1;
+	uint64_t best_load = UINT64_MAX;
+	uint32_t start = w->rr++;
+	int n = p->nnodes;
+	/* Least outstanding work per unit of weight; the rotating start breaks ties round-robin. */
+	for (int k = 0; k < n; k++) {
+		int node = (int)((start + (uint32_t)k) % (uint32_t)n);
+		int weight = node == 0 ? w->cfg->primary_read_weight : p->weight[node];
+		if (weight <= 0 || w->now < p->nodes[node].retry_after)
+			continue;
+		const struct node_pool *np = &p->nodes[node];
+		uint64_t load = (uint64_t)(np->n_used + np->n_waiting + np->n_pending + 1) * 1000000u / (uint64_t)weight;
+		if (load < best_load) {
+			best_load = load;
+			best = node;
+		}
+	}
+	return best;
+}
+
+/* A replica that cannot be reached: its queued clients go to another eligible node, or the primary. */
+static void reroute_waiting(struct pool *p, int node)
+{
+	struct node_pool *np = &p->nodes[node];
+	struct list moved, *it;
+	list_init(&moved);
+	while ((it = list_pop(&np->waiting)) != NULL) {
+		np->n_waiting--;
+		atomic_fetch_sub(&p->shared->quota[node].waiters, 1);
+		list_append(&moved, it);
+	}
+	while ((it = list_pop(&moved)) != NULL) {
+		struct client *cl = list_entry(it, struct client, wait_node);
+		list_init(&cl->wait_node);
+		int other = pool_pick_replica(p);
+		cl->state = CL_IDLE;
+		if (pool_acquire(cl, other > 0 ? other : 0) && !cl->c.closing)
+			conn_resume(&cl->c);
 	}
 }
 

@@ -22,6 +22,8 @@ void pool_server_move(struct server *sv, enum sv_list to);
 /* Open connections for waiting clients as far as the limits allow. */
 void pool_launch(struct pool *p, int node);
 
+/* The replica (or the primary, when primary_read_weight > 0) that should take the next read; -1 if none. */
+int pool_pick_replica(struct pool *p);
 /* Wait for the pool's login parameters, starting a server connection to learn them. */
 void pool_login_wait(struct client *cl);
 /* Complete logins of clients waiting for parameters that are now known. */

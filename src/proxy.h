@@ -19,6 +19,7 @@ struct worker;
 struct pool;
 struct client_auth;
 struct ssl_st;
+struct cls_cache;
 struct scram_client;
 struct client;
 struct server;
@@ -115,6 +116,10 @@ struct client {
 	bool counted;             /* holds a max_client_conn slot */
 	bool is_admin;
 	bool over_limit;          /* accepted past max_client_conn: refused after its startup packet */
+	uint8_t pins;             /* CLS_PIN_* that keep this session on its primary connection */
+	uint8_t session_pref;     /* enum route_pref from SET pgrouter.target */
+	bool default_read_only;   /* SET default_transaction_read_only = on */
+	bool reroute;             /* paused until its replica connection is released, then routed again */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */
@@ -152,6 +157,7 @@ struct server {
 	int cancels_inflight;     /* cancel requests sent for this backend not yet acknowledged */
 	bool release_when_cancelled;
 	bool unsynced;            /* extended-protocol messages forwarded since the last Sync */
+	bool pinned;              /* held session state for a client: reset before reuse */
 	struct params extra;      /* settings pgrouter SET that the server does not report */
 	struct list cancels;      /* cancel requests in flight for this backend */
 	struct scram_client *scram;  /* only while logging in with SCRAM */
@@ -199,10 +205,12 @@ struct pool {
 	/* resolved from the [databases] entry at creation and on reload */
 	char *server_db, *server_user, *password;
 	int pool_size, min_pool_size, reserve_size, pool_mode;
+	int target;               /* the entry's target= (enum route_pref) */
 	struct params startup_extra;  /* client_encoding/datestyle/timezone/application_name from the entry */
 	int nnodes;
 	char *host[MAX_NODES];
 	int port[MAX_NODES];
+	int weight[MAX_NODES];
 	struct node_pool nodes[MAX_NODES];
 	struct list login_wait;   /* clients waiting for the welcome parameters */
 	int n_clients;
@@ -239,10 +247,13 @@ struct worker {
 	uint32_t next_id;
 	uint32_t next_cancel_seq;
 	int64_t now;              /* monotonic µs, refreshed at each callback */
+	struct cls_cache *cls_cache;  /* classification results by query text (this thread only) */
+	uint32_t rr;              /* round-robin counter for replica choice */
 	int reserve_fd;           /* spare descriptor released to accept and refuse on EMFILE */
 	bool stopping;
 	/* counters */
 	uint64_t n_queries, n_server_connects, n_bad_input;
+	uint64_t n_routed_primary, n_routed_replica, n_pinned;
 };
 
 /* Process-wide state shared by all threads; mutated only as documented in shared.c. */

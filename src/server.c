@@ -391,7 +391,7 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 		if (mode == POOL_STATEMENT && sv->tx_status != 'I' && sv->expect_z == 0)
 			return statement_mode_violation(sv);
 		/* Bytes before this Z are still pending: release once they and the Z reached the client. */
-		if (cl && mode != POOL_SESSION && server_between_transactions(sv))
+		if (cl && mode != POOL_SESSION && !cl->pins && server_between_transactions(sv))
 			return ACT_SEND_LAST;
 		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_between_transactions(sv))
 			return ACT_SEND_LAST;
@@ -486,7 +486,10 @@ static void server_after_last(struct conn *c)
 		client_close(cl, "57P01", "pgrouter is shutting down");
 		return;
 	}
-	/* Input the client sent meanwhile (the next transaction) is processed now. */
+	/* Input the client sent meanwhile (the next transaction, or a statement held back for
+	   another node) is processed now. */
+	cl->reroute = false;
+	cl->c.paused = false;
 	if (iobuf_len(cl->c.in) && !cl->c.closing)
 		conn_drive(&cl->c);
 }
@@ -497,10 +500,15 @@ void server_release(struct server *sv)
 	int mode = sv->pool->pool_mode;
 	sv->state = SV_RESET;
 	sv->state_since = sv->c.w->now;
-	if (cfg->server_reset_query[0] && (mode == POOL_SESSION || cfg->server_reset_query_always) &&
+	if (sv->pinned && !cfg->server_reset_query[0]) {
+		server_close(sv, "session state left by a pinned client and no server_reset_query");
+		return;
+	}
+	if (cfg->server_reset_query[0] && (mode == POOL_SESSION || cfg->server_reset_query_always || sv->pinned) &&
 	    !sv->dirty && conn_can_inject(&sv->c)) {
 		if (msg_query(conn_out(&sv->c), cfg->server_reset_query) == 0) {
 			sv->skip_z++;
+			sv->pinned = false;
 			/* DISCARD ALL and RESET ALL drop every setting: forget what we SET. */
 			params_clear(&sv->extra);
 			conn_flush_out(&sv->c);
@@ -664,8 +672,12 @@ static const struct conn_ops server_ops = {
 /* Append "SET name TO E'value';" with the value escaped for an E'' literal. */
 static int append_set(struct iobuf **b, const char *name, const char *value)
 {
-	if (iobuf_append(b, "SET ", 4) < 0 || iobuf_append(b, name, (uint32_t)strlen(name)) < 0 ||
-	    iobuf_append(b, " TO E'", 6) < 0)
+	if (iobuf_append(b, "SET ", 4) < 0 || iobuf_append(b, name, (uint32_t)strlen(name)) < 0)
+		return -1;
+	if (value[0] == PARAM_RAW)
+		return iobuf_append(b, " TO ", 4) | iobuf_append(b, value + 1, (uint32_t)strlen(value + 1)) |
+		       iobuf_append(b, ";", 1);
+	if (iobuf_append(b, " TO E'", 6) < 0)
 		return -1;
 	for (const char *p = value; *p; p++) {
 		if ((*p == '\'' || *p == '\\') && iobuf_append(b, "\\", 1) < 0)

@@ -1,5 +1,6 @@
 /* Worker threads: one event loop each, with its own listeners, clients, pools and periodic janitor. */
 #include "worker.h"
+#include "classify.h"
 #include "client.h"
 #include "conn.h"
 #include "log.h"
@@ -45,6 +46,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 				if (fd >= 0)
 					close(fd);
 				w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->cls_cache = cls_cache_new(8192, 16384);
 				log_warn(NULL, "out of file descriptors: refused a connection (raise ulimit -n)");
 				continue;
 			}
@@ -204,6 +206,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	w->maxfree = 1024;
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->cls_cache = cls_cache_new(8192, 16384);
 	struct event_config *ec = event_config_new();
 	event_config_require_features(ec, EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE);
 	w->base = event_base_new_with_config(ec);
@@ -212,7 +215,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 		snprintf(err, errlen, "cannot create an edge-triggered event loop");
 		return -1;
 	}
-	int n = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd, 8, err, errlen);
+	int n = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd, 8, id == 0, err, errlen);
 	if (n < 0)
 		return -1;
 	w->nlisten = n;
@@ -281,6 +284,7 @@ void worker_free(struct worker *w)
 	for (int i = 0; i < w->nfree; i++)
 		free(w->freebufs[i]);
 	free(w->freebufs);
+	cls_cache_free(w->cls_cache);
 	if (w->kick_ev) event_free(w->kick_ev);
 	if (w->reap_ev) event_free(w->reap_ev);
 	if (w->janitor_ev) event_free(w->janitor_ev);

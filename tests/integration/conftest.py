@@ -336,7 +336,7 @@ def pgrouter(cluster, request):
     """Factory: pgrouter(databases=None, wait=True, launch=True, **settings) -> a started Proxy.
 
     databases maps a database name to a dict (or connection string); the default is the
-    cluster's primary with its replicas. Settings go to [pgrouter] (or [pgbouncer]). At teardown
+    cluster's primary alone (routing tests pass db_entry(cluster, replicas=True)). Settings go to [pgrouter] (or [pgbouncer]). At teardown
     every proxy is stopped and the test fails if one crashed, hung or logged a sanitizer error."""
     made = []
     workroot = Path(tempfile.mkdtemp(prefix="proxy-", dir=cluster.base_dir))
@@ -372,3 +372,177 @@ def pgrouter(cluster, request):
 def proxy_kind():
     """'pgrouter' or 'pgbouncer': which proxy the suite runs against."""
     return PROXY_KIND
+
+
+# ----- issue 3: a password-protected, TLS-enabled cluster for authentication tests ----------
+
+import certs  # noqa: E402  (tests/harness is on sys.path, set at the top)
+
+# Roles of the auth cluster: SCRAM secrets except pgr_md5, whose password is stored as md5.
+AUTH_USERS = {"pgr_app": "app-secret", "pgr_md5": ("md5-secret", "md5"),
+              "pgr_cert": "cert-secret", "pgr_plain": "plain-secret"}
+
+
+class TlsMaterial:
+    """The certificates of one test run: CA1 (trusted everywhere), CA2 (a stranger's CA),
+    server certificates for localhost/127.0.0.1 from both, and client certificates."""
+
+    def __init__(self, base):
+        self.dir = Path(base)
+        self.ca = certs.CertAuthority.create(str(self.dir / "ca1"), "pgrouter test CA 1")
+        self.ca2 = certs.CertAuthority.create(str(self.dir / "ca2"), "pgrouter test CA 2")
+        self.server = self.ca.issue_server(str(self.dir / "ca1"))
+        self.server2 = self.ca2.issue_server(str(self.dir / "ca2"))
+        self.clients = {cn: self.ca.issue_client(str(self.dir / "ca1"), cn)
+                        for cn in ("pgr_cert", "pgr_app", "mallory")}
+        self.stranger_client = self.ca2.issue_client(str(self.dir / "ca2"), "pgr_cert")
+        # PostgreSQL runs as postgres and insists on owning its 0600 key.
+        pgdir = self.dir / "pg"
+        pgdir.mkdir()
+        self.pg_key = pgdir / "server.key"
+        shutil.copy(self.server.key, self.pg_key)
+        self.pg_key.chmod(0o600)
+        if os.geteuid() == 0:
+            for p in (self.dir, pgdir, self.pg_key):
+                shutil.chown(p, "postgres", "postgres")
+        for p in (self.dir, pgdir, self.dir / "ca1", self.dir / "ca2"):
+            p.chmod(0o755)
+        for p in [self.ca.cert, self.ca2.cert, self.server.cert, self.server2.cert]:
+            os.chmod(p, 0o644)
+
+    def client(self, cn):
+        """The client certificate (certs.Issued) issued by CA1 for cn."""
+        return self.clients[cn]
+
+    def proxy_settings(self, mode="prefer", server=None, ca=None):
+        """pgrouter client_tls_* settings presenting `server` (default: CA1's localhost cert)
+        and trusting CA1 (or ca) for client certificates."""
+        srv = server or self.server
+        return {"client_tls_sslmode": mode, "client_tls_cert_file": srv.cert,
+                "client_tls_key_file": srv.key, "client_tls_ca_file": ca or self.ca.cert}
+
+    def libpq(self, sslmode="verify-full", host="localhost", rootcert=None, client=None):
+        """libpq parameters for a TLS connection to a proxy on 127.0.0.1 (host names the
+        certificate to expect; hostaddr is where to connect)."""
+        params = {"sslmode": sslmode, "host": host, "hostaddr": "127.0.0.1"}
+        if sslmode in ("verify-ca", "verify-full") or rootcert:
+            params["sslrootcert"] = rootcert or self.ca.cert
+        if client is not None:
+            params["sslcert"], params["sslkey"] = client.cert, client.key
+        return params
+
+
+@pytest.fixture(scope="session")
+def tls():
+    """TlsMaterial generated once per run in a throwaway directory (removed at the end)."""
+    base = tempfile.mkdtemp(prefix="pgr-tls-", dir="/tmp")
+    try:
+        yield TlsMaterial(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def auth_cluster(tls):
+    """A lone PostgreSQL 15 primary that really authenticates (scram-sha-256, md5 for pgr_md5)
+    and serves TLS with CA1's certificate, listening on 127.0.0.1 and 127.0.0.2."""
+    sweep_abandoned_clusters()
+    base = tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir="/tmp")
+    Path(base, OWNER_FILE).write_text(str(os.getpid()))
+    c = harness.Cluster(base, replicas=0, auth="scram-sha-256", users=AUTH_USERS, extra_conf={
+        "listen_addresses": "'127.0.0.1,127.0.0.2'", "ssl": "on",
+        "ssl_cert_file": harness.quote_literal(tls.server.cert),
+        "ssl_key_file": harness.quote_literal(str(tls.pg_key)),
+        "ssl_ca_file": harness.quote_literal(tls.ca.cert)})
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        c.create()
+        yield c
+    finally:
+        c.destroy()
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def authid_secret(cluster, user):
+    """The secret PostgreSQL stores for user (pg_authid.rolpassword: SCRAM-SHA-256$… or md5…)."""
+    return cluster.sql(cluster.primary, "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+                       (user,))[0][0]
+
+
+def userlist_text(entries):
+    """auth_file text in PgBouncer's userlist format for {user: secret}."""
+    def q(s):
+        return '"' + s.replace('"', '""') + '"'
+    return "".join(f"{q(u)} {q(s)}\n" for u, s in entries.items())
+
+
+@pytest.fixture
+def secure_pgrouter(auth_cluster, request):
+    """Factory like `pgrouter`, in front of auth_cluster:
+    secure_pgrouter(databases=None, userlist=None, hba=None, wait=True, launch=True, **settings).
+
+    userlist ({user: secret}) becomes the auth_file, hba (text) the auth_hba_file, both in the
+    proxy's work directory. Teardown fails the test if pgrouter crashed or logged a sanitizer
+    error, and prints its log when the test failed."""
+    made = []
+    workroot = Path(tempfile.mkdtemp(prefix="proxy-", dir=auth_cluster.base_dir))
+    workroot.chmod(0o755)
+
+    def start(databases=None, userlist=None, hba=None, wait=True, launch=True, **settings):
+        workdir = workroot / str(len(made))
+        workdir.mkdir()
+        workdir.chmod(0o755)
+        if userlist is not None:
+            (workdir / "userlist.txt").write_text(userlist_text(userlist))
+            settings.setdefault("auth_file", str(workdir / "userlist.txt"))
+        if hba is not None:
+            (workdir / "hba.conf").write_text(hba)
+            settings.setdefault("auth_hba_file", str(workdir / "hba.conf"))
+        dbs = databases if databases is not None else {"postgres": db_entry(auth_cluster)}
+        proxy = Proxy("pgrouter", auth_cluster, workdir, dbs, settings)
+        made.append(proxy)
+        if not launch:
+            proxy.write_config()
+            return proxy
+        return proxy.start(wait=wait)
+
+    yield start
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    problems = []
+    for proxy in made:
+        found = proxy.finish()
+        problems += found
+        if found or failed:
+            print(f"----- pgrouter log ({proxy.log_path}) -----\n{proxy.log_tail(200)}")
+    clean_server(auth_cluster)
+    shutil.rmtree(workroot, ignore_errors=True)
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+class PsqlResult:
+    """What one psql run printed and returned."""
+
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def __repr__(self):
+        return f"PsqlResult(rc={self.rc}, out={self.out!r}, err={self.err!r})"
+
+
+@pytest.fixture
+def psql():
+    """run(dsn, sql, password=None) -> PsqlResult: psql -X -A -t -c sql, with PGPASSWORD
+    (when given) and no other PG* variables from the environment."""
+    binary = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+
+    def run(dsn, sql="SELECT current_user", password=None, timeout=20):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["PGCONNECT_TIMEOUT"] = "5"
+        if password is not None:
+            env["PGPASSWORD"] = password
+        r = subprocess.run([binary, "-X", "-A", "-t", "-w", "-c", sql, dsn], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=timeout)
+        return PsqlResult(r.returncode, r.stdout.strip(), r.stderr.strip())
+    return run

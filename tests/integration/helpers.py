@@ -64,8 +64,9 @@ class Sampler:
 
 # ----- the proxy ----------------------------------------------------------------
 
-def db_entry(cluster, dbname="postgres", replicas=True, **extra):
-    """A [databases] entry pointing at the cluster's primary (and, by default, its replicas)."""
+def db_entry(cluster, dbname="postgres", replicas=False, **extra):
+    """A [databases] entry pointing at the cluster's primary (and its replicas when asked: with
+    replicas, reads are routed to them, which the pooling tests do not want)."""
     entry = {"host": "127.0.0.1", "port": cluster.primary.port, "dbname": dbname}
     if replicas and cluster.replicas:
         entry["replicas"] = ",".join(f"127.0.0.1:{r.port}" for r in cluster.replicas)

@@ -1,6 +1,11 @@
 """Raw PostgreSQL v3 wire helpers for tests that must send exact (or broken) bytes."""
 
+import base64
+import hashlib
+import hmac
+import os
 import socket
+import ssl
 import struct
 import time
 
@@ -268,3 +273,183 @@ def send_cancel(port, pid, key, host="127.0.0.1"):
                 pass
         except (socket.timeout, ConnectionResetError):
             pass
+
+
+# ----- authentication and TLS on a raw connection (issue 3) -----------------------
+
+AUTH_OK = 0
+AUTH_CLEARTEXT = 3
+AUTH_MD5 = 5
+AUTH_SASL = 10
+AUTH_SASL_CONTINUE = 11
+AUTH_SASL_FINAL = 12
+SCRAM_MECH = "SCRAM-SHA-256"
+
+
+def password_message(data):
+    """PasswordMessage / SASLResponse ('p') carrying data (bytes) as is."""
+    return msg(b"p", data)
+
+
+def sasl_initial(mech, data, length=None):
+    """SASLInitialResponse: mechanism, int32 length (default: len(data); -1 means none), data."""
+    n = len(data) if length is None else length
+    return msg(b"p", cstr(mech) + struct.pack("!i", n) + data)
+
+
+def md5_password(user, password, salt):
+    """The md5 response PostgreSQL expects: 'md5' + md5(md5(password + user) + salt)."""
+    inner = hashlib.md5((password + user).encode()).hexdigest().encode()
+    return "md5" + hashlib.md5(inner + salt).hexdigest()
+
+
+def _hmac(key, data):
+    """HMAC-SHA-256."""
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+class ScramClient:
+    """The client side of SCRAM-SHA-256 (RFC 5802/7677, no channel binding), step by step, so
+    tests can send each message correctly or break it on purpose."""
+
+    def __init__(self, password, nonce=None):
+        self.password = password
+        self.nonce = nonce or base64.b64encode(os.urandom(18)).decode()
+        self.gs2 = "n,,"
+        self.first_bare = f"n=,r={self.nonce}"
+        self.salt = self.iterations = self.server_nonce = None
+        self.server_signature = None
+
+    def first(self):
+        """client-first-message bytes."""
+        return (self.gs2 + self.first_bare).encode()
+
+    def parse_server_first(self, data):
+        """Read r=, s=, i= from server-first-message; return them as a dict."""
+        text = data.decode()
+        attrs = dict(part.split("=", 1) for part in text.split(","))
+        self.server_first = text
+        self.server_nonce = attrs["r"]
+        self.salt = base64.b64decode(attrs["s"])
+        self.iterations = int(attrs["i"])
+        return attrs
+
+    def final(self, server_first, nonce=None, channel=None, proof=None):
+        """client-final-message bytes for server_first; nonce/channel/proof override the
+        correct values (for hostile tests)."""
+        self.parse_server_first(server_first)
+        cbind = channel if channel is not None else base64.b64encode(self.gs2.encode()).decode()
+        without_proof = f"c={cbind},r={nonce if nonce is not None else self.server_nonce}"
+        salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(), self.salt, self.iterations)
+        client_key = _hmac(salted, b"Client Key")
+        stored_key = hashlib.sha256(client_key).digest()
+        auth_message = f"{self.first_bare},{self.server_first},{without_proof}".encode()
+        signature = _hmac(stored_key, auth_message)
+        good = bytes(a ^ b for a, b in zip(client_key, signature))
+        self.server_signature = _hmac(_hmac(salted, b"Server Key"), auth_message)
+        p = proof if proof is not None else base64.b64encode(good).decode()
+        return f"{without_proof},p={p}".encode()
+
+    def verify_final(self, data):
+        """True if server-final-message carries the server signature we expect."""
+        return data.decode() == "v=" + base64.b64encode(self.server_signature).decode()
+
+
+class AuthWire(Wire):
+    """A raw connection that can negotiate TLS and answer password, md5 and SCRAM requests.
+
+    After login(), auth_codes lists the authentication request codes the peer sent, and
+    scram_salts the (salt, iterations) pairs it offered: tests compare them between a known
+    and an unknown user."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=5.0):
+        super().__init__(port, host, timeout)
+        self.auth_codes = []
+        self.scram_salts = []
+        self.server_verified = None
+
+    def ssl_request(self, context=None, server_hostname="localhost"):
+        """Send SSLRequest; on 'S' and a context, wrap the socket in TLS. Returns the answer byte."""
+        self.send(special_request(SSL_REQUEST))
+        answer = self.recv_exact(1)
+        if answer == b"S" and context is not None:
+            self.sock.settimeout(self.timeout)
+            self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
+        return answer
+
+    def auth_request(self, timeout=None):
+        """Read the next message, which must be an authentication request; return (code, data).
+        Raise ServerError on an ErrorResponse."""
+        while True:
+            kind, payload = self.read_message(timeout)
+            if kind == b"E":
+                raise ServerError(error_fields(payload))
+            if kind == b"v":  # NegotiateProtocolVersion: not an answer yet
+                continue
+            if kind != b"R":
+                raise AssertionError(f"expected an authentication request, got {kind!r}")
+            (code,) = struct.unpack_from("!I", payload)
+            self.auth_codes.append(code)
+            return code, payload[4:]
+
+    def begin(self, user, database="postgres", **params):
+        """Send the startup packet and return the first authentication request (code, data)."""
+        self.send(startup_packet(user, database, **params))
+        return self.auth_request()
+
+    def login(self, user, password, database="postgres", **params):
+        """Log in with whatever method the peer asks for; return self once ReadyForQuery
+        arrives. Raise ServerError (fields of the ErrorResponse) if the login is refused."""
+        code, data = self.begin(user, database, **params)
+        scram = None
+        while code != AUTH_OK:
+            if code == AUTH_CLEARTEXT:
+                self.send(password_message(cstr(password)))
+            elif code == AUTH_MD5:
+                self.send(password_message(cstr(md5_password(user, password, data))))
+            elif code == AUTH_SASL:
+                mechs = [m.decode() for m in data.split(b"\0") if m]
+                if SCRAM_MECH not in mechs:
+                    raise AssertionError(f"no {SCRAM_MECH} among {mechs}")
+                scram = ScramClient(password)
+                self.send(sasl_initial(SCRAM_MECH, scram.first()))
+            elif code == AUTH_SASL_CONTINUE:
+                final = scram.final(data)
+                self.scram_salts.append((scram.salt, scram.iterations))
+                self.send(password_message(final))
+            elif code == AUTH_SASL_FINAL:
+                self.server_verified = scram.verify_final(data)
+            else:
+                raise AssertionError(f"unsupported authentication request {code}")
+            code, data = self.auth_request()
+        while True:
+            kind, payload = self.read_message()
+            if kind == b"E":
+                raise ServerError(error_fields(payload))
+            if kind == b"S":
+                k, v, _ = payload.split(b"\0", 2)
+                self.params[k.decode()] = v.decode()
+            elif kind == b"K":
+                self.backend_key = struct.unpack("!II", payload)
+            elif kind == b"Z":
+                return self
+
+
+def tls_client_context(cafile=None, certfile=None, keyfile=None, check_hostname=True,
+                       min_version=None, max_version=None):
+    """An ssl.SSLContext for AuthWire.ssl_request: verify against cafile (or not at all when
+    cafile is None), optionally present a client certificate, optionally pin TLS versions."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+        ctx.check_hostname = check_hostname
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    return ctx

@@ -1,0 +1,261 @@
+/* Per-statement routing for a client: statement text, classification, node choice, session effects. */
+#include "clientroute.h"
+#include "classify.h"
+#include "client.h"
+#include "conn.h"
+#include "log.h"
+#include "pool.h"
+#include "proto/cursor.h"
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define CLASSIFY_MAX_TEXT (1u << 20)   /* larger statements are not parsed: they go to the primary */
+
+/* The SQL text of a Query or Parse body; NULL when malformed. */
+static const char *statement_text(uint8_t type, const uint8_t *body, uint32_t n, size_t *len)
+{
+	struct cursor c = cur_make(body, n);
+	if (type == 'P' && !cur_cstr(&c, NULL))
+		return NULL;
+	return cur_cstr(&c, len);
+}
+
+/* Classify text (cached per worker); false when it is too large to be worth parsing. */
+static bool classify_text(struct client *cl, const char *sql, size_t len, struct cls_result *out)
+{
+	if (len > CLASSIFY_MAX_TEXT)
+		return false;
+	return classify_cached(cl->c.w->cls_cache, sql, len, NULL, out) == 0;
+}
+
+/* Combine the statements of an extended-protocol batch buffered up to its Sync: the strictest wins.
+   Returns false when the batch is not all buffered (then the caller stays on the primary). */
+static bool classify_batch(struct client *cl, struct cls_result *out, bool *have)
+{
+	struct iobuf *b = cl->c.in;
+	const uint8_t *p = b->data + b->rpos + cl->c.pending;
+	size_t left = iobuf_len(b) - cl->c.pending;
+	*have = false;
+	while (left >= PROTO_HDR) {
+		uint8_t type;
+		uint32_t len;
+		if (proto_frame(p, left, FROM_CLIENT, PHASE_READY, (uint32_t)cl->c.w->cfg->max_packet_size, &type,
+		                &len) != FRAME_OK || left - PROTO_HDR < len - 4)
+			return false;
+		if (type == 'S')
+			return true;
+		if (type == 'Q')
+			return false;   /* mixing protocols in one batch: keep it simple and safe */
+		if (type == 'P') {
+			size_t tl;
+			const char *sql = statement_text(type, p + PROTO_HDR, len - 4, &tl);
+			struct cls_result r;
+			if (!sql || !classify_text(cl, sql, tl, &r))
+				return false;
+			if (!*have || r.target > out->target || (r.hint && !out->hint))
+				*out = r;
+			*have = true;
+		}
+		p += len + 1;
+		left -= len + 1;
+	}
+	return false;
+}
+
+/* pgrouter's own settings: SET pgrouter.target = primary | replica | auto. */
+static bool apply_pgrouter_set(struct client *cl, const struct cls_event *e)
+{
+	if (strcasecmp(e->name, "pgrouter.target") == 0) {
+		if (e->sub != CLS_SET_VALUE || strcasecmp(e->value_str, "auto") == 0)
+			cl->session_pref = PREF_AUTO;
+		else if (strcasecmp(e->value_str, "primary") == 0)
+			cl->session_pref = PREF_PRIMARY;
+		else if (strcasecmp(e->value_str, "replica") == 0)
+			cl->session_pref = PREF_REPLICA;
+		else
+			return false;
+		return true;
+	}
+	/* consistency_key and min_lsn are accepted here and acted on by read-your-writes */
+	return strncasecmp(e->name, "pgrouter.", 9) == 0;
+}
+
+/* A Query made only of SET pgrouter.* statements is answered here and never reaches a server. */
+static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_result *r)
+{
+	if (r->n_stmts == 0 || r->n_events != r->n_stmts || (r->flags & CLS_F_EVENTS_OVERFLOW))
+		return RS_GO;
+	for (int i = 0; i < r->n_events; i++)
+		if (r->ev[i].kind != CLS_EV_SET || !(r->ev[i].flags & CLS_EVF_PGROUTER))
+			return RS_GO;
+	for (int i = 0; i < r->n_events; i++) {
+		if (!apply_pgrouter_set(cl, &r->ev[i])) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "invalid value for parameter \"%s\": \"%s\" (use primary, replica or auto)",
+			         r->ev[i].name, r->ev[i].value_str);
+			struct iobuf **out = conn_out(&cl->c);
+			msg_error(out, "ERROR", "22023", msg);
+			msg_ready(out, 'I');
+			conn_flush_out(&cl->c);
+			return RS_DONE;
+		}
+	}
+	struct iobuf **out = conn_out(&cl->c);
+	for (int i = 0; i < r->n_events; i++) {
+		int64_t off = msg_begin(out, 'C');
+		if (off >= 0 && msg_put_str(out, "SET") == 0)
+			msg_end(*out, off);
+	}
+	msg_ready(out, 'I');
+	conn_flush_out(&cl->c);
+	return RS_DONE;
+}
+
+enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
+{
+	struct pool *p = cl->pool;
+	struct cls_result r;
+	bool have = false;
+	if (type == 'Q' || type == 'P') {
+		if (!body) {
+			if (len - 4 > CLASSIFY_MAX_TEXT) {
+				*node = 0;
+				return RS_GO;
+			}
+			return RS_NEED_FULL;
+		}
+		if (type == 'Q') {
+			size_t tl;
+			const char *sql = statement_text(type, body, len - 4, &tl);
+			have = sql && classify_text(cl, sql, tl, &r);
+			if (have && (r.flags & CLS_F_EVENTS_OVERFLOW) == 0) {
+				enum route_step s = answer_pgrouter_sets(cl, &r);
+				if (s != RS_GO)
+					return s;
+			}
+		} else if (!classify_batch(cl, &r, &have)) {
+			have = false;
+		}
+	}
+	struct route_in in = {
+		.cls = have ? &r : NULL,
+		.session_pref = (enum route_pref)cl->session_pref,
+		.entry_pref = (enum route_pref)p->target,
+		.pinned = cl->pins != 0,
+		.default_read_only = cl->default_read_only,
+		.have_replicas = p->nnodes > 1 || p->w->cfg->primary_read_weight > 0,
+	};
+	struct route_out out;
+	/* Session mode keeps one server for the whole session: only a read-only alias sends it to a replica. */
+	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
+		in.have_replicas = false;
+	route_decide(&in, &out);
+	*node = 0;
+	if (out.target == ROUTE_REPLICA) {
+		int pick = pool_pick_replica(p);
+		if (pick >= 0)
+			*node = pick;
+		else
+			out.reason = "no-replica-available";
+	}
+	if (*node == 0)
+		cl->c.w->n_routed_primary++;
+	else
+		cl->c.w->n_routed_replica++;
+	if (log_get_level() >= LOG_DEBUG) {
+		char why[100];
+		log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s", *node, p->host[*node], p->port[*node],
+		          route_reason_str(&out, why, sizeof why));
+	}
+	return RS_GO;
+}
+
+/* Remember what a forwarded statement does to the session so that it can be replayed elsewhere. */
+static void track_effects(struct client *cl, struct server *sv, const struct cls_result *r, const char *sql)
+{
+	if (r->pins) {
+		if (!cl->pins)
+			cl->c.w->n_pinned++;
+		cl->pins |= r->pins;
+		sv->pinned = true;
+	}
+	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
+		const struct cls_event *e = &r->ev[i];
+		switch (e->kind) {
+		case CLS_EV_SET:
+			if (e->flags & CLS_EVF_PGROUTER) {
+				apply_pgrouter_set(cl, e);
+				break;
+			}
+			if ((e->flags & CLS_EVF_LOCAL) || param_is_tracked(e->name))
+				break;   /* local to the transaction, or reported back by the server */
+			if (strcasecmp(e->name, "default_transaction_read_only") == 0)
+				cl->default_read_only = e->txn_mode == CLS_TXN_READ_ONLY;
+			if (e->sub == CLS_SET_VALUE && !(e->flags & (CLS_EVF_MULTI_VALUE | CLS_EVF_TRUNCATED))) {
+				params_set(&cl->params, e->name, e->value_str);
+				params_set(&sv->extra, e->name, e->value_str);
+			} else if (e->sub == CLS_SET_VALUE && e->value.len < 1000) {
+				/* A list ("a, b") is replayed as the client wrote it: PARAM_RAW marks SQL, not a literal. */
+				char raw[1024];
+				snprintf(raw, sizeof raw, "%c%.*s", PARAM_RAW, (int)e->value.len, sql + e->value.off);
+				params_set(&cl->params, e->name, raw);
+				params_set(&sv->extra, e->name, raw);
+			} else if (e->sub == CLS_SET_DEFAULT) {
+				params_unset(&cl->params, e->name);
+				params_unset(&sv->extra, e->name);
+			} else {
+				/* SET … FROM CURRENT: only the backend knows the value; keep the session on it. */
+				cl->pins |= CLS_PIN_SET_CONFIG;
+				sv->pinned = true;
+			}
+			break;
+		case CLS_EV_RESET:
+			if (!param_is_tracked(e->name)) {
+				params_unset(&cl->params, e->name);
+				params_unset(&sv->extra, e->name);
+			}
+			if (strcasecmp(e->name, "default_transaction_read_only") == 0)
+				cl->default_read_only = false;
+			break;
+		case CLS_EV_RESET_ALL:
+		case CLS_EV_DISCARD:
+			if (e->kind == CLS_EV_RESET_ALL || e->sub == CLS_DISCARD_ALL) {
+				uint32_t pos = 0;
+				const char *n, *v;
+				while (params_next(&sv->extra, &pos, &n, &v)) {
+					params_unset(&cl->params, n);
+					params_unset(&sv->extra, n);
+					pos = 0;
+				}
+				cl->default_read_only = false;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct server *sv = cl->server;
+	if (!body)
+		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
+	size_t tl;
+	const char *sql = statement_text(type, body, len - 4, &tl);
+	struct cls_result r;
+	if (!sql || !classify_text(cl, sql, tl, &r))
+		return ACT_SEND;
+	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
+	   and writes): hold it until the replica's work is done, then route it afresh. */
+	if (sv->node != 0 && r.target == CLS_PRIMARY && strcmp(r.reason, "unknown-function") != 0 &&
+	    sv->tx_status == 'I' && !cl->pins && client_pool_mode(cl) != POOL_SESSION) {
+		cl->reroute = true;
+		return ACT_PAUSE;
+	}
+	track_effects(cl, sv, &r, sql);
+	return ACT_SEND;
+}

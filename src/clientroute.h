@@ -1,0 +1,22 @@
+/* Per-statement routing for a client: statement text, classification, node choice, session effects. */
+#ifndef PGR_CLIENTROUTE_H
+#define PGR_CLIENTROUTE_H
+
+#include "proxy.h"
+
+/* Outcome of looking at the first message of a unit of work. */
+enum route_step {
+	RS_GO,        /* *node is where the unit should run */
+	RS_NEED_FULL, /* the message must be fully buffered first */
+	RS_DONE,      /* pgrouter answered it itself (SET pgrouter.*); drop the message */
+	RS_CLOSED,    /* the client was closed */
+};
+
+/* Choose the node for the unit that starts with this message (client not linked). */
+enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node);
+
+/* A statement (Query or Parse) is about to be forwarded on a linked server: track its session effects.
+   Returns ACT_SEND, ACT_NEED_FULL, or ACT_PAUSE when it must wait to be routed to another node. */
+enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+
+#endif

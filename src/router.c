@@ -1,0 +1,92 @@
+/* Routing decision: (classification, session state, overrides) → primary or replica, with the reason. */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Statements that must never run on a replica, whatever a hint or setting says. */
+static bool definite_write(const struct cls_result *c)
+{
+	if (c->target != CLS_PRIMARY)
+		return false;
+	/* Unknown functions are primary only for want of knowledge: a user's explicit override may vouch for them. */
+	return strcmp(c->reason, "unknown-function") != 0;
+}
+
+/* Transactions that begin read-only may use a replica; anything else that begins a transaction may write. */
+static bool begins_read_only(const struct cls_result *c, bool default_ro)
+{
+	for (int i = 0; i < c->n_events && i < CLS_MAX_EVENTS; i++) {
+		const struct cls_event *e = &c->ev[i];
+		if (e->kind == CLS_EV_BEGIN)
+			return e->txn_mode == CLS_TXN_READ_ONLY || (e->txn_mode == CLS_TXN_UNSPEC && default_ro);
+	}
+	return false;
+}
+
+/* True when the unit opens an explicit transaction. */
+static bool begins_transaction(const struct cls_result *c)
+{
+	for (int i = 0; i < c->n_events && i < CLS_MAX_EVENTS; i++)
+		if (c->ev[i].kind == CLS_EV_BEGIN)
+			return true;
+	return false;
+}
+
+static void set(struct route_out *o, enum route_target t, const char *reason, const char *detail)
+{
+	o->target = t;
+	o->reason = reason;
+	snprintf(o->detail, sizeof o->detail, "%s", detail ? detail : "");
+}
+
+void route_decide(const struct route_in *in, struct route_out *out)
+{
+	const struct cls_result *c = in->cls;
+	out->max_lag_ms = -1;
+	if (!in->have_replicas)
+		return set(out, ROUTE_PRIMARY, "no-replicas", NULL);
+	if (in->pinned)
+		return set(out, ROUTE_PRIMARY, "pinned", NULL);
+	if (!c)
+		return set(out, ROUTE_PRIMARY, "no-statement", NULL);
+	bool must_primary = definite_write(c);
+	/* 1. a hint in the statement's comment */
+	if (c->hint == CLS_HINT_PRIMARY)
+		return set(out, ROUTE_PRIMARY, "hint", "primary");
+	if (c->hint == CLS_HINT_REPLICA && !must_primary) {
+		set(out, ROUTE_REPLICA, "hint", "replica");
+		out->max_lag_ms = c->hint_max_lag_ms;
+		return;
+	}
+	/* 2. SET pgrouter.target, 3. the database entry's target (rules come in here too) */
+	enum route_pref pref = c->hint == CLS_HINT_AUTO ? PREF_AUTO : in->session_pref;
+	const char *why = "session-target";
+	if (pref == PREF_AUTO && c->hint != CLS_HINT_AUTO) {
+		pref = in->entry_pref;
+		why = "database-target";
+	}
+	if (pref == PREF_PRIMARY)
+		return set(out, ROUTE_PRIMARY, why, "primary");
+	if (pref == PREF_REPLICA && !must_primary)
+		return set(out, ROUTE_REPLICA, why, "replica");
+	/* 4. the classifier */
+	if (begins_transaction(c)) {
+		if (c->target != CLS_PRIMARY && begins_read_only(c, in->default_read_only))
+			return set(out, ROUTE_REPLICA, "read-only-transaction", NULL);
+		return set(out, ROUTE_PRIMARY, "explicit-transaction", NULL);
+	}
+	if (c->target == CLS_PRIMARY)
+		return set(out, ROUTE_PRIMARY, c->reason, c->detail);
+	/* Statements that touch no data (SET, SHOW, …) may run anywhere; a replica keeps the primary free. */
+	return set(out, ROUTE_REPLICA, c->reason, c->detail);
+}
+
+const char *route_reason_str(const struct route_out *r, char *buf, size_t n)
+{
+	if (r->detail[0])
+		snprintf(buf, n, "%s:%s", r->reason, r->detail);
+	else
+		snprintf(buf, n, "%s", r->reason);
+	return buf;
+}
