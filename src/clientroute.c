@@ -8,6 +8,7 @@
 #include "proto/cursor.h"
 #include "router.h"
 
+#include <regex.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -114,11 +115,62 @@ static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_
 	return RS_DONE;
 }
 
+/* Case-insensitive equality of a NUL-terminated pattern with a span. */
+static bool span_eq(const char *pat, const char *s, uint32_t n)
+{
+	return strlen(pat) == n && strncasecmp(pat, s, n) == 0;
+}
+
+/* The first [routes] rule matching this client and statement, or NULL. */
+static const struct routeconf *match_rule(struct client *cl, const struct cls_result *r, const char *sql, size_t len)
+{
+	const struct config *cfg = cl->c.w->cfg;
+	for (int i = 0; i < cfg->nroutes; i++) {
+		const struct routeconf *rt = &cfg->routes[i];
+		if (rt->database && strcmp(rt->database, cl->dbname) != 0)
+			continue;
+		if (rt->user && strcmp(rt->user, cl->user) != 0)
+			continue;
+		if (rt->application_name) {
+			const char *app = params_get(&cl->params, "application_name");
+			if (!app || strcmp(app, rt->application_name) != 0)
+				continue;
+		}
+		if (rt->tag && (!r || !sql || !span_eq(rt->tag, sql + r->route_tag.off, r->route_tag.len)))
+			continue;
+		if (rt->regex) {
+			/* regexec needs a terminated string: match on a bounded copy of the statement. */
+			char buf[4096];
+			if (!sql)
+				continue;
+			snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf - 1 ? len : sizeof buf - 1), sql);
+			if (regexec(rt->regex, buf, 0, NULL, 0) != 0)
+				continue;
+		}
+		return rt;
+	}
+	return NULL;
+}
+
+/* fallback=error: the route wanted a replica and none is available. */
+static enum route_step refuse_no_replica(struct client *cl, const struct routeconf *rt)
+{
+	char msg[200];
+	snprintf(msg, sizeof msg, "no replica available for route \"%s\" (fallback = error)", rt->name);
+	struct iobuf **out = conn_out(&cl->c);
+	msg_error(out, "ERROR", "57P03", msg);
+	msg_ready(out, 'I');
+	conn_flush_out(&cl->c);
+	return RS_DONE;
+}
+
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
 	struct cls_result r;
 	bool have = false;
+	const char *sql = NULL;
+	size_t tl = 0;
 	if (type == 'Q' || type == 'P') {
 		if (!body) {
 			if (len - 4 > CLASSIFY_MAX_TEXT) {
@@ -127,9 +179,8 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			}
 			return RS_NEED_FULL;
 		}
+		sql = statement_text(type, body, len - 4, &tl);
 		if (type == 'Q') {
-			size_t tl;
-			const char *sql = statement_text(type, body, len - 4, &tl);
 			have = sql && classify_text(cl, sql, tl, &r);
 			if (have && (r.flags & CLS_F_EVENTS_OVERFLOW) == 0) {
 				enum route_step s = answer_pgrouter_sets(cl, &r);
@@ -140,8 +191,11 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			have = false;
 		}
 	}
+	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, have ? &r : NULL, sql, tl) : NULL;
 	struct route_in in = {
 		.cls = have ? &r : NULL,
+		.rule_pref = rule ? (enum route_pref)rule->target : PREF_AUTO,
+		.rule_name = rule ? rule->name : NULL,
 		.session_pref = (enum route_pref)cl->session_pref,
 		.entry_pref = (enum route_pref)p->target,
 		.pinned = cl->pins != 0,
@@ -158,6 +212,8 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		int pick = pool_pick_replica(p);
 		if (pick >= 0)
 			*node = pick;
+		else if (rule && rule->fallback == FALLBACK_ERROR)
+			return refuse_no_replica(cl, rule);
 		else
 			out.reason = "no-replica-available";
 	}

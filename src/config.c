@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <regex.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -525,6 +526,100 @@ static int parse_db(struct parse_state *ps, const char *name, const char *value)
 	return 1;
 }
 
+/* Apply one key=value of a [routes] rule; 0 or -1 with why. */
+static int route_apply(struct routeconf *r, const char *key, const char *val, const char **why)
+{
+	char **sp = strcmp(key, "database") == 0 ? &r->database : strcmp(key, "user") == 0 ? &r->user
+	          : strcmp(key, "application_name") == 0 ? &r->application_name : strcmp(key, "tag") == 0 ? &r->tag
+	          : strcmp(key, "regex") == 0 ? &r->regex_src : NULL;
+	if (sp) {
+		free(*sp);
+		*sp = strdup(val);
+		return 0;
+	}
+	if (strcmp(key, "target") == 0) {
+		r->target = strcasecmp(val, "auto") == 0 ? 0 : strcasecmp(val, "primary") == 0 ? 1
+		          : strcasecmp(val, "replica") == 0 ? 2 : -1;
+		return r->target < 0 ? (*why = "target must be primary, replica or auto", -1) : 0;
+	}
+	if (strcmp(key, "max_lag") == 0) {
+		int64_t v;
+		if (parse_duration(val, &v) == 0) {
+			r->max_lag_ms = v / 1000;
+			return 0;
+		}
+		if (parse_size(val, &v) == 0 && strpbrk(val, "kKmMgGB")) {
+			r->max_lag_bytes = v;
+			return 0;
+		}
+		return *why = "max_lag must be a duration (30s, 500ms) or a size (16MB)", -1;
+	}
+	if (strcmp(key, "fallback") == 0) {
+		if (strcasecmp(val, "primary") == 0)
+			r->fallback = 0;
+		else if (strcasecmp(val, "error") == 0)
+			r->fallback = 1;
+		else if (strncasecmp(val, "wait:", 5) == 0)
+			return *why = "fallback=wait needs the cluster monitor, which this version does not have yet", -1;
+		else
+			return *why = "fallback must be primary or error", -1;
+		return 0;
+	}
+	return *why = "unknown key (database, user, application_name, tag, regex, target, max_lag, fallback)", -1;
+}
+
+/* Parse a [routes] value like "application_name=grafana target=replica max_lag=30s". */
+static int parse_route(struct parse_state *ps, const char *name, const char *value)
+{
+	struct config *cfg = ps->cfg;
+	struct routeconf *rs = realloc(cfg->routes, sizeof *rs * (size_t)(cfg->nroutes + 1));
+	if (!rs)
+		return fail(ps, name, "out of memory");
+	cfg->routes = rs;
+	struct routeconf *r = &rs[cfg->nroutes++];
+	memset(r, 0, sizeof *r);
+	r->name = strdup(name);
+	r->max_lag_ms = r->max_lag_bytes = -1;
+	r->line = ps->line;
+	for (const char *p = value; *p;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		const char *eq = strchr(p, '=');
+		if (!eq || eq == p)
+			return fail(ps, name, "expected key=value in route near '%.20s'", p);
+		char key[64], val[1024];
+		size_t kl = (size_t)(eq - p);
+		if (kl >= sizeof key)
+			return fail(ps, name, "key too long");
+		memcpy(key, p, kl);
+		key[kl] = 0;
+		bool ok;
+		p = read_conn_value(eq + 1, val, sizeof val, &ok);
+		const char *why = NULL;
+		if (!ok)
+			return fail(ps, name, "bad value for %s (unterminated quote or too long)", key);
+		if (route_apply(r, key, val, &why) < 0)
+			return fail(ps, name, "%s: %s", key, why);
+	}
+	if (r->regex_src) {
+		regex_t *re = calloc(1, sizeof *re);
+		int rc = re ? regcomp(re, r->regex_src, REG_EXTENDED | REG_NOSUB | REG_ICASE) : REG_ESPACE;
+		if (rc != 0) {
+			char msg[200] = "out of memory";
+			if (re)
+				regerror(rc, re, msg, sizeof msg);
+			free(re);
+			return fail(ps, name, "regex: %s", msg);
+		}
+		r->regex = re;
+	}
+	if (!r->database && !r->user && !r->application_name && !r->tag && !r->regex_src)
+		return fail(ps, name, "a route needs at least one of database, user, application_name, tag, regex");
+	return 1;
+}
+
 /* inih callback: dispatch one key to its section's parser. */
 static int on_ini_key(void *user, const char *section, const char *name, const char *value)
 {
@@ -557,6 +652,8 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 	}
 	if (strcasecmp(section, "databases") == 0)
 		return parse_db(ps, name, value);
+	if (strcasecmp(section, "routes") == 0)
+		return parse_route(ps, name, value);
 	return fail(ps, section, "unknown section [%s]", section);
 }
 
@@ -680,6 +777,19 @@ static void config_free(struct config *cfg)
 	for (int i = 0; i < cfg->ndbs; i++)
 		free_db(&cfg->dbs[i]);
 	free(cfg->dbs);
+	for (int i = 0; i < cfg->nroutes; i++) {
+		struct routeconf *r = &cfg->routes[i];
+		free(r->name);
+		free(r->database);
+		free(r->user);
+		free(r->application_name);
+		free(r->tag);
+		free(r->regex_src);
+		if (r->regex)
+			regfree(r->regex);
+		free(r->regex);
+	}
+	free(cfg->routes);
 	authfile_free(cfg->authfile);
 	tls_free_contexts(cfg);
 	hba_free(cfg->hba);

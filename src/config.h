@@ -42,6 +42,18 @@ struct dbconf {
 	int line;           /* where it was defined, for messages */
 };
 
+/* One [routes] rule: what it matches and where matching statements go. */
+struct routeconf {
+	char *name;
+	char *database, *user, *application_name, *tag;   /* NULL: any */
+	char *regex_src;
+	void *regex;        /* compiled regex_t, or NULL */
+	int target;         /* enum route_pref */
+	int64_t max_lag_ms, max_lag_bytes;   /* -1: max_replica_lag applies */
+	int fallback;       /* enum route_fallback */
+	int line;
+};
+
 struct config {
 	atomic_int refcount;
 	char *path;
@@ -79,6 +91,9 @@ struct config {
 	/* [databases] */
 	int ndbs;
 	struct dbconf *dbs;
+	/* [routes], in file order: the first match wins */
+	int nroutes;
+	struct routeconf *routes;
 };
 
 /* Parse path into a new config (refcount 1); NULL with a "file:line: key: problem" message in err. */

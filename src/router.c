@@ -59,17 +59,22 @@ void route_decide(const struct route_in *in, struct route_out *out)
 		out->max_lag_ms = c->hint_max_lag_ms;
 		return;
 	}
-	/* 2. SET pgrouter.target, 3. the database entry's target (rules come in here too) */
+	/* 2. SET pgrouter.target, 3. a [routes] rule, then the database entry's target */
 	enum route_pref pref = c->hint == CLS_HINT_AUTO ? PREF_AUTO : in->session_pref;
-	const char *why = "session-target";
-	if (pref == PREF_AUTO && c->hint != CLS_HINT_AUTO) {
+	const char *why = "session-target", *detail = NULL;
+	if (pref == PREF_AUTO && c->hint != CLS_HINT_AUTO && in->rule_name) {
+		pref = in->rule_pref;
+		why = "rule";
+		detail = in->rule_name;
+	}
+	if (pref == PREF_AUTO && c->hint != CLS_HINT_AUTO && !in->rule_name) {
 		pref = in->entry_pref;
 		why = "database-target";
 	}
 	if (pref == PREF_PRIMARY)
-		return set(out, ROUTE_PRIMARY, why, "primary");
+		return set(out, ROUTE_PRIMARY, why, detail ? detail : "primary");
 	if (pref == PREF_REPLICA && !must_primary)
-		return set(out, ROUTE_REPLICA, why, "replica");
+		return set(out, ROUTE_REPLICA, why, detail ? detail : "replica");
 	/* 4. the classifier */
 	if (begins_transaction(c)) {
 		if (c->target != CLS_PRIMARY && begins_read_only(c, in->default_read_only))

@@ -20,6 +20,8 @@ struct route_in {
 	const struct cls_result *cls;   /* NULL when the unit has no statement text (e.g. Bind of a named statement) */
 	enum route_pref session_pref;   /* SET pgrouter.target */
 	enum route_pref entry_pref;     /* the database entry's target= (read-only alias) */
+	enum route_pref rule_pref;      /* the first matching [routes] rule's target */
+	const char *rule_name;          /* that rule's name, or NULL */
 	bool pinned;                    /* session state lives on its primary connection */
 	bool default_read_only;         /* SET default_transaction_read_only = on */
 	bool have_replicas;
