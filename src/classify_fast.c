@@ -2,7 +2,6 @@
 #include "classify_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 

@@ -1,5 +1,6 @@
 /* Client connection state machine: startup, authentication, login, and the query cycle. */
 #include "client.h"
+#include "admin.h"
 #include "clientauth.h"
 #include "clientroute.h"
 #include "conn.h"
@@ -209,6 +210,10 @@ static void negotiate_version(struct client *cl, const struct startup_pkt *sp)
 void client_login(struct client *cl, const uint8_t *scram_client_key)
 {
 	struct worker *w = cl->c.w;
+	if (admin_is_console(w->cfg, cl->dbname)) {
+		admin_login(cl);
+		return;
+	}
 	const struct dbconf *db = config_find_db(w->cfg, cl->dbname);
 	if (!db) {
 		char msg[200];
@@ -338,7 +343,10 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 		client_close(cl, "28000", "SSL required: connect with sslmode=require");
 		return ACT_CLOSED;
 	}
-	if (cl->over_limit) {
+	/* The admin console stays reachable when the client limit is hit (up to 16 extra connections). */
+	const char *want_db = startup_get(&sp, "database");
+	bool console = admin_is_console(c->w->cfg, want_db && *want_db ? want_db : "");
+	if (cl->over_limit && !(console && atomic_load(&g_shared.nclients) <= c->w->cfg->max_client_conn + 16)) {
 		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
 		return ACT_CLOSED;
 	}
@@ -434,6 +442,8 @@ static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 	case CL_LINKED:
 		return linked_msg(cl, type, len, body);
 	case CL_IDLE:
+		if (cl->is_console)
+			return admin_msg(cl, type, len, body);
 		return idle_client_msg(cl, type, len, body);
 	case CL_LOGIN_WAIT:
 	case CL_WAITING:

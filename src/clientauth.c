@@ -121,7 +121,8 @@ static int start_scram(struct client *cl, struct client_auth *a)
 	} else if (e && e->kind == AUTH_SECRET_PLAIN && e->secret_len) {
 		struct scram_secret sec;
 		uint8_t salt[16];
-		rc = RAND_bytes(salt, sizeof salt) == 1 ? 0 : -1;
+		/* The same per-user salt a doomed exchange would show: the salt must not tell known from unknown. */
+		rc = scram_mock_salt(g_shared.mock_key, cl->user, salt, sizeof salt);
 		if (rc == 0)
 			rc = scram_secret_from_password(e->secret, e->secret_len, salt, sizeof salt,
 			                                SCRAM_DEFAULT_ITERATIONS, &sec, NULL);

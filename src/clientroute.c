@@ -288,6 +288,11 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 				}
 				cl->default_read_only = false;
 			}
+			/* DISCARD ALL also drops temp tables, advisory locks, LISTENs, cursors and prepared statements. */
+			if (e->kind == CLS_EV_DISCARD && e->sub == CLS_DISCARD_ALL) {
+				cl->pins = 0;
+				sv->pinned = false;
+			}
 			break;
 		default:
 			break;

@@ -505,6 +505,29 @@ void pool_donate_idle(struct worker *w)
 	}
 }
 
+/* Publish this worker's numbers for p so that the admin console can add them up. */
+static void publish_stats(struct pool *p)
+{
+	struct pool_stats st = { 0 };
+	int64_t now = p->w->now;
+	for (int n = 0; n < p->nnodes; n++) {
+		struct node_pool *np = &p->nodes[n];
+		st.cl_waiting += np->n_waiting;
+		st.sv_active += np->n_used;
+		st.sv_idle += np->n_idle;
+		st.sv_login += np->n_pending;
+		if (!list_empty(&np->waiting)) {
+			const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
+			if (now - first->state_since > st.maxwait_us)
+				st.maxwait_us = now - first->state_since;
+		}
+	}
+	st.cl_active = p->n_clients - st.cl_waiting;
+	pthread_mutex_lock(&p->shared->lock);
+	p->shared->stats[p->w->id] = st;
+	pthread_mutex_unlock(&p->shared->lock);
+}
+
 void pool_janitor(struct worker *w)
 {
 	pool_donate_idle(w);
@@ -513,6 +536,7 @@ void pool_janitor(struct worker *w)
 		struct pool *p = list_entry(it, struct pool, node);
 		expire_waiters(p);
 		tend_idle(p);
+		publish_stats(p);
 	}
 }
 

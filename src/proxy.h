@@ -114,7 +114,8 @@ struct client {
 	int64_t state_since;      /* monotonic µs when the current state began */
 	int64_t connect_time;
 	bool counted;             /* holds a max_client_conn slot */
-	bool is_admin;
+	bool is_admin;            /* console user in admin_users (may change things) */
+	bool is_console;          /* logged in to the admin console */
 	bool over_limit;          /* accepted past max_client_conn: refused after its startup packet */
 	uint8_t pins;             /* CLS_PIN_* that keep this session on its primary connection */
 	uint8_t session_pref;     /* enum route_pref from SET pgrouter.target */
@@ -170,6 +171,15 @@ struct node_quota {
 	atomic_int waiters;       /* clients queued for this node, all workers */
 };
 
+/* One worker's numbers for a pool, published by its janitor for the admin console (under pool_shared.lock). */
+struct pool_stats {
+	int cl_active, cl_waiting, sv_active, sv_idle, sv_login;
+	int64_t maxwait_us;
+	uint64_t queries;
+};
+
+#define MAX_WORKERS 64
+
 /* Shared across workers for one (database, user): limits and the login parameters. */
 struct pool_shared {
 	struct list node;
@@ -181,6 +191,7 @@ struct pool_shared {
 	uint8_t client_key[32];
 	atomic_bool has_client_key;
 	struct node_quota quota[MAX_NODES];
+	struct pool_stats stats[MAX_WORKERS];
 };
 
 /* One node's server connections inside a worker's pool. */

@@ -1,0 +1,14 @@
+/* Admin console: the "pgrouter" (or "pgbouncer") database answers SHOW and control commands itself. */
+#ifndef PGR_ADMIN_H
+#define PGR_ADMIN_H
+
+#include "proxy.h"
+
+/* True when dbname names the admin console (and no [databases] entry of that name exists). */
+bool admin_is_console(const struct config *cfg, const char *dbname);
+/* Log cl in to the console if its user is in admin_users or stats_users; closes it otherwise. */
+void admin_login(struct client *cl);
+/* One message from a console client; returns ACT_CONSUMED or ACT_CLOSED. */
+enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+
+#endif
