@@ -402,6 +402,8 @@ static int db_apply(struct dbconf *db, const char *key, const char *val, char *h
 	} else if (strcmp(key, "host") == 0) {
 		if (strlen(val) >= hostlen)
 			return *why = "host too long", -1;
+		if (!*val)
+			return *why = "host must not be empty", -1;
 		strcpy(host, val);
 	} else if (strcmp(key, "port") == 0) {
 		if (parse_int(val, &v) < 0 || v < 1 || v > 65535)

@@ -370,7 +370,7 @@ static int build_rule(struct hba_lex *lx, struct hba_field *fl, int nf, struct h
 	if (parse_method(lx, &fl[i], r) != 0)
 		return -1;
 	if (i + 1 < nf)
-		return lex_error(lx, "authentication options (\"%s\") are not supported", fl[i + 1].t[0].s);
+		return lex_error(lx, "authentication options (\"%s\") are not supported", (fl[i + 1].n ? fl[i + 1].t[0].s : "@file"));
 	for (int k = 0; k < 16; k++)
 		r->addr[k] &= r->mask[k];
 	return 0;
