@@ -43,6 +43,7 @@ void params_unset(struct params *p, const char *name)
 		if (strcasecmp(n, name) == 0) {
 			memmove(p->buf + start, p->buf + pos, p->len - pos);
 			p->len -= pos - start;
+			p->version++;
 			return;
 		}
 	}
@@ -64,6 +65,7 @@ int params_set(struct params *p, const char *name, const char *value)
 	memcpy(nb + p->len + nl, value, vl);
 	p->buf = nb;
 	p->len += (uint32_t)(nl + vl);
+	p->version++;
 	return 0;
 }
 
@@ -72,6 +74,7 @@ void params_clear(struct params *p)
 	free(p->buf);
 	p->buf = NULL;
 	p->len = 0;
+	p->version++;
 }
 
 int params_copy(struct params *dst, const struct params *src)
@@ -86,6 +89,7 @@ int params_copy(struct params *dst, const struct params *src)
 	free(dst->buf);
 	dst->buf = nb;
 	dst->len = src->len;
+	dst->version++;
 	return 0;
 }
 
@@ -97,4 +101,50 @@ const char *param_canonical(const char *name)
 		if (strcasecmp(name, tracked[i]) == 0)
 			return tracked[i];
 	return NULL;
+}
+
+/* Index of a tracked name, or -1. */
+static int tracked_index(const char *name)
+{
+	for (int i = 0; tracked[i]; i++)
+		if (strcasecmp(name, tracked[i]) == 0)
+			return i;
+	return -1;
+}
+
+void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback)
+{
+	if (view->version == p->version + 1)
+		return;
+	memset(view, 0, sizeof *view);
+	if (fallback) {
+		uint32_t pos = 0;
+		const char *n, *v;
+		while (params_next(fallback, &pos, &n, &v)) {
+			int i = tracked_index(n);
+			if (i >= 0)
+				view->v[i] = v;
+		}
+	}
+	uint32_t pos = 0;
+	const char *n, *v;
+	while (params_next(p, &pos, &n, &v)) {
+		int i = tracked_index(n);
+		if (i >= 0)
+			view->v[i] = v;
+		else
+			view->has_extra = true;
+	}
+	view->version = p->version + 1;
+}
+
+bool params_view_equal(const struct tracked_view *a, const struct tracked_view *b)
+{
+	for (int i = 0; i < N_TRACKED; i++) {
+		if (!a->v[i])
+			continue;   /* nothing wanted for this one */
+		if (!b->v[i] || strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	}
+	return true;
 }

@@ -12,7 +12,22 @@
 struct params {
 	char *buf;
 	uint32_t len;
+	uint32_t version;   /* bumped by every change: cached views compare it */
 };
+
+#define N_TRACKED 6
+
+/* The tracked values of a parameter set (with a fallback set for missing ones), cached by version. */
+struct tracked_view {
+	uint32_t version;   /* params.version + 1 when valid (0: never filled) */
+	bool has_extra;     /* the set also holds untracked names */
+	const char *v[N_TRACKED];
+};
+
+/* Refresh view from p (missing values from fallback, which must not change while the view is used). */
+void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback);
+/* True when every tracked value wanted in a (the client) is what b (the server) has. */
+bool params_view_equal(const struct tracked_view *a, const struct tracked_view *b);
 
 /* Value for name, or NULL. */
 const char *params_get(const struct params *p, const char *name);

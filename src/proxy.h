@@ -108,6 +108,7 @@ struct client {
 	struct server *server;
 	int want_node;            /* node the queued request is for */
 	struct params params;     /* what this client's session should look like on any server */
+	struct tracked_view view; /* its tracked values (or the pool's defaults), cached */
 	char *user;
 	char *dbname;
 	uint32_t cancel_pid, cancel_key;
@@ -148,6 +149,7 @@ struct server {
 	int node;                 /* index into pool->nodes */
 	struct client *client;
 	struct params params;     /* the session settings this backend has now */
+	struct tracked_view view; /* its tracked values, cached */
 	uint32_t be_pid, be_key;
 	int64_t connect_time, last_used, state_since;
 	int expect_z;             /* ReadyForQuery messages still owed to the client */

@@ -692,6 +692,11 @@ void server_sync_params(struct server *sv, struct client *cl)
 {
 	struct iobuf *sql = NULL;
 	const struct params *welcome = &cl->pool->shared->welcome;
+	/* Usually nothing differs: compare the cached tracked values before looking closer. */
+	params_view(&cl->view, &cl->params, welcome);
+	params_view(&sv->view, &sv->params, NULL);
+	if (!cl->view.has_extra && sv->extra.len == 0 && params_view_equal(&cl->view, &sv->view))
+		return;
 	int err = 0;
 	uint32_t pos = 0;
 	const char *name, *value;
