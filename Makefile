@@ -13,7 +13,7 @@ LIBOBJ  := $(filter-out $(BUILD)/obj/main.o,$(OBJ))
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit integration clean demo demo-stop asan fuzz bench
+.PHONY: all deps test test-asan unit integration clean demo demo-stop asan fuzz bench
 all: $(BUILD)/pgrouter $(UNITBIN)
 
 $(BUILD)/pgrouter: $(OBJ)
@@ -48,6 +48,16 @@ test: deps
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+
+FUZZ_SECONDS ?= 60
+
+# libFuzzer targets (clang, ASan+UBSan) built into build-fuzz/, each run FUZZ_SECONDS seconds.
+fuzz:
+	FUZZ_BUILD=build-fuzz fuzz/run.sh $(FUZZ_SECONDS)
+
+# The integration suite against the ASan+UBSan build.
+test-asan: asan
+	PGROUTER_BIN=$(CURDIR)/build-asan/pgrouter $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 demo: deps
 	@scripts/demo.sh start

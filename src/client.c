@@ -30,6 +30,7 @@ static void client_destroy(struct conn *c)
 {
 	struct client *cl = CL(c);
 	clientauth_free(cl);
+	free(cl->retry);
 	params_clear(&cl->params);
 	free(cl->user);
 	free(cl->dbname);
@@ -52,6 +53,7 @@ void client_accept(struct worker *w, int fd)
 	cl->connect_time = cl->state_since = w->now;
 	list_init(&cl->wait_node);
 	list_append(&w->clients, &cl->all_node);
+	w->n_clients++;
 	int n = atomic_fetch_add(&g_shared.nclients, 1) + 1;
 	cl->counted = true;
 	if (conn_start(&cl->c) < 0) {
@@ -87,6 +89,7 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 	}
 	cl->state = CL_CLOSED;
 	list_del(&cl->all_node);
+	w->n_clients--;
 	if (w->cfg->log_disconnections && cl->user)
 		log_info(cl->c.prefix, "client disconnected: db=%s user=%s duration=%.3fs", cl->dbname, cl->user,
 		         (double)(w->now - cl->connect_time) / 1e6);

@@ -181,9 +181,11 @@ void clientauth_start(struct client *cl)
 	cl->auth = a;
 	a->cfg = config_get(w->cfg);
 	a->entry = a->cfg->authfile ? authfile_lookup(a->cfg->authfile, cl->user) : NULL;
-	/* As PostgreSQL: md5 with a SCRAM secret upgrades to SCRAM, and an unknown user gets a mock SCRAM
-	   exchange (PostgreSQL's default password_encryption) so that the request does not reveal it. */
-	if (m == HBA_METHOD_MD5 && (!a->entry || a->entry->kind == AUTH_SECRET_SCRAM))
+	/* As PostgreSQL: md5 with a SCRAM secret upgrades to SCRAM. An unknown user gets what most known users
+	   get (PostgreSQL uses password_encryption for this), so that the request reveals as little as possible. */
+	if (m == HBA_METHOD_MD5 && a->entry && a->entry->kind == AUTH_SECRET_SCRAM)
+		m = HBA_METHOD_SCRAM;
+	if (m == HBA_METHOD_MD5 && !a->entry && a->cfg->authfile_mostly_scram)
 		m = HBA_METHOD_SCRAM;
 	a->method = m;
 	cl->state = CL_AUTH;

@@ -9,6 +9,7 @@
 #include "router.h"
 
 #include <regex.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -115,6 +116,36 @@ static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_
 	return RS_DONE;
 }
 
+#define LEARNED_CAP 1024   /* fingerprints of statements replicas refused; a full table learns no more */
+
+/* Is this statement shape one a replica refused before? */
+static bool learned_contains(const struct worker *w, uint64_t fp)
+{
+	if (!w->learned)
+		return false;
+	for (uint32_t i = 0, h = (uint32_t)fp % LEARNED_CAP; i < LEARNED_CAP; i++, h = (h + 1) % LEARNED_CAP) {
+		if (w->learned[h] == fp)
+			return true;
+		if (w->learned[h] == 0)
+			return false;
+	}
+	return false;
+}
+
+void clientroute_learn_write(struct worker *w, const char *sql, size_t len)
+{
+	uint64_t fp = cls_fingerprint(sql, len);
+	if (!fp || learned_contains(w, fp) || w->n_learned >= LEARNED_CAP * 3 / 4)
+		return;
+	if (!w->learned && !(w->learned = calloc(LEARNED_CAP, sizeof *w->learned)))
+		return;
+	uint32_t h = (uint32_t)fp % LEARNED_CAP;
+	while (w->learned[h])
+		h = (h + 1) % LEARNED_CAP;
+	w->learned[h] = fp;
+	w->n_learned++;
+}
+
 /* Case-insensitive equality of a NUL-terminated pattern with a span. */
 static bool span_eq(const char *pat, const char *s, uint32_t n)
 {
@@ -207,6 +238,18 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
 		in.have_replicas = false;
 	route_decide(&in, &out);
+	if (type == 'P' && !have && out.target == ROUTE_PRIMARY && in.have_replicas && !in.pinned)
+		out.reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
+	if (cl->force_primary) {
+		cl->force_primary = false;
+		out.target = ROUTE_PRIMARY;
+		out.reason = "retry-after-read-only-error";
+		out.detail[0] = 0;
+	} else if (out.target == ROUTE_REPLICA && have && p->w->n_learned && learned_contains(p->w, cls_fingerprint(sql, tl))) {
+		out.target = ROUTE_PRIMARY;
+		out.reason = "learned-write";
+		out.detail[0] = 0;
+	}
 	*node = 0;
 	if (out.target == ROUTE_REPLICA) {
 		int pick = pool_pick_replica(p);
@@ -217,10 +260,17 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		else
 			out.reason = "no-replica-available";
 	}
-	if (*node == 0)
+	if (*node == 0) {
 		cl->c.w->n_routed_primary++;
-	else
+	} else {
 		cl->c.w->n_routed_replica++;
+		/* Keep the Query until the replica's first answer: a 25006 refusal is re-run on the primary. */
+		if (type == 'Q' && len + 1 <= (uint32_t)p->w->cfg->pkt_buf && !cl->retry &&
+		    (cl->retry = buf_get(p->w)) != NULL) {
+			memcpy(cl->retry->data, body - PROTO_HDR, len + 1);
+			cl->retry->wpos = len + 1;
+		}
+	}
 	if (log_get_level() >= LOG_DEBUG) {
 		char why[100];
 		log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s", *node, p->host[*node], p->port[*node],
@@ -312,7 +362,8 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		return ACT_SEND;
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
-	if (sv->node != 0 && r.target == CLS_PRIMARY && strcmp(r.reason, "unknown-function") != 0 &&
+	bool ro_begin = cl->default_read_only && route_is_lone_begin(&r);
+	if (sv->node != 0 && r.target == CLS_PRIMARY && strcmp(r.reason, "unknown-function") != 0 && !ro_begin &&
 	    sv->tx_status == 'I' && !cl->pins && client_pool_mode(cl) != POOL_SESSION) {
 		cl->reroute = true;
 		return ACT_PAUSE;

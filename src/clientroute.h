@@ -19,4 +19,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
    Returns ACT_SEND, ACT_NEED_FULL, or ACT_PAUSE when it must wait to be routed to another node. */
 enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
 
+/* Remember a statement a replica refused as a write: later ones of the same shape go to the primary. */
+void clientroute_learn_write(struct worker *w, const char *sql, size_t len);
+
 #endif

@@ -606,6 +606,24 @@ static int parse_route(struct parse_state *ps, const char *name, const char *val
 			return fail(ps, name, "%s: %s", key, why);
 	}
 	if (r->regex_src) {
+		/* regcomp() expands counted repetitions: ((a{255}){255}){255} needs gigabytes. Bound them first. */
+		double product = 1;
+		for (const char *q = r->regex_src; *q; q++) {
+			if (*q == '\\' && q[1]) {
+				q++;
+				continue;
+			}
+			if (*q == '{') {
+				long lo = strtol(q + 1, NULL, 10);
+				const char *comma = strchr(q, ',');
+				const char *close = strchr(q, '}');
+				long hi = comma && close && comma < close && comma[1] != '}' ? strtol(comma + 1, NULL, 10) : lo;
+				product *= (double)((hi > lo ? hi : lo) + 1);
+			}
+		}
+		if (strlen(r->regex_src) > 512 || product > 10000)
+			return fail(ps, name, "regex too large or too many counted repetitions (limit: 512 characters, "
+			                      "product of {n} counts 10000)");
 		regex_t *re = calloc(1, sizeof *re);
 		int rc = re ? regcomp(re, r->regex_src, REG_EXTENDED | REG_NOSUB | REG_ICASE) : REG_ESPACE;
 		if (rc != 0) {
@@ -739,6 +757,12 @@ static int validate(struct parse_state *ps)
 		return at_setting(ps, "auth_file"), fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
 	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0)
 		return at_setting(ps, "auth_hba_file"), fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
+	if (cfg->authfile) {
+		size_t scram = 0;
+		for (size_t i = 0; i < cfg->authfile->count; i++)
+			scram += cfg->authfile->entries[i].kind == AUTH_SECRET_SCRAM;
+		cfg->authfile_mostly_scram = scram * 2 > cfg->authfile->count;
+	}
 	bool needs_secrets = cfg->auth_type == AUTH_PLAIN || cfg->auth_type == AUTH_MD5 || cfg->auth_type == AUTH_SCRAM;
 	if (needs_secrets && !cfg->authfile)
 		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'%s' needs auth_file with the users' secrets", auth_types[cfg->auth_type]), -1;

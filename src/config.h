@@ -87,6 +87,7 @@ struct config {
 	struct ssl_ctx_st *client_tls_ctx;  /* pgrouter as TLS server toward clients */
 	struct ssl_ctx_st *server_tls_ctx;  /* pgrouter as TLS client toward PostgreSQL */
 	struct authfile *authfile;      /* loaded from auth_file; shared read-only */
+	bool authfile_mostly_scram;     /* most users have SCRAM secrets: unknown users get a mock SCRAM exchange */
 	struct hba *hba;                /* loaded from auth_hba_file */
 	/* [databases] */
 	int ndbs;

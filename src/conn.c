@@ -339,6 +339,9 @@ static enum pump pump(struct conn *c)
 		}
 		case ACT_PAUSE:
 			c->paused = true;
+			/* What was decided before the paused message still goes out: the peer may need it to finish. */
+			if (c->pending && flush_pending(c) < 0)
+				return PUMP_CLOSED;
 			return PUMP_BLOCKED;
 		case ACT_CLOSED:
 			return PUMP_CLOSED;
@@ -529,6 +532,22 @@ int conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx, bool as_server, const
 	c->tls_handshaking = true;
 	/* The peer's first flight may already be waiting: with edge triggering nobody would tell us again. */
 	event_active(&c->ev, EV_READ, 0);
+	return 0;
+}
+
+int conn_unread(struct conn *c, const void *p, uint32_t n)
+{
+	if (c->pending || c->pkt_remain)
+		return -1;
+	if (!c->in)
+		c->in = buf_get(c->w);
+	if (!c->in || iobuf_reserve(&c->in, n, UINT32_MAX / 2) < 0)
+		return -1;
+	struct iobuf *b = c->in;
+	iobuf_compact(b);
+	memmove(b->data + n, b->data, b->wpos);
+	memcpy(b->data, p, n);
+	b->wpos += n;
 	return 0;
 }
 

@@ -241,16 +241,21 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 int pool_pick_replica(struct pool *p)
 {
 	struct worker *w = p->w;
+	int cand[MAX_NODES], nc = 0;
+	for (int node = 0; node < p->nnodes; node++) {
+		int weight = node == 0 ? w->cfg->primary_read_weight : p->weight[node];
+		if (weight > 0 && w->now >= p->nodes[node].retry_after)
+			cand[nc++] = node;
+	}
+	if (nc == 0)
+		return -1;
+	/* Least outstanding work per unit of weight; ties rotate over the eligible nodes only. */
+	uint32_t start = w->rr++;
 	int best = -1;
 	uint64_t best_load = UINT64_MAX;
-	uint32_t start = w->rr++;
-	int n = p->nnodes;
-	/* Least outstanding work per unit of weight; the rotating start breaks ties round-robin. */
-	for (int k = 0; k < n; k++) {
-		int node = (int)((start + (uint32_t)k) % (uint32_t)n);
+	for (int k = 0; k < nc; k++) {
+		int node = cand[(start + (uint32_t)k) % (uint32_t)nc];
 		int weight = node == 0 ? w->cfg->primary_read_weight : p->weight[node];
-		if (weight <= 0 || w->now < p->nodes[node].retry_after)
-			continue;
 		const struct node_pool *np = &p->nodes[node];
 		uint64_t load = (uint64_t)(np->n_used + np->n_waiting + np->n_pending + 1) * 1000000u / (uint64_t)weight;
 		if (load < best_load) {

@@ -122,6 +122,8 @@ struct client {
 	uint8_t session_pref;     /* enum route_pref from SET pgrouter.target */
 	bool default_read_only;   /* SET default_transaction_read_only = on */
 	bool reroute;             /* paused until its replica connection is released, then routed again */
+	bool force_primary;       /* the next unit goes to the primary (a replica refused it with 25006) */
+	struct iobuf *retry;      /* copy of a Query sent to a replica, until its first answer arrives */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */
@@ -161,6 +163,9 @@ struct server {
 	bool release_when_cancelled;
 	bool unsynced;            /* extended-protocol messages forwarded since the last Sync */
 	bool pinned;              /* held session state for a client: reset before reuse */
+	bool retry_armed;         /* the client's Query copy may still be re-run elsewhere */
+	bool retry_swallow;       /* dropping a replica's refusal up to its ReadyForQuery */
+	struct iobuf *held;       /* a RowDescription held back while a retry is still possible */
 	struct params extra;      /* settings pgrouter SET that the server does not report */
 	struct list cancels;      /* cancel requests in flight for this backend */
 	struct scram_client *scram;  /* only while logging in with SCRAM */
@@ -262,11 +267,16 @@ struct worker {
 	int64_t now;              /* monotonic µs, refreshed at each callback */
 	struct cls_cache *cls_cache;  /* classification results by query text (this thread only) */
 	uint32_t rr;              /* round-robin counter for replica choice */
+	uint64_t *learned;        /* fingerprints of statements a replica refused as writes (open addressing) */
+	uint32_t n_learned;
 	int reserve_fd;           /* spare descriptor released to accept and refuse on EMFILE */
+	bool accept_paused;       /* listeners unregistered at the descriptor limit until the next janitor run */
+	int peak_clients;         /* most clients since memory was last trimmed */
+	int n_clients;            /* clients of this worker */
 	bool stopping;
 	/* counters */
 	uint64_t n_queries, n_server_connects, n_bad_input;
-	uint64_t n_routed_primary, n_routed_replica, n_pinned;
+	uint64_t n_routed_primary, n_routed_replica, n_pinned, n_retries;
 };
 
 /* Process-wide state shared by all threads; mutated only as documented in shared.c. */

@@ -24,6 +24,12 @@ static bool begins_read_only(const struct cls_result *c, bool default_ro)
 	return false;
 }
 
+/* A lone plain BEGIN is primary only because it may write later; the session's read-only default decides. */
+static bool lone_begin(const struct cls_result *c)
+{
+	return c->n_stmts == 1 && c->n_events >= 1 && c->ev[0].kind == CLS_EV_BEGIN;
+}
+
 /* True when the unit opens an explicit transaction. */
 static bool begins_transaction(const struct cls_result *c)
 {
@@ -77,7 +83,7 @@ void route_decide(const struct route_in *in, struct route_out *out)
 		return set(out, ROUTE_REPLICA, why, detail ? detail : "replica");
 	/* 4. the classifier */
 	if (begins_transaction(c)) {
-		if (c->target != CLS_PRIMARY && begins_read_only(c, in->default_read_only))
+		if ((c->target != CLS_PRIMARY || lone_begin(c)) && begins_read_only(c, in->default_read_only))
 			return set(out, ROUTE_REPLICA, "read-only-transaction", NULL);
 		return set(out, ROUTE_PRIMARY, "explicit-transaction", NULL);
 	}
@@ -95,3 +101,5 @@ const char *route_reason_str(const struct route_out *r, char *buf, size_t n)
 		snprintf(buf, n, "%s", r->reason);
 	return buf;
 }
+
+bool route_is_lone_begin(const struct cls_result *c) { return lone_begin(c); }

@@ -37,6 +37,9 @@ struct route_out {
 /* Decide primary or replica for one unit of work. */
 void route_decide(const struct route_in *in, struct route_out *out);
 
+/* A single BEGIN statement (its own target says nothing about what the transaction will do). */
+bool route_is_lone_begin(const struct cls_result *c);
+
 /* Render "reason" or "reason:detail". */
 const char *route_reason_str(const struct route_out *r, char *buf, size_t n);
 

@@ -1,6 +1,7 @@
 /* Server connection state machine: connect, log in to PostgreSQL, forward results, reset. */
 #include "server.h"
 #include "client.h"
+#include "clientroute.h"
 #include "conn.h"
 #include "log.h"
 #include "net.h"
@@ -48,6 +49,7 @@ static void server_destroy(struct conn *c)
 	struct server *sv = SV(c);
 	params_clear(&sv->params);
 	params_clear(&sv->extra);
+	free(sv->held);
 	free(sv);
 }
 
@@ -376,10 +378,86 @@ static enum act statement_mode_violation(struct server *sv)
 	return ACT_CLOSED;
 }
 
+/* The replica refused the client's Query as a write and nothing reached the client: run it on the primary. */
+static enum act retry_on_primary(struct server *sv, const uint8_t *body)
+{
+	struct client *cl = sv->client;
+	struct iobuf *copy = cl->retry;
+	cl->retry = NULL;
+	sv->retry_swallow = false;
+	sv->tx_status = (char)body[0];
+	if (sv->expect_z > 0)
+		sv->expect_z--;
+	conn_unlink(&sv->c);
+	sv->client = NULL;
+	cl->server = NULL;
+	cl->state = CL_IDLE;
+	clientroute_learn_write(sv->c.w, (const char *)copy->data + PROTO_HDR, copy->wpos - PROTO_HDR - 1);
+	bool ok = conn_unread(&cl->c, copy->data, copy->wpos) == 0;
+	buf_put(sv->c.w, copy);
+	sv->c.w->n_retries++;
+	log_info(cl->c.prefix, "replica %s:%d refused a statement as a write (25006); re-running it on the primary",
+	         sv->pool->host[sv->node], sv->pool->port[sv->node]);
+	server_release(sv);
+	if (!ok) {
+		client_close(cl, "53200", "out of memory while retrying on the primary");
+	} else {
+		cl->force_primary = true;
+		cl->c.paused = false;
+		conn_drive(&cl->c);
+	}
+	return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+}
+
+/* Decide about the first answer to a Query kept for a retry: a 25006 refusal is swallowed, anything else
+   means the answer is the client's and the copy goes. */
+static enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct client *cl = sv->client;
+	if (sv->retry_swallow)
+		return type == 'Z' ? (body ? retry_on_primary(sv, body) : ACT_NEED_FULL) : ACT_SKIP;
+	bool eligible = sv->node != 0 && sv->expect_z == 1 && sv->c.pending == 0;
+	/* PostgreSQL describes the result before executing: hold the description back, it is not a row. */
+	if (type == 'T' && eligible && !sv->held && len + 1 <= (uint32_t)sv->c.w->cfg->pkt_buf) {
+		if (!body)
+			return ACT_NEED_FULL;
+		if ((sv->held = buf_get(sv->c.w)) != NULL) {
+			memcpy(sv->held->data, body - PROTO_HDR, len + 1);
+			sv->held->wpos = len + 1;
+			return ACT_CONSUMED;
+		}
+	}
+	if (type == 'E' && eligible) {
+		if (!body)
+			return ACT_NEED_FULL;
+		struct pg_error e;
+		if (proto_parse_error(body, len - 4, &e) == 0 && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
+			sv->retry_swallow = true;
+			buf_put(sv->c.w, sv->held);
+			sv->held = NULL;
+			return ACT_SKIP;
+		}
+	}
+	/* The answer is the client's: release what was held, in order, and forget the copy. */
+	if (sv->held) {
+		iobuf_append(conn_out(&cl->c), sv->held->data, sv->held->wpos);
+		buf_put(sv->c.w, sv->held);
+		sv->held = NULL;
+	}
+	buf_put(sv->c.w, cl->retry);
+	cl->retry = NULL;
+	return ACT_SEND;   /* the caller decides normally */
+}
+
 /* Results flowing to a linked client: forwarded, with ReadyForQuery deciding when to release. */
 static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct client *cl = sv->client;
+	if (cl && cl->retry) {
+		enum act a = retry_check(sv, type, len, body);
+		if (a != ACT_SEND)
+			return a;
+	}
 	if (type == 'Z') {
 		if (!body)
 			return ACT_NEED_FULL;

@@ -9,6 +9,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,26 +31,42 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Out of descriptors: refuse one pending connection with the spare descriptor, or stop accepting briefly. */
+static void accept_emfile(struct worker *w, int lfd, struct event *ev)
+{
+	if (w->reserve_fd >= 0) {
+		close(w->reserve_fd);
+		w->reserve_fd = -1;
+		int fd = accept(lfd, NULL, NULL);
+		if (fd >= 0) {
+			close(fd);
+			log_warn(NULL, "out of file descriptors: refused a connection (raise ulimit -n or lower max_client_conn)");
+		}
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && w->reserve_fd >= 0)
+			return;
+	}
+	/* No spare (another thread took the slot) or nothing was waiting: do not spin, retry from the janitor. */
+	event_del(ev);
+	w->accept_paused = true;
+}
+
 /* Accept every pending connection; on EMFILE give up the spare descriptor to refuse one cleanly. */
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct worker *w = arg;
+	struct event *ev = NULL;
+	for (int i = 0; i < w->nlisten; i++)
+		if (w->listen_fd[i] == lfd)
+			ev = w->listen_ev[i];
 	w->now = now_usec();
 	for (int i = 0; i < 256; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR)
 				continue;
-			if ((errno == EMFILE || errno == ENFILE) && w->reserve_fd >= 0) {
-				close(w->reserve_fd);
-				fd = accept(lfd, NULL, NULL);
-				if (fd >= 0)
-					close(fd);
-				w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	w->cls_cache = cls_cache_new(8192, 16384);
-				log_warn(NULL, "out of file descriptors: refused a connection (raise ulimit -n)");
-				continue;
-			}
+			if (errno == EMFILE || errno == ENFILE)
+				accept_emfile(w, lfd, ev);
 			return;
 		}
 		if (atomic_load(&g_shared.shutdown)) {
@@ -59,9 +76,32 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		client_accept(w, fd);
 	}
 	/* More may be waiting: come back after other events had their turn. */
-	for (int i = 0; i < w->nlisten; i++)
-		if (w->listen_fd[i] == lfd)
-			event_active(w->listen_ev[i], EV_READ, 0);
+	if (ev)
+		event_active(ev, EV_READ, 0);
+}
+
+/* Resume accepting after a pause at the descriptor limit, and return memory after a flood of clients. */
+static void accept_resume(struct worker *w)
+{
+	if (w->reserve_fd < 0)
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (w->accept_paused && !w->stopping) {
+		w->accept_paused = false;
+		for (int i = 0; i < w->nlisten; i++)
+			event_add(w->listen_ev[i], NULL);
+	}
+}
+
+/* glibc keeps freed memory of a connection flood; give it back once most of those clients are gone. */
+static void trim_after_flood(struct worker *w)
+{
+	int n = w->n_clients;
+	if (n > w->peak_clients)
+		w->peak_clients = n;
+	if (w->peak_clients - n >= 1000 && n <= w->peak_clients / 2) {
+		malloc_trim(0);
+		w->peak_clients = n;
+	}
 }
 
 static void close_listeners(struct worker *w)
@@ -189,6 +229,8 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	maybe_reload(w);
 	pool_janitor(w);
 	client_timeouts(w);
+	accept_resume(w);
+	trim_after_flood(w);
 	shutdown_step(w);
 }
 
@@ -285,6 +327,7 @@ void worker_free(struct worker *w)
 		free(w->freebufs[i]);
 	free(w->freebufs);
 	cls_cache_free(w->cls_cache);
+	free(w->learned);
 	if (w->kick_ev) event_free(w->kick_ev);
 	if (w->reap_ev) event_free(w->reap_ev);
 	if (w->janitor_ev) event_free(w->janitor_ev);
