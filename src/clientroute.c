@@ -1,5 +1,6 @@
 /* Per-statement routing for a client: statement text, classification, node choice, session effects. */
 #include "clientroute.h"
+#include "catalog.h"
 #include "classify.h"
 #include "client.h"
 #include "conn.h"
@@ -30,7 +31,13 @@ static bool classify_text(struct client *cl, const char *sql, size_t len, struct
 {
 	if (len > CLASSIFY_MAX_TEXT)
 		return false;
-	return classify_cached(cl->c.w->cls_cache, sql, len, NULL, out) == 0;
+	struct cls_env env;
+	catalog_env(cl->pool, &env);
+	if (classify_cached(cl->c.w->cls_cache, sql, len, &env, out) != 0)
+		return false;
+	if (out->n_unknown)
+		catalog_request(cl->pool, out);
+	return true;
 }
 
 /* Combine the statements of an extended-protocol batch buffered up to its Sync: the strictest wins.

@@ -1,4 +1,5 @@
 /* Entry point: command line, config, daemonizing, signals, and the worker threads' lifetime. */
+#include "catalog.h"
 #include "conn.h"
 #include "log.h"
 #include "pool.h"
@@ -198,6 +199,10 @@ int main(int argc, char **argv)
 	event_add(hup, NULL);
 	event_add(intr, NULL);
 	event_add(term, NULL);
+	if (catalog_start() < 0) {
+		log_error(NULL, "cannot start the catalog thread");
+		return 1;
+	}
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_start(&g_shared.workers[i]) < 0) {
 			log_error(NULL, "cannot start worker thread %d", i);
@@ -207,6 +212,7 @@ int main(int argc, char **argv)
 	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
 	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
 	event_base_dispatch(main_base);
+	catalog_stop();
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_free(&g_shared.workers[i]);
 	const struct config *last = atomic_load(&g_shared.cfg);   /* cfg may have been replaced by a reload */

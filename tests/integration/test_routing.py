@@ -715,3 +715,35 @@ def test_raw_pipeline_read_then_write_then_read(router, rcluster, tag):
     # t3 may run on the primary: it can arrive while the client is still linked to it.
     assert where[t2] == {PRIMARY} and where[t3], where
     assert_one_backend(logs, [t4, t5], {PRIMARY}, "the Flush-then-write implicit transaction")
+
+
+def test_user_function_volatility_is_learned_from_pg_proc(router, rcluster):
+    """A user-defined STABLE function first goes to the primary (unknown), then, once pgrouter has looked
+    it up in pg_proc, to replicas; a VOLATILE one that writes never leaves the primary."""
+    cluster = rcluster
+    cluster.sql(cluster.primary, "CREATE OR REPLACE FUNCTION pgr_rt_stable() RETURNS int STABLE "
+                                 "LANGUAGE sql AS 'SELECT 1'")
+    cluster.sql(cluster.primary, "CREATE TABLE IF NOT EXISTS pgr_rt_vol_log(x int)")
+    cluster.sql(cluster.primary, "CREATE OR REPLACE FUNCTION pgr_rt_volatile() RETURNS int VOLATILE "
+                                 "LANGUAGE sql AS 'INSERT INTO pgr_rt_vol_log VALUES (1) RETURNING 1'")
+    cluster.wait_caught_up()
+    replica_ports = {r.port for r in cluster.replicas}
+    pgr = router()
+    try:
+        with psycopg.connect(pgr.dsn(), autocommit=True) as conn:
+            ports = []
+            for _ in range(40):
+                ports.append(conn.execute("SELECT pgr_rt_stable(), inet_server_port()").fetchone()[1])
+                if ports[-1] in replica_ports:
+                    break
+                time.sleep(0.05)
+            assert ports[0] == cluster.primary.port, "an unknown function must start on the primary"
+            assert ports[-1] in replica_ports, f"stable function never moved to a replica: {ports}"
+            for _ in range(5):
+                port = conn.execute("SELECT pgr_rt_volatile(), inet_server_port()").fetchone()[1]
+                assert port == cluster.primary.port
+                time.sleep(0.05)
+        assert cluster.sql(cluster.primary, "SELECT count(*) FROM pgr_rt_vol_log")[0][0] == 5
+    finally:
+        cluster.sql(cluster.primary, "DROP FUNCTION IF EXISTS pgr_rt_stable(); "
+                                     "DROP FUNCTION IF EXISTS pgr_rt_volatile(); DROP TABLE IF EXISTS pgr_rt_vol_log")

@@ -1,0 +1,17 @@
+/* Function volatility from pg_proc: looked up once per (database, function name) by a catalog thread. */
+#ifndef PGR_CATALOG_H
+#define PGR_CATALOG_H
+
+#include "classify.h"
+#include "proxy.h"
+
+/* Start the catalog thread; 0 or -1. */
+int catalog_start(void);
+/* Stop it (at exit). */
+void catalog_stop(void);
+/* The volatility knowledge to classify statements of pool p with. */
+void catalog_env(struct pool *p, struct cls_env *env);
+/* Ask, without waiting, for the volatility of the functions r did not know; each name is asked once. */
+void catalog_request(struct pool *p, const struct cls_result *r);
+
+#endif
