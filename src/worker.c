@@ -119,18 +119,23 @@ static void close_listeners(struct worker *w)
 	w->nlisten = 0;
 }
 
-/* Close every server connection that is not in use (at shutdown). */
+/* Close the server connections of every pool at shutdown (once clients are gone, also those still
+   resetting or waiting for a cancel). */
 static void close_idle_servers(struct worker *w)
 {
 	struct list *pit, *ptmp;
 	list_for_each_safe(pit, ptmp, &w->pools) {
 		struct pool *p = list_entry(pit, struct pool, node);
 		for (int n = 0; n < MAX_NODES; n++) {
-			struct list *it, *tmp;
-			list_for_each_safe(it, tmp, &p->nodes[n].idle)
-				server_close(list_entry(it, struct server, pool_node), "shutdown");
-			list_for_each_safe(it, tmp, &p->nodes[n].pending)
-				server_close(list_entry(it, struct server, pool_node), "shutdown");
+			struct list *lists[] = { &p->nodes[n].idle, &p->nodes[n].pending, &p->nodes[n].used };
+			for (int l = 0; l < 3; l++) {
+				struct list *it, *tmp;
+				list_for_each_safe(it, tmp, lists[l]) {
+					struct server *sv = list_entry(it, struct server, pool_node);
+					if (!sv->client)
+						server_close(sv, "shutdown");
+				}
+			}
 		}
 	}
 }
