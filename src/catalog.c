@@ -3,6 +3,7 @@
 #include "auth/authfile.h"
 #include "log.h"
 #include "pgclient.h"
+#include "worker.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +24,9 @@ struct cat_entry {
 /* One lookup: everything the thread needs, copied, so that it never touches a worker's state. */
 struct cat_req {
 	struct list node;
+	char *auth_sql;           /* set: an auth_query for a waiting client, answered through its worker */
+	int worker;
+	uint32_t pid, ckey;       /* the waiting client's cancel key */
 	const void *key;
 	char host[256], dbname[128], user[128];
 	char *password;
@@ -199,8 +203,40 @@ static void resolve(struct cat_req *q)
 	atomic_fetch_add(&generation, 1);
 }
 
+/* auth_query's one row: user name and secret. */
+static void on_auth_row(void *ctx, int ncols, const char *const *vals)
+{
+	char **secret = ctx;
+	if (ncols >= 2 && vals[1] && !*secret)
+		*secret = strdup(vals[1]);
+}
+
+/* Run auth_query and hand the secret (or its absence) to the client's worker. */
+static void run_auth_query(struct cat_req *q)
+{
+	struct inbox_msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	struct pgclient pc;
+	struct pgc_login lg = { q->host, q->port, q->dbname, q->user, q->password,
+	                        q->have_entry ? &q->entry : NULL, NULL };
+	int rc = pgc_connect(&pc, &lg, CAT_TIMEOUT_MS);
+	if (rc == 0) {
+		rc = pgc_query(&pc, q->auth_sql, on_auth_row, &m->secret);
+		pgc_close(&pc);
+	}
+	if (rc < 0)
+		log_warn(NULL, "auth_query as %s on %s:%d/%s failed: %s", q->user, q->host, q->port, q->dbname, pc.err);
+	m->kind = INBOX_AUTH;
+	m->pid = q->pid;
+	m->key = q->ckey;
+	m->failed = rc < 0;
+	worker_post(q->worker, m);
+}
+
 static void free_req(struct cat_req *q)
 {
+	free(q->auth_sql);
 	free(q->password);
 	free(q->entry.secret);
 	free(q);
@@ -218,12 +254,70 @@ static void *catalog_main(void *arg)
 		}
 		pthread_mutex_unlock(&lock);
 		struct cat_req *q = list_entry(it, struct cat_req, node);
-		resolve(q);
+		if (q->auth_sql)
+			run_auth_query(q);
+		else
+			resolve(q);
 		free_req(q);
 		pthread_mutex_lock(&lock);
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;
+}
+
+int catalog_auth_lookup(struct client *cl, const char *auth_user)
+{
+	struct worker *w = cl->c.w;
+	const struct config *cfg = w->cfg;
+	const struct dbconf *db = config_find_db(cfg, cl->dbname);
+	if (!started || !db)
+		return -1;
+	struct cat_req *q = calloc(1, sizeof *q);
+	if (!q)
+		return -1;
+	/* $1 becomes the user name as an E'' literal: quotes and backslashes escaped. */
+	size_t cap = strlen(cfg->auth_query) + 4 * strlen(cl->user) + 16;
+	q->auth_sql = malloc(cap);
+	if (!q->auth_sql) {
+		free(q);
+		return -1;
+	}
+	const char *dollar = strstr(cfg->auth_query, "$1");
+	size_t o = (size_t)(dollar - cfg->auth_query);
+	memcpy(q->auth_sql, cfg->auth_query, o);
+	q->auth_sql[o++] = 'E';
+	q->auth_sql[o++] = '\'';
+	for (const char *c = cl->user; *c; c++) {
+		if (*c == '\'' || *c == '\\')
+			q->auth_sql[o++] = '\\';
+		q->auth_sql[o++] = *c;
+	}
+	q->auth_sql[o++] = '\'';
+	snprintf(q->auth_sql + o, cap - o, "%s", dollar + 2);
+	q->worker = w->id;
+	q->pid = cl->cancel_pid;
+	q->ckey = cl->cancel_key;
+	snprintf(q->host, sizeof q->host, "%s", db->nodes[0].host);
+	q->port = db->nodes[0].port;
+	snprintf(q->dbname, sizeof q->dbname, "%s",
+	         *cfg->auth_dbname ? cfg->auth_dbname : db->dbname ? db->dbname : cl->dbname);
+	snprintf(q->user, sizeof q->user, "%s", auth_user);
+	const struct authfile_entry *e = cfg->authfile ? authfile_lookup(cfg->authfile, auth_user) : NULL;
+	if (e) {
+		q->entry = *e;
+		q->entry.user = NULL;
+		q->entry.secret = strdup(e->secret);
+		q->have_entry = q->entry.secret != NULL;
+		if (e->kind == AUTH_SECRET_PLAIN && e->secret_len)
+			q->password = strdup(e->secret);
+	}
+	if (!q->password && db->password && (!db->user || strcmp(db->user, auth_user) == 0))
+		q->password = strdup(db->password);
+	pthread_mutex_lock(&lock);
+	list_append(&queue, &q->node);
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+	return 0;
 }
 
 int catalog_start(void)

@@ -14,4 +14,8 @@ void catalog_env(struct pool *p, struct cls_env *env);
 /* Ask, without waiting, for the volatility of the functions r did not know; each name is asked once. */
 void catalog_request(struct pool *p, const struct cls_result *r);
 
+/* Run auth_query for cl's user as auth_user on its database's primary; the answer arrives in cl's worker
+   inbox (INBOX_AUTH). 0, or -1 when no lookup could be started. */
+int catalog_auth_lookup(struct client *cl, const char *auth_user);
+
 #endif

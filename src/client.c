@@ -1,6 +1,7 @@
 /* Client connection state machine: startup, authentication, login, and the query cycle. */
 #include "client.h"
 #include "admin.h"
+#include "auth/authfile.h"
 #include "clientauth.h"
 #include "clientroute.h"
 #include "conn.h"
@@ -210,25 +211,49 @@ static void negotiate_version(struct client *cl, const struct startup_pkt *sp)
 		msg_negotiate_version(conn_out(&cl->c), 0, opts, n);
 }
 
-void client_login(struct client *cl, const uint8_t *scram_client_key)
+/* Keep the first secret auth_query returned for this pool's user (its server logins use it). */
+static void keep_lookup_secret(struct pool_shared *sh, struct authfile_entry *e)
+{
+	if (!e || !e->secret)
+		return;
+	pthread_mutex_lock(&sh->lock);
+	if (!atomic_load(&sh->has_lookup) && (sh->lookup_entry = malloc(sizeof *e)) != NULL) {
+		*sh->lookup_entry = *e;
+		e->secret = NULL;
+		atomic_store(&sh->has_lookup, true);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	free(e->secret);
+	e->secret = NULL;
+}
+
+void client_login(struct client *cl, const uint8_t *scram_client_key, struct authfile_entry *looked_up)
 {
 	struct worker *w = cl->c.w;
 	if (admin_is_console(w->cfg, cl->dbname)) {
+		if (looked_up)
+			free(looked_up->secret);
 		admin_login(cl);
 		return;
 	}
 	const struct dbconf *db = config_find_db(w->cfg, cl->dbname);
 	if (!db) {
 		char msg[200];
+		if (looked_up)
+			free(looked_up->secret);
 		snprintf(msg, sizeof msg, "no such database: %s", cl->dbname);
 		client_close(cl, "3D000", msg);
 		return;
 	}
 	cl->pool = pool_get(w, db, cl->dbname, cl->user);
 	if (!cl->pool) {
+		if (looked_up)
+			free(looked_up->secret);
 		client_close(cl, "53200", "out of memory");
 		return;
 	}
+	if (looked_up)
+		keep_lookup_secret(cl->pool->shared, looked_up);
 	cl->pool->n_clients++;
 	if (scram_client_key && !atomic_load(&cl->pool->shared->has_client_key)) {
 		struct pool_shared *sh = cl->pool->shared;

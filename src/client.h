@@ -8,8 +8,10 @@
 void client_accept(struct worker *w, int fd);
 /* Link cl with sv and let cl's queued input flow. */
 void client_link(struct client *cl, struct server *sv);
-/* Authenticated: find cl's pool (keeping a proven SCRAM ClientKey for passthrough) and log in. */
-void client_login(struct client *cl, const uint8_t *scram_client_key);
+struct authfile_entry;
+/* Authenticated: find cl's pool (keeping a proven SCRAM ClientKey, and a secret auth_query returned, for
+   logins toward the server) and log in. Takes ownership of looked_up->secret. */
+void client_login(struct client *cl, const uint8_t *scram_client_key, struct authfile_entry *looked_up);
 /* Finish the login of cl with the pool's parameters. */
 void client_finish_login(struct client *cl);
 /* Send an error (if msg) and close cl, releasing or closing its server. */

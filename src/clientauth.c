@@ -9,6 +9,8 @@
 #include "log.h"
 #include "proto/cursor.h"
 #include "tls.h"
+#include "catalog.h"
+#include "auth/secret.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -28,6 +30,8 @@
 struct client_auth {
 	struct config *cfg;                    /* keeps the secrets alive across a reload */
 	enum hba_method method;
+	bool looking_up;                       /* waiting for auth_query's answer */
+	struct authfile_entry looked_up;       /* the secret auth_query returned (owned) */
 	const struct authfile_entry *entry;    /* NULL: unknown user (the exchange still runs, then fails) */
 	uint8_t salt[MD5PW_SALT_LEN];
 	int step;
@@ -40,6 +44,10 @@ void clientauth_free(struct client *cl)
 	if (!a)
 		return;
 	scram_server_wipe(&a->scram);
+	if (a->looked_up.secret) {
+		OPENSSL_cleanse(a->looked_up.secret, a->looked_up.secret_len);
+		free(a->looked_up.secret);
+	}
 	config_put(a->cfg);
 	OPENSSL_cleanse(a, sizeof *a);
 	free(a);
@@ -66,9 +74,16 @@ static enum act auth_ok(struct client *cl)
 	uint8_t key[SCRAM_KEY_LEN];
 	bool have_key = a && a->method == HBA_METHOD_SCRAM && a->entry && a->entry->kind == AUTH_SECRET_SCRAM &&
 	                scram_server_client_key(&a->scram, key) == 0;
+	/* A secret from auth_query is what the server itself stores: keep it for logins toward it. */
+	struct authfile_entry looked;
+	bool from_query = a && a->entry == &a->looked_up;
+	if (from_query) {
+		looked = a->looked_up;
+		a->looked_up.secret = NULL;   /* ownership moves to client_login's pool */
+	}
 	clientauth_free(cl);
 	cl->state = CL_AUTH;
-	client_login(cl, have_key ? key : NULL);
+	client_login(cl, have_key ? key : NULL, from_query ? &looked : NULL);
 	OPENSSL_cleanse(key, sizeof key);
 	return cl->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 }
@@ -140,6 +155,8 @@ static int start_scram(struct client *cl, struct client_auth *a)
 	return 0;
 }
 
+static void begin_exchange(struct client *cl, struct client_auth *a);
+
 /* Certificate authentication: the verified client certificate's CN must equal the user name. */
 static void clientauth_cert(struct client *cl)
 {
@@ -161,7 +178,7 @@ void clientauth_start(struct client *cl)
 	int line;
 	enum hba_method m = pick_method(cl, w->cfg, &line);
 	if (m == HBA_METHOD_TRUST) {
-		client_login(cl, NULL);
+		client_login(cl, NULL, NULL);
 		return;
 	}
 	if (m == HBA_METHOD_REJECT || m == HBA_METHOD_PEER) {
@@ -181,15 +198,32 @@ void clientauth_start(struct client *cl)
 	cl->auth = a;
 	a->cfg = config_get(w->cfg);
 	a->entry = a->cfg->authfile ? authfile_lookup(a->cfg->authfile, cl->user) : NULL;
+	a->method = m;
+	cl->state = CL_AUTH;
+	cl->state_since = w->now;
+	/* Not in auth_file: ask the server with auth_query, as auth_user (never for auth_user itself). */
+	const struct dbconf *db = config_find_db(a->cfg, cl->dbname);
+	const char *auth_user = db && db->auth_user ? db->auth_user : a->cfg->auth_user;
+	bool needs_secret = m == HBA_METHOD_PASSWORD || m == HBA_METHOD_MD5 || m == HBA_METHOD_SCRAM;
+	if (!a->entry && needs_secret && auth_user && *auth_user && strcmp(auth_user, cl->user) != 0 &&
+	    catalog_auth_lookup(cl, auth_user) == 0) {
+		a->looking_up = true;
+		return;
+	}
+	begin_exchange(cl, a);
+}
+
+/* Send the request of the chosen method (the user's secret, if any, is known by now). */
+static void begin_exchange(struct client *cl, struct client_auth *a)
+{
+	enum hba_method m = a->method;
 	/* As PostgreSQL: md5 with a SCRAM secret upgrades to SCRAM. An unknown user gets what most known users
 	   get (PostgreSQL uses password_encryption for this), so that the request reveals as little as possible. */
 	if (m == HBA_METHOD_MD5 && a->entry && a->entry->kind == AUTH_SECRET_SCRAM)
 		m = HBA_METHOD_SCRAM;
-	if (m == HBA_METHOD_MD5 && !a->entry && a->cfg->authfile_mostly_scram)
+	if (m == HBA_METHOD_MD5 && !a->entry && (a->cfg->authfile_mostly_scram || !a->cfg->authfile))
 		m = HBA_METHOD_SCRAM;
 	a->method = m;
-	cl->state = CL_AUTH;
-	cl->state_since = w->now;
 	switch (m) {
 	case HBA_METHOD_PASSWORD:
 		send_request(cl, AUTH_REQ_PASSWORD, NULL, 0);
@@ -210,6 +244,35 @@ void clientauth_start(struct client *cl)
 		return;
 	default:
 		auth_fail(cl, "unsupported method");
+		return;
+	}
+}
+
+void clientauth_lookup_done(struct worker *w, uint32_t pid, uint32_t key, const char *secret, bool failed)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->clients) {
+		struct client *cl = list_entry(it, struct client, all_node);
+		if (cl->cancel_pid != pid || cl->cancel_key != key)
+			continue;
+		struct client_auth *a = cl->auth;
+		if (!a || !a->looking_up || cl->state != CL_AUTH)
+			return;
+		a->looking_up = false;
+		if (failed) {
+			client_close(cl, "08006", "authentication lookup (auth_query) failed; see pgrouter's log");
+			return;
+		}
+		if (secret && *secret) {
+			struct authfile_entry *e = &a->looked_up;
+			e->secret = strdup(secret);
+			e->secret_len = strlen(secret);
+			e->kind = auth_secret_kind(secret, e->secret_len);
+			if (e->secret && e->kind != AUTH_SECRET_INVALID &&
+			    (e->kind != AUTH_SECRET_SCRAM || scram_secret_parse(secret, e->secret_len, &e->scram) == 0))
+				a->entry = e;
+		}
+		begin_exchange(cl, a);
 		return;
 	}
 }

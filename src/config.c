@@ -66,6 +66,9 @@ static const struct setting settings[] = {
 	{ "auth_type", CT_ENUM, "trust", OFF(auth_type), 0, 0, auth_types, 0 },
 	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
 	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
+	{ "auth_user", CT_STR, "", OFF(auth_user), 0, 0, NULL, 0 },
+	{ "auth_query", CT_STR, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1", OFF(auth_query), 0, 0, NULL, 0 },
+	{ "auth_dbname", CT_STR, "", OFF(auth_dbname), 0, 0, NULL, 0 },
 	{ "client_tls_sslmode", CT_ENUM, "disable", OFF(client_tls_sslmode), 0, 0, tls_modes, 0 },
 	{ "client_tls_cert_file", CT_STR, "", OFF(client_tls_cert_file), 0, 0, NULL, 0 },
 	{ "client_tls_key_file", CT_STR, "", OFF(client_tls_key_file), 0, 0, NULL, 0 },
@@ -378,6 +381,7 @@ static char **db_str_field(struct dbconf *db, const char *key)
 	if (strcmp(key, "dbname") == 0) return &db->dbname;
 	if (strcmp(key, "user") == 0) return &db->user;
 	if (strcmp(key, "password") == 0) return &db->password;
+	if (strcmp(key, "auth_user") == 0) return &db->auth_user;
 	if (strcmp(key, "client_encoding") == 0) return &db->client_encoding;
 	if (strcmp(key, "datestyle") == 0) return &db->datestyle;
 	if (strcmp(key, "timezone") == 0) return &db->timezone;
@@ -430,7 +434,7 @@ static int db_apply(struct dbconf *db, const char *key, const char *val, char *h
 		/* Resolved after host/port are known; stash the raw list in nodes[1].host. */
 		free(db->nodes[1].host);
 		db->nodes[1].host = strdup(val);
-	} else if (strcmp(key, "auth_user") == 0 || strcmp(key, "connect_query") == 0) {
+	} else if (strcmp(key, "connect_query") == 0) {
 		return *why = "not supported yet", -1;
 	} else {
 		return *why = "unknown key", -1;
@@ -764,8 +768,13 @@ static int validate(struct parse_state *ps)
 		cfg->authfile_mostly_scram = scram * 2 > cfg->authfile->count;
 	}
 	bool needs_secrets = cfg->auth_type == AUTH_PLAIN || cfg->auth_type == AUTH_MD5 || cfg->auth_type == AUTH_SCRAM;
-	if (needs_secrets && !cfg->authfile)
-		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'%s' needs auth_file with the users' secrets", auth_types[cfg->auth_type]), -1;
+	bool any_auth_user = cfg->auth_user && *cfg->auth_user;
+	for (int i = 0; i < cfg->ndbs; i++)
+		any_auth_user |= cfg->dbs[i].auth_user != NULL;
+	if (needs_secrets && !cfg->authfile && !any_auth_user)
+		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets", auth_types[cfg->auth_type]), -1;
+	if (any_auth_user && !strstr(cfg->auth_query, "$1"))
+		return at_setting(ps, "auth_query"), fail(ps, "auth_query", "must contain $1 (the user name)"), -1;
 	if (tls_build_contexts(cfg, err, sizeof err) < 0)
 		return fail(ps, "tls", "%s", err), -1;
 	if (cfg->auth_type == AUTH_CERT && cfg->client_tls_sslmode < TLS_VERIFY_CA)
@@ -787,6 +796,7 @@ static void free_db(struct dbconf *db)
 	free(db->dbname);
 	free(db->user);
 	free(db->password);
+	free(db->auth_user);
 	free(db->client_encoding);
 	free(db->datestyle);
 	free(db->timezone);

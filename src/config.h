@@ -30,6 +30,7 @@ struct dbconf {
 	char *dbname;       /* name on the server (NULL: same as the client's) */
 	char *user;         /* force this server user (NULL: the client's) */
 	char *password;     /* password toward the server */
+	char *auth_user;    /* overrides the global auth_user for this database */
 	int pool_size;      /* -1: default_pool_size */
 	int min_pool_size;  /* -1: min_pool_size */
 	int reserve_pool;   /* -1: reserve_pool_size */
@@ -81,6 +82,7 @@ struct config {
 	bool log_connections, log_disconnections, log_pooler_errors;
 	int verbose;
 	char *auth_file, *auth_hba_file;
+	char *auth_user, *auth_query, *auth_dbname;
 	int client_tls_sslmode, server_tls_sslmode;
 	char *client_tls_cert_file, *client_tls_key_file, *client_tls_ca_file, *client_tls_protocols, *client_tls_ciphers;
 	char *server_tls_cert_file, *server_tls_key_file, *server_tls_ca_file, *server_tls_protocols, *server_tls_ciphers;

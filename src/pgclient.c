@@ -162,8 +162,11 @@ static int answer_auth(struct pgclient *pc, const struct pgc_login *lg, struct s
 	case 11:
 		if (scram_client_final(sc, b + 4, n - 4) < 0)
 			return pgc_fail(pc, "SCRAM: %s", scram_strerror(scram_client_error(sc)));
-		msg_password(&out, scram_client_output(sc, &ol), (uint32_t)ol, false);
+	{
+		const char *m = scram_client_output(sc, &ol);   /* sets ol: not in the same call's arguments */
+		msg_password(&out, m, (uint32_t)ol, false);
 		return send_buf(pc, out, deadline);
+	}
 	case 12:
 		return scram_client_verify(sc, b + 4, n - 4) == 0 ? 0 : pgc_fail(pc, "SCRAM: server signature is wrong");
 	default:

@@ -20,6 +20,7 @@ struct pool;
 struct client_auth;
 struct ssl_st;
 struct cls_cache;
+struct authfile_entry;
 struct scram_client;
 struct client;
 struct server;
@@ -197,6 +198,9 @@ struct pool_shared {
 	/* SCRAM passthrough: a client's ClientKey proven against the auth_file secret, reused toward servers */
 	uint8_t client_key[32];
 	atomic_bool has_client_key;
+	/* The user's secret as auth_query returned it (set once, then read-only) */
+	struct authfile_entry *lookup_entry;
+	atomic_bool has_lookup;
 	struct node_quota quota[MAX_NODES];
 	struct pool_stats stats[MAX_WORKERS];
 };
@@ -238,10 +242,13 @@ struct pool {
 /* A request handed to a worker from another thread. */
 struct inbox_msg {
 	struct list node;
-	int kind;                 /* INBOX_CANCEL */
-	uint32_t pid, key;
+	int kind;                 /* INBOX_CANCEL, INBOX_AUTH */
+	uint32_t pid, key;        /* the client (pgrouter's cancel key identifies it) */
+	char *secret;             /* INBOX_AUTH: the user's secret from auth_query, or NULL */
+	bool failed;              /* INBOX_AUTH: the lookup itself failed */
 };
 #define INBOX_CANCEL 1
+#define INBOX_AUTH 2
 
 /* One event-loop thread: owns its clients, servers and pools. */
 struct worker {

@@ -130,6 +130,8 @@ static void server_credentials(struct server *sv, const char **pw, const struct 
 	struct pool *p = sv->pool;
 	const struct config *cfg = sv->c.w->cfg;
 	*entry = cfg->authfile ? authfile_lookup(cfg->authfile, p->server_user) : NULL;
+	if (!*entry && strcmp(p->server_user, p->user) == 0 && atomic_load(&p->shared->has_lookup))
+		*entry = p->shared->lookup_entry;   /* from auth_query: immutable once published */
 	*pw = p->password;
 	if (!*pw && *entry && (*entry)->kind == AUTH_SECRET_PLAIN && (*entry)->secret_len)
 		*pw = (*entry)->secret;

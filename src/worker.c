@@ -2,6 +2,7 @@
 #include "worker.h"
 #include "classify.h"
 #include "client.h"
+#include "clientauth.h"
 #include "conn.h"
 #include "log.h"
 #include "net.h"
@@ -192,6 +193,9 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 		struct inbox_msg *m = list_entry(it, struct inbox_msg, node);
 		if (m->kind == INBOX_CANCEL)
 			client_cancel_request(w, m->pid, m->key);
+		else if (m->kind == INBOX_AUTH)
+			clientauth_lookup_done(w, m->pid, m->key, m->secret, m->failed);
+		free(m->secret);
 		free(m);
 	}
 	maybe_reload(w);
@@ -303,22 +307,27 @@ int worker_start(struct worker *w)
 
 void worker_kick(struct worker *w) { event_active(w->kick_ev, EV_READ, 0); }
 
+void worker_post(int id, struct inbox_msg *m)
+{
+	struct worker *w = &g_shared.workers[id];
+	pthread_mutex_lock(&w->inbox_lock);
+	list_append(&w->inbox, &m->node);
+	pthread_mutex_unlock(&w->inbox_lock);
+	worker_kick(w);
+}
+
 void worker_post_cancel(uint32_t pid, uint32_t key)
 {
 	uint32_t id = pid >> 24;
 	if ((int)id >= g_shared.nworkers)
 		return;
-	struct worker *w = &g_shared.workers[id];
 	struct inbox_msg *m = calloc(1, sizeof *m);
 	if (!m)
 		return;
 	m->kind = INBOX_CANCEL;
 	m->pid = pid;
 	m->key = key;
-	pthread_mutex_lock(&w->inbox_lock);
-	list_append(&w->inbox, &m->node);
-	pthread_mutex_unlock(&w->inbox_lock);
-	worker_kick(w);
+	worker_post((int)id, m);
 }
 
 void worker_free(struct worker *w)
@@ -326,8 +335,11 @@ void worker_free(struct worker *w)
 	close_listeners(w);
 	pool_free_all(w);
 	struct list *it;
-	while ((it = list_pop(&w->inbox)) != NULL)
-		free(list_entry(it, struct inbox_msg, node));
+	while ((it = list_pop(&w->inbox)) != NULL) {
+		struct inbox_msg *m = list_entry(it, struct inbox_msg, node);
+		free(m->secret);
+		free(m);
+	}
 	for (int i = 0; i < w->nfree; i++)
 		free(w->freebufs[i]);
 	free(w->freebufs);

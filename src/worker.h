@@ -12,6 +12,8 @@ int worker_start(struct worker *w);
 void worker_free(struct worker *w);
 /* Hand a cancel request to the worker that owns the client with this key. */
 void worker_post_cancel(uint32_t pid, uint32_t key);
+/* Hand a message to worker id (any thread); it is processed, then freed, in that worker. */
+void worker_post(int id, struct inbox_msg *m);
 /* Wake w from another thread (reload, shutdown, freed quota). */
 void worker_kick(struct worker *w);
 

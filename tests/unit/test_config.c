@@ -373,7 +373,7 @@ static void test_errors(void)
 static void test_validation(void)
 {
 	CHECK_EQ_STR(load_err("[pgrouter]\nlisten_port = 6432\nauth_type = md5\n"),
-	             "F:3: auth_type: 'md5' needs auth_file with the users' secrets");
+	             "F:3: auth_type: 'md5' needs auth_file (or auth_user and auth_query) with the users' secrets");
 	const char *e = load_err("[pgrouter]\nauth_type = hba\n");
 	CHECK(strstr(e, "auth_type: 'hba' needs auth_hba_file") != NULL);
 	e = load_err("[pgrouter]\nauth_file = /nonexistent-dir/userlist.txt\n");
@@ -514,7 +514,6 @@ static void test_database_errors(void)
 		{ "app = pool_size=many", "F:2: app: pool_size: expected a non-negative integer" },
 		{ "app = pool_size=' '", "F:2: app: pool_size: expected a non-negative integer" },
 		{ "app = pool_mode=txn", "F:2: app: pool_mode: pool_mode must be session, transaction or statement" },
-		{ "app = auth_user=x", "F:2: app: auth_user: not supported yet" },
 		{ "app = connect_query='SELECT 1'", "F:2: app: connect_query: not supported yet" },
 		{ "app = password='abc", "F:2: app: bad value for password (unterminated quote or too long)" },
 		{ "app = host", "F:2: app: expected key=value in database definition near 'host'" },
