@@ -13,7 +13,7 @@ LIBOBJ  := $(filter-out $(BUILD)/obj/main.o,$(OBJ))
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-asan unit integration clean demo demo-stop asan fuzz bench
+.PHONY: all deps test test-asan unit integration clean demo demo-stop asan fuzz bench bench-classify
 all: $(BUILD)/pgrouter $(UNITBIN)
 
 $(BUILD)/pgrouter: $(OBJ)
@@ -58,6 +58,13 @@ fuzz:
 # The integration suite against the ASan+UBSan build.
 test-asan: asan
 	PGROUTER_BIN=$(CURDIR)/build-asan/pgrouter $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+# Classifier cost per statement: fast path, libpg_query, and cache hit.
+$(BUILD)/bench_classify: tests/unit/bench_classify.c $(LIBOBJ)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS)
+
+bench-classify: $(BUILD)/bench_classify
+	$(BUILD)/bench_classify
 
 demo: deps
 	@scripts/demo.sh start
