@@ -14,6 +14,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +132,13 @@ static int start_scram(struct client *cl, struct client_auth *a)
 {
 	const struct authfile_entry *e = a->entry;
 	int rc;
+	/* Over TLS, offer channel binding to our certificate (tls-server-end-point), as PostgreSQL does. */
+	uint8_t cb[SCRAM_MAX_CBIND];
+	size_t cbl = 0;
+	X509 *cert = cl->c.tls ? SSL_get_certificate(cl->c.tls) : NULL;
+	const uint8_t *cbind = cert && scram_tls_endpoint_hash(cert, cb, &cbl) == 0 ? cb : NULL;
 	if (e && e->kind == AUTH_SECRET_SCRAM) {
-		rc = scram_server_init(&a->scram, &e->scram, NULL, 0);
+		rc = scram_server_init(&a->scram, &e->scram, cbind, cbl);
 	} else if (e && e->kind == AUTH_SECRET_PLAIN && e->secret_len) {
 		struct scram_secret sec;
 		uint8_t salt[16];
@@ -142,16 +148,20 @@ static int start_scram(struct client *cl, struct client_auth *a)
 			rc = scram_secret_from_password(e->secret, e->secret_len, salt, sizeof salt,
 			                                SCRAM_DEFAULT_ITERATIONS, &sec, NULL);
 		if (rc == 0)
-			rc = scram_server_init(&a->scram, &sec, NULL, 0);
+			rc = scram_server_init(&a->scram, &sec, cbind, cbl);
 		OPENSSL_cleanse(&sec, sizeof sec);
 	} else {
 		/* Unknown user, or an md5 secret SCRAM cannot use: looks real, fails at the proof. */
-		rc = scram_server_init_doomed(&a->scram, g_shared.mock_key, cl->user, NULL, 0);
+		rc = scram_server_init_doomed(&a->scram, g_shared.mock_key, cl->user, cbind, cbl);
 	}
 	if (rc < 0)
 		return -1;
 	static const char mechs[] = SCRAM_MECH "\0";
-	send_request(cl, AUTH_REQ_SASL, mechs, sizeof mechs);
+	static const char mechs_plus[] = SCRAM_MECH_PLUS "\0" SCRAM_MECH "\0";
+	if (cbind)
+		send_request(cl, AUTH_REQ_SASL, mechs_plus, sizeof mechs_plus);
+	else
+		send_request(cl, AUTH_REQ_SASL, mechs, sizeof mechs);
 	return 0;
 }
 

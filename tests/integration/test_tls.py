@@ -254,3 +254,20 @@ def test_sighup_swaps_certificate_and_keeps_sessions(secure_pgrouter, auth_clust
     assert peer_fingerprint(pgr.port) == tls.server2.fingerprint()
     assert session.execute("SELECT 3").fetchone()[0] == 3
     session.close()
+
+
+def test_scram_channel_binding_over_tls(secure_pgrouter, auth_cluster, tls, psql):
+    """Over TLS pgrouter offers SCRAM-SHA-256-PLUS bound to its certificate: libpq with
+    channel_binding=require logs in with the right password, still fails with a wrong one, and a
+    plaintext connection is offered plain SCRAM only (so channel_binding=require refuses it)."""
+    pgr = secure_pgrouter(userlist=app_users(auth_cluster), auth_type="scram-sha-256",
+                          **tls.proxy_settings("allow"))
+    pw = auth_cluster.password_of("pgr_app")
+    r = psql(pgr.dsn(user="pgr_app", channel_binding="require", **tls.libpq("verify-full")),
+             "SELECT current_user", pw)
+    assert r.rc == 0 and "pgr_app" in r.out, r
+    r = psql(pgr.dsn(user="pgr_app", channel_binding="require", **tls.libpq("verify-full")),
+             "SELECT 1", "wrong-" + pw)
+    assert r.rc != 0 and "password authentication failed" in r.err, r
+    r = psql(pgr.dsn(user="pgr_app", sslmode="disable", channel_binding="require"), "SELECT 1", pw)
+    assert r.rc != 0 and "channel binding" in r.err.lower(), r
