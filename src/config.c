@@ -479,6 +479,53 @@ static int db_resolve_replicas(struct dbconf *db, int default_port, const char *
 	return rc;
 }
 
+/* Walk "key=value key='quoted value' …", calling apply for each pair; 1, or 0 after fail() with what. */
+static int for_each_kv(struct parse_state *ps, const char *name, const char *value, const char *what,
+                       int (*apply)(void *obj, const char *key, const char *val, const char **why), void *obj)
+{
+	for (const char *p = value; *p;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		const char *eq = strchr(p, '=');
+		if (!eq || eq == p)
+			return fail(ps, name, "expected key=value in %s near '%.20s'", what, p);
+		char key[64], val[4096];
+		size_t kl = (size_t)(eq - p);
+		while (kl && isspace((unsigned char)p[kl - 1]))
+			kl--;
+		if (kl >= sizeof key)
+			return fail(ps, name, "key too long");
+		memcpy(key, p, kl);
+		key[kl] = 0;
+		p = eq + 1;
+		while (isspace((unsigned char)*p))
+			p++;
+		bool ok;
+		p = read_conn_value(p, val, sizeof val, &ok);
+		if (!ok)
+			return fail(ps, name, "bad value for %s (unterminated quote or too long)", key);
+		const char *why = NULL;
+		if (apply(obj, key, val, &why) < 0)
+			return fail(ps, name, "%s: %s", key, why);
+	}
+	return 1;
+}
+
+/* One database entry being parsed, with its primary's address until the end. */
+struct db_parse {
+	struct dbconf *db;
+	char host[256];
+	int port;
+};
+
+static int db_apply_kv(void *obj, const char *key, const char *val, const char **why)
+{
+	struct db_parse *dp = obj;
+	return db_apply(dp->db, key, val, dp->host, sizeof dp->host, &dp->port, why);
+}
+
 /* Parse a [databases] value like "host=… port=… dbname=… replicas=…". */
 static int parse_db(struct parse_state *ps, const char *name, const char *value)
 {
@@ -492,42 +539,14 @@ static int parse_db(struct parse_state *ps, const char *name, const char *value)
 	db->name = strdup(name);
 	db->pool_size = db->min_pool_size = db->reserve_pool = db->pool_mode = -1;
 	db->line = ps->line;
-	char host[256] = "127.0.0.1";
-	int port = 5432;
-	const char *p = value;
-	while (*p) {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (!*p)
-			break;
-		const char *eq = strchr(p, '=');
-		if (!eq || eq == p)
-			return fail(ps, name, "expected key=value in database definition near '%.20s'", p);
-		char key[64];
-		size_t kl = (size_t)(eq - p);
-		while (kl && isspace((unsigned char)p[kl - 1]))
-			kl--;
-		if (kl >= sizeof key)
-			return fail(ps, name, "key too long");
-		memcpy(key, p, kl);
-		key[kl] = 0;
-		p = eq + 1;
-		while (isspace((unsigned char)*p))
-			p++;
-		char val[4096];
-		bool ok;
-		p = read_conn_value(p, val, sizeof val, &ok);
-		if (!ok)
-			return fail(ps, name, "bad value for %s (unterminated quote or too long)", key);
-		const char *why = NULL;
-		if (db_apply(db, key, val, host, sizeof host, &port, &why) < 0)
-			return fail(ps, name, "%s: %s", key, why);
-	}
+	struct db_parse dp = { db, "127.0.0.1", 5432 };
+	if (!for_each_kv(ps, name, value, "database definition", db_apply_kv, &dp))
+		return 0;
 	const char *why = NULL;
-	if (db_resolve_replicas(db, port, &why) < 0)
+	if (db_resolve_replicas(db, dp.port, &why) < 0)
 		return fail(ps, name, "replicas: %s", why);
-	db->nodes[0].host = strdup(host);
-	db->nodes[0].port = port;
+	db->nodes[0].host = strdup(dp.host);
+	db->nodes[0].port = dp.port;
 	db->nodes[0].weight = 1;
 	return 1;
 }
@@ -574,6 +593,11 @@ static int route_apply(struct routeconf *r, const char *key, const char *val, co
 	return *why = "unknown key (database, user, application_name, tag, regex, target, max_lag, fallback)", -1;
 }
 
+static int route_apply_kv(void *obj, const char *key, const char *val, const char **why)
+{
+	return route_apply(obj, key, val, why);
+}
+
 /* Parse a [routes] value like "application_name=grafana target=replica max_lag=30s". */
 static int parse_route(struct parse_state *ps, const char *name, const char *value)
 {
@@ -587,28 +611,8 @@ static int parse_route(struct parse_state *ps, const char *name, const char *val
 	r->name = strdup(name);
 	r->max_lag_ms = r->max_lag_bytes = -1;
 	r->line = ps->line;
-	for (const char *p = value; *p;) {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (!*p)
-			break;
-		const char *eq = strchr(p, '=');
-		if (!eq || eq == p)
-			return fail(ps, name, "expected key=value in route near '%.20s'", p);
-		char key[64], val[1024];
-		size_t kl = (size_t)(eq - p);
-		if (kl >= sizeof key)
-			return fail(ps, name, "key too long");
-		memcpy(key, p, kl);
-		key[kl] = 0;
-		bool ok;
-		p = read_conn_value(eq + 1, val, sizeof val, &ok);
-		const char *why = NULL;
-		if (!ok)
-			return fail(ps, name, "bad value for %s (unterminated quote or too long)", key);
-		if (route_apply(r, key, val, &why) < 0)
-			return fail(ps, name, "%s: %s", key, why);
-	}
+	if (!for_each_kv(ps, name, value, "route", route_apply_kv, r))
+		return 0;
 	if (r->regex_src) {
 		/* regcomp() expands counted repetitions: ((a{255}){255}){255} needs gigabytes. Bound them first. */
 		double product = 1;

@@ -207,11 +207,12 @@ int msg_put_bytes(struct iobuf **bp, const void *p, uint32_t n) { return n ? iob
 /* Each builder below checks every append once at the end: a failed append leaves err set in the sum. */
 #define PUT(x) (err |= ((x) < 0))
 
-/* ErrorResponse with severity (both localized S and raw V), SQLSTATE and message. */
-int msg_error(struct iobuf **bp, const char *severity, const char *sqlstate, const char *message)
+/* ErrorResponse or NoticeResponse body: severity (localized S and raw V), SQLSTATE and message. */
+static int msg_fields(struct iobuf **bp, uint8_t type, const char *severity, const char *sqlstate,
+                      const char *message)
 {
 	int err = 0;
-	int64_t off = msg_begin(bp, 'E');
+	int64_t off = msg_begin(bp, type);
 	if (off < 0)
 		return -1;
 	PUT(msg_put_u8(bp, 'S')); PUT(msg_put_str(bp, severity));
@@ -225,22 +226,16 @@ int msg_error(struct iobuf **bp, const char *severity, const char *sqlstate, con
 	return 0;
 }
 
+/* ErrorResponse with severity, SQLSTATE and message. */
+int msg_error(struct iobuf **bp, const char *severity, const char *sqlstate, const char *message)
+{
+	return msg_fields(bp, 'E', severity, sqlstate, message);
+}
+
 /* NoticeResponse of severity NOTICE. */
 int msg_notice(struct iobuf **bp, const char *sqlstate, const char *message)
 {
-	int err = 0;
-	int64_t off = msg_begin(bp, 'N');
-	if (off < 0)
-		return -1;
-	PUT(msg_put_u8(bp, 'S')); PUT(msg_put_str(bp, "NOTICE"));
-	PUT(msg_put_u8(bp, 'V')); PUT(msg_put_str(bp, "NOTICE"));
-	PUT(msg_put_u8(bp, 'C')); PUT(msg_put_str(bp, sqlstate));
-	PUT(msg_put_u8(bp, 'M')); PUT(msg_put_str(bp, message));
-	PUT(msg_put_u8(bp, 0));
-	if (err)
-		return -1;
-	msg_end(*bp, off);
-	return 0;
+	return msg_fields(bp, 'N', "NOTICE", sqlstate, message);
 }
 
 /* Authentication request/response 'R' with a code and optional payload. */
