@@ -199,7 +199,7 @@ int pgc_connect(struct pgclient *pc, const struct pgc_login *lg, int timeout_ms)
 		goto fail;
 	}
 	const char *names[] = { "user", "database", "application_name" };
-	const char *values[] = { lg->user, lg->dbname, "pgrouter" };
+	const char *values[] = { lg->user, lg->dbname, "pgrouter catalog" };
 	struct iobuf *out = NULL;
 	msg_startup(&out, names, values, 3);
 	if (send_buf(pc, out, deadline) < 0)

@@ -11,8 +11,10 @@
 #include <string.h>
 
 #define BACKOFF_MIN 100000     /* first retry after a failed connect: 100 ms */
+#define HANDOFF_USEC 20000     /* imbalance between workers' queues that moves a server slot */
 
 static void reroute_waiting(struct pool *p, int node);
+static void publish_oldest(struct pool *p, int node);
 
 struct pool_shared *pool_shared_get(const char *dbname, const char *user)
 {
@@ -277,6 +279,7 @@ static void reroute_waiting(struct pool *p, int node)
 		atomic_fetch_sub(&p->shared->quota[node].waiters, 1);
 		list_append(&moved, it);
 	}
+	publish_oldest(p, node);
 	while ((it = list_pop(&moved)) != NULL) {
 		struct client *cl = list_entry(it, struct client, wait_node);
 		list_init(&cl->wait_node);
@@ -317,7 +320,32 @@ void pool_dequeue(struct client *cl)
 		struct node_pool *np = &cl->pool->nodes[cl->want_node];
 		np->n_waiting--;
 		atomic_fetch_sub(&cl->pool->shared->quota[cl->want_node].waiters, 1);
+		publish_oldest(cl->pool, cl->want_node);
 	}
+}
+
+/* Publish when this worker's longest-waiting client for node began waiting (for fair hand-offs). */
+static void publish_oldest(struct pool *p, int node)
+{
+	struct node_pool *np = &p->nodes[node];
+	int64_t t = 0;
+	if (!list_empty(&np->waiting))
+		t = list_entry(np->waiting.next, struct client, wait_node)->state_since;
+	atomic_store(&p->shared->quota[node].oldest[p->w->id], t ? t : 0);
+}
+
+/* The earliest wait start among other workers' clients for node, or 0. */
+static int64_t remote_oldest(const struct pool *p, int node)
+{
+	int64_t best = 0;
+	for (int i = 0; i < g_shared.nworkers; i++) {
+		if (i == p->w->id)
+			continue;
+		int64_t t = atomic_load(&p->shared->quota[node].oldest[i]);
+		if (t && (!best || t < best))
+			best = t;
+	}
+	return best;
 }
 
 /* Move sv onto one of its node pool's lists (or none), keeping the counters exact. */
@@ -357,10 +385,9 @@ bool pool_acquire(struct client *cl, int node)
 	list_append(&np->waiting, &cl->wait_node);
 	np->n_waiting++;
 	atomic_fetch_add(&p->shared->quota[node].waiters, 1);
+	if (np->n_waiting == 1)
+		publish_oldest(p, node);
 	pool_launch(p, node);
-	/* Every slot is taken: other workers may be sitting on idle servers they should give up. */
-	if (np->n_pending < np->n_waiting && g_shared.nworkers > 1)
-		pool_kick_all();
 	return false;
 }
 
@@ -385,21 +412,25 @@ void pool_server_ready(struct server *sv)
 	}
 	sv->client = NULL;
 	sv->last_used = p->w->now;
-	struct list *first = list_pop(&np->waiting);
-	if (first) {
-		struct client *cl = list_entry(first, struct client, wait_node);
-		list_init(&cl->wait_node);
-		np->n_waiting--;
-		atomic_fetch_sub(&p->shared->quota[sv->node].waiters, 1);
-		pool_server_move(sv, SL_USED);
-		sv->state = SV_ACTIVE;
-		client_link(cl, sv);
-		conn_resume(&cl->c);
+	/* The slot goes to whoever has waited longest, in this worker or another (fair across workers). */
+	int64_t other = g_shared.nworkers > 1 ? remote_oldest(p, sv->node) : 0;
+	struct client *first = list_empty(&np->waiting) ? NULL
+	                     : list_entry(np->waiting.next, struct client, wait_node);
+	/* Only a clear imbalance moves a slot (it costs a new connection): another worker's client has waited
+	   HANDOFF_USEC longer than anyone here. Balanced queues keep their servers. */
+	if (other && p->w->now - other >= HANDOFF_USEC && (!first || other + HANDOFF_USEC <= first->state_since)) {
+		server_close(sv, "slot handed to another worker");
 		return;
 	}
-	/* Another worker is queued for this node while this one has nobody: give the slot up. */
-	if (atomic_load(&p->shared->quota[sv->node].waiters) > 0) {
-		server_close(sv, "slot handed to another worker");
+	if (first) {
+		list_del(&first->wait_node);
+		np->n_waiting--;
+		atomic_fetch_sub(&p->shared->quota[sv->node].waiters, 1);
+		publish_oldest(p, sv->node);
+		pool_server_move(sv, SL_USED);
+		sv->state = SV_ACTIVE;
+		client_link(first, sv);
+		conn_resume(&first->c);
 		return;
 	}
 	sv->state = SV_IDLE;
@@ -502,8 +533,10 @@ void pool_donate_idle(struct worker *w)
 			struct node_pool *np = &p->nodes[n];
 			int remote = atomic_load(&p->shared->quota[n].waiters) - np->n_waiting;
 			while (remote-- > 0 && np->n_idle > 0) {
-				/* The least recently used idle server is at the tail. */
+				/* The least recently used idle server is at the tail; one in use again soon stays. */
 				struct server *sv = list_entry(np->idle.prev, struct server, pool_node);
+				if (w->now - sv->state_since < 10000)
+					break;
 				server_close(sv, "slot handed to another worker");
 			}
 		}

@@ -177,6 +177,7 @@ struct server {
 struct node_quota {
 	atomic_int conns;         /* server connections open or opening, all workers */
 	atomic_int waiters;       /* clients queued for this node, all workers */
+	_Atomic int64_t oldest[64];  /* per worker: when its longest-waiting client began waiting (0: none) */
 };
 
 /* One worker's numbers for a pool, published by its janitor for the admin console (under pool_shared.lock). */

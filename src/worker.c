@@ -99,7 +99,8 @@ static void trim_after_flood(struct worker *w)
 	int n = w->n_clients;
 	if (n > w->peak_clients)
 		w->peak_clients = n;
-	if (w->peak_clients - n >= 1000 && n <= w->peak_clients / 2) {
+	/* Every 500 departures of a flood, and once more when the last of them has gone. */
+	if (w->peak_clients - n >= 500 || (n == 0 && w->peak_clients >= 50)) {
 		malloc_trim(0);
 		w->peak_clients = n;
 	}
@@ -199,7 +200,6 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 		free(m);
 	}
 	maybe_reload(w);
-	pool_donate_idle(w);
 	struct list *pit, *ptmp;
 	list_for_each_safe(pit, ptmp, &w->pools) {
 		struct pool *p = list_entry(pit, struct pool, node);

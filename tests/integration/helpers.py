@@ -8,10 +8,11 @@ import pytest
 
 def client_backends(cluster, node=None, user=None):
     """Rows (pid, usename, state, application_name) of TCP client backends on a node (default:
-    primary), i.e. connections a proxy opened; the harness itself uses the unix socket."""
+    primary), i.e. pool connections a proxy opened; the harness itself uses the unix socket, and
+    pgrouter's short catalog lookups ('pgrouter catalog', outside the pools) are left out."""
     q = ("SELECT pid, usename, state, application_name FROM pg_stat_activity "
          "WHERE backend_type = 'client backend' AND client_addr IS NOT NULL "
-         "AND pid <> pg_backend_pid()")
+         "AND application_name <> 'pgrouter catalog' AND pid <> pg_backend_pid()")
     params = []
     if user is not None:
         q += " AND usename = %s"
@@ -93,10 +94,13 @@ class ServerCounter:
         self.user = user
 
     def __call__(self):
-        """Number of this role's TCP client backends right now."""
+        """Number of this role's TCP client backends right now: pool connections. pgrouter's own
+        short catalog lookups (application_name 'pgrouter catalog', outside the pools by design)
+        are not counted."""
         return self.conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-            "AND client_addr IS NOT NULL AND usename = %s", (self.user,)).fetchone()[0]
+            "AND client_addr IS NOT NULL AND usename = %s "
+            "AND application_name <> 'pgrouter catalog'", (self.user,)).fetchone()[0]
 
     def idle_in_transaction(self):
         """Number of this role's backends sitting idle in a transaction."""
