@@ -59,6 +59,10 @@ fuzz:
 test-asan: asan
 	PGROUTER_BIN=$(CURDIR)/build-asan/pgrouter $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
+# pgbench: direct vs pgrouter vs PgBouncer in one run, ratios in bench/results/ (see bench/README.md).
+bench: all
+	bench/run $(BENCH_ARGS)
+
 # Classifier cost per statement: fast path, libpg_query, and cache hit.
 $(BUILD)/bench_classify: tests/unit/bench_classify.c $(LIBOBJ)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS)
