@@ -205,6 +205,11 @@ static enum route_step refuse_no_replica(struct client *cl, const struct routeco
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
+	if (!p->w->cfg->routing) {
+		*node = 0;   /* a plain pooler, as PgBouncer */
+		p->w->n_routed_primary++;
+		return RS_GO;
+	}
 	struct cls_result r;
 	bool have = false;
 	const char *sql = NULL;
@@ -360,6 +365,8 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
+	if (!cl->c.w->cfg->routing)
+		return ACT_SEND;
 	if (!body)
 		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
 	size_t tl;

@@ -50,6 +50,7 @@ static const struct setting settings[] = {
 	{ "reserve_pool_size", CT_INT, "0", OFF(reserve_pool_size), 0, IMAX, NULL, 0 },
 	{ "replica_pool_size", CT_INT, "0", OFF(replica_pool_size), 0, IMAX, NULL, 0 },
 	{ "primary_read_weight", CT_INT, "0", OFF(primary_read_weight), 0, 1000000, NULL, 0 },
+	{ "routing", CT_BOOL, "1", OFF(routing), 0, 1, NULL, 0 },
 	{ "reserve_pool_timeout", CT_DUR, "5", OFF(reserve_pool_timeout), 0, DMAX, NULL, 0 },
 	{ "server_idle_timeout", CT_DUR, "600", OFF(server_idle_timeout), 0, DMAX, NULL, 0 },
 	{ "server_lifetime", CT_DUR, "3600", OFF(server_lifetime), 0, DMAX, NULL, 0 },

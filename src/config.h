@@ -66,6 +66,7 @@ struct config {
 	int max_client_conn;
 	int default_pool_size, min_pool_size, reserve_pool_size, replica_pool_size;
 	int primary_read_weight;
+	bool routing;                   /* off: a plain pooler (no classification, everything on the primary) */
 	int64_t reserve_pool_timeout;   /* durations are microseconds */
 	int64_t server_idle_timeout, server_lifetime, server_connect_timeout, server_login_retry;
 	int64_t query_wait_timeout, client_idle_timeout, client_login_timeout, idle_transaction_timeout;
