@@ -89,6 +89,8 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		atomic_fetch_sub(&g_shared.nclients, 1);
 	}
 	cl->state = CL_CLOSED;
+	if (w->last_cls_client == cl)
+		w->last_cls_client = NULL;   /* its memory may be reused by another client */
 	list_del(&cl->all_node);
 	w->n_clients--;
 	if (w->cfg->log_disconnections && cl->user)

@@ -33,8 +33,14 @@ static bool classify_text(struct client *cl, const char *sql, size_t len, struct
 		return false;
 	struct cls_env env;
 	catalog_env(cl->pool, &env);
-	if (classify_cached(cl->c.w->cls_cache, sql, len, &env, out) != 0)
-		return false;
+	struct cls_cache *cache = cl->c.w->cls_cache;
+	/* Cache hit, else the fast path (as cheap as a lookup, so not cached: statements with inline literals
+	   never repeat and would only churn the table), else libpg_query, whose answer is worth keeping. */
+	if (!cls_cache_get(cache, sql, len, env.generation, out) && !classify_fast(sql, len, &env, out)) {
+		if (classify_full(sql, len, &env, out) != 0)
+			return false;
+		cls_cache_put(cache, sql, len, env.generation, out);
+	}
 	if (out->n_unknown)
 		catalog_request(cl->pool, out);
 	return true;
@@ -225,6 +231,12 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		sql = statement_text(type, body, len - 4, &tl);
 		if (type == 'Q') {
 			have = sql && classify_text(cl, sql, tl, &r);
+			if (have) {
+				/* Forwarding this very message next needs the same answer. */
+				*p->w->last_cls = r;
+				p->w->last_cls_client = cl;
+				p->w->last_cls_body = body;
+			}
 			if (have && (r.flags & CLS_F_EVENTS_OVERFLOW) == 0) {
 				enum route_step s = answer_pgrouter_sets(cl, &r);
 				if (s != RS_GO)
@@ -371,9 +383,14 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
 	size_t tl;
 	const char *sql = statement_text(type, body, len - 4, &tl);
+	struct worker *w = cl->c.w;
 	struct cls_result r;
-	if (!sql || !classify_text(cl, sql, tl, &r))
+	if (w->last_cls_client == cl && w->last_cls_body == body) {
+		r = *w->last_cls;
+		w->last_cls_client = NULL;
+	} else if (!sql || !classify_text(cl, sql, tl, &r)) {
 		return ACT_SEND;
+	}
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
 	bool ro_begin = cl->default_read_only && route_is_lone_begin(&r);

@@ -110,6 +110,7 @@ struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbn
 		list_init(&np->used);
 		list_init(&np->pending);
 		list_init(&np->waiting);
+		list_init(&np->closing);
 	}
 	pool_apply_conf(p, db, w->cfg);
 	p->shared = pool_shared_get(dbname, user);
@@ -356,7 +357,7 @@ void pool_server_move(struct server *sv, enum sv_list to)
 	case SL_IDLE: np->n_idle--; break;
 	case SL_USED: np->n_used--; break;
 	case SL_PENDING: np->n_pending--; break;
-	case SL_NONE: break;
+	case SL_CLOSING: case SL_NONE: break;
 	}
 	list_del(&sv->pool_node);
 	sv->on_list = to;
@@ -364,6 +365,7 @@ void pool_server_move(struct server *sv, enum sv_list to)
 	case SL_IDLE: list_prepend(&np->idle, &sv->pool_node); np->n_idle++; break;   /* LIFO keeps hot backends hot */
 	case SL_USED: list_append(&np->used, &sv->pool_node); np->n_used++; break;
 	case SL_PENDING: list_append(&np->pending, &sv->pool_node); np->n_pending++; break;
+	case SL_CLOSING: list_append(&np->closing, &sv->pool_node); break;
 	case SL_NONE: break;
 	}
 }
@@ -502,6 +504,12 @@ static void tend_idle(struct pool *p)
 			bool too_old = cfg->server_lifetime && now - sv->connect_time > cfg->server_lifetime;
 			if (idle_expired || too_old)
 				server_close(sv, idle_expired ? "server_idle_timeout" : "server_lifetime");
+		}
+		struct list *cit, *ctmp;
+		list_for_each_safe(cit, ctmp, &np->closing) {
+			struct server *sv = list_entry(cit, struct server, pool_node);
+			if (now - sv->state_since > 1000000)
+				server_close(sv, "backend did not close after Terminate");
 		}
 		struct list *pit, *ptmp;
 		list_for_each_safe(pit, ptmp, &np->pending) {

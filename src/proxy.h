@@ -138,11 +138,12 @@ enum server_state {
 	SV_IDLE,        /* clean, in its pool's idle list */
 	SV_ACTIVE,      /* linked to a client */
 	SV_RESET,       /* running pgrouter's own reset query with no client */
+	SV_CLOSING,     /* Terminate sent: keeps its pool slot until the backend has closed the connection */
 	SV_CLOSED,      /* closed; waiting to be freed */
 };
 
 /* Which node-pool list a server is on. */
-enum sv_list { SL_NONE, SL_IDLE, SL_USED, SL_PENDING };
+enum sv_list { SL_NONE, SL_IDLE, SL_USED, SL_PENDING, SL_CLOSING };
 
 struct server {
 	struct conn c;
@@ -212,6 +213,7 @@ struct node_pool {
 	struct list used;         /* active, resetting */
 	struct list pending;      /* connecting or logging in */
 	struct list waiting;      /* clients queued for a server of this node */
+	struct list closing;      /* Terminate sent, waiting for the backend to go */
 	int n_idle, n_used, n_pending, n_waiting;
 	int64_t retry_after;      /* no new connection attempts before this (after a failure) */
 	int64_t backoff;
@@ -274,6 +276,9 @@ struct worker {
 	uint32_t next_cancel_seq;
 	int64_t now;              /* monotonic µs, refreshed at each callback */
 	struct cls_cache *cls_cache;  /* classification results by query text (this thread only) */
+	struct cls_result *last_cls;  /* the statement just routed, reused when it is forwarded */
+	const struct client *last_cls_client;
+	const uint8_t *last_cls_body;
 	uint32_t rr;              /* round-robin counter for replica choice */
 	uint64_t *learned;        /* fingerprints of statements a replica refused as writes (open addressing) */
 	uint32_t n_learned;

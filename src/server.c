@@ -97,6 +97,12 @@ void server_close(struct server *sv, const char *reason)
 {
 	if (sv->c.closing)
 		return;
+	if (sv->state == SV_CLOSING) {
+		/* The backend has gone (or will not): now the slot is free. */
+		conn_close(&sv->c);
+		pool_server_gone(sv);
+		return;
+	}
 	struct client *cl = sv->client;
 	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
 	if (sv->scram) {
@@ -115,10 +121,14 @@ void server_close(struct server *sv, const char *reason)
 	}
 	detach_cancels(sv);
 	log_debug(sv->c.prefix, "closing server connection: %s", reason);
-	if (!was_login && !sv->c.eof && sv->c.fd >= 0 && conn_can_inject(&sv->c)) {
-		/* A polite Terminate lets the backend exit without logging an unexpected EOF. */
-		if (msg_terminate(conn_out(&sv->c)) == 0)
-			conn_flush_out(&sv->c);
+	if (!was_login && !sv->c.eof && sv->c.fd >= 0 && conn_can_inject(&sv->c) && !cl &&
+	    atomic_load(&g_shared.shutdown) != 2 && msg_terminate(conn_out(&sv->c)) == 0 && conn_flush_out(&sv->c)) {
+		/* A polite Terminate, and the slot stays taken until the backend has really exited: otherwise
+		   the pool's limit could be exceeded on the server for a moment. */
+		sv->state = SV_CLOSING;
+		sv->state_since = sv->c.w->now;
+		pool_server_move(sv, SL_CLOSING);
+		return;
 	}
 	conn_close(&sv->c);
 	pool_server_gone(sv);
@@ -537,6 +547,8 @@ static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 		return idle_msg(sv, type, len, body);
 	case SV_IDLE:
 		return idle_msg(sv, type, len, body);
+	case SV_CLOSING:
+		return ACT_SKIP;
 	case SV_CONNECTING:
 	case SV_TLS:
 	case SV_CLOSED:

@@ -129,8 +129,9 @@ static void close_idle_servers(struct worker *w)
 	list_for_each_safe(pit, ptmp, &w->pools) {
 		struct pool *p = list_entry(pit, struct pool, node);
 		for (int n = 0; n < MAX_NODES; n++) {
-			struct list *lists[] = { &p->nodes[n].idle, &p->nodes[n].pending, &p->nodes[n].used };
-			for (int l = 0; l < 3; l++) {
+			struct list *lists[] = { &p->nodes[n].idle, &p->nodes[n].pending, &p->nodes[n].used,
+			                         &p->nodes[n].closing };
+			for (int l = 0; l < 4; l++) {
 				struct list *it, *tmp;
 				list_for_each_safe(it, tmp, lists[l]) {
 					struct server *sv = list_entry(it, struct server, pool_node);
@@ -258,11 +259,12 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->cls_cache = cls_cache_new(8192, 16384);
+	w->last_cls = calloc(1, sizeof *w->last_cls);
 	struct event_config *ec = event_config_new();
 	event_config_require_features(ec, EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE);
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
-	if (!w->base || !w->freebufs) {
+	if (!w->base || !w->freebufs || !w->last_cls) {
 		snprintf(err, errlen, "cannot create an edge-triggered event loop");
 		return -1;
 	}
@@ -344,6 +346,7 @@ void worker_free(struct worker *w)
 		free(w->freebufs[i]);
 	free(w->freebufs);
 	cls_cache_free(w->cls_cache);
+	free(w->last_cls);
 	free(w->learned);
 	if (w->kick_ev) event_free(w->kick_ev);
 	if (w->reap_ev) event_free(w->reap_ev);
