@@ -60,8 +60,9 @@ void conn_trim(struct conn *c)
 
 struct iobuf **conn_out(struct conn *c)
 {
+	/* Before authentication only short answers are sent: a small buffer, not one from the cache. */
 	if (!c->out)
-		c->out = buf_get(c->w);
+		c->out = c->phase == PHASE_PREAUTH ? iobuf_new(512) : buf_get(c->w);
 	return &c->out;
 }
 

@@ -285,6 +285,7 @@ struct worker {
 	int reserve_fd;           /* spare descriptor released to accept and refuse on EMFILE */
 	bool accept_paused;       /* listeners unregistered at the descriptor limit until the next janitor run */
 	int peak_clients;         /* most clients since memory was last trimmed */
+	bool trim_due;            /* give freed memory back at the next janitor run */
 	int n_clients;            /* clients of this worker */
 	bool stopping;
 	/* counters */

@@ -99,9 +99,14 @@ static void trim_after_flood(struct worker *w)
 	int n = w->n_clients;
 	if (n > w->peak_clients)
 		w->peak_clients = n;
-	/* Every 500 departures of a flood, and once more when the last of them has gone. */
-	if (w->peak_clients - n >= 500 || (n == 0 && w->peak_clients >= 50)) {
+	/* Every 200 departures of a flood, and once more when the last of them has gone. */
+	/* Closed connections are freed after this callback (reap_cb): trim on the next tick. */
+	if (w->trim_due) {
 		malloc_trim(0);
+		w->trim_due = false;
+	}
+	if (w->peak_clients - n >= 200 || (n == 0 && w->peak_clients >= 20)) {
+		w->trim_due = true;
 		w->peak_clients = n;
 	}
 }
@@ -255,7 +260,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	list_init(&w->justfree);
 	list_init(&w->inbox);
 	pthread_mutex_init(&w->inbox_lock, NULL);
-	w->maxfree = 1024;
+	w->maxfree = 64;   /* enough for bursts; a flood's buffers go back to the allocator */
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->cls_cache = cls_cache_new(8192, 16384);
