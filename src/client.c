@@ -389,12 +389,28 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
+static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+
 /* Forwarding while linked: count what the server owes us so that release happens at the right Z. */
 static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
 	if (type == 'Q' || type == 'P') {
 		enum act a = clientroute_linked(cl, type, len, body);
+		if (a == ACT_PAUSE && cl->reroute && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0) {
+			/* Nothing was sent on this replica connection yet: give it back and route afresh now
+			   (waiting for its work to finish would wait forever). */
+			cl->reroute = false;
+			conn_unlink(&cl->c);
+			cl->server = NULL;
+			sv->client = NULL;
+			cl->state = CL_IDLE;
+			if (sv->skip_z > 0)
+				server_close(sv, "released before pgrouter's own settings completed");
+			else
+				server_release(sv);
+			return cl->c.closing ? ACT_CLOSED : idle_client_msg(cl, type, len, body);
+		}
 		if (a != ACT_SEND)
 			return a;
 	}

@@ -231,7 +231,8 @@ static void begin_exchange(struct client *cl, struct client_auth *a)
 	   get (PostgreSQL uses password_encryption for this), so that the request reveals as little as possible. */
 	if (m == HBA_METHOD_MD5 && a->entry && a->entry->kind == AUTH_SECRET_SCRAM)
 		m = HBA_METHOD_SCRAM;
-	bool query_users = a->cfg->auth_user && *a->cfg->auth_user;   /* secrets from the server: PG 15 stores SCRAM */
+	const struct dbconf *db = config_find_db(a->cfg, cl->dbname);
+	bool query_users = (a->cfg->auth_user && *a->cfg->auth_user) || (db && db->auth_user);   /* PG 15 stores SCRAM */
 	if (m == HBA_METHOD_MD5 && !a->entry && (a->cfg->authfile_mostly_scram || !a->cfg->authfile || query_users))
 		m = HBA_METHOD_SCRAM;
 	a->method = m;

@@ -48,10 +48,11 @@ static bool classify_text(struct client *cl, const char *sql, size_t len, struct
 
 /* Combine the statements of an extended-protocol batch buffered up to its Sync: the strictest wins.
    Returns false when the batch is not all buffered (then the caller stays on the primary). */
-static bool classify_batch(struct client *cl, struct cls_result *out, bool *have)
+static bool classify_batch(struct client *cl, struct cls_result *out, bool *have, uint32_t *batch_len)
 {
 	struct iobuf *b = cl->c.in;
-	const uint8_t *p = b->data + b->rpos + cl->c.pending;
+	const uint8_t *start = b->data + b->rpos + cl->c.pending;
+	const uint8_t *p = start;
 	size_t left = iobuf_len(b) - cl->c.pending;
 	*have = false;
 	while (left >= PROTO_HDR) {
@@ -60,8 +61,10 @@ static bool classify_batch(struct client *cl, struct cls_result *out, bool *have
 		if (proto_frame(p, left, FROM_CLIENT, PHASE_READY, (uint32_t)cl->c.w->cfg->max_packet_size, &type,
 		                &len) != FRAME_OK || left - PROTO_HDR < len - 4)
 			return false;
-		if (type == 'S')
+		if (type == 'S') {
+			*batch_len = (uint32_t)(p - start) + len + 1;
 			return true;
+		}
 		if (type == 'Q')
 			return false;   /* mixing protocols in one batch: keep it simple and safe */
 		if (type == 'P') {
@@ -145,6 +148,14 @@ static bool learned_contains(const struct worker *w, uint64_t fp)
 	return false;
 }
 
+void clientroute_learn_message(struct worker *w, const uint8_t *msg, uint32_t n)
+{
+	size_t tl;
+	const char *sql = n > PROTO_HDR ? statement_text(msg[0], msg + PROTO_HDR, n - PROTO_HDR, &tl) : NULL;
+	if (sql)
+		clientroute_learn_write(w, sql, tl);
+}
+
 void clientroute_learn_write(struct worker *w, const char *sql, size_t len)
 {
 	uint64_t fp = cls_fingerprint(sql, len);
@@ -220,6 +231,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 	bool have = false;
 	const char *sql = NULL;
 	size_t tl = 0;
+	uint32_t batch_len = 0;   /* an extended-protocol batch up to its Sync, when all of it is buffered */
 	if (type == 'Q' || type == 'P') {
 		if (!body) {
 			if (len - 4 > CLASSIFY_MAX_TEXT) {
@@ -242,8 +254,9 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 				if (s != RS_GO)
 					return s;
 			}
-		} else if (!classify_batch(cl, &r, &have)) {
+		} else if (!classify_batch(cl, &r, &have, &batch_len)) {
 			have = false;
+			batch_len = 0;
 		}
 	}
 	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, have ? &r : NULL, sql, tl) : NULL;
@@ -288,11 +301,12 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		cl->c.w->n_routed_primary++;
 	} else {
 		cl->c.w->n_routed_replica++;
-		/* Keep the Query until the replica's first answer: a 25006 refusal is re-run on the primary. */
-		if (type == 'Q' && len + 1 <= (uint32_t)p->w->cfg->pkt_buf && !cl->retry &&
-		    (cl->retry = buf_get(p->w)) != NULL) {
-			memcpy(cl->retry->data, body - PROTO_HDR, len + 1);
-			cl->retry->wpos = len + 1;
+		/* Keep the Query (or the whole batch) until the replica's first answer: a 25006 refusal is re-run
+		   on the primary. */
+		uint32_t keep = type == 'Q' ? len + 1 : type == 'P' ? batch_len : 0;
+		if (keep && keep <= (uint32_t)p->w->cfg->pkt_buf && !cl->retry && (cl->retry = buf_get(p->w)) != NULL) {
+			memcpy(cl->retry->data, body - PROTO_HDR, keep);
+			cl->retry->wpos = keep;
 		}
 	}
 	if (log_get_level() >= LOG_DEBUG) {

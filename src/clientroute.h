@@ -21,5 +21,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 
 /* Remember a statement a replica refused as a write: later ones of the same shape go to the primary. */
 void clientroute_learn_write(struct worker *w, const char *sql, size_t len);
+/* The same, from a Query or Parse message (its type byte onward). */
+void clientroute_learn_message(struct worker *w, const uint8_t *msg, uint32_t n);
 
 #endif

@@ -404,7 +404,7 @@ static enum act retry_on_primary(struct server *sv, const uint8_t *body)
 	sv->client = NULL;
 	cl->server = NULL;
 	cl->state = CL_IDLE;
-	clientroute_learn_write(sv->c.w, (const char *)copy->data + PROTO_HDR, copy->wpos - PROTO_HDR - 1);
+	clientroute_learn_message(sv->c.w, copy->data, copy->wpos);
 	bool ok = conn_unread(&cl->c, copy->data, copy->wpos) == 0;
 	buf_put(sv->c.w, copy);
 	sv->c.w->n_retries++;
@@ -428,14 +428,16 @@ static enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const
 	struct client *cl = sv->client;
 	if (sv->retry_swallow)
 		return type == 'Z' ? (body ? retry_on_primary(sv, body) : ACT_NEED_FULL) : ACT_SKIP;
-	bool eligible = sv->node != 0 && sv->expect_z == 1 && sv->c.pending == 0;
-	/* PostgreSQL describes the result before executing: hold the description back, it is not a row. */
-	if (type == 'T' && eligible && !sv->held && len + 1 <= (uint32_t)sv->c.w->cfg->pkt_buf) {
+	bool eligible = sv->node != 0 && sv->expect_z == 1 && sv->c.pending == 0 && !sv->unsynced;
+	/* Parse/Bind completions and descriptions come before execution: hold them back, they are not rows. */
+	bool describes = type == '1' || type == '2' || type == 't' || type == 'T' || type == 'n';
+	uint32_t held = sv->held ? sv->held->wpos : 0;
+	if (describes && eligible && held + len + 1 <= (uint32_t)sv->c.w->cfg->pkt_buf) {
 		if (!body)
 			return ACT_NEED_FULL;
-		if ((sv->held = buf_get(sv->c.w)) != NULL) {
-			memcpy(sv->held->data, body - PROTO_HDR, len + 1);
-			sv->held->wpos = len + 1;
+		if (sv->held || (sv->held = buf_get(sv->c.w)) != NULL) {
+			memcpy(sv->held->data + held, body - PROTO_HDR, len + 1);
+			sv->held->wpos = held + len + 1;
 			return ACT_CONSUMED;
 		}
 	}
