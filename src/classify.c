@@ -520,3 +520,17 @@ size_t cls_normalize(const char *sql, size_t len, char *buf, size_t cap)
 		buf[b.n < cap ? b.n : cap - 1] = 0;
 	return b.n;
 }
+
+void cls_begin(struct cls_result *out, struct cls_stmt *st, struct cls_span span, uint8_t mode, bool ser)
+{
+	struct cls_event *ev = cls_add_event(out, CLS_EV_BEGIN, span);
+	if (ev) {
+		ev->txn_mode = mode;
+		ev->flags |= ser ? CLS_EVF_SERIALIZABLE : 0;
+	}
+	/* A hot standby refuses SERIALIZABLE: such read-only transactions stay on the primary. */
+	if (mode == CLS_TXN_READ_ONLY && !ser)
+		cls_stmt_set(st, CLS_REPLICA, cls_r_begin_ro, NULL);
+	else
+		cls_stmt_set(st, CLS_PRIMARY, mode == CLS_TXN_READ_ONLY ? cls_r_serializable : cls_r_begin, NULL);
+}

@@ -364,15 +364,7 @@ static bool f_begin(struct fast *f, struct cls_stmt *st)
 	bool ser = false;
 	if (!f_txn_modes(f, &mode, &ser))
 		return false;
-	struct cls_event *ev = cls_add_event(f->out, CLS_EV_BEGIN, f_stmt_span(f));
-	if (ev) {
-		ev->txn_mode = mode;
-		ev->flags |= ser ? CLS_EVF_SERIALIZABLE : 0;
-	}
-	if (mode == CLS_TXN_READ_ONLY && !ser)
-		cls_stmt_set(st, CLS_REPLICA, cls_r_begin_ro, NULL);
-	else
-		cls_stmt_set(st, CLS_PRIMARY, mode == CLS_TXN_READ_ONLY ? cls_r_serializable : cls_r_begin, NULL);
+	cls_begin(f->out, st, f_stmt_span(f), mode, ser);
 	return true;
 }
 

@@ -38,6 +38,8 @@ void cls_finish(struct cls_result *out);
 
 /* Append an event for the statement text stmt; NULL (and CLS_F_EVENTS_OVERFLOW) when full. */
 struct cls_event *cls_add_event(struct cls_result *out, uint8_t kind, struct cls_span stmt);
+/* A BEGIN/START TRANSACTION statement: its event and target (read-only non-serializable → replica). */
+void cls_begin(struct cls_result *out, struct cls_stmt *st, struct cls_span span, uint8_t mode, bool ser);
 
 /* Copy a name into ev->name (CLS_EVF_TRUNCATED if it does not fit). */
 void cls_event_name(struct cls_event *ev, const char *name, size_t n);

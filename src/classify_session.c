@@ -46,15 +46,7 @@ void cls_full_txn(struct fctx *x, struct jv body, struct cls_stmt *st)
 		bool ser = false;
 		if (j_get(body, "options", &opts))
 			txn_modes(opts, &mode, &ser);
-		struct cls_event *ev = cls_add_event(x->out, CLS_EV_BEGIN, x->span);
-		if (ev) {
-			ev->txn_mode = mode;
-			ev->flags |= ser ? CLS_EVF_SERIALIZABLE : 0;
-		}
-		if (mode == CLS_TXN_READ_ONLY && !ser)
-			cls_stmt_set(st, CLS_REPLICA, cls_r_begin_ro, NULL);
-		else
-			cls_stmt_set(st, CLS_PRIMARY, mode == CLS_TXN_READ_ONLY ? cls_r_serializable : cls_r_begin, NULL);
+		cls_begin(x->out, st, x->span, mode, ser);
 	} else if (!strcmp(kind, "TRANS_STMT_COMMIT") || !strcmp(kind, "TRANS_STMT_ROLLBACK")) {
 		bool rb = strcmp(kind, "TRANS_STMT_ROLLBACK") == 0;
 		struct cls_event *ev = cls_add_event(x->out, rb ? CLS_EV_ROLLBACK : CLS_EV_COMMIT, x->span);

@@ -182,6 +182,20 @@ out:
 	return e;
 }
 
+/* A server message may only arrive in the expected state, bounded, and without NUL bytes; 0 or -1 (failed). */
+static int check_input(struct scram_client *c, int expected, const uint8_t *msg, size_t len)
+{
+	if (c->state != expected)
+		return cli_fail(c, SCRAM_E_STATE);
+	if (!msg)
+		return cli_fail(c, SCRAM_E_ARG);
+	if (len > SCRAM_MAX_MSG)
+		return cli_fail(c, SCRAM_E_TOO_LONG);
+	if (memchr(msg, '\0', len))
+		return cli_fail(c, SCRAM_E_SYNTAX);
+	return 0;
+}
+
 /* Step 2: read server-first, answer client-final with our proof. */
 int scram_client_final(struct scram_client *c, const uint8_t *msg, size_t len)
 {
@@ -190,14 +204,8 @@ int scram_client_final(struct scram_client *c, const uint8_t *msg, size_t len)
 	const char *nonce = NULL;
 	size_t nonce_len = 0;
 	enum scram_err e;
-	if (c->state != SCRAM_ST_FIRST_DONE)
-		return cli_fail(c, SCRAM_E_STATE);
-	if (!msg)
-		return cli_fail(c, SCRAM_E_ARG);
-	if (len > SCRAM_MAX_MSG)
-		return cli_fail(c, SCRAM_E_TOO_LONG);
-	if (memchr(msg, '\0', len))
-		return cli_fail(c, SCRAM_E_SYNTAX);
+	if (check_input(c, SCRAM_ST_FIRST_DONE, msg, len) < 0)
+		return -1;
 	memset(&params, 0, sizeof params);
 	const char *m = (const char *)msg;
 	e = parse_server_first(c, m, len, &nonce, &nonce_len, &params);
@@ -220,14 +228,8 @@ int scram_client_verify(struct scram_client *c, const uint8_t *msg, size_t len)
 	const char *v;
 	size_t vl, n = 0;
 	enum scram_err e;
-	if (c->state != SCRAM_ST_FINAL_SENT)
-		return cli_fail(c, SCRAM_E_STATE);
-	if (!msg)
-		return cli_fail(c, SCRAM_E_ARG);
-	if (len > SCRAM_MAX_MSG)
-		return cli_fail(c, SCRAM_E_TOO_LONG);
-	if (memchr(msg, '\0', len))
-		return cli_fail(c, SCRAM_E_SYNTAX);
+	if (check_input(c, SCRAM_ST_FINAL_SENT, msg, len) < 0)
+		return -1;
 	struct scram_cur cur = {(const char *)msg, (const char *)msg + len};
 	if (cur.p != cur.end && *cur.p == 'e')
 		return cli_fail(c, SCRAM_E_SERVER_ERROR);
