@@ -395,6 +395,8 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
+	if (sv->retry_swallow)
+		return ACT_PAUSE;   /* a refused statement is about to be re-run elsewhere: keep the order */
 	if (type == 'Q' || type == 'P') {
 		enum act a = clientroute_linked(cl, type, len, body);
 		if (a == ACT_PAUSE && cl->reroute && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0) {

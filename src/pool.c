@@ -148,7 +148,13 @@ void pool_reconfigure(struct worker *w)
 			p->gone = true;
 			continue;
 		}
-		if (pool_apply_conf(p, db, w->cfg)) {
+		int old_nnodes = p->nnodes;
+		bool changed = pool_apply_conf(p, db, w->cfg);
+		/* Clients queued for a node the reload removed go to the remaining ones. */
+		for (int k = p->nnodes; k < old_nnodes; k++)
+			if (!list_empty(&p->nodes[k].waiting))
+				reroute_waiting(p, k);
+		if (changed) {
 			log_info(NULL, "database %s: server settings changed; reconnecting pooled servers", p->dbname);
 			for (int i = 0; i < MAX_NODES; i++)
 				mark_dirty(&p->nodes[i]);
@@ -304,12 +310,10 @@ void pool_finish_logins(struct pool *p)
 {
 	if (!atomic_load(&p->shared->has_welcome))
 		return;
-	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->login_wait) {
-		struct client *cl = list_entry(it, struct client, wait_node);
-		list_del(&cl->wait_node);
-		client_finish_login(cl);
-	}
+	/* Popping one at a time: finishing a login may close other waiting clients. */
+	struct list *it;
+	while ((it = list_pop(&p->login_wait)) != NULL)
+		client_finish_login(list_entry(it, struct client, wait_node));
 }
 
 void pool_dequeue(struct client *cl)

@@ -41,7 +41,11 @@ static bool server_between_transactions(const struct server *sv)
 
 bool server_is_clean(const struct server *sv)
 {
-	return server_between_transactions(sv) && sv->c.pkt_remain == 0 && sv->c.pending == 0;
+	/* Both directions at a message boundary: a client message cut short would be read by the backend
+	   as the start of whatever the next user of this connection sends. */
+	const struct conn *peer = sv->c.peer;
+	return server_between_transactions(sv) && sv->c.pkt_remain == 0 && sv->c.pending == 0 &&
+	       (!peer || (peer->pkt_remain == 0 && peer->pending == 0));
 }
 
 static void server_destroy(struct conn *c)
@@ -112,12 +116,14 @@ void server_close(struct server *sv, const char *reason)
 	}
 	sv->state = SV_CLOSED;
 	if (cl) {
+		/* Part of a message already went out: an ErrorResponse now would be read as its rest. */
+		bool mid_message = sv->c.pkt_remain && sv->c.pkt_action == ACT_SEND;
 		sv->client = NULL;
 		cl->server = NULL;
 		conn_unlink(&sv->c);
 		char msg[200];
 		snprintf(msg, sizeof msg, "server connection lost: %s", reason);
-		client_close(cl, "08006", msg);
+		client_close(cl, mid_message ? NULL : "08006", mid_message ? NULL : msg);
 	}
 	detach_cancels(sv);
 	log_debug(sv->c.prefix, "closing server connection: %s", reason);
@@ -410,7 +416,10 @@ static enum act retry_on_primary(struct server *sv, const uint8_t *body)
 	sv->c.w->n_retries++;
 	log_info(cl->c.prefix, "replica %s:%d refused a statement as a write (25006); re-running it on the primary",
 	         sv->pool->host[sv->node], sv->pool->port[sv->node]);
-	server_release(sv);
+	if (sv->expect_z || sv->unsynced || sv->tx_status != 'I')
+		server_close(sv, "owes answers after a refused statement");
+	else
+		server_release(sv);
 	if (!ok) {
 		client_close(cl, "53200", "out of memory while retrying on the primary");
 	} else {
@@ -485,6 +494,8 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 		/* Bytes before this Z are still pending: release once they and the Z reached the client. */
 		if (cl && mode != POOL_SESSION && !cl->pins && server_between_transactions(sv))
 			return ACT_SEND_LAST;
+		if (cl && cl->reroute && sv->expect_z == 0)
+			return ACT_SEND_LAST;   /* after_last decides what the held statement does */
 		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_between_transactions(sv))
 			return ACT_SEND_LAST;
 		return ACT_SEND;
@@ -568,8 +579,19 @@ static void server_after_last(struct conn *c)
 {
 	struct server *sv = SV(c);
 	struct client *cl = sv->client;
-	if (!cl || !server_is_clean(sv))
+	if (!cl)
 		return;
+	if (!server_is_clean(sv)) {
+		/* A statement held back for another node, but the replica is now inside a transaction: the
+		   statement belongs to that transaction, on this node (where a write fails with 25006, as it must). */
+		if (cl->reroute && sv->expect_z == 0) {
+			cl->reroute = false;
+			cl->c.paused = false;
+			if (iobuf_len(cl->c.in))
+				conn_drive(&cl->c);
+		}
+		return;
+	}
 	conn_unlink(&sv->c);
 	sv->client = NULL;
 	cl->server = NULL;
@@ -618,9 +640,10 @@ void server_release(struct server *sv)
 
 void server_client_gone(struct server *sv)
 {
+	bool clean = server_is_clean(sv);   /* before unlinking: it looks at the client's side too */
 	conn_unlink(&sv->c);
 	sv->client = NULL;
-	if (server_is_clean(sv)) {
+	if (clean) {
 		server_release(sv);
 		return;
 	}

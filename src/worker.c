@@ -158,13 +158,20 @@ static void shutdown_step(struct worker *w)
 		w->stopping = true;
 		close_listeners(w);
 	}
-	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
-		struct client *cl = list_entry(it, struct client, all_node);
-		bool busy = cl->state == CL_WAITING ||
-		            (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server));
-		if (mode == 2 || !busy)
-			client_close(cl, "57P01", "pgrouter is shutting down");
+	/* Closing one client can close another (a server handed over): rescan from the start after each. */
+	for (bool again = true; again;) {
+		again = false;
+		struct list *it, *tmp;
+		list_for_each_safe(it, tmp, &w->clients) {
+			struct client *cl = list_entry(it, struct client, all_node);
+			bool busy = cl->state == CL_WAITING ||
+			            (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server));
+			if (mode == 2 || !busy) {
+				client_close(cl, "57P01", "pgrouter is shutting down");
+				again = true;
+				break;
+			}
+		}
 	}
 	if (list_empty(&w->clients)) {
 		close_idle_servers(w);
