@@ -160,6 +160,7 @@ class Proxy:
             lines.append(f"{name} = {entry}")
         lines.append("[pgbouncer]" if self.kind == "pgbouncer" else "[pgrouter]")
         settings = dict(self.settings)
+        routes = settings.pop("routes", None)   # {name: "key=value ..."} -> a [routes] section
         if self.kind == "pgbouncer":
             for k in PGROUTER_ONLY_SETTINGS:
                 settings.pop(k, None)
@@ -168,6 +169,9 @@ class Proxy:
         for k, v in settings.items():
             if v is not None:
                 lines.append(f"{k} = {v}")
+        if routes:
+            lines.append("[routes]")
+            lines += [f"{name} = {spec}" for name, spec in routes.items()]
         return "\n".join(lines) + "\n"
 
     def write_config(self, **changes):

@@ -749,3 +749,53 @@ def test_user_function_volatility_is_learned_from_pg_proc(router, rcluster):
     finally:
         cluster.sql(cluster.primary, "DROP FUNCTION IF EXISTS pgr_rt_stable(); "
                                      "DROP FUNCTION IF EXISTS pgr_rt_volatile(); DROP TABLE IF EXISTS pgr_rt_vol_log")
+
+
+def test_routes_rules_from_the_config(router, rcluster, tag):
+    """[routes] rules: a comment tag, a regex and an application_name each send matching reads
+    where the rule says; a rule never moves a write off the primary; fallback=error refuses a
+    statement (57P03) when its rule wants a replica and none is available."""
+    proxy = router(routes={
+        "reports": "tag=reports target=primary",
+        "dash": "application_name=dashboard target=replica",
+        "pinned_table": "regex='from pgr_rt\\.t ' target=primary",
+    })
+    logs = ServerLogs(rcluster)
+    want = {}
+    with connect(proxy) as conn:
+        def run(sql, allowed):
+            t = tag()
+            want[t] = allowed
+            conn.execute(sql.format(tag=t)).fetchall()
+        run("/* route: reports */ SELECT '{tag}'", {PRIMARY})
+        run("SELECT '{tag}'", REPLICAS)                                  # no rule: the classifier
+        run("SELECT id FROM pgr_rt.t WHERE v = '{tag}'", {PRIMARY})      # the regex rule
+        run("SELECT count(*) FROM pgr_rt.items WHERE v <> '{tag}'", REPLICAS)
+    with connect(proxy, application_name="dashboard") as conn:
+        for _ in range(3):
+            t = tag()
+            want[t] = REPLICAS
+            conn.execute(f"SELECT '{t}'").fetchall()
+        t = tag()
+        want[t] = {PRIMARY}                                              # a write stays a write
+        conn.execute(f"INSERT INTO pgr_rt.t (v) VALUES ('{t}')")
+    where = placed(logs, list(want))
+    wrong = {t: sorted(where[t]) for t, allowed in want.items()
+             if len(where[t]) != 1 or not where[t] <= allowed}
+    assert not wrong, f"statements on the wrong node: {wrong}\n{logs.excerpt(*wrong)}"
+
+    # fallback=error: the rule wants a replica, and the only "replica" is unreachable
+    entry = db_entry(rcluster, replicas=False)
+    entry["replicas"] = "127.0.0.1:1"
+    strict = router(databases={"postgres": entry},
+                    routes={"must_replica": "application_name=strict target=replica fallback=error"})
+    with connect(strict, application_name="strict") as conn:
+        for _ in range(20):   # the first attempts find the replica down and put it in back-off
+            try:
+                conn.execute("SELECT 1").fetchall()
+            except psycopg.Error as e:
+                assert e.sqlstate == "57P03" and "must_replica" in str(e), e
+                break
+        else:
+            pytest.fail("fallback=error never refused although no replica was reachable")
+        assert conn.execute("/* pgrouter: primary */ SELECT 1").fetchone()[0] == 1   # still usable
