@@ -227,7 +227,9 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		p->w->n_routed_primary++;
 		return RS_GO;
 	}
-	struct cls_result r;
+	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
+	struct cls_result *r = p->w->last_cls;
+	p->w->last_cls_client = NULL;
 	bool have = false;
 	const char *sql = NULL;
 	size_t tl = 0;
@@ -242,26 +244,24 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		}
 		sql = statement_text(type, body, len - 4, &tl);
 		if (type == 'Q') {
-			have = sql && classify_text(cl, sql, tl, &r);
+			have = sql && classify_text(cl, sql, tl, r);
 			if (have) {
-				/* Forwarding this very message next needs the same answer. */
-				*p->w->last_cls = r;
 				p->w->last_cls_client = cl;
 				p->w->last_cls_body = body;
 			}
-			if (have && (r.flags & CLS_F_EVENTS_OVERFLOW) == 0) {
-				enum route_step s = answer_pgrouter_sets(cl, &r);
+			if (have && (r->flags & CLS_F_EVENTS_OVERFLOW) == 0) {
+				enum route_step s = answer_pgrouter_sets(cl, r);
 				if (s != RS_GO)
 					return s;
 			}
-		} else if (!classify_batch(cl, &r, &have, &batch_len)) {
+		} else if (!classify_batch(cl, r, &have, &batch_len)) {
 			have = false;
 			batch_len = 0;
 		}
 	}
-	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, have ? &r : NULL, sql, tl) : NULL;
+	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, have ? r : NULL, sql, tl) : NULL;
 	struct route_in in = {
-		.cls = have ? &r : NULL,
+		.cls = have ? r : NULL,
 		.rule_pref = rule ? (enum route_pref)rule->target : PREF_AUTO,
 		.rule_name = rule ? rule->name : NULL,
 		.session_pref = (enum route_pref)cl->session_pref,
@@ -398,21 +398,22 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	size_t tl;
 	const char *sql = statement_text(type, body, len - 4, &tl);
 	struct worker *w = cl->c.w;
-	struct cls_result r;
+	struct cls_result own;
+	const struct cls_result *rp = &own;
 	if (w->last_cls_client == cl && w->last_cls_body == body) {
-		r = *w->last_cls;
+		rp = w->last_cls;   /* routed just now: same message, same answer */
 		w->last_cls_client = NULL;
-	} else if (!sql || !classify_text(cl, sql, tl, &r)) {
+	} else if (!sql || !classify_text(cl, sql, tl, &own)) {
 		return ACT_SEND;
 	}
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
-	bool ro_begin = cl->default_read_only && route_is_lone_begin(&r);
-	if (sv->node != 0 && r.target == CLS_PRIMARY && strcmp(r.reason, "unknown-function") != 0 && !ro_begin &&
+	bool ro_begin = cl->default_read_only && route_is_lone_begin(rp);
+	if (sv->node != 0 && rp->target == CLS_PRIMARY && strcmp(rp->reason, "unknown-function") != 0 && !ro_begin &&
 	    sv->tx_status == 'I' && !cl->pins && client_pool_mode(cl) != POOL_SESSION) {
 		cl->reroute = true;
 		return ACT_PAUSE;
 	}
-	track_effects(cl, sv, &r, sql);
+	track_effects(cl, sv, rp, sql);
 	return ACT_SEND;
 }

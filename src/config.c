@@ -4,6 +4,7 @@
 #include "auth/authfile.h"
 #include "auth/hba.h"
 #include "tls.h"
+#include "config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -96,6 +97,7 @@ static const struct setting settings[] = {
 	{ "verbose", CT_INT, "0", OFF(verbose), 0, 3, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
+_Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
@@ -108,27 +110,8 @@ static const char *const ignored_settings[] = {
 	"cancel_wait_timeout", "query_timeout", NULL,
 };
 
-/* While parsing: the config under construction, the line reader's state and the first error. */
-struct parse_state {
-	struct config *cfg;
-	FILE *f;
-	const char *path;
-	int line;
-	char *longvals[64];
-	int nlong;
-	char *err;
-	size_t errlen;
-	bool failed;
-	int read_errno;                /* set when reading the file failed (not EOF) */
-	int fail_line;                 /* line of the first error recorded by fail() */
-	int set_line[sizeof settings / sizeof settings[0]]; /* where each setting was last set */
-	bool reading_defaults;
-};
-
 /* Record the first error as "file:line: key: problem". */
-static int fail(struct parse_state *ps, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(struct parse_state *ps, const char *key, const char *fmt, ...)
+int config_fail(struct parse_state *ps, const char *key, const char *fmt, ...)
 {
 	if (ps->failed)
 		return 0;
@@ -201,7 +184,7 @@ int parse_size(const char *s, int64_t *bytes)
 }
 
 /* Strict integer. */
-static int parse_int(const char *s, int64_t *out)
+int config_parse_int(const char *s, int64_t *out)
 {
 	char *end;
 	errno = 0;
@@ -256,7 +239,7 @@ static int apply_setting(struct config *cfg, const struct setting *st, const cha
 				return *(int *)field = i, 0;
 		return *why = "not one of the allowed values", -1;
 	case CT_INT:
-		if (parse_int(value, &v) < 0)
+		if (config_parse_int(value, &v) < 0)
 			return *why = "expected an integer", -1;
 		break;
 	case CT_DUR:
@@ -285,370 +268,6 @@ static const struct setting *find_setting(const char *name)
 	return NULL;
 }
 
-/* Parse "host[:port][@weight]" or "[v6]:port[@weight]" into n. */
-static int parse_node(const char *spec, size_t len, struct nodeconf *n, int default_port)
-{
-	char buf[300];
-	if (len == 0 || len >= sizeof buf)
-		return -1;
-	memcpy(buf, spec, len);
-	buf[len] = 0;
-	n->weight = 1;
-	n->port = default_port;
-	char *at = strrchr(buf, '@');
-	if (at) {
-		int64_t w;
-		*at = 0;
-		if (parse_int(at + 1, &w) < 0 || w < 0 || w > 1000000)
-			return -1;
-		n->weight = (int)w;
-	}
-	char *host = buf, *port = NULL;
-	if (buf[0] == '[') {
-		char *close = strchr(buf, ']');
-		if (!close)
-			return -1;
-		*close = 0;
-		host = buf + 1;
-		if (close[1] == ':')
-			port = close + 2;
-		else if (close[1])
-			return -1;
-	} else {
-		char *colon = strrchr(buf, ':');
-		if (colon && strchr(buf, ':') == colon) {
-			*colon = 0;
-			port = colon + 1;
-		}
-	}
-	if (port) {
-		int64_t p;
-		if (parse_int(port, &p) < 0 || p < 1 || p > 65535)
-			return -1;
-		n->port = (int)p;
-	}
-	if (!*host)
-		return -1;
-	n->host = strdup(host);
-	return n->host ? 0 : -1;
-}
-
-/* Read one libpq-style value (bare or single-quoted with \' and '' escapes) into out. */
-static const char *read_conn_value(const char *p, char *out, size_t outlen, bool *ok)
-{
-	size_t o = 0;
-	*ok = true;
-	if (*p == '\'') {
-		p++;
-		for (;;) {
-			if (!*p)
-				return *ok = false, p;
-			if (*p == '\\' && p[1])
-				p++;
-			else if (*p == '\'' && p[1] == '\'')
-				p++;
-			else if (*p == '\'') {
-				p++;
-				break;
-			}
-			if (o + 1 >= outlen)
-				return *ok = false, p;
-			out[o++] = *p++;
-		}
-	} else {
-		while (*p && !isspace((unsigned char)*p)) {
-			if (o + 1 >= outlen)
-				return *ok = false, p;
-			out[o++] = *p++;
-		}
-	}
-	out[o] = 0;
-	return p;
-}
-
-/* Keys of a [databases] entry that hold integers, and where. */
-static int *db_int_field(struct dbconf *db, const char *key)
-{
-	if (strcmp(key, "pool_size") == 0) return &db->pool_size;
-	if (strcmp(key, "min_pool_size") == 0) return &db->min_pool_size;
-	if (strcmp(key, "reserve_pool") == 0 || strcmp(key, "reserve_pool_size") == 0) return &db->reserve_pool;
-	if (strcmp(key, "max_db_connections") == 0) return &db->max_db_connections;
-	return NULL;
-}
-
-/* Keys of a [databases] entry that hold strings, and where. */
-static char **db_str_field(struct dbconf *db, const char *key)
-{
-	if (strcmp(key, "dbname") == 0) return &db->dbname;
-	if (strcmp(key, "user") == 0) return &db->user;
-	if (strcmp(key, "password") == 0) return &db->password;
-	if (strcmp(key, "auth_user") == 0) return &db->auth_user;
-	if (strcmp(key, "client_encoding") == 0) return &db->client_encoding;
-	if (strcmp(key, "datestyle") == 0) return &db->datestyle;
-	if (strcmp(key, "timezone") == 0) return &db->timezone;
-	if (strcmp(key, "application_name") == 0) return &db->application_name;
-	return NULL;
-}
-
-/* Apply one key=value of a [databases] entry; 0 or -1 with why. */
-static int db_apply(struct dbconf *db, const char *key, const char *val, char *host, size_t hostlen, int *port,
-                    const char **why)
-{
-	int *ip = db_int_field(db, key);
-	char **sp = db_str_field(db, key);
-	int64_t v;
-	if (ip) {
-		if (parse_int(val, &v) < 0 || v < 0 || v > IMAX)
-			return *why = "expected a non-negative integer", -1;
-		*ip = (int)v;
-	} else if (sp) {
-		free(*sp);
-		*sp = strdup(val);
-	} else if (strcmp(key, "host") == 0) {
-		if (strlen(val) >= hostlen)
-			return *why = "host too long", -1;
-		if (!*val)
-			return *why = "host must not be empty", -1;
-		strcpy(host, val);
-	} else if (strcmp(key, "port") == 0) {
-		if (parse_int(val, &v) < 0 || v < 1 || v > 65535)
-			return *why = "bad port", -1;
-		*port = (int)v;
-	} else if (strcmp(key, "pool_mode") == 0) {
-		int m = -1;
-		for (int i = 0; pool_modes[i]; i++)
-			if (strcasecmp(val, pool_modes[i]) == 0)
-				m = i;
-		if (m < 0)
-			return *why = "pool_mode must be session, transaction or statement", -1;
-		db->pool_mode = m;
-	} else if (strcmp(key, "target") == 0) {
-		if (strcasecmp(val, "auto") == 0)
-			db->target = 0;
-		else if (strcasecmp(val, "primary") == 0)
-			db->target = 1;
-		else if (strcasecmp(val, "replica") == 0)
-			db->target = 2;
-		else
-			return *why = "target must be auto, primary or replica", -1;
-	} else if (strcmp(key, "replicas") == 0) {
-		/* Resolved after host/port are known; stash the raw list in nodes[1].host. */
-		free(db->nodes[1].host);
-		db->nodes[1].host = strdup(val);
-	} else if (strcmp(key, "connect_query") == 0) {
-		return *why = "not supported yet", -1;
-	} else {
-		return *why = "unknown key", -1;
-	}
-	return 0;
-}
-
-/* Split the stashed replicas list into nodes 1..n. */
-static int db_resolve_replicas(struct dbconf *db, int default_port, const char **why)
-{
-	char *list = db->nodes[1].host;
-	db->nodes[1].host = NULL;
-	db->nnodes = 1;
-	if (!list)
-		return 0;
-	int rc = 0;
-	for (char *p = list; *p;) {
-		size_t n = strcspn(p, ",");
-		while (n && isspace((unsigned char)*p))
-			p++, n--;
-		size_t m = n;
-		while (m && isspace((unsigned char)p[m - 1]))
-			m--;
-		if (m) {
-			if (db->nnodes == MAX_NODES) {
-				*why = "too many replicas";
-				rc = -1;
-				break;
-			}
-			if (parse_node(p, m, &db->nodes[db->nnodes], default_port) < 0) {
-				*why = "bad replica address (host[:port][@weight])";
-				rc = -1;
-				break;
-			}
-			db->nnodes++;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	free(list);
-	return rc;
-}
-
-/* Walk "key=value key='quoted value' …", calling apply for each pair; 1, or 0 after fail() with what. */
-static int for_each_kv(struct parse_state *ps, const char *name, const char *value, const char *what,
-                       int (*apply)(void *obj, const char *key, const char *val, const char **why), void *obj)
-{
-	for (const char *p = value; *p;) {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (!*p)
-			break;
-		const char *eq = strchr(p, '=');
-		if (!eq || eq == p)
-			return fail(ps, name, "expected key=value in %s near '%.20s'", what, p);
-		char key[64], val[4096];
-		size_t kl = (size_t)(eq - p);
-		while (kl && isspace((unsigned char)p[kl - 1]))
-			kl--;
-		if (kl >= sizeof key)
-			return fail(ps, name, "key too long");
-		memcpy(key, p, kl);
-		key[kl] = 0;
-		p = eq + 1;
-		while (isspace((unsigned char)*p))
-			p++;
-		bool ok;
-		p = read_conn_value(p, val, sizeof val, &ok);
-		if (!ok)
-			return fail(ps, name, "bad value for %s (unterminated quote or too long)", key);
-		const char *why = NULL;
-		if (apply(obj, key, val, &why) < 0)
-			return fail(ps, name, "%s: %s", key, why);
-	}
-	return 1;
-}
-
-/* One database entry being parsed, with its primary's address until the end. */
-struct db_parse {
-	struct dbconf *db;
-	char host[256];
-	int port;
-};
-
-static int db_apply_kv(void *obj, const char *key, const char *val, const char **why)
-{
-	struct db_parse *dp = obj;
-	return db_apply(dp->db, key, val, dp->host, sizeof dp->host, &dp->port, why);
-}
-
-/* Parse a [databases] value like "host=… port=… dbname=… replicas=…". */
-static int parse_db(struct parse_state *ps, const char *name, const char *value)
-{
-	struct config *cfg = ps->cfg;
-	struct dbconf *dbs = realloc(cfg->dbs, sizeof *dbs * (size_t)(cfg->ndbs + 1));
-	if (!dbs)
-		return fail(ps, name, "out of memory");
-	cfg->dbs = dbs;
-	struct dbconf *db = &dbs[cfg->ndbs++];
-	memset(db, 0, sizeof *db);
-	db->name = strdup(name);
-	db->pool_size = db->min_pool_size = db->reserve_pool = db->pool_mode = -1;
-	db->line = ps->line;
-	struct db_parse dp = { db, "127.0.0.1", 5432 };
-	if (!for_each_kv(ps, name, value, "database definition", db_apply_kv, &dp))
-		return 0;
-	const char *why = NULL;
-	if (db_resolve_replicas(db, dp.port, &why) < 0)
-		return fail(ps, name, "replicas: %s", why);
-	db->nodes[0].host = strdup(dp.host);
-	db->nodes[0].port = dp.port;
-	db->nodes[0].weight = 1;
-	return 1;
-}
-
-/* Apply one key=value of a [routes] rule; 0 or -1 with why. */
-static int route_apply(struct routeconf *r, const char *key, const char *val, const char **why)
-{
-	char **sp = strcmp(key, "database") == 0 ? &r->database : strcmp(key, "user") == 0 ? &r->user
-	          : strcmp(key, "application_name") == 0 ? &r->application_name : strcmp(key, "tag") == 0 ? &r->tag
-	          : strcmp(key, "regex") == 0 ? &r->regex_src : NULL;
-	if (sp) {
-		free(*sp);
-		*sp = strdup(val);
-		return 0;
-	}
-	if (strcmp(key, "target") == 0) {
-		r->target = strcasecmp(val, "auto") == 0 ? 0 : strcasecmp(val, "primary") == 0 ? 1
-		          : strcasecmp(val, "replica") == 0 ? 2 : -1;
-		return r->target < 0 ? (*why = "target must be primary, replica or auto", -1) : 0;
-	}
-	if (strcmp(key, "max_lag") == 0) {
-		int64_t v;
-		if (parse_duration(val, &v) == 0) {
-			r->max_lag_ms = v / 1000;
-			return 0;
-		}
-		if (parse_size(val, &v) == 0 && strpbrk(val, "kKmMgGB")) {
-			r->max_lag_bytes = v;
-			return 0;
-		}
-		return *why = "max_lag must be a duration (30s, 500ms) or a size (16MB)", -1;
-	}
-	if (strcmp(key, "fallback") == 0) {
-		if (strcasecmp(val, "primary") == 0)
-			r->fallback = 0;
-		else if (strcasecmp(val, "error") == 0)
-			r->fallback = 1;
-		else if (strncasecmp(val, "wait:", 5) == 0)
-			return *why = "fallback=wait needs the cluster monitor, which this version does not have yet", -1;
-		else
-			return *why = "fallback must be primary or error", -1;
-		return 0;
-	}
-	return *why = "unknown key (database, user, application_name, tag, regex, target, max_lag, fallback)", -1;
-}
-
-static int route_apply_kv(void *obj, const char *key, const char *val, const char **why)
-{
-	return route_apply(obj, key, val, why);
-}
-
-/* Parse a [routes] value like "application_name=grafana target=replica max_lag=30s". */
-static int parse_route(struct parse_state *ps, const char *name, const char *value)
-{
-	struct config *cfg = ps->cfg;
-	struct routeconf *rs = realloc(cfg->routes, sizeof *rs * (size_t)(cfg->nroutes + 1));
-	if (!rs)
-		return fail(ps, name, "out of memory");
-	cfg->routes = rs;
-	struct routeconf *r = &rs[cfg->nroutes++];
-	memset(r, 0, sizeof *r);
-	r->name = strdup(name);
-	r->max_lag_ms = r->max_lag_bytes = -1;
-	r->line = ps->line;
-	if (!for_each_kv(ps, name, value, "route", route_apply_kv, r))
-		return 0;
-	if (r->regex_src) {
-		/* regcomp() expands counted repetitions: ((a{255}){255}){255} needs gigabytes. Bound them first. */
-		double product = 1;
-		for (const char *q = r->regex_src; *q; q++) {
-			if (*q == '\\' && q[1]) {
-				q++;
-				continue;
-			}
-			if (*q == '{') {
-				long lo = strtol(q + 1, NULL, 10);
-				const char *comma = strchr(q, ',');
-				const char *close = strchr(q, '}');
-				long hi = comma && close && comma < close && comma[1] != '}' ? strtol(comma + 1, NULL, 10) : lo;
-				product *= (double)((hi > lo ? hi : lo) + 1);
-			}
-		}
-		if (strlen(r->regex_src) > 512 || product > 10000)
-			return fail(ps, name, "regex too large or too many counted repetitions (limit: 512 characters, "
-			                      "product of {n} counts 10000)");
-		regex_t *re = calloc(1, sizeof *re);
-		int rc = re ? regcomp(re, r->regex_src, REG_EXTENDED | REG_NOSUB | REG_ICASE) : REG_ESPACE;
-		if (rc != 0) {
-			char msg[200] = "out of memory";
-			if (re)
-				regerror(rc, re, msg, sizeof msg);
-			free(re);
-			return fail(ps, name, "regex: %s", msg);
-		}
-		r->regex = re;
-	}
-	if (!r->database && !r->user && !r->application_name && !r->tag && !r->regex_src)
-		return fail(ps, name, "a route needs at least one of database, user, application_name, tag, regex");
-	return 1;
-}
-
 /* inih callback: dispatch one key to its section's parser. */
 static int on_ini_key(void *user, const char *section, const char *name, const char *value)
 {
@@ -659,7 +278,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 	if (value[0] == '\x01') {
 		int idx = atoi(value + 1);
 		if (idx < 0 || idx >= ps->nlong)
-			return fail(ps, name, "internal error: lost long value");
+			return config_fail(ps, name, "internal error: lost long value");
 		value = ps->longvals[idx];
 	}
 	if (strcasecmp(section, "pgrouter") == 0 || strcasecmp(section, "pgbouncer") == 0) {
@@ -671,19 +290,19 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 					         ps->path, ps->line, name);
 					return 1;
 				}
-			return fail(ps, name, "unknown setting");
+			return config_fail(ps, name, "unknown setting");
 		}
 		const char *why = NULL;
 		if (apply_setting(ps->cfg, st, value, &why) < 0)
-			return fail(ps, name, "%s: '%s'", why, value);
+			return config_fail(ps, name, "%s: '%s'", why, value);
 		ps->set_line[st - settings] = ps->line;
 		return 1;
 	}
 	if (strcasecmp(section, "databases") == 0)
-		return parse_db(ps, name, value);
+		return config_parse_db(ps, name, value);
 	if (strcasecmp(section, "routes") == 0)
-		return parse_route(ps, name, value);
-	return fail(ps, section, "unknown section [%s]", section);
+		return config_parse_route(ps, name, value);
+	return config_fail(ps, section, "unknown section [%s]", section);
 }
 
 /* Line reader for inih: counts lines and stashes values longer than inih's fixed buffer. */
@@ -716,7 +335,7 @@ static char *read_line(char *str, int num, void *stream)
 	char *eq = strpbrk(line, "=:");
 	if (!eq || eq - line > num - 16 || ps->nlong == (int)(sizeof ps->longvals / sizeof ps->longvals[0])) {
 		free(line);
-		fail(ps, NULL, "line too long");
+		config_fail(ps, NULL, "line too long");
 		snprintf(str, (size_t)num, "\n");
 		return str;
 	}
@@ -763,9 +382,9 @@ static int validate(struct parse_state *ps)
 	ps->line = 0;
 	char err[400];
 	if (cfg->auth_file && *cfg->auth_file && authfile_load(cfg->auth_file, &cfg->authfile, err, sizeof err) < 0)
-		return at_setting(ps, "auth_file"), fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
+		return at_setting(ps, "auth_file"), config_fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
 	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0)
-		return at_setting(ps, "auth_hba_file"), fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
+		return at_setting(ps, "auth_hba_file"), config_fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
 	if (cfg->authfile) {
 		size_t scram = 0;
 		for (size_t i = 0; i < cfg->authfile->count; i++)
@@ -777,20 +396,20 @@ static int validate(struct parse_state *ps)
 	for (int i = 0; i < cfg->ndbs; i++)
 		any_auth_user |= cfg->dbs[i].auth_user != NULL;
 	if (needs_secrets && !cfg->authfile && !any_auth_user)
-		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets", auth_types[cfg->auth_type]), -1;
+		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets", auth_types[cfg->auth_type]), -1;
 	if (any_auth_user && !strstr(cfg->auth_query, "$1"))
-		return at_setting(ps, "auth_query"), fail(ps, "auth_query", "must contain $1 (the user name)"), -1;
+		return at_setting(ps, "auth_query"), config_fail(ps, "auth_query", "must contain $1 (the user name)"), -1;
 	if (tls_build_contexts(cfg, err, sizeof err) < 0)
-		return fail(ps, "tls", "%s", err), -1;
+		return config_fail(ps, "tls", "%s", err), -1;
 	if (cfg->auth_type == AUTH_CERT && cfg->client_tls_sslmode < TLS_VERIFY_CA)
-		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
+		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
 	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
-		return at_setting(ps, "auth_type"), fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
+		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
 	for (int i = 0; i < cfg->ndbs; i++)
 		for (int j = i + 1; j < cfg->ndbs; j++)
 			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {
 				ps->line = cfg->dbs[j].line;
-				return fail(ps, cfg->dbs[j].name, "database defined twice"), -1;
+				return config_fail(ps, cfg->dbs[j].name, "database defined twice"), -1;
 			}
 	return 0;
 }
@@ -869,7 +488,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	if (rc > 0 && !ps.read_errno && (!ps.failed || rc < ps.fail_line)) {
 		ps.failed = false;
 		ps.line = rc;
-		fail(&ps, NULL, "syntax error (expected [section] or key = value)");
+		config_fail(&ps, NULL, "syntax error (expected [section] or key = value)");
 	}
 	if (!ps.failed)
 		validate(&ps);
@@ -952,6 +571,14 @@ void config_log_changes(const struct config *old_c, const struct config *new_c)
 		else
 			log_info(NULL, "reload: %s = '%s' (was '%s')", st->name, b, a);
 	}
+}
+
+int config_pool_mode(const char *name)
+{
+	for (int i = 0; pool_modes[i]; i++)
+		if (strcasecmp(name, pool_modes[i]) == 0)
+			return i;
+	return -1;
 }
 
 const char *pool_mode_name(int mode) { return mode >= 0 && mode <= 2 ? pool_modes[mode] : "?"; }

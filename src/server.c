@@ -8,28 +8,18 @@
 #include "pool.h"
 #include "proto/cursor.h"
 #include "worker.h"
-#include "auth/authfile.h"
-#include "auth/md5pw.h"
 #include "auth/scram.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define AUTH_OK 0
-#define AUTH_CLEARTEXT 3
-#define AUTH_MD5 5
-#define AUTH_SASL 10
-#define AUTH_SASL_CONTINUE 11
-#define AUTH_SASL_FINAL 12
 
 static const struct conn_ops server_ops;
 static void send_startup(struct server *sv);
-static void server_noop_last(struct conn *c) { (void)c; }
 
 #define SV(c) container_of(c, struct server, c)
 
@@ -95,7 +85,6 @@ struct server *server_connect(struct pool *p, int node)
 }
 
 /* Detach cancel requests that still point at sv. */
-static void detach_cancels(struct server *sv);
 
 void server_close(struct server *sv, const char *reason)
 {
@@ -125,7 +114,7 @@ void server_close(struct server *sv, const char *reason)
 		snprintf(msg, sizeof msg, "server connection lost: %s", reason);
 		client_close(cl, mid_message ? NULL : "08006", mid_message ? NULL : msg);
 	}
-	detach_cancels(sv);
+	server_detach_cancels(sv);
 	log_debug(sv->c.prefix, "closing server connection: %s", reason);
 	if (!was_login && !sv->c.eof && sv->c.fd >= 0 && conn_can_inject(&sv->c) && !cl &&
 	    atomic_load(&g_shared.shutdown) != 2 && msg_terminate(conn_out(&sv->c)) == 0 && conn_flush_out(&sv->c)) {
@@ -138,124 +127,6 @@ void server_close(struct server *sv, const char *reason)
 	}
 	conn_close(&sv->c);
 	pool_server_gone(sv);
-}
-
-/* The credentials toward the server: the entry's password, else the auth_file secret of the server user. */
-static void server_credentials(struct server *sv, const char **pw, const struct authfile_entry **entry)
-{
-	struct pool *p = sv->pool;
-	const struct config *cfg = sv->c.w->cfg;
-	*entry = cfg->authfile ? authfile_lookup(cfg->authfile, p->server_user) : NULL;
-	if (!*entry && strcmp(p->server_user, p->user) == 0 && atomic_load(&p->shared->has_lookup))
-		*entry = p->shared->lookup_entry;   /* from auth_query: immutable once published */
-	*pw = p->password;
-	if (!*pw && *entry && (*entry)->kind == AUTH_SECRET_PLAIN && (*entry)->secret_len)
-		*pw = (*entry)->secret;
-}
-
-/* Refuse the login cleanly: the pool learns why, clients waiting to log in get the message. */
-static int auth_refused(struct server *sv, const char *sqlstate, const char *msg)
-{
-	pool_login_failed(sv->pool, sv->node, sqlstate, msg, true);
-	server_close(sv, msg);
-	return -1;
-}
-
-/* Start SCRAM toward the server with a password or with a client's proven ClientKey (passthrough). */
-static int scram_begin(struct server *sv, const uint8_t *mechs, uint32_t n)
-{
-	const char *pw;
-	const struct authfile_entry *e;
-	server_credentials(sv, &pw, &e);
-	bool offered = false;
-	struct cursor c = cur_make(mechs, n);
-	for (;;) {
-		size_t ml;
-		const char *m = cur_cstr(&c, &ml);
-		if (!m || ml == 0)
-			break;
-		if (strcmp(m, SCRAM_MECH) == 0)
-			offered = true;
-	}
-	if (!offered)
-		return auth_refused(sv, "28000", "server offers no SASL mechanism pgrouter supports");
-	sv->scram = calloc(1, sizeof *sv->scram);
-	if (!sv->scram)
-		return auth_refused(sv, "53200", "out of memory");
-	struct pool_shared *sh = sv->pool->shared;
-	int rc;
-	if (pw) {
-		rc = scram_client_init_password(sv->scram, pw, strlen(pw));
-	} else if (e && e->kind == AUTH_SECRET_SCRAM && atomic_load(&sh->has_client_key)) {
-		uint8_t key[SCRAM_KEY_LEN];
-		pthread_mutex_lock(&sh->lock);
-		memcpy(key, sh->client_key, sizeof key);
-		pthread_mutex_unlock(&sh->lock);
-		rc = scram_client_init_passthrough(sv->scram, &e->scram, key);
-		OPENSSL_cleanse(key, sizeof key);
-	} else {
-		return auth_refused(sv, "28P01", e && e->kind == AUTH_SECRET_SCRAM
-		        ? "server login needs SCRAM passthrough: no client has logged in with this user's password yet"
-		        : "server requested a password but none is configured (password= or auth_file)");
-	}
-	if (rc < 0 || scram_client_first(sv->scram) < 0)
-		return auth_refused(sv, "28000", "cannot start SCRAM toward the server");
-	size_t ol;
-	const char *out = scram_client_output(sv->scram, &ol);
-	return msg_sasl_initial(conn_out(&sv->c), SCRAM_MECH, out, (uint32_t)ol);
-}
-
-/* Answer an authentication request of the server during login; 0 or -1 after closing. */
-static int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
-{
-	struct cursor cur = cur_make(body, n);
-	uint32_t code = cur_u32(&cur);
-	if (cur.err)
-		return -1;
-	const char *pw;
-	const struct authfile_entry *e;
-	char resp[MD5PW_LEN + 1];
-	size_t ol;
-	const char *out;
-	switch (code) {
-	case AUTH_OK:
-		if (sv->scram && scram_client_error(sv->scram) != SCRAM_OK)
-			return auth_refused(sv, "28000", "server accepted a failed SCRAM exchange");
-		return 0;
-	case AUTH_CLEARTEXT:
-		server_credentials(sv, &pw, &e);
-		if (!pw)
-			return auth_refused(sv, "28P01", "server requested a clear-text password but none is configured");
-		return msg_password(conn_out(&sv->c), pw, (uint32_t)strlen(pw), true);
-	case AUTH_MD5: {
-		const uint8_t *salt = cur_bytes(&cur, MD5PW_SALT_LEN);
-		server_credentials(sv, &pw, &e);
-		const char *stored = pw ? pw : e && e->kind == AUTH_SECRET_MD5 ? e->secret : NULL;
-		if (!salt || !stored ||
-		    md5pw_client_response(sv->pool->server_user, stored, strlen(stored), salt, resp) < 0)
-			return auth_refused(sv, "28P01", "server requested md5 but no usable password is configured");
-		return msg_password(conn_out(&sv->c), resp, MD5PW_LEN, true);
-	}
-	case AUTH_SASL:
-		return scram_begin(sv, body + 4, n - 4);
-	case AUTH_SASL_CONTINUE:
-		if (!sv->scram || scram_client_final(sv->scram, body + 4, n - 4) < 0)
-			return auth_refused(sv, "28000", "SCRAM exchange with the server failed");
-		out = scram_client_output(sv->scram, &ol);
-		return msg_password(conn_out(&sv->c), out, (uint32_t)ol, false);
-	case AUTH_SASL_FINAL:
-		if (!sv->scram || scram_client_verify(sv->scram, body + 4, n - 4) < 0) {
-			/* A passthrough key that no longer fits (secret changed) must not be tried forever. */
-			atomic_store(&sv->pool->shared->has_client_key, false);
-			return auth_refused(sv, "28000", "server's SCRAM signature is wrong: it does not know the secret");
-		}
-		return 0;
-	default: {
-		char msg[120];
-		snprintf(msg, sizeof msg, "server requested an unsupported authentication method (%u)", code);
-		return auth_refused(sv, "28000", msg);
-	}
-	}
 }
 
 /* Login finished: publish the parameters for clients of this pool, then offer the server to the pool. */
@@ -853,103 +724,4 @@ void server_sync_params(struct server *sv, struct client *cl)
 		log_debug(sv->c.prefix, "restoring settings: %s", (char *)sql->data);
 	}
 	free(sql);
-}
-
-/* --- cancel requests: a short-lived connection that carries the backend's key --- */
-
-struct cancel_req {
-	struct conn c;
-	struct server *sv;
-	struct list sv_node;
-	uint32_t pid, key;
-	bool sent;
-};
-
-#define CR(c) container_of(c, struct cancel_req, c)
-
-static void cancel_finish(struct cancel_req *cr)
-{
-	struct server *sv = cr->sv;
-	if (sv) {
-		cr->sv = NULL;
-		list_del(&cr->sv_node);
-		sv->cancels_inflight--;
-		if (sv->cancels_inflight == 0 && sv->release_when_cancelled && sv->state == SV_RESET && sv->skip_z == 0) {
-			sv->release_when_cancelled = false;
-			pool_server_ready(sv);
-		}
-	}
-	conn_close(&cr->c);
-}
-
-static void detach_cancels(struct server *sv)
-{
-	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &sv->cancels) {
-		struct cancel_req *cr = list_entry(it, struct cancel_req, sv_node);
-		list_del(&cr->sv_node);
-		cr->sv = NULL;
-	}
-	sv->cancels_inflight = 0;
-}
-
-static enum act cancel_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
-{
-	return ACT_SKIP;   /* the postmaster answers a cancel with nothing but a close */
-}
-
-static void cancel_on_eof(struct conn *c, const char *why) { cancel_finish(CR(c)); }
-
-static void cancel_on_bad(struct conn *c, const char *why, const uint8_t *e, size_t n) { cancel_finish(CR(c)); }
-
-static void cancel_on_writable(struct conn *c)
-{
-	struct cancel_req *cr = CR(c);
-	if (cr->sent)
-		return;
-	int err = 0;
-	socklen_t el = sizeof err;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
-		cancel_finish(cr);
-		return;
-	}
-	cr->sent = true;
-	if (msg_cancel_request(conn_out(c), cr->pid, cr->key) < 0)
-		cancel_finish(cr);
-}
-
-static void cancel_destroy(struct conn *c) { free(CR(c)); }
-
-static const struct conn_ops cancel_ops = {
-	.on_msg = cancel_on_msg,
-	.after_last = server_noop_last,
-	.on_eof = cancel_on_eof,
-	.on_bad_input = cancel_on_bad,
-	.on_writable = cancel_on_writable,
-	.dir = FROM_SERVER,
-};
-
-void server_cancel(struct server *sv)
-{
-	struct pool *p = sv->pool;
-	int err = 0;
-	struct cancel_req *cr = calloc(1, sizeof *cr);
-	if (!cr)
-		return;
-	int fd = net_connect(p->host[sv->node], p->port[sv->node], &err);
-	if (fd < 0) {
-		log_warn(sv->c.prefix, "cancel: connect failed: %s", strerror(err));
-		free(cr);
-		return;
-	}
-	conn_init(&cr->c, sv->c.w, fd, &cancel_ops, 'x');
-	cr->c.destroy = cancel_destroy;
-	cr->sv = sv;
-	cr->pid = sv->be_pid;
-	cr->key = sv->be_key;
-	list_append(&sv->cancels, &cr->sv_node);
-	sv->cancels_inflight++;
-	if (conn_start(&cr->c) < 0)
-		cancel_finish(cr);
-	log_debug(sv->c.prefix, "cancel request sent for backend %u", sv->be_pid);
 }

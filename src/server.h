@@ -14,6 +14,10 @@ void server_sync_params(struct server *sv, struct client *cl);
 void server_client_gone(struct server *sv);
 /* Send a CancelRequest for sv's current query on a new connection. */
 void server_cancel(struct server *sv);
+/* Answer one authentication request of the server during login; 0, or -1 after closing sv. */
+int server_auth(struct server *sv, const uint8_t *body, uint32_t n);
+/* Forget the cancel requests in flight for sv (it is going away). */
+void server_detach_cancels(struct server *sv);
 /* Nothing is in flight: the server could be handed to another client. */
 bool server_is_clean(const struct server *sv);
 /* Make sv idle: run the reset query when required, then hand it to the pool. */
