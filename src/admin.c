@@ -3,6 +3,7 @@
 #include "client.h"
 #include "conn.h"
 #include "log.h"
+#include "monitor.h"
 #include "proto/cursor.h"
 
 #include <ctype.h>
@@ -118,6 +119,64 @@ static void show_version(struct iobuf **out)
 	begin_result(&r, out, cols, 1);
 	const char *v[] = { "pgrouter 0.1.0" };
 	add_row(&r, v);
+	complete(out, "SHOW");
+}
+
+/* Why node i gets no reads now ("" when it does). */
+static const char *rotation_reason(const struct mon_snapshot *s, int i, int64_t now, const struct config *cfg)
+{
+	const struct mon_node *n = &s->node[i];
+	if (n->state == MS_DOWN)
+		return "down";
+	if (n->state == MS_UNKNOWN)
+		return "unmonitored";
+	if (n->role == MR_PRIMARY)
+		return "primary";
+	if (n->role == MR_FENCED)
+		return "fenced";
+	if (n->role != MR_REPLICA || n->behind_since < 0)
+		return "lag unknown";
+	if (!monitor_readable(s, i, 0, cfg->max_replica_lag, now))
+		return "lag";
+	return "";
+}
+
+/* SHOW NODES: every monitored node with its role, health, lag and what was routed to it. */
+static void show_nodes(struct iobuf **out, const struct config *cfg)
+{
+	static const char *const cols[] = { "node", "role", "state", "timeline", "lag_bytes", "lag_seconds",
+	                                    "replay_lsn", "in_rotation", "why_not", "reads", "writes", "errors",
+	                                    "last_error" };
+	struct result r;
+	begin_result(&r, out, cols, 13);
+	const struct mon_snapshot *s = monitor_snapshot();
+	int64_t now = now_usec();
+	for (int i = 0; s && i < s->nnodes; i++) {
+		const struct mon_node *n = &s->node[i];
+		uint64_t reads = 0, writes = 0, errors = 0;
+		for (int w = 0; w < g_shared.nworkers; w++) {
+			reads += atomic_load_explicit(&g_shared.workers[w].node_reads[i], memory_order_relaxed);
+			writes += atomic_load_explicit(&g_shared.workers[w].node_writes[i], memory_order_relaxed);
+			errors += atomic_load_explicit(&g_shared.workers[w].node_errors[i], memory_order_relaxed);
+		}
+		char name[160], tli[16], lb[24], ls[32], lsn[24], rd[24], wr[24], er[24];
+		snprintf(name, sizeof name, "%s:%d", n->host, n->port);
+		snprintf(tli, sizeof tli, "%u", n->timeline);
+		snprintf(lb, sizeof lb, "%lld", (long long)n->lag_bytes);
+		double lag = monitor_lag_now(s, i, now);
+		snprintf(ls, sizeof ls, "%.3f", lag);
+		snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(n->replay_lsn >> 32), (unsigned)n->replay_lsn);
+		snprintf(rd, sizeof rd, "%llu", (unsigned long long)reads);
+		snprintf(wr, sizeof wr, "%llu", (unsigned long long)writes);
+		snprintf(er, sizeof er, "%llu", (unsigned long long)(errors + n->poll_errors));
+		const char *why = rotation_reason(s, i, now, cfg);
+		bool replica = n->role == MR_REPLICA;
+		const char *v[] = { name, mon_role_name(n->role), mon_state_name(n->state), tli,
+		                    replica && n->lag_bytes >= 0 ? lb : NULL, replica && lag >= 0 ? ls : NULL,
+		                    n->replay_lsn ? lsn : NULL, why[0] ? "no" : "yes", why[0] ? why : NULL, rd, wr, er,
+		                    n->error[0] ? n->error : NULL };
+		add_row(&r, v);
+	}
 	complete(out, "SHOW");
 }
 
@@ -312,6 +371,8 @@ enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t 
 		show_stats(out);
 	else if (strcmp(cmd, "SHOW CONFIG") == 0)
 		show_config(out, cfg);
+	else if (strcmp(cmd, "SHOW NODES") == 0)
+		show_nodes(out, cfg);
 	else if (strcmp(cmd, "RELOAD") == 0) {
 		if (require_admin(cl, out)) {
 			kill(getpid(), SIGHUP);   /* the main thread reloads, exactly as for the signal */
@@ -325,7 +386,7 @@ enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t 
 		}
 	} else {
 		char msg[200];
-		snprintf(msg, sizeof msg, "unknown admin command '%.60s' (SHOW VERSION|DATABASES|POOLS|STATS|CONFIG, "
+		snprintf(msg, sizeof msg, "unknown admin command '%.60s' (SHOW VERSION|DATABASES|POOLS|STATS|CONFIG|NODES, "
 		         "RELOAD, SHUTDOWN [WAIT_FOR_CLIENTS])", cmd);
 		msg_error(out, "ERROR", "42601", msg);
 	}

@@ -178,7 +178,7 @@ static void resolve(struct cat_req *q)
 	strncat(sql, ") GROUP BY proname", sizeof sql - strlen(sql) - 1);
 	struct pgclient pc;
 	struct pgc_login lg = { q->host, q->port, q->dbname, q->user, q->password,
-	                        q->have_entry ? &q->entry : NULL, q->have_key ? q->client_key : NULL };
+	                        q->have_entry ? &q->entry : NULL, q->have_key ? q->client_key : NULL, NULL };
 	int rc = pgc_connect(&pc, &lg, CAT_TIMEOUT_MS);
 	if (rc == 0) {
 		rc = pgc_query(&pc, sql, on_row, q);
@@ -219,7 +219,7 @@ static void run_auth_query(struct cat_req *q)
 		return;
 	struct pgclient pc;
 	struct pgc_login lg = { q->host, q->port, q->dbname, q->user, q->password,
-	                        q->have_entry ? &q->entry : NULL, NULL };
+	                        q->have_entry ? &q->entry : NULL, NULL, NULL };
 	int rc = pgc_connect(&pc, &lg, CAT_TIMEOUT_MS);
 	if (rc == 0) {
 		rc = pgc_query(&pc, q->auth_sql, on_auth_row, &m->secret);

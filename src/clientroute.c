@@ -5,6 +5,7 @@
 #include "client.h"
 #include "conn.h"
 #include "log.h"
+#include "monitor.h"
 #include "pool.h"
 #include "proto/cursor.h"
 #include "router.h"
@@ -207,6 +208,34 @@ static const struct routeconf *match_rule(struct client *cl, const struct cls_re
 	return NULL;
 }
 
+/* A replica for a read: the lag limit comes from a hint, else the rule, else max_replica_lag. Logs once
+   per pool when none qualifies. */
+static int pick_for_route(struct pool *p, const struct routeconf *rule, const struct route_out *out, uint32_t exclude)
+{
+	const struct config *cfg = p->w->cfg;
+	int cls = 0;
+	int64_t limit = cfg->max_replica_lag;
+	if (out->max_lag_ms >= 0) {
+		cls = -1;   /* a hint's own limit: checked against the lag right now, without hysteresis */
+		limit = out->max_lag_ms * 1000;
+	} else if (rule) {
+		int idx = (int)(rule - cfg->routes);
+		bool own = rule->max_lag_ms >= 0 || rule->max_lag_bytes >= 0;
+		cls = idx + 1 < MON_CLASSES ? idx + 1 : own ? -1 : 0;
+		limit = rule->max_lag_ms >= 0 ? rule->max_lag_ms * 1000 : own ? 0 : cfg->max_replica_lag;
+	}
+	int pick = pool_pick_replica(p, cls, limit, exclude);
+	if (pick < 0 && !exclude && !p->no_replica_logged) {
+		p->no_replica_logged = true;
+		log_warn(NULL, "database %s: no replica qualifies for reads (down, lagging or unknown); reads use the "
+		         "route's fallback", p->dbname);
+	} else if (pick >= 0 && pick != p->primary && p->no_replica_logged) {
+		p->no_replica_logged = false;
+		log_info(NULL, "database %s: replicas take reads again", p->dbname);
+	}
+	return pick;
+}
+
 /* fallback=error: the route wanted a replica and none is available. */
 static enum route_step refuse_no_replica(struct client *cl, const struct routeconf *rt)
 {
@@ -222,11 +251,16 @@ static enum route_step refuse_no_replica(struct client *cl, const struct routeco
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
+	pool_sync(p);   /* where writes go, after a failover: usually one comparison */
 	if (!p->w->cfg->routing) {
-		*node = 0;   /* a plain pooler, as PgBouncer */
+		*node = p->primary;   /* a plain pooler, as PgBouncer */
 		p->w->n_routed_primary++;
 		return RS_GO;
 	}
+	/* A re-run keeps the nodes it failed on; a new unit starts afresh. */
+	if (!cl->retrying)
+		cl->retry_exclude = 0;
+	cl->retrying = false;
 	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
 	struct cls_result *r = p->w->last_cls;
 	p->w->last_cls_client = NULL;
@@ -237,7 +271,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 	if (type == 'Q' || type == 'P') {
 		if (!body) {
 			if (len - 4 > CLASSIFY_MAX_TEXT) {
-				*node = 0;
+				*node = p->primary;
 				return RS_GO;
 			}
 			return RS_NEED_FULL;
@@ -287,22 +321,28 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		out.reason = "learned-write";
 		out.detail[0] = 0;
 	}
-	*node = 0;
+	*node = p->primary;
 	if (out.target == ROUTE_REPLICA) {
-		int pick = pool_pick_replica(p);
+		int pick = pick_for_route(p, rule, &out, cl->retry_exclude);
 		if (pick >= 0)
 			*node = pick;
 		else if (rule && rule->fallback == FALLBACK_ERROR)
 			return refuse_no_replica(cl, rule);
 		else
-			out.reason = "no-replica-available";
+			out.reason = cl->retry_exclude ? "retry" : "no-replica-available";
 	}
-	if (*node == 0) {
+	if (p->mon[*node] >= 0) {
+		if (out.target == ROUTE_REPLICA)
+			OWNER_INC(p->w->node_reads[p->mon[*node]]);
+		else
+			OWNER_INC(p->w->node_writes[p->mon[*node]]);
+	}
+	if (*node == p->primary) {
 		cl->c.w->n_routed_primary++;
 	} else {
 		cl->c.w->n_routed_replica++;
-		/* Keep the Query (or the whole batch) until the replica's first answer: a 25006 refusal is re-run
-		   on the primary. */
+		/* Keep the Query (or the whole batch) until the replica's first answer: a refusal, a recovery
+		   conflict or a lost connection re-runs it elsewhere. */
 		uint32_t keep = type == 'Q' ? len + 1 : type == 'P' ? batch_len : 0;
 		if (keep && keep <= (uint32_t)p->w->cfg->pkt_buf && !cl->retry && (cl->retry = buf_get(p->w)) != NULL) {
 			memcpy(cl->retry->data, body - PROTO_HDR, keep);
@@ -409,7 +449,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
 	bool ro_begin = cl->default_read_only && route_is_lone_begin(rp);
-	if (sv->node != 0 && rp->target == CLS_PRIMARY && strcmp(rp->reason, "unknown-function") != 0 && !ro_begin &&
+	if (sv->node != sv->pool->primary && rp->target == CLS_PRIMARY && strcmp(rp->reason, "unknown-function") != 0 && !ro_begin &&
 	    sv->tx_status == 'I' && !cl->pins && client_pool_mode(cl) != POOL_SESSION) {
 		cl->reroute = true;
 		return ACT_PAUSE;

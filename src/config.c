@@ -33,6 +33,7 @@ struct setting {
 
 static const char *const pool_modes[] = { "session", "transaction", "statement", NULL };
 static const char *const tls_modes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL };
+static const char *const node_roles[] = { "config", "auto", NULL };
 static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram-sha-256", "cert", "hba", NULL };
 
 #define OFF(f) offsetof(struct config, f)
@@ -95,6 +96,14 @@ static const struct setting settings[] = {
 	{ "log_disconnections", CT_BOOL, "1", OFF(log_disconnections), 0, 1, NULL, 0 },
 	{ "log_pooler_errors", CT_BOOL, "1", OFF(log_pooler_errors), 0, 1, NULL, 0 },
 	{ "verbose", CT_INT, "0", OFF(verbose), 0, 3, NULL, 0 },
+	{ "monitor_interval", CT_DUR, "250ms", OFF(monitor_interval), 0, 60000000, NULL, 0 },
+	{ "monitor_timeout", CT_DUR, "1s", OFF(monitor_timeout), 10000, 600000000, NULL, 0 },
+	{ "monitor_user", CT_STR, "", OFF(monitor_user), 0, 0, NULL, 0 },
+	{ "monitor_password", CT_STR, "", OFF(monitor_password), 0, 0, NULL, 0 },
+	{ "monitor_dbname", CT_STR, "", OFF(monitor_dbname), 0, 0, NULL, 0 },
+	{ "max_replica_lag", CT_DUR, "10s", OFF(max_replica_lag), 0, DMAX, NULL, 0 },
+	{ "lag_recover_checks", CT_INT, "3", OFF(lag_recover_checks), 1, 100000, NULL, 0 },
+	{ "role", CT_ENUM, "auto", OFF(role), 0, 0, node_roles, 0 },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
 _Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
@@ -405,6 +414,8 @@ static int validate(struct parse_state *ps)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
 	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
+	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
+		return at_setting(ps, "monitor_interval"), config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
 	for (int i = 0; i < cfg->ndbs; i++)
 		for (int j = i + 1; j < cfg->ndbs; j++)
 			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {

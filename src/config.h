@@ -9,6 +9,7 @@
 
 enum pool_mode { POOL_SESSION, POOL_TRANSACTION, POOL_STATEMENT };
 enum tls_mode { TLS_DISABLE, TLS_ALLOW, TLS_PREFER, TLS_REQUIRE, TLS_VERIFY_CA, TLS_VERIFY_FULL };
+enum node_role_mode { ROLE_CONFIG, ROLE_AUTO };
 enum auth_type { AUTH_TRUST, AUTH_ANY, AUTH_PLAIN, AUTH_MD5, AUTH_SCRAM, AUTH_CERT, AUTH_HBA };
 
 struct authfile;
@@ -82,6 +83,11 @@ struct config {
 	int tcp_keepidle, tcp_keepintvl, tcp_keepcnt;
 	bool log_connections, log_disconnections, log_pooler_errors;
 	int verbose;
+	int64_t monitor_interval, monitor_timeout;   /* 0 interval: no monitor (configured roles, no lag checks) */
+	char *monitor_user, *monitor_password, *monitor_dbname;
+	int64_t max_replica_lag;        /* default max_lag of every route (0: no limit) */
+	int lag_recover_checks;         /* polls under half the limit before a replica returns to rotation */
+	int role;                       /* enum node_role_mode: roles from the servers, or from the config */
 	char *auth_file, *auth_hba_file;
 	char *auth_user, *auth_query, *auth_dbname;
 	int client_tls_sslmode, server_tls_sslmode;

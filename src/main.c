@@ -2,6 +2,7 @@
 #include "catalog.h"
 #include "conn.h"
 #include "log.h"
+#include "monitor.h"
 #include "pool.h"
 #include "proxy.h"
 #include "worker.h"
@@ -100,6 +101,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	log_setup(nc->verbose >= 2 ? LOG_DEBUG : LOG_INFO, NULL);
 	log_reopen();
 	atomic_store(&g_shared.cfg, nc);
+	monitor_reconfigure(nc);
 	config_put(old);
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_kick(&g_shared.workers[i]);
@@ -209,9 +211,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (monitor_start(cfg) < 0)
+		return 1;
 	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
 	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
 	event_base_dispatch(main_base);
+	monitor_stop();   /* before the workers go: it wakes them */
 	catalog_stop();
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_free(&g_shared.workers[i]);

@@ -42,8 +42,10 @@ static int wait_fd(struct pgclient *pc, short events, int64_t deadline)
 {
 	for (;;) {
 		int left = (int)(deadline - now_ms());
-		if (left <= 0)
+		if (left <= 0) {
+			pc->timed_out = true;
 			return pgc_fail(pc, "timed out after %d ms", pc->timeout_ms);
+		}
 		struct pollfd p = { pc->fd, events, 0 };
 		int r = poll(&p, 1, left);
 		if (r > 0)
@@ -179,6 +181,7 @@ static int server_error(struct pgclient *pc, const uint8_t *b, uint32_t n)
 {
 	struct pg_error e;
 	proto_parse_error(b, n, &e);
+	snprintf(pc->sqlstate, sizeof pc->sqlstate, "%s", e.sqlstate ? e.sqlstate : "XX000");
 	return pgc_fail(pc, "%s (%s)", e.message ? e.message : "error", e.sqlstate ? e.sqlstate : "?");
 }
 
@@ -186,6 +189,8 @@ int pgc_connect(struct pgclient *pc, const struct pgc_login *lg, int timeout_ms)
 {
 	int err = 0;
 	pc->timeout_ms = timeout_ms;
+	pc->timed_out = false;
+	pc->sqlstate[0] = 0;
 	pc->err[0] = 0;
 	int64_t deadline = now_ms() + timeout_ms;
 	pc->fd = net_connect(lg->host, lg->port, &err);
@@ -199,7 +204,7 @@ int pgc_connect(struct pgclient *pc, const struct pgc_login *lg, int timeout_ms)
 		goto fail;
 	}
 	const char *names[] = { "user", "database", "application_name" };
-	const char *values[] = { lg->user, lg->dbname, "pgrouter catalog" };
+	const char *values[] = { lg->user, lg->dbname, lg->appname ? lg->appname : "pgrouter catalog" };
 	struct iobuf *out = NULL;
 	msg_startup(&out, names, values, 3);
 	if (send_buf(pc, out, deadline) < 0)
@@ -235,6 +240,8 @@ int pgc_query(struct pgclient *pc, const char *sql, void (*row)(void *ctx, int n
               void *ctx)
 {
 	int64_t deadline = now_ms() + pc->timeout_ms;
+	pc->timed_out = false;
+	pc->sqlstate[0] = 0;
 	struct iobuf *out = NULL;
 	msg_query(&out, sql);
 	if (send_buf(pc, out, deadline) < 0)

@@ -2,6 +2,7 @@
 #ifndef PGR_PGCLIENT_H
 #define PGR_PGCLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,11 +17,14 @@ struct pgc_login {
 	const char *password;                 /* NULL: use entry */
 	const struct authfile_entry *entry;   /* NULL: no secret */
 	const uint8_t *client_key;            /* SCRAM passthrough key for entry, or NULL */
+	const char *appname;                  /* application_name; NULL: "pgrouter catalog" */
 };
 
 struct pgclient {
 	int fd;
 	int timeout_ms;
+	bool timed_out;                       /* the last failure was a timeout (a hung node, not a refusal) */
+	char sqlstate[6];                     /* the server's SQLSTATE when it answered with an error, else "" */
 	char err[256];
 };
 

@@ -3,6 +3,7 @@
 #include "client.h"
 #include "conn.h"
 #include "log.h"
+#include "monitor.h"
 #include "server.h"
 #include "worker.h"
 
@@ -13,7 +14,6 @@
 #define BACKOFF_MIN 100000     /* first retry after a failed connect: 100 ms */
 #define HANDOFF_USEC 20000     /* imbalance between workers' queues that moves a server slot */
 
-static void reroute_waiting(struct pool *p, int node);
 static void publish_oldest(struct pool *p, int node);
 
 struct pool_shared *pool_shared_get(const char *dbname, const char *user)
@@ -77,6 +77,10 @@ static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struc
 		}
 	}
 	p->nnodes = db->nnodes;
+	if (changed) {
+		p->primary = 0;    /* the monitor's next snapshot says again where writes go */
+		p->snap_gen = 0;
+	}
 	params_clear(&p->startup_extra);
 	if (db->client_encoding)
 		params_set(&p->startup_extra, "client_encoding", db->client_encoding);
@@ -101,6 +105,8 @@ struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbn
 	if (!p)
 		return NULL;
 	p->w = w;
+	for (int i = 0; i < MAX_NODES; i++)
+		p->mon[i] = -1;   /* unknown until the first snapshot is applied */
 	p->dbname = strdup(dbname);
 	p->user = strdup(user);
 	list_init(&p->login_wait);
@@ -122,8 +128,7 @@ struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbn
 	return p;
 }
 
-/* Servers of every state of one node pool, for marking them dirty. */
-static void mark_dirty(struct node_pool *np)
+void pool_mark_dirty(struct node_pool *np)
 {
 	struct list *lists[] = { &np->idle, &np->used, &np->pending };
 	for (int i = 0; i < 3; i++) {
@@ -153,11 +158,11 @@ void pool_reconfigure(struct worker *w)
 		/* Clients queued for a node the reload removed go to the remaining ones. */
 		for (int k = p->nnodes; k < old_nnodes; k++)
 			if (!list_empty(&p->nodes[k].waiting))
-				reroute_waiting(p, k);
+				pool_reroute_waiting(p, k, -1);
 		if (changed) {
 			log_info(NULL, "database %s: server settings changed; reconnecting pooled servers", p->dbname);
 			for (int i = 0; i < MAX_NODES; i++)
-				mark_dirty(&p->nodes[i]);
+				pool_mark_dirty(&p->nodes[i]);
 		}
 		for (int i = 0; i < p->nnodes; i++)
 			pool_launch(p, i);
@@ -168,7 +173,7 @@ void pool_reconfigure(struct worker *w)
 static int node_limit(const struct pool *p, int node, bool reserve)
 {
 	int lim = p->pool_size;
-	if (node > 0 && p->w->cfg->replica_pool_size > 0)
+	if (node != p->primary && p->w->cfg->replica_pool_size > 0)
 		lim = p->w->cfg->replica_pool_size;
 	return reserve ? lim + p->reserve_size : lim;
 }
@@ -199,8 +204,12 @@ void pool_launch(struct pool *p, int node)
 	struct worker *w = p->w;
 	if (node >= p->nnodes || w->now < np->retry_after || atomic_load(&g_shared.shutdown) == 2)
 		return;
+	/* A node the monitor cannot reach gets no new connections: its clients wait or go elsewhere. */
+	const struct mon_snapshot *s = monitor_snapshot();
+	if (s && p->snap_gen && p->mon[node] >= 0 && s->node[p->mon[node]].state == MS_DOWN)
+		return;
 	int want = np->n_waiting;
-	if (node == 0 && !list_empty(&p->login_wait) && !atomic_load(&p->shared->has_welcome))
+	if (node == p->primary && !list_empty(&p->login_wait) && !atomic_load(&p->shared->has_welcome))
 		want = want ? want : 1;
 	bool reserve = reserve_allowed(p, node);
 	while (np->n_pending < want) {
@@ -222,12 +231,15 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	if (np->backoff > w->cfg->server_login_retry)
 		np->backoff = w->cfg->server_login_retry;
 	np->retry_after = w->now + np->backoff;
-	if (node != 0) {
+	if (node != p->primary) {
 		log_warn(NULL, "database %s: replica %s:%d unavailable (%s); reads go elsewhere for %.1f s", p->dbname,
 		         p->host[node], p->port[node], msg, (double)np->backoff / 1e6);
-		reroute_waiting(p, node);
+		pool_reroute_waiting(p, node, -1);
 		return;
 	}
+	/* The monitor may find a new primary: clients wait for it (up to query_wait_timeout) instead of failing. */
+	if (!server_said && pool_failover_possible(p))
+		return;
 	char text[256];
 	if (server_said)
 		snprintf(text, sizeof text, "%s", msg);
@@ -247,14 +259,21 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	}
 }
 
-int pool_pick_replica(struct pool *p)
+int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude)
 {
 	struct worker *w = p->w;
+	const struct mon_snapshot *s = monitor_snapshot();
+	if (s && s->gen != p->snap_gen)
+		pool_sync(p);
 	int cand[MAX_NODES], nc = 0;
 	for (int node = 0; node < p->nnodes; node++) {
-		int weight = node == 0 ? w->cfg->primary_read_weight : p->weight[node];
-		if (weight > 0 && w->now >= p->nodes[node].retry_after)
-			cand[nc++] = node;
+		int weight = node == p->primary ? w->cfg->primary_read_weight : p->weight[node];
+		if (weight <= 0 || w->now < p->nodes[node].retry_after || (exclude & (1u << node)))
+			continue;
+		/* Replicas need the monitor's word that they are up, replicas, and recent enough. */
+		if (s && node != p->primary && (p->mon[node] < 0 || !monitor_readable(s, p->mon[node], cls, max_lag, w->now)))
+			continue;
+		cand[nc++] = node;
 	}
 	if (nc == 0)
 		return -1;
@@ -264,7 +283,7 @@ int pool_pick_replica(struct pool *p)
 	uint64_t best_load = UINT64_MAX;
 	for (int k = 0; k < nc; k++) {
 		int node = cand[(start + (uint32_t)k) % (uint32_t)nc];
-		int weight = node == 0 ? w->cfg->primary_read_weight : p->weight[node];
+		int weight = node == p->primary ? w->cfg->primary_read_weight : p->weight[node];
 		const struct node_pool *np = &p->nodes[node];
 		uint64_t load = (uint64_t)(np->n_used + np->n_waiting + np->n_pending + 1) * 1000000u / (uint64_t)weight;
 		if (load < best_load) {
@@ -275,8 +294,7 @@ int pool_pick_replica(struct pool *p)
 	return best;
 }
 
-/* A replica that cannot be reached: its queued clients go to another eligible node, or the primary. */
-static void reroute_waiting(struct pool *p, int node)
+void pool_reroute_waiting(struct pool *p, int node, int dest)
 {
 	struct node_pool *np = &p->nodes[node];
 	struct list moved, *it;
@@ -290,9 +308,9 @@ static void reroute_waiting(struct pool *p, int node)
 	while ((it = list_pop(&moved)) != NULL) {
 		struct client *cl = list_entry(it, struct client, wait_node);
 		list_init(&cl->wait_node);
-		int other = pool_pick_replica(p);
+		int other = dest >= 0 ? dest : pool_pick_replica(p, 0, p->w->cfg->max_replica_lag, 1u << node);
 		cl->state = CL_IDLE;
-		if (pool_acquire(cl, other > 0 ? other : 0) && !cl->c.closing)
+		if (pool_acquire(cl, other >= 0 ? other : p->primary) && !cl->c.closing)
 			conn_resume(&cl->c);
 	}
 }
@@ -303,7 +321,7 @@ void pool_login_wait(struct client *cl)
 	cl->state = CL_LOGIN_WAIT;
 	cl->state_since = p->w->now;
 	list_append(&p->login_wait, &cl->wait_node);
-	pool_launch(p, 0);
+	pool_launch(p, p->primary);
 }
 
 void pool_finish_logins(struct pool *p)
@@ -489,7 +507,7 @@ static void expire_waiters(struct pool *p)
 			client_close(cl, "08P01", "login timed out waiting for a server connection");
 	}
 	if (!list_empty(&p->login_wait))
-		pool_launch(p, 0);
+		pool_launch(p, p->primary);
 }
 
 /* Idle servers past server_idle_timeout or server_lifetime close; min_pool_size is topped up. */
@@ -524,7 +542,7 @@ static void tend_idle(struct pool *p)
 			}
 		}
 		/* min_pool_size counts connections of all workers; the primary only, as PgBouncer's pools. */
-		if (n == 0 && p->min_pool_size > 0 && !p->gone && now >= np->retry_after &&
+		if (n == p->primary && p->min_pool_size > 0 && !p->gone && now >= np->retry_after &&
 		    atomic_load(&g_shared.shutdown) == 0) {
 			while (atomic_load(&p->shared->quota[n].conns) < p->min_pool_size) {
 				if (!quota_take(&p->shared->quota[n], p->min_pool_size))
@@ -584,6 +602,7 @@ void pool_janitor(struct worker *w)
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &w->pools) {
 		struct pool *p = list_entry(it, struct pool, node);
+		pool_sync(p);
 		expire_waiters(p);
 		tend_idle(p);
 		publish_stats(p);

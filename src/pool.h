@@ -22,8 +22,19 @@ void pool_server_move(struct server *sv, enum sv_list to);
 /* Open connections for waiting clients as far as the limits allow. */
 void pool_launch(struct pool *p, int node);
 
-/* The replica (or the primary, when primary_read_weight > 0) that should take the next read; -1 if none. */
-int pool_pick_replica(struct pool *p);
+/* The node that should take the next read needing lag ≤ max_lag (µs, ≤ 0: any) in rotation class cls (-1: none),
+   skipping nodes in the exclude bitmask: a replica, or the primary when primary_read_weight > 0; -1 if none. */
+int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude);
+/* Move the clients queued for node to dest (-1: another eligible replica, else the primary). */
+void pool_reroute_waiting(struct pool *p, int node, int dest);
+/* Mark every server of a node pool dirty (closed when released); idle ones close now. */
+void pool_mark_dirty(struct node_pool *np);
+/* Bring p in line with the monitor's newest snapshot: node mapping, write node, nodes that went down. */
+void pool_sync(struct pool *p);
+/* Sync every pool of w (the monitor saw a change). */
+void pool_sync_all(struct worker *w);
+/* True when the monitor may still find another primary for p (role = auto and replicas to promote). */
+bool pool_failover_possible(const struct pool *p);
 /* Wait for the pool's login parameters, starting a server connection to learn them. */
 void pool_login_wait(struct client *cl);
 /* Complete logins of clients waiting for parameters that are now known. */

@@ -124,6 +124,8 @@ struct client {
 	bool default_read_only;   /* SET default_transaction_read_only = on */
 	bool reroute;             /* paused until its replica connection is released, then routed again */
 	bool force_primary;       /* the next unit goes to the primary (a replica refused it with 25006) */
+	bool retrying;            /* the next unit is a re-run: keep retry_exclude */
+	uint32_t retry_exclude;   /* nodes this unit already failed on (a re-run goes elsewhere) */
 	struct iobuf *retry;      /* copy of a Query sent to a replica, until its first answer arrives */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
@@ -167,6 +169,7 @@ struct server {
 	bool pinned;              /* held session state for a client: reset before reuse */
 	bool retry_armed;         /* the client's Query copy may still be re-run elsewhere */
 	bool retry_swallow;       /* dropping a replica's refusal up to its ReadyForQuery */
+	bool retry_to_primary;    /* the refusal was 25006: the re-run goes to the primary */
 	struct iobuf *held;       /* a RowDescription held back while a retry is still possible */
 	struct params extra;      /* settings pgrouter SET that the server does not report */
 	struct list cancels;      /* cancel requests in flight for this backend */
@@ -237,6 +240,10 @@ struct pool {
 	int port[MAX_NODES];
 	int weight[MAX_NODES];
 	struct node_pool nodes[MAX_NODES];
+	int primary;              /* node that takes writes: node 0 as configured, or whichever the monitor found */
+	int mon[MAX_NODES];       /* each node's index in the monitor's snapshot, or -1 */
+	uint64_t snap_gen;        /* the snapshot the fields above were derived from */
+	bool no_replica_logged;   /* "no replica qualifies" was logged; cleared when one does again */
 	struct list login_wait;   /* clients waiting for the welcome parameters */
 	int n_clients;
 	bool gone;                /* its [databases] entry was removed by a reload */
@@ -291,7 +298,12 @@ struct worker {
 	/* counters */
 	uint64_t n_queries, n_server_connects, n_bad_input;
 	uint64_t n_routed_primary, n_routed_replica, n_pinned, n_retries;
+	/* per monitored node (the monitor's index), written by this worker only, read by the console */
+	_Atomic uint64_t node_reads[32], node_writes[32], node_errors[32];
 };
+
+/* Bump a counter that only its owning worker writes (others only read it). */
+#define OWNER_INC(x) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + 1, memory_order_relaxed)
 
 /* Process-wide state shared by all threads; mutated only as documented in shared.c. */
 struct shared {

@@ -4,8 +4,10 @@
 #include "clientroute.h"
 #include "conn.h"
 #include "log.h"
+#include "monitor.h"
 #include "net.h"
 #include "pool.h"
+#include "retry.h"
 #include "proto/cursor.h"
 #include "worker.h"
 #include "auth/scram.h"
@@ -138,7 +140,7 @@ static void login_done(struct server *sv)
 	np->backoff = 0;
 	np->retry_after = 0;
 	np->last_error[0] = 0;
-	if (sv->node == 0 && !atomic_load(&sh->has_welcome)) {
+	if (sv->node == p->primary && !atomic_load(&sh->has_welcome)) {
 		pthread_mutex_lock(&sh->lock);
 		if (!atomic_load(&sh->has_welcome)) {
 			params_copy(&sh->welcome, &sv->params);
@@ -267,82 +269,6 @@ static enum act statement_mode_violation(struct server *sv)
 	return ACT_CLOSED;
 }
 
-/* The replica refused the client's Query as a write and nothing reached the client: run it on the primary. */
-static enum act retry_on_primary(struct server *sv, const uint8_t *body)
-{
-	struct client *cl = sv->client;
-	struct iobuf *copy = cl->retry;
-	cl->retry = NULL;
-	sv->retry_swallow = false;
-	sv->tx_status = (char)body[0];
-	if (sv->expect_z > 0)
-		sv->expect_z--;
-	conn_unlink(&sv->c);
-	sv->client = NULL;
-	cl->server = NULL;
-	cl->state = CL_IDLE;
-	clientroute_learn_message(sv->c.w, copy->data, copy->wpos);
-	bool ok = conn_unread(&cl->c, copy->data, copy->wpos) == 0;
-	buf_put(sv->c.w, copy);
-	sv->c.w->n_retries++;
-	log_info(cl->c.prefix, "replica %s:%d refused a statement as a write (25006); re-running it on the primary",
-	         sv->pool->host[sv->node], sv->pool->port[sv->node]);
-	if (sv->expect_z || sv->unsynced || sv->tx_status != 'I')
-		server_close(sv, "owes answers after a refused statement");
-	else
-		server_release(sv);
-	if (!ok) {
-		client_close(cl, "53200", "out of memory while retrying on the primary");
-	} else {
-		cl->force_primary = true;
-		cl->c.paused = false;
-		conn_drive(&cl->c);
-	}
-	return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
-}
-
-/* Decide about the first answer to a Query kept for a retry: a 25006 refusal is swallowed, anything else
-   means the answer is the client's and the copy goes. */
-static enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
-{
-	struct client *cl = sv->client;
-	if (sv->retry_swallow)
-		return type == 'Z' ? (body ? retry_on_primary(sv, body) : ACT_NEED_FULL) : ACT_SKIP;
-	bool eligible = sv->node != 0 && sv->expect_z == 1 && sv->c.pending == 0 && !sv->unsynced;
-	/* Parse/Bind completions and descriptions come before execution: hold them back, they are not rows. */
-	bool describes = type == '1' || type == '2' || type == 't' || type == 'T' || type == 'n';
-	uint32_t held = sv->held ? sv->held->wpos : 0;
-	if (describes && eligible && held + len + 1 <= (uint32_t)sv->c.w->cfg->pkt_buf) {
-		if (!body)
-			return ACT_NEED_FULL;
-		if (sv->held || (sv->held = buf_get(sv->c.w)) != NULL) {
-			memcpy(sv->held->data + held, body - PROTO_HDR, len + 1);
-			sv->held->wpos = held + len + 1;
-			return ACT_CONSUMED;
-		}
-	}
-	if (type == 'E' && eligible) {
-		if (!body)
-			return ACT_NEED_FULL;
-		struct pg_error e;
-		if (proto_parse_error(body, len - 4, &e) == 0 && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
-			sv->retry_swallow = true;
-			buf_put(sv->c.w, sv->held);
-			sv->held = NULL;
-			return ACT_SKIP;
-		}
-	}
-	/* The answer is the client's: release what was held, in order, and forget the copy. */
-	if (sv->held) {
-		iobuf_append(conn_out(&cl->c), sv->held->data, sv->held->wpos);
-		buf_put(sv->c.w, sv->held);
-		sv->held = NULL;
-	}
-	buf_put(sv->c.w, cl->retry);
-	cl->retry = NULL;
-	return ACT_SEND;   /* the caller decides normally */
-}
-
 /* Results flowing to a linked client: forwarded, with ReadyForQuery deciding when to release. */
 static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
 {
@@ -369,6 +295,17 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 			return ACT_SEND_LAST;   /* after_last decides what the held statement does */
 		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_between_transactions(sv))
 			return ACT_SEND_LAST;
+		return ACT_SEND;
+	}
+	if (type == 'E' && sv->node == sv->pool->primary) {
+		if (!body)
+			return ACT_NEED_FULL;
+		struct pg_error e;
+		if (proto_parse_error(body, len - 4, &e) == 0 && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
+			/* The write node has become read-only (demoted): never reuse this connection, and look again. */
+			sv->dirty = true;
+			monitor_poke();
+		}
 		return ACT_SEND;
 	}
 	if (type == 'S') {
@@ -524,6 +461,10 @@ void server_client_gone(struct server *sv)
 static void server_on_eof(struct conn *c, const char *why)
 {
 	struct server *sv = SV(c);
+	if (sv->state == SV_ACTIVE && sv->client && retry_possible(sv)) {
+		retry_or_fail(sv, why);   /* a read lost with its node: re-run it elsewhere */
+		return;
+	}
 	if (sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN) {
 		char msg[200];
 		snprintf(msg, sizeof msg, "server %s:%d closed the connection during login (%s)",

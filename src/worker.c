@@ -213,6 +213,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 		free(m);
 	}
 	maybe_reload(w);
+	pool_sync_all(w);   /* the monitor may have woken us: a new primary, or a node down */
 	struct list *pit, *ptmp;
 	list_for_each_safe(pit, ptmp, &w->pools) {
 		struct pool *p = list_entry(pit, struct pool, node);

@@ -12,7 +12,7 @@ def client_backends(cluster, node=None, user=None):
     pgrouter's short catalog lookups ('pgrouter catalog', outside the pools) are left out."""
     q = ("SELECT pid, usename, state, application_name FROM pg_stat_activity "
          "WHERE backend_type = 'client backend' AND client_addr IS NOT NULL "
-         "AND application_name <> 'pgrouter catalog' AND pid <> pg_backend_pid()")
+         "AND application_name NOT IN ('pgrouter catalog', 'pgrouter monitor') AND pid <> pg_backend_pid()")
     params = []
     if user is not None:
         q += " AND usename = %s"
@@ -100,7 +100,7 @@ class ServerCounter:
         return self.conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
             "AND client_addr IS NOT NULL AND usename = %s "
-            "AND application_name <> 'pgrouter catalog'", (self.user,)).fetchone()[0]
+            "AND application_name NOT IN ('pgrouter catalog', 'pgrouter monitor')", (self.user,)).fetchone()[0]
 
     def idle_in_transaction(self):
         """Number of this role's backends sitting idle in a transaction."""
