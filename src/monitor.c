@@ -151,15 +151,18 @@ static void login_for(const struct config *cfg, const struct mnode *n, struct pg
 			lg->password = cfg->dbs[i].password;
 }
 
-/* Errors that say the node is alive but will not answer the monitor (credentials, database, rights). */
-static bool refusal(const char *sqlstate)
+/* A failure that says the node is alive but will not answer the monitor (credentials, database, rights, or a
+   login we cannot perform), as opposed to an unreachable or stopping node. */
+static bool refusal(const struct pgclient *pc)
 {
-	return strncmp(sqlstate, "28", 2) == 0 || strcmp(sqlstate, "3D000") == 0 || strcmp(sqlstate, "42501") == 0 ||
-	       strcmp(sqlstate, "42883") == 0;
+	if (pc->io_failed)
+		return false;
+	const char *st = pc->sqlstate;
+	return strncmp(st, "57", 2) != 0 && strncmp(st, "53", 2) != 0 && strncmp(st, "08", 2) != 0;
 }
 
 /* Store a result for the coordinator. */
-static void report(struct mnode *n, const struct sample *s, const char *err, const char *sqlstate)
+static void report(struct mnode *n, const struct sample *s, const struct pgclient *pc)
 {
 	pthread_mutex_lock(&mon.lock);
 	n->seq++;
@@ -169,9 +172,9 @@ static void report(struct mnode *n, const struct sample *s, const char *err, con
 		n->failed = false;
 	} else {
 		n->failed = true;
-		n->refused = refusal(sqlstate);
+		n->refused = refusal(pc);
 		n->errors++;
-		snprintf(n->error, sizeof n->error, "%.159s", err);
+		snprintf(n->error, sizeof n->error, "%.159s", pc->err);
 	}
 	pthread_cond_signal(&mon.sampled);
 	pthread_mutex_unlock(&mon.lock);
@@ -217,7 +220,7 @@ static void *poller_main(void *arg)
 			retry_now = !timed_out && !reconnected;   /* e.g. pg_terminate_backend of our session */
 			reconnected = true;
 			if (!retry_now) {
-				report(n, NULL, pc.err, pc.sqlstate);
+				report(n, NULL, &pc);
 				backoff = backoff ? backoff * 2 : interval;
 				if (backoff > DOWN_BACKOFF_MAX)
 					backoff = DOWN_BACKOFF_MAX > interval ? DOWN_BACKOFF_MAX : interval;
@@ -225,7 +228,7 @@ static void *poller_main(void *arg)
 		} else {
 			reconnected = false;
 			backoff = 0;
-			report(n, &s, NULL, NULL);
+			report(n, &s, NULL);
 		}
 		pthread_mutex_lock(&mon.lock);
 		if (retry_now)

@@ -43,7 +43,7 @@ static int wait_fd(struct pgclient *pc, short events, int64_t deadline)
 	for (;;) {
 		int left = (int)(deadline - now_ms());
 		if (left <= 0) {
-			pc->timed_out = true;
+			pc->timed_out = pc->io_failed = true;
 			return pgc_fail(pc, "timed out after %d ms", pc->timeout_ms);
 		}
 		struct pollfd p = { pc->fd, events, 0 };
@@ -51,7 +51,7 @@ static int wait_fd(struct pgclient *pc, short events, int64_t deadline)
 		if (r > 0)
 			return 0;
 		if (r < 0 && errno != EINTR)
-			return pgc_fail(pc, "poll: %s", strerror(errno));
+			return pc->io_failed = true, pgc_fail(pc, "poll: %s", strerror(errno));
 	}
 }
 
@@ -66,7 +66,7 @@ static int send_all(struct pgclient *pc, const uint8_t *p, size_t n, int64_t dea
 			continue;
 		}
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			return pgc_fail(pc, "send: %s", strerror(errno));
+			return pc->io_failed = true, pgc_fail(pc, "send: %s", strerror(errno));
 		if (wait_fd(pc, POLLOUT, deadline) < 0)
 			return -1;
 	}
@@ -84,9 +84,9 @@ static int recv_all(struct pgclient *pc, uint8_t *p, size_t n, int64_t deadline)
 			continue;
 		}
 		if (r == 0)
-			return pgc_fail(pc, "server closed the connection");
+			return pc->io_failed = true, pgc_fail(pc, "server closed the connection");
 		if (errno != EAGAIN && errno != EINTR)
-			return pgc_fail(pc, "recv: %s", strerror(errno));
+			return pc->io_failed = true, pgc_fail(pc, "recv: %s", strerror(errno));
 		if (wait_fd(pc, POLLIN, deadline) < 0)
 			return -1;
 	}
@@ -189,17 +189,18 @@ int pgc_connect(struct pgclient *pc, const struct pgc_login *lg, int timeout_ms)
 {
 	int err = 0;
 	pc->timeout_ms = timeout_ms;
-	pc->timed_out = false;
+	pc->timed_out = pc->io_failed = false;
 	pc->sqlstate[0] = 0;
 	pc->err[0] = 0;
 	int64_t deadline = now_ms() + timeout_ms;
 	pc->fd = net_connect(lg->host, lg->port, &err);
 	if (pc->fd < 0)
-		return pgc_fail(pc, "connect to %s:%d: %s", lg->host, lg->port, strerror(err));
+		return pc->io_failed = true, pgc_fail(pc, "connect to %s:%d: %s", lg->host, lg->port, strerror(err));
 	if (wait_fd(pc, POLLOUT, deadline) < 0)
 		goto fail;
 	socklen_t el = sizeof err;
 	if (getsockopt(pc->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+		pc->io_failed = true;
 		pgc_fail(pc, "connect to %s:%d: %s", lg->host, lg->port, strerror(err));
 		goto fail;
 	}
@@ -240,7 +241,7 @@ int pgc_query(struct pgclient *pc, const char *sql, void (*row)(void *ctx, int n
               void *ctx)
 {
 	int64_t deadline = now_ms() + pc->timeout_ms;
-	pc->timed_out = false;
+	pc->timed_out = pc->io_failed = false;
 	pc->sqlstate[0] = 0;
 	struct iobuf *out = NULL;
 	msg_query(&out, sql);

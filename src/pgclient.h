@@ -24,6 +24,7 @@ struct pgclient {
 	int fd;
 	int timeout_ms;
 	bool timed_out;                       /* the last failure was a timeout (a hung node, not a refusal) */
+	bool io_failed;                       /* ... or the network failed (refused, reset, closed): the node is unreachable */
 	char sqlstate[6];                     /* the server's SQLSTATE when it answered with an error, else "" */
 	char err[256];
 };

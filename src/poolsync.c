@@ -28,12 +28,13 @@ static void switch_primary(struct pool *p, int want)
 }
 
 /* A node the monitor cannot reach: its connections go (reads in flight are re-run elsewhere), and so do its
-   queued reads. A hung node would otherwise hold its clients until TCP gives up. */
+   queued reads. A hung replica would otherwise hold its clients until TCP gives up. Work in flight on the
+   primary is left alone: it has nowhere else to go, and a slow primary is better than a killed write. */
 static void drop_node(struct pool *p, int node)
 {
 	struct node_pool *np = &p->nodes[node];
 	struct list *lists[] = { &np->idle, &np->pending, &np->used };
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < (node == p->primary ? 2 : 3); i++) {
 		struct list *it, *tmp;
 		list_for_each_safe(it, tmp, lists[i]) {
 			struct server *sv = list_entry(it, struct server, pool_node);

@@ -382,5 +382,18 @@ def test_promoted_replica_takes_writes_and_no_acknowledged_write_is_lost(pgroute
         assert all(len(v) > 20 for v in acked.values()), {w: len(v) for w, v in acked.items()}
         assert f"writes now go to 127.0.0.1:{new.port}" in proxy.log
         assert nodes(proxy)[new.port]["role"] == "primary"
+
+        # Split brain: the old primary starts again, still a primary on the old timeline. The new
+        # primary (higher timeline) keeps the writes; the old one gets neither writes nor reads.
+        c.start(old)
+        wait_for(lambda: node_is(proxy, old.port, role="fenced"), timeout=10, what="old primary fenced")
+        assert "is out of recovery but is not the primary" in proxy.log
+        with app(proxy) as conn:
+            for n in range(20):
+                conn.execute("INSERT INTO mon_w VALUES (99, %s)", (n,))
+                port = conn.execute("SELECT inet_server_port() FROM mon_w LIMIT 1").fetchone()[0]
+                assert port != old.port, "a read went to the fenced old primary"
+        assert c.sql(new, "SELECT count(*) FROM mon_w WHERE writer = 99")[0][0] == 20
+        assert c.sql(old, "SELECT count(*) FROM mon_w WHERE writer = 99")[0][0] == 0
     finally:
         c.destroy()
