@@ -5,6 +5,7 @@
 #include "client.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "proto/cursor.h"
 #include "router.h"
@@ -219,12 +220,56 @@ static enum route_step refuse_no_replica(struct client *cl, const struct routeco
 	return RS_DONE;
 }
 
+const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, const struct cls_result *r, const char *sql,
+                                           size_t tl, struct route_out *out, bool *have_replicas)
+{
+	struct pool *p = cl->pool;
+	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, r, sql, tl) : NULL;
+	struct route_in in = {
+		.cls = r,
+		.rule_pref = rule ? (enum route_pref)rule->target : PREF_AUTO,
+		.rule_name = rule ? rule->name : NULL,
+		.session_pref = (enum route_pref)cl->session_pref,
+		.entry_pref = (enum route_pref)p->target,
+		.pinned = cl->pins != 0,
+		.default_read_only = cl->default_read_only,
+		.have_replicas = p->nnodes > 1 || p->w->cfg->primary_read_weight > 0,
+	};
+	/* Session mode keeps one server for the whole session: only a read-only alias sends it to a replica. */
+	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
+		in.have_replicas = false;
+	route_decide(&in, out);
+	*have_replicas = in.have_replicas;
+	if (type == 'P' && !r && out->target == ROUTE_PRIMARY && in.have_replicas && !in.pinned)
+		out->reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
+	if (out->target == ROUTE_REPLICA && r && p->w->n_learned && learned_contains(p->w, cls_fingerprint(sql, tl))) {
+		out->target = ROUTE_PRIMARY;
+		out->reason = "learned-write";
+		out->detail[0] = 0;
+	}
+	return rule;
+}
+
+void clientroute_explain(struct client *cl, const char *sql, size_t len, struct route_explain *ex)
+{
+	memset(ex, 0, sizeof *ex);
+	if (!cl->c.w->cfg->routing) {
+		ex->out.target = ROUTE_PRIMARY;
+		ex->out.reason = "routing-off";
+		ex->out.max_lag_ms = -1;
+		return;
+	}
+	ex->classified = classify_text(cl, sql, len, &ex->cls);
+	ex->rule = clientroute_decide(cl, 'Q', ex->classified ? &ex->cls : NULL, sql, len, &ex->out, &ex->have_replicas);
+}
+
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
 	if (!p->w->cfg->routing) {
 		*node = 0;   /* a plain pooler, as PgBouncer */
 		p->w->n_routed_primary++;
+		metrics_routed(p->w, p, 0, false, "routing-off", NULL);
 		return RS_GO;
 	}
 	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
@@ -259,32 +304,13 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			batch_len = 0;
 		}
 	}
-	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, have ? r : NULL, sql, tl) : NULL;
-	struct route_in in = {
-		.cls = have ? r : NULL,
-		.rule_pref = rule ? (enum route_pref)rule->target : PREF_AUTO,
-		.rule_name = rule ? rule->name : NULL,
-		.session_pref = (enum route_pref)cl->session_pref,
-		.entry_pref = (enum route_pref)p->target,
-		.pinned = cl->pins != 0,
-		.default_read_only = cl->default_read_only,
-		.have_replicas = p->nnodes > 1 || p->w->cfg->primary_read_weight > 0,
-	};
 	struct route_out out;
-	/* Session mode keeps one server for the whole session: only a read-only alias sends it to a replica. */
-	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
-		in.have_replicas = false;
-	route_decide(&in, &out);
-	if (type == 'P' && !have && out.target == ROUTE_PRIMARY && in.have_replicas && !in.pinned)
-		out.reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
+	bool replicas = false;
+	const struct routeconf *rule = clientroute_decide(cl, type, have ? r : NULL, sql, tl, &out, &replicas);
 	if (cl->force_primary) {
 		cl->force_primary = false;
 		out.target = ROUTE_PRIMARY;
 		out.reason = "retry-after-read-only-error";
-		out.detail[0] = 0;
-	} else if (out.target == ROUTE_REPLICA && have && p->w->n_learned && learned_contains(p->w, cls_fingerprint(sql, tl))) {
-		out.target = ROUTE_PRIMARY;
-		out.reason = "learned-write";
 		out.detail[0] = 0;
 	}
 	*node = 0;
@@ -309,6 +335,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			cl->retry->wpos = keep;
 		}
 	}
+	metrics_routed(p->w, p, *node, out.target == ROUTE_REPLICA, out.reason, rule ? rule->name : NULL);
 	if (log_get_level() >= LOG_DEBUG) {
 		char why[100];
 		log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s", *node, p->host[*node], p->port[*node],

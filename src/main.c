@@ -1,6 +1,8 @@
 /* Entry point: command line, config, daemonizing, signals, and the worker threads' lifetime. */
 #include "catalog.h"
 #include "conn.h"
+#include "control.h"
+#include "http.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy.h"
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define PGROUTER_VERSION "0.1.0"
@@ -88,22 +91,8 @@ static int write_pidfile(const char *path)
 /* SIGHUP: parse the file again; on success publish it, otherwise keep running on the old one. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
-	struct config *old = atomic_load(&g_shared.cfg);
 	char err[600];
-	struct config *nc = config_load(old->path, err, sizeof err);
-	if (!nc) {
-		log_error(NULL, "reload failed, keeping the running configuration: %s", err);
-		return;
-	}
-	config_log_changes(old, nc);
-	config_keep_restart_settings(old, nc);
-	log_setup(nc->verbose >= 2 ? LOG_DEBUG : LOG_INFO, NULL);
-	log_reopen();
-	atomic_store(&g_shared.cfg, nc);
-	config_put(old);
-	for (int i = 0; i < g_shared.nworkers; i++)
-		worker_kick(&g_shared.workers[i]);
-	log_info(NULL, "configuration reloaded");
+	control_reload(err, sizeof err);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -175,6 +164,9 @@ int main(int argc, char **argv)
 	raise_nofile(cfg);
 	evthread_use_pthreads();
 	atomic_store(&g_shared.cfg, cfg);
+	struct timeval start;
+	gettimeofday(&start, NULL);
+	g_shared.start_time = (int64_t)start.tv_sec * 1000000 + start.tv_usec;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	g_shared.nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
 	if (g_shared.nworkers > 64)
@@ -196,6 +188,15 @@ int main(int argc, char **argv)
 	struct event *intr = evsignal_new(main_base, SIGINT, on_stop, NULL);
 	struct event *term = evsignal_new(main_base, SIGTERM, on_stop, NULL);
 	done_ev = evtimer_new(main_base, check_done, NULL);
+	if (control_init(main_base) < 0) {
+		log_error(NULL, "out of memory");
+		return 1;
+	}
+	if (http_start(cfg, err, sizeof err) < 0) {
+		log_error(NULL, "%s", err);
+		fprintf(stderr, "pgrouter: %s\n", err);
+		return 1;
+	}
 	event_add(hup, NULL);
 	event_add(intr, NULL);
 	event_add(term, NULL);
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
 	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
 	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
 	event_base_dispatch(main_base);
+	http_stop();
 	catalog_stop();
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_free(&g_shared.workers[i]);
@@ -223,6 +225,7 @@ int main(int argc, char **argv)
 	event_free(intr);
 	event_free(term);
 	event_free(done_ev);
+	control_free();
 	event_base_free(main_base);
 	free(g_shared.workers);
 	config_put(atomic_load(&g_shared.cfg));
