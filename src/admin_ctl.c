@@ -63,27 +63,23 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		event_del(aw->tick);
 }
 
+struct admin_worker *admin_worker_new(struct worker *w)
+{
+	struct admin_worker *aw = calloc(1, sizeof *aw);
+	if (!aw)
+		return NULL;
+	list_init(&aw->ops);
+	aw->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+	if (!aw->tick) {
+		free(aw);
+		return NULL;
+	}
+	return aw;
+}
+
 void admin_defer(struct client *cl, struct admin_op *op)
 {
 	struct worker *w = cl->c.w;
-	if (!w->admin) {
-		w->admin = calloc(1, sizeof *w->admin);
-		if (w->admin) {
-			list_init(&w->admin->ops);
-			w->admin->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
-		}
-		if (!w->admin || !w->admin->tick) {
-			/* Cannot wait: answer now with what there is (never leaves the client hanging). */
-			free(w->admin);
-			w->admin = NULL;
-			struct iobuf **out = conn_out(&cl->c);
-			msg_error(out, "ERROR", "53200", "out of memory");
-			msg_ready(out, 'I');
-			conn_flush_out(&cl->c);
-			list_init(&op->node);
-			return;   /* op stays owned by whoever is filling it; it is leaked rather than freed under them */
-		}
-	}
 	op->conn_id = cl->c.id;
 	list_append(&w->admin->ops, &op->node);
 	if (!evtimer_pending(w->admin->tick, NULL)) {
@@ -95,8 +91,6 @@ void admin_defer(struct client *cl, struct admin_op *op)
 bool admin_pending(const struct client *cl)
 {
 	struct admin_worker *aw = cl->c.w->admin;
-	if (!aw)
-		return false;
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &aw->ops)
 		if (list_entry(it, struct admin_op, node)->conn_id == cl->c.id)

@@ -4,6 +4,8 @@
 
 #include "proxy.h"
 
+/* The console's per-worker state (made by worker_init after the event base); NULL when out of memory. */
+struct admin_worker *admin_worker_new(struct worker *w);
 /* Free w's console commands still waiting (at exit, after every thread has stopped). */
 void admin_worker_free(struct worker *w);
 

@@ -421,8 +421,7 @@ bool admin_show(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 		show_help(out);
 	else if (cmd_kw(c, 1, "CLIENTS") || cmd_kw(c, 1, "SERVERS") || cmd_kw(c, 1, "LISTS")) {
 		admin_show_conns(cl, c->w[1], out);
-		*deferred = true;   /* unless it failed: admin_show_conns answered at once then */
-		*deferred = admin_pending(cl);
+		*deferred = admin_pending(cl);   /* false when it could not start and answered with an error */
 	} else
 		return false;
 	return true;

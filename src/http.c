@@ -43,6 +43,19 @@ static void reply(struct evhttp_request *req, int rc, struct iobuf *body, const 
 		evbuffer_free(eb);
 }
 
+/* A short plain-text answer with status code (evhttp_send_error would drop our headers). */
+static void plain(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+	struct evbuffer *eb = evbuffer_new();
+	if (eb)
+		evbuffer_add_printf(eb, "%s\n", text);
+	evhttp_send_reply(req, code, reason, eb);
+	if (eb)
+		evbuffer_free(eb);
+}
+
 /* One request: GET (or HEAD) of /metrics, /status or /; anything else is 404. */
 static void handle(struct evhttp_request *req, void *arg)
 {
@@ -50,8 +63,12 @@ static void handle(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	struct iobuf *body = NULL;
-	if (!path) {
-		evhttp_send_error(req, HTTP_BADREQUEST, "bad request");
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		plain(req, 405, "Method Not Allowed", "method not allowed: use GET or HEAD");
+	} else if (!path) {
+		plain(req, HTTP_BADREQUEST, "Bad Request", "bad request");
 	} else if (strcmp(path, "/metrics") == 0) {
 		int rc = metrics_prometheus(&body);
 		reply(req, rc, body, "text/plain; version=0.0.4; charset=utf-8");
@@ -62,7 +79,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		int rc = iobuf_append(&body, http_page_html, (uint32_t)strlen(http_page_html));
 		reply(req, rc, body, "text/html; charset=utf-8");
 	} else {
-		evhttp_send_error(req, HTTP_NOTFOUND, "not found: try /, /status or /metrics");
+		plain(req, HTTP_NOTFOUND, "Not Found", "not found: try /, /status or /metrics");
 	}
 }
 
@@ -88,7 +105,8 @@ int http_start(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen for HTTP on %s:%d (http_addr, http_port)", addr, cfg->http_port);
 		return -1;
 	}
-	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	                                     EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);   /* 405 below */
 	evhttp_set_timeout(srv.http, 10);
 	evhttp_set_max_headers_size(srv.http, 16384);
 	evhttp_set_max_body_size(srv.http, 4096);

@@ -308,6 +308,11 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 		event_add(w->listen_ev[i], NULL);
 	}
 	w->kick_ev = event_new(w->base, -1, EV_PERSIST, kick_cb, w);
+	w->admin = admin_worker_new(w);
+	if (!w->admin) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 	w->janitor_ev = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	struct timeval tv = { 0, JANITOR_USEC };
