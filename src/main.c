@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		return 2;
 	}
-	char err[600];
+	char err[600] = "out of memory";
 	struct config *cfg = config_load(argv[optind], err, sizeof err);
 	if (!cfg) {
 		fprintf(stderr, "pgrouter: %s\n", err);
@@ -184,19 +184,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	main_base = event_base_new();
+	/* The HTTP listener binds before anything else runs: a port in use stops startup cleanly. */
+	if (http_start(cfg, err, sizeof err) < 0 || control_init(main_base) < 0) {
+		log_error(NULL, "%s", err);
+		fprintf(stderr, "pgrouter: %s\n", err);
+		http_stop();
+		event_base_free(main_base);
+		return 1;
+	}
 	struct event *hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
 	struct event *intr = evsignal_new(main_base, SIGINT, on_stop, NULL);
 	struct event *term = evsignal_new(main_base, SIGTERM, on_stop, NULL);
 	done_ev = evtimer_new(main_base, check_done, NULL);
-	if (control_init(main_base) < 0) {
-		log_error(NULL, "out of memory");
-		return 1;
-	}
-	if (http_start(cfg, err, sizeof err) < 0) {
-		log_error(NULL, "%s", err);
-		fprintf(stderr, "pgrouter: %s\n", err);
-		return 1;
-	}
 	event_add(hup, NULL);
 	event_add(intr, NULL);
 	event_add(term, NULL);
