@@ -239,7 +239,8 @@ const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, cons
 	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
 		in.have_replicas = false;
 	route_decide(&in, out);
-	*have_replicas = in.have_replicas;
+	if (have_replicas)
+		*have_replicas = in.have_replicas;
 	if (type == 'P' && !r && out->target == ROUTE_PRIMARY && in.have_replicas && !in.pinned)
 		out->reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
 	if (out->target == ROUTE_REPLICA && r && p->w->n_learned && learned_contains(p->w, cls_fingerprint(sql, tl))) {
@@ -305,8 +306,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		}
 	}
 	struct route_out out;
-	bool replicas = false;
-	const struct routeconf *rule = clientroute_decide(cl, type, have ? r : NULL, sql, tl, &out, &replicas);
+	const struct routeconf *rule = clientroute_decide(cl, type, have ? r : NULL, sql, tl, &out, NULL);
 	if (cl->force_primary) {
 		cl->force_primary = false;
 		out.target = ROUTE_PRIMARY;

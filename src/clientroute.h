@@ -22,7 +22,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 
 /* The routing decision for one unit of work of cl (r: its classification, NULL when there is none): the first
    matching [routes] rule (returned), route_decide and the learned-write override. No side effects; shared by
-   clientroute_start and SHOW ROUTE. *have_replicas tells whether a replica could be used at all. */
+   clientroute_start and SHOW ROUTE. *have_replicas (may be NULL) tells whether a replica could be used at all. */
 const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, const struct cls_result *r, const char *sql,
                                            size_t tl, struct route_out *out, bool *have_replicas);
 

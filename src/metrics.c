@@ -307,7 +307,7 @@ static int pool_metrics(struct iobuf **out, const struct config *cfg)
 	              "Server connections of the pool per node: active (linked or resetting), idle, login.");
 	static const char *const states[] = { "active", "idle", "login" };
 	for (int i = 0; i < n; i++) {
-		const int16_t *vals[] = { v[i].sum.node_active, v[i].sum.node_idle, v[i].sum.node_login };
+		const int *vals[] = { v[i].sum.node_active, v[i].sum.node_idle, v[i].sum.node_login };
 		for (int k = 0; k < v[i].nnodes; k++)
 			for (int s = 0; s < 3; s++) {
 				const char *l[] = { "database", v[i].dbname, "user", v[i].user, "node", v[i].node[k], "state", states[s], NULL };

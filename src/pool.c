@@ -571,10 +571,10 @@ static void publish_stats(struct pool *p)
 		st.sv_active += np->n_used;
 		st.sv_idle += np->n_idle;
 		st.sv_login += np->n_pending;
-		st.node_active[n] = (int16_t)np->n_used;
-		st.node_idle[n] = (int16_t)np->n_idle;
-		st.node_login[n] = (int16_t)np->n_pending;
-		st.node_waiting[n] = (int16_t)np->n_waiting;
+		st.node_active[n] = np->n_used;
+		st.node_idle[n] = np->n_idle;
+		st.node_login[n] = np->n_pending;
+		st.node_waiting[n] = np->n_waiting;
 		if (!list_empty(&np->waiting)) {
 			const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
 			if (now - first->state_since > st.maxwait_us)

@@ -189,7 +189,7 @@ struct pool_stats {
 	uint64_t assignments, wait_us;   /* servers handed to clients, and the time those clients waited */
 	uint64_t routed[2];              /* units of work sent to the primary [0] and to replicas [1] */
 	/* per node: server connections active (linked or resetting), idle, logging in; clients queued */
-	int16_t node_active[MAX_NODES], node_idle[MAX_NODES], node_login[MAX_NODES], node_waiting[MAX_NODES];
+	int node_active[MAX_NODES], node_idle[MAX_NODES], node_login[MAX_NODES], node_waiting[MAX_NODES];
 };
 
 #define MAX_WORKERS 64

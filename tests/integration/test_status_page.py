@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 import cluster as harness
-from helpers import db_entry, wait_for
+from helpers import db_entry
 
 pytestmark = pytest.mark.pgrouter_only
 
