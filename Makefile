@@ -3,7 +3,7 @@ CC      ?= cc
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc -pthread $(SANFLAGS)
-LDLIBS  := -levent_core -levent_pthreads -linih -lpg_query -lssl -lcrypto -lpthread -lm
+LDLIBS  := -levent_core -levent_extra -levent_pthreads -linih -lpg_query -lssl -lcrypto -lpthread -lm
 PYTHON  ?= /usr/bin/python3
 
 BUILD   ?= build
@@ -26,6 +26,9 @@ $(BUILD)/obj/%.o: src/%.c
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS)
+
+# The status page is built into the binary (.incbin in http_page.c).
+$(BUILD)/obj/http_page.o: src/status_page.html
 
 -include $(OBJ:.o=.d)
 

@@ -3,7 +3,7 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libinih-dev libpg-query-dev libssl-dev
       postgresql-15 postgresql-contrib python3 python3-pytest python3-psycopg pgbouncer
-      clang libclang-rt-14-dev openssl"
+      clang libclang-rt-14-dev openssl chromium python3-prometheus-client"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

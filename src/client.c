@@ -6,7 +6,9 @@
 #include "clientroute.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
+#include "pause.h"
 #include "pool.h"
 #include "proto/cursor.h"
 #include "server.h"
@@ -421,6 +423,7 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 	case 'F':
 		sv->expect_z++;
 		cl->c.w->n_queries++;
+		cl->pool->n_queries++;
 		return ACT_SEND;
 	case 'S':
 		sv->expect_z++;
@@ -428,8 +431,10 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		return ACT_SEND;
 	case 'P': case 'B': case 'D': case 'E': case 'C': case 'H':
 		sv->unsynced = true;
-		if (type == 'E')
+		if (type == 'E') {
 			cl->c.w->n_queries++;
+			cl->pool->n_queries++;
+		}
 		return ACT_SEND;
 	case 'd': case 'c': case 'f':
 		return ACT_SEND;
@@ -463,6 +468,8 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 		client_close(cl, "57P01", "pgrouter is shutting down");
 		return ACT_CLOSED;
 	}
+	if (pause_park(cl))
+		return ACT_PAUSE;   /* its database is paused: RESUME lets this message through */
 	int node = 0;
 	switch (clientroute_start(cl, type, len, body, &node)) {
 	case RS_NEED_FULL:
@@ -520,6 +527,7 @@ static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 
 void client_link(struct client *cl, struct server *sv)
 {
+	metrics_linked(cl->c.w, cl);
 	cl->server = sv;
 	sv->client = cl;
 	conn_link(&cl->c, &sv->c);

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto/cursor.h"
 #include "tls.h"
 #include "catalog.h"
@@ -63,6 +64,7 @@ static enum act auth_fail(struct client *cl, const char *why)
 	log_warn(cl->c.prefix, "authentication failed: user=%s db=%s method=%s reason=%s", user, cl->dbname,
 	         hba_method_name(cl->auth ? cl->auth->method : HBA_METHOD_REJECT), why);
 	snprintf(msg, sizeof msg, "password authentication failed for user \"%s\"", user);
+	metrics_auth_failure(cl->c.w);
 	clientauth_free(cl);
 	client_close(cl, "28P01", msg);
 	return ACT_CLOSED;
@@ -197,6 +199,7 @@ void clientauth_start(struct client *cl)
 		snprintf(msg, sizeof msg, "no pg_hba.conf entry allows user \"%s\", database \"%s\"%s", user, cl->dbname,
 		         cl->c.tls ? ", SSL encryption" : ", no encryption");
 		log_warn(cl->c.prefix, "rejected by auth_hba_file (line %d): user=%s db=%s", line, user, cl->dbname);
+		metrics_auth_failure(w);
 		client_close(cl, "28000", msg);
 		return;
 	}

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "log.h"
 #include "monitor.h"
+#include "metrics.h"
 #include "pool.h"
 #include "proto/cursor.h"
 #include "router.h"
@@ -248,6 +249,50 @@ static enum route_step refuse_no_replica(struct client *cl, const struct routeco
 	return RS_DONE;
 }
 
+const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, const struct cls_result *r, const char *sql,
+                                           size_t tl, struct route_out *out, bool *have_replicas)
+{
+	struct pool *p = cl->pool;
+	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, r, sql, tl) : NULL;
+	struct route_in in = {
+		.cls = r,
+		.rule_pref = rule ? (enum route_pref)rule->target : PREF_AUTO,
+		.rule_name = rule ? rule->name : NULL,
+		.session_pref = (enum route_pref)cl->session_pref,
+		.entry_pref = (enum route_pref)p->target,
+		.pinned = cl->pins != 0,
+		.default_read_only = cl->default_read_only,
+		.have_replicas = p->nnodes > 1 || p->w->cfg->primary_read_weight > 0,
+	};
+	/* Session mode keeps one server for the whole session: only a read-only alias sends it to a replica. */
+	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
+		in.have_replicas = false;
+	route_decide(&in, out);
+	if (have_replicas)
+		*have_replicas = in.have_replicas;
+	if (type == 'P' && !r && out->target == ROUTE_PRIMARY && in.have_replicas && !in.pinned)
+		out->reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
+	if (out->target == ROUTE_REPLICA && r && p->w->n_learned && learned_contains(p->w, cls_fingerprint(sql, tl))) {
+		out->target = ROUTE_PRIMARY;
+		out->reason = "learned-write";
+		out->detail[0] = 0;
+	}
+	return rule;
+}
+
+void clientroute_explain(struct client *cl, const char *sql, size_t len, struct route_explain *ex)
+{
+	memset(ex, 0, sizeof *ex);
+	if (!cl->c.w->cfg->routing) {
+		ex->out.target = ROUTE_PRIMARY;
+		ex->out.reason = "routing-off";
+		ex->out.max_lag_ms = -1;
+		return;
+	}
+	ex->classified = classify_text(cl, sql, len, &ex->cls);
+	ex->rule = clientroute_decide(cl, 'Q', ex->classified ? &ex->cls : NULL, sql, len, &ex->out, &ex->have_replicas);
+}
+
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
@@ -255,6 +300,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 	if (!p->w->cfg->routing) {
 		*node = p->primary;   /* a plain pooler, as PgBouncer */
 		p->w->n_routed_primary++;
+		metrics_routed(p->w, p, 0, false, "routing-off", NULL);
 		return RS_GO;
 	}
 	/* A re-run keeps the nodes it failed on; a new unit starts afresh. */
@@ -293,32 +339,12 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			batch_len = 0;
 		}
 	}
-	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, have ? r : NULL, sql, tl) : NULL;
-	struct route_in in = {
-		.cls = have ? r : NULL,
-		.rule_pref = rule ? (enum route_pref)rule->target : PREF_AUTO,
-		.rule_name = rule ? rule->name : NULL,
-		.session_pref = (enum route_pref)cl->session_pref,
-		.entry_pref = (enum route_pref)p->target,
-		.pinned = cl->pins != 0,
-		.default_read_only = cl->default_read_only,
-		.have_replicas = p->nnodes > 1 || p->w->cfg->primary_read_weight > 0,
-	};
 	struct route_out out;
-	/* Session mode keeps one server for the whole session: only a read-only alias sends it to a replica. */
-	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
-		in.have_replicas = false;
-	route_decide(&in, &out);
-	if (type == 'P' && !have && out.target == ROUTE_PRIMARY && in.have_replicas && !in.pinned)
-		out.reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
+	const struct routeconf *rule = clientroute_decide(cl, type, have ? r : NULL, sql, tl, &out, NULL);
 	if (cl->force_primary) {
 		cl->force_primary = false;
 		out.target = ROUTE_PRIMARY;
 		out.reason = "retry-after-read-only-error";
-		out.detail[0] = 0;
-	} else if (out.target == ROUTE_REPLICA && have && p->w->n_learned && learned_contains(p->w, cls_fingerprint(sql, tl))) {
-		out.target = ROUTE_PRIMARY;
-		out.reason = "learned-write";
 		out.detail[0] = 0;
 	}
 	*node = p->primary;
@@ -330,12 +356,6 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			return refuse_no_replica(cl, rule);
 		else
 			out.reason = cl->retry_exclude ? "retry" : "no-replica-available";
-	}
-	if (p->mon[*node] >= 0) {
-		if (out.target == ROUTE_REPLICA)
-			OWNER_INC(p->w->node_reads[p->mon[*node]]);
-		else
-			OWNER_INC(p->w->node_writes[p->mon[*node]]);
 	}
 	if (*node == p->primary) {
 		cl->c.w->n_routed_primary++;
@@ -349,6 +369,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			cl->retry->wpos = keep;
 		}
 	}
+	metrics_routed(p->w, p, *node, out.target == ROUTE_REPLICA, out.reason, rule ? rule->name : NULL);
 	if (log_get_level() >= LOG_DEBUG) {
 		char why[100];
 		log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s", *node, p->host[*node], p->port[*node],

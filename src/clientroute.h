@@ -3,6 +3,7 @@
 #define PGR_CLIENTROUTE_H
 
 #include "proxy.h"
+#include "router.h"
 
 /* Outcome of looking at the first message of a unit of work. */
 enum route_step {
@@ -18,6 +19,22 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 /* A statement (Query or Parse) is about to be forwarded on a linked server: track its session effects.
    Returns ACT_SEND, ACT_NEED_FULL, or ACT_PAUSE when it must wait to be routed to another node. */
 enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+
+/* The routing decision for one unit of work of cl (r: its classification, NULL when there is none): the first
+   matching [routes] rule (returned), route_decide and the learned-write override. No side effects; shared by
+   clientroute_start and SHOW ROUTE. *have_replicas (may be NULL) tells whether a replica could be used at all. */
+const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, const struct cls_result *r, const char *sql,
+                                           size_t tl, struct route_out *out, bool *have_replicas);
+
+/* What clientroute_start would decide for a simple Query of sql from cl, without running it. */
+struct route_explain {
+	bool classified;            /* false: too large to classify (it would go to the primary) */
+	struct cls_result cls;
+	struct route_out out;
+	const struct routeconf *rule;
+	bool have_replicas;
+};
+void clientroute_explain(struct client *cl, const char *sql, size_t len, struct route_explain *ex);
 
 /* Remember a statement a replica refused as a write: later ones of the same shape go to the primary. */
 void clientroute_learn_write(struct worker *w, const char *sql, size_t len);

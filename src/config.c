@@ -104,6 +104,8 @@ static const struct setting settings[] = {
 	{ "max_replica_lag", CT_DUR, "10s", OFF(max_replica_lag), 0, DMAX, NULL, 0 },
 	{ "lag_recover_checks", CT_INT, "3", OFF(lag_recover_checks), 1, 100000, NULL, 0 },
 	{ "role", CT_ENUM, "auto", OFF(role), 0, 0, node_roles, 0 },
+	{ "http_addr", CT_STR, "127.0.0.1", OFF(http_addr), 0, 0, NULL, F_RESTART },
+	{ "http_port", CT_INT, "0", OFF(http_port), 0, 65535, NULL, F_RESTART },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
 _Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
@@ -464,12 +466,89 @@ static void config_free(struct config *cfg)
 	authfile_free(cfg->authfile);
 	tls_free_contexts(cfg);
 	hba_free(cfg->hba);
+	for (int i = 0; i < cfg->nsets; i++) {
+		free(cfg->set_keys[i]);
+		free(cfg->set_values[i]);
+	}
+	free(cfg->set_keys);
+	free(cfg->set_values);
+	free(cfg->text);
 	free(cfg->path);
 	free(cfg);
 }
 
-/* Load and validate a config file. */
-struct config *config_load(const char *path, char *err, size_t errlen)
+/* The whole file as one string (NUL-terminated); NULL with err. */
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		if (n + 1 >= cap) {
+			char *nb = cap > (64u << 20) ? NULL : realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				errno = ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	/* A directory opens fine but cannot be read: never run on defaults instead. */
+	if (buf && ferror(f)) {
+		free(buf);
+		buf = NULL;
+	}
+	if (!buf)
+		snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(errno ? errno : EIO));
+	fclose(f);
+	if (buf) {
+		buf[n] = 0;
+		*len = n;
+	}
+	return buf;
+}
+
+/* Apply the console's SETs (after the file, before validation); 0 or -1 after config_fail(). */
+static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char *const *values)
+{
+	struct config *cfg = ps->cfg;
+	if (nsets == 0)
+		return 0;
+	cfg->set_keys = calloc((size_t)nsets, sizeof *cfg->set_keys);
+	cfg->set_values = calloc((size_t)nsets, sizeof *cfg->set_values);
+	if (!cfg->set_keys || !cfg->set_values)
+		return config_fail(ps, NULL, "out of memory"), -1;
+	ps->line = 0;
+	for (int i = 0; i < nsets; i++) {
+		const struct setting *st = find_setting(keys[i]);
+		const char *why = NULL;
+		if (!st)
+			return config_fail(ps, keys[i], "unknown setting"), -1;
+		if (apply_setting(cfg, st, values[i], &why) < 0)
+			return config_fail(ps, keys[i], "%s: '%s'", why, values[i]), -1;
+		cfg->set_keys[i] = strdup(st->name);
+		cfg->set_values[i] = strdup(values[i]);
+		cfg->nsets = i + 1;
+		if (!cfg->set_keys[i] || !cfg->set_values[i])
+			return config_fail(ps, NULL, "out of memory"), -1;
+	}
+	return 0;
+}
+
+/* Parse text (the file at path, as read) with the console's SETs on top, and validate. */
+static struct config *load_text(const char *path, const char *text, size_t len, int nsets, char *const *keys,
+                                char *const *values, char *err, size_t errlen)
 {
 	struct parse_state ps = { .path = path, .err = err, .errlen = errlen };
 	struct config *cfg = calloc(1, sizeof *cfg);
@@ -479,18 +558,25 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	}
 	atomic_init(&cfg->refcount, 1);
 	cfg->path = strdup(path);
+	cfg->text = malloc(len + 1);
+	if (cfg->text) {
+		memcpy(cfg->text, text, len);
+		cfg->text[len] = 0;
+	}
 	ps.cfg = cfg;
 	set_defaults(cfg);
-	ps.f = fopen(path, "r");
-	if (!ps.f) {
-		snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+	/* fmemopen refuses an empty buffer: an empty file reads as one blank line. */
+	ps.f = len ? fmemopen((void *)text, len, "r") : fmemopen((void *)"\n", 1, "r");
+	if (!ps.f || !cfg->text || !cfg->path) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		if (ps.f)
+			fclose(ps.f);
 		config_free(cfg);
 		return NULL;
 	}
 	int rc = ini_parse_stream(read_line, &ps, on_ini_key, &ps);
 	fclose(ps.f);
 	if (ps.read_errno) {
-		/* A directory opens fine but cannot be read: never run on defaults instead. */
 		snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(ps.read_errno));
 		ps.failed = true;
 	}
@@ -502,12 +588,71 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		config_fail(&ps, NULL, "syntax error (expected [section] or key = value)");
 	}
 	if (!ps.failed)
+		apply_sets(&ps, nsets, keys, values);
+	if (!ps.failed)
 		validate(&ps);
 	if (ps.failed) {
 		config_free(cfg);
 		return NULL;
 	}
 	return cfg;
+}
+
+/* Load and validate a config file. */
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *text = read_file(path, &len, err, errlen);
+	if (!text)
+		return NULL;
+	struct config *cfg = load_text(path, text, len, 0, NULL, NULL, err, errlen);
+	free(text);
+	return cfg;
+}
+
+int config_with_setting(const struct config *cfg, const char *key, const char *value, struct config **out,
+                        char *err, size_t errlen)
+{
+	const struct setting *st = find_setting(key);
+	*out = NULL;
+	if (!st) {
+		snprintf(err, errlen, "unknown setting \"%s\"", key);
+		return CFGSET_UNKNOWN;
+	}
+	if (st->flags & F_RESTART) {
+		snprintf(err, errlen, "%s cannot be changed while pgrouter runs (it needs a restart)", st->name);
+		return CFGSET_RESTART;
+	}
+	/* The earlier SETs, with this key's value replaced or appended: later SETs win. */
+	int n = 0;
+	char **keys = calloc((size_t)cfg->nsets + 1, sizeof *keys);
+	char **values = calloc((size_t)cfg->nsets + 1, sizeof *values);
+	if (!keys || !values) {
+		free(keys);
+		free(values);
+		snprintf(err, errlen, "out of memory");
+		return CFGSET_INVALID;
+	}
+	for (int i = 0; i < cfg->nsets; i++) {
+		if (strcasecmp(cfg->set_keys[i], st->name) == 0)
+			continue;
+		keys[n] = cfg->set_keys[i];
+		values[n++] = cfg->set_values[i];
+	}
+	keys[n] = (char *)st->name;
+	values[n++] = (char *)value;
+	char why[600];
+	const char *text = cfg->text ? cfg->text : "";
+	*out = load_text(cfg->path, text, strlen(text), n, keys, values, why, sizeof why);
+	free(keys);
+	free(values);
+	if (!*out) {
+		/* Messages about the SET itself carry no line: drop the "file:0: " prefix. */
+		const char *m = strstr(why, ":0: ");
+		snprintf(err, errlen, "%s", m ? m + 4 : why);
+		return CFGSET_INVALID;
+	}
+	return CFGSET_OK;
 }
 
 struct config *config_get(struct config *c)
@@ -582,6 +727,28 @@ void config_log_changes(const struct config *old_c, const struct config *new_c)
 		else
 			log_info(NULL, "reload: %s = '%s' (was '%s')", st->name, b, a);
 	}
+}
+
+bool config_setting_at(const struct config *cfg, int i, struct config_setting_info *out)
+{
+	int n = (int)(sizeof settings / sizeof settings[0]) - 1;
+	if (i < 0 || i >= n)
+		return false;
+	const struct setting *st = &settings[i];
+	out->name = st->name;
+	out->changeable = !(st->flags & F_RESTART);
+	setting_str(cfg, st, out->value, sizeof out->value);
+	/* The default as the same renderer shows it: parse it into a scratch field of the right type. */
+	struct config scratch;
+	memset(&scratch, 0, sizeof scratch);
+	const char *why;
+	if (apply_setting(&scratch, st, st->def, &why) == 0)
+		setting_str(&scratch, st, out->def, sizeof out->def);
+	else
+		snprintf(out->def, sizeof out->def, "%s", st->def);
+	if (st->type == CT_STR)
+		free(*(char **)((char *)&scratch + st->off));
+	return true;
 }
 
 int config_pool_mode(const char *name)

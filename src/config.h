@@ -59,6 +59,9 @@ struct routeconf {
 struct config {
 	atomic_int refcount;
 	char *path;
+	char *text;                     /* the file as it was read: SET re-parses it with its overrides */
+	int nsets;                      /* the console's SET key = value since the file was read */
+	char **set_keys, **set_values;
 	/* [pgrouter] — see etc/pgrouter.ini for meanings and defaults */
 	char *logfile, *pidfile, *listen_addr;
 	int listen_port;
@@ -88,6 +91,8 @@ struct config {
 	int64_t max_replica_lag;        /* default max_lag of every route (0: no limit) */
 	int lag_recover_checks;         /* polls under half the limit before a replica returns to rotation */
 	int role;                       /* enum node_role_mode: roles from the servers, or from the config */
+	char *http_addr;                /* the HTTP listener (/metrics, /status, /): http_port 0 = off */
+	int http_port;
 	char *auth_file, *auth_hba_file;
 	char *auth_user, *auth_query, *auth_dbname;
 	int client_tls_sslmode, server_tls_sslmode;
@@ -129,6 +134,25 @@ void config_log_changes(const struct config *old_c, const struct config *new_c);
 
 /* Copy settings that need a restart from the running config into a reloaded one. */
 void config_keep_restart_settings(const struct config *old_c, struct config *new_c);
+
+/* Why config_with_setting refused a SET. */
+enum config_set_err { CFGSET_OK = 0, CFGSET_UNKNOWN = -1, CFGSET_RESTART = -2, CFGSET_INVALID = -3 };
+
+/* A new config: cfg's file text parsed again with cfg's earlier SETs and key = value on top (a runtime
+   change through the admin console). *out gets it (refcount 1); on failure an enum config_set_err with err. */
+int config_with_setting(const struct config *cfg, const char *key, const char *value, struct config **out,
+                        char *err, size_t errlen);
+
+/* One [pgrouter] setting for SHOW CONFIG. */
+struct config_setting_info {
+	const char *name;
+	char value[256];
+	char def[256];
+	bool changeable;          /* RELOAD or SET applies it; otherwise it needs a restart */
+};
+
+/* Describe the i-th setting of the table (0-based) as cfg has it; false past the last one. */
+bool config_setting_at(const struct config *cfg, int i, struct config_setting_info *out);
 
 /* Names of the enum values, for SHOW CONFIG and messages. */
 const char *pool_mode_name(int mode);

@@ -1,6 +1,8 @@
 /* Entry point: command line, config, daemonizing, signals, and the worker threads' lifetime. */
 #include "catalog.h"
 #include "conn.h"
+#include "control.h"
+#include "http.h"
 #include "log.h"
 #include "monitor.h"
 #include "pool.h"
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define PGROUTER_VERSION "0.1.0"
@@ -89,23 +92,8 @@ static int write_pidfile(const char *path)
 /* SIGHUP: parse the file again; on success publish it, otherwise keep running on the old one. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
-	struct config *old = atomic_load(&g_shared.cfg);
 	char err[600];
-	struct config *nc = config_load(old->path, err, sizeof err);
-	if (!nc) {
-		log_error(NULL, "reload failed, keeping the running configuration: %s", err);
-		return;
-	}
-	config_log_changes(old, nc);
-	config_keep_restart_settings(old, nc);
-	log_setup(nc->verbose >= 2 ? LOG_DEBUG : LOG_INFO, NULL);
-	log_reopen();
-	atomic_store(&g_shared.cfg, nc);
-	monitor_reconfigure(nc);
-	config_put(old);
-	for (int i = 0; i < g_shared.nworkers; i++)
-		worker_kick(&g_shared.workers[i]);
-	log_info(NULL, "configuration reloaded");
+	control_reload(err, sizeof err);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -153,7 +141,7 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		return 2;
 	}
-	char err[600];
+	char err[600] = "out of memory";
 	struct config *cfg = config_load(argv[optind], err, sizeof err);
 	if (!cfg) {
 		fprintf(stderr, "pgrouter: %s\n", err);
@@ -177,6 +165,9 @@ int main(int argc, char **argv)
 	raise_nofile(cfg);
 	evthread_use_pthreads();
 	atomic_store(&g_shared.cfg, cfg);
+	struct timeval start;
+	gettimeofday(&start, NULL);
+	g_shared.start_time = (int64_t)start.tv_sec * 1000000 + start.tv_usec;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	g_shared.nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
 	if (g_shared.nworkers > 64)
@@ -194,6 +185,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	main_base = event_base_new();
+	/* The HTTP listener binds before anything else runs: a port in use stops startup cleanly. */
+	if (http_start(cfg, err, sizeof err) < 0 || control_init(main_base) < 0) {
+		log_error(NULL, "%s", err);
+		fprintf(stderr, "pgrouter: %s\n", err);
+		http_stop();
+		event_base_free(main_base);
+		return 1;
+	}
 	struct event *hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
 	struct event *intr = evsignal_new(main_base, SIGINT, on_stop, NULL);
 	struct event *term = evsignal_new(main_base, SIGTERM, on_stop, NULL);
@@ -217,6 +216,7 @@ int main(int argc, char **argv)
 	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
 	event_base_dispatch(main_base);
 	monitor_stop();   /* before the workers go: it wakes them */
+	http_stop();
 	catalog_stop();
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_free(&g_shared.workers[i]);
@@ -228,6 +228,7 @@ int main(int argc, char **argv)
 	event_free(intr);
 	event_free(term);
 	event_free(done_ev);
+	control_free();
 	event_base_free(main_base);
 	free(g_shared.workers);
 	config_put(atomic_load(&g_shared.cfg));

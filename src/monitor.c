@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pgclient.h"
 #include "pool.h"
+#include "status.h"
 #include "auth/authfile.h"
 
 #include <errno.h>
@@ -518,6 +519,13 @@ static bool publish(const struct config *cfg)
 			          q->cluster_primary != o->cluster_primary || q->port != o->port || strcmp(q->host, o->host);
 		}
 	}
+	/* SLO breach time: a route's max_lag is broken while any replica is out of its rotation for lag. */
+	uint32_t out_any = 0;
+	for (int i = 0; i < mon.n; i++)
+		out_any |= s->node[i].out_mask;
+	for (int c = 1; old && c < nclasses; c++)
+		if (out_any & (1u << c))
+			status_slo_breach_add(cfg->routes[c - 1].name, (uint64_t)(now - old->taken_at));
 	atomic_store(&mon.snap, s);
 	retire(old, now);
 	return changed;

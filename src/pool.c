@@ -4,6 +4,8 @@
 #include "conn.h"
 #include "log.h"
 #include "monitor.h"
+#include "metrics.h"
+#include "pause.h"
 #include "server.h"
 #include "worker.h"
 
@@ -231,6 +233,7 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	if (np->backoff > w->cfg->server_login_retry)
 		np->backoff = w->cfg->server_login_retry;
 	np->retry_after = w->now + np->backoff;
+	metrics_node_error(w, p, node);
 	if (node != p->primary) {
 		log_warn(NULL, "database %s: replica %s:%d unavailable (%s); reads go elsewhere for %.1f s", p->dbname,
 		         p->host[node], p->port[node], msg, (double)np->backoff / 1e6);
@@ -421,6 +424,8 @@ static bool server_reusable(const struct server *sv)
 	const struct config *cfg = sv->pool->w->cfg;
 	if (sv->dirty || sv->pool->gone || atomic_load(&g_shared.shutdown) == 2)
 		return false;
+	if (pause_is_paused(sv->pool->dbname))
+		return false;   /* PAUSE waits for every server of the database to close */
 	if (cfg->server_lifetime && sv->pool->w->now - sv->connect_time > cfg->server_lifetime)
 		return false;
 	return true;
@@ -543,7 +548,7 @@ static void tend_idle(struct pool *p)
 		}
 		/* min_pool_size counts connections of all workers; the primary only, as PgBouncer's pools. */
 		if (n == p->primary && p->min_pool_size > 0 && !p->gone && now >= np->retry_after &&
-		    atomic_load(&g_shared.shutdown) == 0) {
+		    atomic_load(&g_shared.shutdown) == 0 && !pause_is_paused(p->dbname)) {
 			while (atomic_load(&p->shared->quota[n].conns) < p->min_pool_size) {
 				if (!quota_take(&p->shared->quota[n], p->min_pool_size))
 					break;
@@ -584,6 +589,10 @@ static void publish_stats(struct pool *p)
 		st.sv_active += np->n_used;
 		st.sv_idle += np->n_idle;
 		st.sv_login += np->n_pending;
+		st.node_active[n] = np->n_used;
+		st.node_idle[n] = np->n_idle;
+		st.node_login[n] = np->n_pending;
+		st.node_waiting[n] = np->n_waiting;
 		if (!list_empty(&np->waiting)) {
 			const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
 			if (now - first->state_since > st.maxwait_us)
@@ -591,6 +600,11 @@ static void publish_stats(struct pool *p)
 		}
 	}
 	st.cl_active = p->n_clients - st.cl_waiting;
+	st.queries = p->n_queries;
+	st.assignments = p->n_assignments;
+	st.wait_us = p->wait_us;
+	st.routed[0] = p->n_routed[0];
+	st.routed[1] = p->n_routed[1];
 	pthread_mutex_lock(&p->shared->lock);
 	p->shared->stats[p->w->id] = st;
 	pthread_mutex_unlock(&p->shared->lock);

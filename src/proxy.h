@@ -189,6 +189,10 @@ struct pool_stats {
 	int cl_active, cl_waiting, sv_active, sv_idle, sv_login;
 	int64_t maxwait_us;
 	uint64_t queries;
+	uint64_t assignments, wait_us;   /* servers handed to clients, and the time those clients waited */
+	uint64_t routed[2];              /* units of work sent to the primary [0] and to replicas [1] */
+	/* per node: server connections active (linked or resetting), idle, logging in; clients queued */
+	int node_active[MAX_NODES], node_idle[MAX_NODES], node_login[MAX_NODES], node_waiting[MAX_NODES];
 };
 
 #define MAX_WORKERS 64
@@ -247,18 +251,26 @@ struct pool {
 	struct list login_wait;   /* clients waiting for the welcome parameters */
 	int n_clients;
 	bool gone;                /* its [databases] entry was removed by a reload */
+	/* this worker's counters, published by the janitor (pool_stats) */
+	uint64_t n_queries, n_assignments, wait_us, n_routed[2];
 };
 
 /* A request handed to a worker from another thread. */
 struct inbox_msg {
 	struct list node;
-	int kind;                 /* INBOX_CANCEL, INBOX_AUTH */
+	int kind;                 /* INBOX_CANCEL, INBOX_AUTH, INBOX_RUN */
+	void (*fn)(struct worker *w, void *arg);   /* INBOX_RUN: call fn(w, arg) in the worker */
+	void *arg;
 	uint32_t pid, key;        /* the client (pgrouter's cancel key identifies it) */
 	char *secret;             /* INBOX_AUTH: the user's secret from auth_query, or NULL */
 	bool failed;              /* INBOX_AUTH: the lookup itself failed */
 };
 #define INBOX_CANCEL 1
 #define INBOX_AUTH 2
+#define INBOX_RUN 3
+
+struct admin_worker;
+struct wmetrics;
 
 /* One event-loop thread: owns its clients, servers and pools. */
 struct worker {
@@ -295,19 +307,37 @@ struct worker {
 	bool trim_due;            /* give freed memory back at the next janitor run */
 	int n_clients;            /* clients of this worker */
 	bool stopping;
+	struct list parked;       /* clients held by PAUSE or KILL until RESUME (src/pause.c) */
+	struct admin_worker *admin;  /* console commands of this worker's clients still running (admin_ctl.c) */
+	struct wmetrics *metrics; /* counters for /metrics and the console (metrics.c) */
 	/* counters */
 	uint64_t n_queries, n_server_connects, n_bad_input;
 	uint64_t n_routed_primary, n_routed_replica, n_pinned, n_retries;
-	/* per monitored node (the monitor's index), written by this worker only, read by the console */
-	_Atomic uint64_t node_reads[32], node_writes[32], node_errors[32];
 };
 
-/* Bump a counter that only its owning worker writes (others only read it). */
-#define OWNER_INC(x) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + 1, memory_order_relaxed)
 
 /* Process-wide state shared by all threads; mutated only as documented in shared.c. */
+/* Databases held by PAUSE or KILL (src/pause.c); the hot path reads npaused only. */
+#define MAX_PAUSED 64
+struct pause_state {
+	atomic_int npaused;       /* entries below, plus one for "all": 0 means nothing is paused */
+	atomic_uint epoch;        /* bumped on every change, so waiting PAUSEs notice a RESUME */
+	pthread_mutex_t lock;
+	bool all;
+	char *db[MAX_PAUSED];
+};
+
+/* Seconds each [routes] rule's max_lag was not met, by rule name: fed by the cluster monitor (status.c). */
+#define MAX_SLO_ROUTES 128
+struct slo_counter {
+	atomic_bool used;         /* set (release) once name is written; slots are never reused */
+	char name[64];
+	_Atomic uint64_t breach_us;
+};
+
 struct shared {
 	_Atomic(struct config *) cfg;
+	pthread_mutex_t cfg_lock; /* taking a reference to cfg and replacing it exclude each other */
 	atomic_int nclients;
 	atomic_int shutdown;      /* 0 running, 1 safe shutdown (SIGINT), 2 immediate (SIGTERM) */
 	atomic_uint reload_gen;
@@ -316,7 +346,18 @@ struct shared {
 	pthread_mutex_t pools_lock;
 	struct list pools;        /* struct pool_shared */
 	uint8_t mock_key[32];     /* random per process: fake SCRAM salts for unknown users */
+	struct pause_state pause;
+	atomic_bool draining;     /* SHUTDOWN WAIT_FOR_CLIENTS: no new connections, exit when clients are gone */
+	atomic_int drain_left[MAX_WORKERS];  /* per worker: its non-console clients (-1: not counted yet) */
+	int64_t start_time;       /* wall-clock µs at startup */
+	pthread_mutex_t slo_lock; /* claiming a slo slot (counting needs no lock) */
+	struct slo_counter slo[MAX_SLO_ROUTES];
 };
+
+/* A reference to the current config (drop it with config_put); safe from any thread. */
+struct config *shared_config_get(void);
+/* Make nc the current config (takes over the caller's reference) and drop the old one. */
+void shared_config_publish(struct config *nc);
 
 extern struct shared g_shared;
 

@@ -4,6 +4,7 @@
 #include "clientroute.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 
 #include <string.h>
@@ -35,8 +36,7 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	bool ok = conn_unread(&cl->c, copy->data, copy->wpos) == 0;
 	buf_put(w, copy);
 	w->n_retries++;
-	if (sv->pool->mon[sv->node] >= 0)
-		OWNER_INC(w->node_errors[sv->pool->mon[sv->node]]);
+	metrics_node_error(w, sv->pool, sv->node);
 	cl->retry_exclude |= 1u << sv->node;
 	cl->retrying = true;
 	cl->force_primary = on_primary;

@@ -4,8 +4,11 @@
 #include "client.h"
 #include "clientauth.h"
 #include "conn.h"
+#include "admin_ctl.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
+#include "pause.h"
 #include "pool.h"
 #include "server.h"
 
@@ -148,10 +151,19 @@ static void close_idle_servers(struct worker *w)
 	}
 }
 
-/* Shutdown progress: immediate closes everything; safe closes clients as their transactions end. */
+/* Shutdown progress: immediate closes everything; safe closes clients as their transactions end;
+   SHUTDOWN WAIT_FOR_CLIENTS only stops accepting until the clients have gone. */
 static void shutdown_step(struct worker *w)
 {
 	int mode = atomic_load(&g_shared.shutdown);
+	if (!mode && atomic_load(&g_shared.draining)) {
+		if (!w->stopping) {
+			w->stopping = true;
+			close_listeners(w);
+		}
+		pause_drain_tick(w);
+		return;
+	}
 	if (!mode)
 		return;
 	if (!w->stopping) {
@@ -179,14 +191,15 @@ static void shutdown_step(struct worker *w)
 	}
 }
 
-/* Adopt a configuration the main thread published. */
-static void maybe_reload(struct worker *w)
+void worker_maybe_reload(struct worker *w)
 {
-	struct config *cur = atomic_load(&g_shared.cfg);
-	if (cur == w->cfg)
+	struct config *cur = shared_config_get();
+	if (cur == w->cfg) {
+		config_put(cur);
 		return;
+	}
 	struct config *old = w->cfg;
-	w->cfg = config_get(cur);
+	w->cfg = cur;
 	config_put(old);
 	pool_reconfigure(w);
 }
@@ -209,10 +222,12 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 			client_cancel_request(w, m->pid, m->key);
 		else if (m->kind == INBOX_AUTH)
 			clientauth_lookup_done(w, m->pid, m->key, m->secret, m->failed);
+		else if (m->kind == INBOX_RUN)
+			m->fn(w, m->arg);
 		free(m->secret);
 		free(m);
 	}
-	maybe_reload(w);
+	worker_maybe_reload(w);
 	pool_sync_all(w);   /* the monitor may have woken us: a new primary, or a node down */
 	struct list *pit, *ptmp;
 	list_for_each_safe(pit, ptmp, &w->pools) {
@@ -222,6 +237,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 			if (p->nodes[n].n_waiting)
 				pool_launch(p, n);
 	}
+	pause_worker_tick(w);
 	shutdown_step(w);
 }
 
@@ -249,11 +265,12 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	w->now = now_usec();
-	maybe_reload(w);
+	worker_maybe_reload(w);
 	pool_janitor(w);
 	client_timeouts(w);
 	accept_resume(w);
 	trim_after_flood(w);
+	pause_worker_tick(w);
 	shutdown_step(w);
 }
 
@@ -267,17 +284,19 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	list_init(&w->pools);
 	list_init(&w->justfree);
 	list_init(&w->inbox);
+	list_init(&w->parked);
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->maxfree = 64;   /* enough for bursts; a flood's buffers go back to the allocator */
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->cls_cache = cls_cache_new(8192, 16384);
 	w->last_cls = calloc(1, sizeof *w->last_cls);
+	w->metrics = metrics_new();
 	struct event_config *ec = event_config_new();
 	event_config_require_features(ec, EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE);
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
-	if (!w->base || !w->freebufs || !w->last_cls) {
+	if (!w->base || !w->freebufs || !w->last_cls || !w->metrics) {
 		snprintf(err, errlen, "cannot create an edge-triggered event loop");
 		return -1;
 	}
@@ -290,6 +309,11 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 		event_add(w->listen_ev[i], NULL);
 	}
 	w->kick_ev = event_new(w->base, -1, EV_PERSIST, kick_cb, w);
+	w->admin = admin_worker_new(w);
+	if (!w->admin) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 	w->janitor_ev = event_new(w->base, -1, EV_PERSIST, janitor_cb, w);
 	struct timeval tv = { 0, JANITOR_USEC };
@@ -321,6 +345,18 @@ int worker_start(struct worker *w)
 }
 
 void worker_kick(struct worker *w) { event_active(w->kick_ev, EV_READ, 0); }
+
+int worker_run(int id, void (*fn)(struct worker *w, void *arg), void *arg)
+{
+	struct inbox_msg *m = calloc(1, sizeof *m);
+	if (!m)
+		return -1;
+	m->kind = INBOX_RUN;
+	m->fn = fn;
+	m->arg = arg;
+	worker_post(id, m);
+	return 0;
+}
 
 void worker_post(int id, struct inbox_msg *m)
 {
@@ -358,6 +394,8 @@ void worker_free(struct worker *w)
 	for (int i = 0; i < w->nfree; i++)
 		free(w->freebufs[i]);
 	free(w->freebufs);
+	admin_worker_free(w);
+	metrics_free(w->metrics);
 	cls_cache_free(w->cls_cache);
 	free(w->last_cls);
 	free(w->learned);

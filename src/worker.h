@@ -16,5 +16,9 @@ void worker_post_cancel(uint32_t pid, uint32_t key);
 void worker_post(int id, struct inbox_msg *m);
 /* Wake w from another thread (reload, shutdown, freed quota). */
 void worker_kick(struct worker *w);
+/* Run fn(w, arg) in worker id's thread soon (any thread); 0, or -1 when out of memory. */
+int worker_run(int id, void (*fn)(struct worker *w, void *arg), void *arg);
+/* In w: adopt the configuration the main thread published last, if w does not have it yet. */
+void worker_maybe_reload(struct worker *w);
 
 #endif

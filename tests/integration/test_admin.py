@@ -1,85 +1,50 @@
-"""The admin console (issues 3 and 8): database `pgrouter` (or `pgbouncer`) answers SHOW
-commands, RELOAD and SHUTDOWN itself. Every SHOW is checked against the config the test wrote
-and the traffic it made; rights (admin_users / stats_users / neither), the console's reserved
-slots past max_client_conn and the absence of secrets in any output are checked too."""
+"""The admin console (issues 3 and 8): database `pgrouter` (or `pgbouncer`) answers SHOW commands
+and the control commands itself. Every SHOW is checked against the config the test wrote, the
+traffic it made and the sockets and backends it can see for itself; rights (admin_users /
+stats_users / neither), the console's reserved slots past max_client_conn and the absence of
+secrets in any output are checked too. The control commands (RELOAD, SET, PAUSE, RESUME, KILL,
+SHUTDOWN) are in test_admin_control.py, SHOW ROUTE(S) in test_admin_routes.py."""
 
 import base64
 import hashlib
 import hmac
 import os
-import signal
 import struct
-import threading
 import time
 
 import psycopg
 import pytest
 
 import pgwire
-from helpers import Sampler, ServerCounter, db_entry, wait_for
+from admin_helpers import (ADMIN, NOBODY, STATS, Background, columns, config, console, database_row,
+                           local_port, pool_row, show, sqlstate_of, totals)
+from helpers import client_backends, db_entry, wait_for
 
 pytestmark = pytest.mark.pgrouter_only
 
-ADMIN, STATS, NOBODY = "postgres", "pgr_other", "pgr_app"
-SHOWS = ("VERSION", "DATABASES", "POOLS", "STATS", "CONFIG")
-CHANGING = ("RELOAD", "SHUTDOWN", "SHUTDOWN WAIT_FOR_CLIENTS", "reload;", "  shutdown  ")
-
-
-def console(proxy, user=ADMIN, dbname="pgrouter", **kw):
-    """An autocommit psycopg connection to the admin console that never prepares a statement
-    (the console speaks the simple query protocol only)."""
-    return psycopg.connect(proxy.dsn(user=user, dbname=dbname, **kw), autocommit=True,
-                           prepare_threshold=None)
-
-
-def show(conn, what):
-    """Rows of SHOW <what> as dicts keyed by column name."""
-    cur = conn.execute(f"SHOW {what}")
-    cols = [d.name for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def kv(conn, what):
-    """SHOW STATS / SHOW CONFIG as {name: value}."""
-    cur = conn.execute(f"SHOW {what}")
-    assert [d.name for d in cur.description] in (["name", "value"], ["key", "value"]), \
-        cur.description
-    return dict(cur.fetchall())
-
-
-def stats(conn):
-    """SHOW STATS with integer values."""
-    return {k: int(v) for k, v in kv(conn, "STATS").items()}
-
-
-def pool_row(conn, database, user):
-    """The SHOW POOLS row of (database, user) with its counters as ints, or None."""
-    for r in show(conn, "POOLS"):
-        if r["database"] == database and r["user"] == user:
-            return {k: (v if k in ("database", "user", "pool_mode") else int(v))
-                    for k, v in r.items()}
-    return None
-
-
-def sqlstate_of(fn):
-    """Run fn(); return the SQLSTATE of the psycopg error it raised (fail if it succeeded)."""
-    try:
-        fn()
-    except psycopg.Error as e:
-        return e.sqlstate
-    pytest.fail("expected an error, the command succeeded")
+SHOWS = ("VERSION", "DATABASES", "POOLS", "CLIENTS", "SERVERS", "STATS", "TOTALS", "CONFIG", "LISTS",
+         "NODES", "ROUTES", "HELP")
+CHANGING = ("RELOAD", "SHUTDOWN", "SHUTDOWN WAIT_FOR_CLIENTS", "reload;", "  shutdown  ", "PAUSE",
+            "PAUSE postgres", "RESUME", "RESUME postgres", "KILL postgres", "KILL",
+            "SET default_pool_size = 1", "set verbose to 2")
 
 
 # ----- SHOW output matches the config and the traffic ----------------------------------
+
+DATABASE_COLUMNS = ["name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
+                    "reserve_pool_size", "server_lifetime", "pool_mode", "max_connections",
+                    "current_connections", "max_client_connections", "current_client_connections",
+                    "paused", "disabled", "replicas", "target"]
+
 
 def test_show_version_databases_config(pgrouter, cluster, psql):
     reps = ",".join(f"127.0.0.1:{r.port}@1" for r in cluster.replicas)
     dbs = {"postgres": db_entry(cluster, replicas=True),
            "reports": db_entry(cluster, replicas=True, pool_size=3, pool_mode="session",
-                               target="replica"),
+                               target="replica", min_pool_size=1),
            "solo": db_entry(cluster, user="pgr_other")}
     pgr = pgrouter(databases=dbs, default_pool_size=7, max_client_conn=40, workers=2,
-                   stats_users=STATS)
+                   stats_users=STATS, server_lifetime=1800)
     for dbname in ("pgrouter", "pgbouncer"):
         with console(pgr, dbname=dbname) as c:
             rows = show(c, "VERSION")
@@ -87,63 +52,102 @@ def test_show_version_databases_config(pgrouter, cluster, psql):
             assert rows[0]["version"].startswith("pgrouter "), rows
 
     with console(pgr) as c:
+        assert columns(c, "DATABASES") == DATABASE_COLUMNS
         got = {r["name"]: r for r in show(c, "DATABASES")}
-        conf = kv(c, "CONFIG")
-    assert list(got["postgres"]) == ["name", "host", "port", "database", "force_user",
-                                     "pool_size", "pool_mode", "replicas", "target"]
+        conf = config(c)
+        conf_cols = columns(c, "CONFIG")
+        conf_rows = {r["key"]: r for r in show(c, "CONFIG")}
     assert set(got) == {"postgres", "reports", "solo"}, got
-    base = {"host": "127.0.0.1", "port": str(cluster.primary.port), "database": "postgres"}
-    assert got["postgres"] == dict(base, name="postgres", force_user=None, pool_size="7",
-                                   pool_mode="transaction", replicas=reps, target="auto")
-    assert got["reports"] == dict(base, name="reports", force_user=None, pool_size="3",
-                                  pool_mode="session", replicas=reps, target="replica")
-    assert got["solo"] == dict(base, name="solo", force_user="pgr_other", pool_size="7",
-                               pool_mode="transaction", replicas="", target="auto")
+    base = {"host": "127.0.0.1", "port": str(cluster.primary.port), "database": "postgres",
+            "server_lifetime": "1800", "max_connections": "0", "max_client_connections": "0",
+            "paused": "0", "disabled": "0", "reserve_pool_size": "0"}
+    want = {"postgres": dict(base, name="postgres", force_user=None, pool_size="7", min_pool_size="0",
+                             pool_mode=None, replicas=reps, target="auto"),
+            "reports": dict(base, name="reports", force_user=None, pool_size="3", min_pool_size="1",
+                            pool_mode="session", replicas=reps, target="replica"),
+            "solo": dict(base, name="solo", force_user="pgr_other", pool_size="7", min_pool_size="0",
+                         pool_mode=None, replicas="", target="auto")}
+    for name, row in want.items():
+        assert {k: got[name][k] for k in row} == row, got[name]
 
+    assert conf_cols == ["key", "value", "default", "changeable"]
     want = {"listen_addr": "127.0.0.1", "listen_port": str(pgr.port), "pool_mode": "transaction",
             "auth_type": "trust", "admin_users": ADMIN, "stats_users": STATS,
-            "default_pool_size": "7", "max_client_conn": "40", "workers": "2"}
+            "default_pool_size": "7", "max_client_conn": "40", "workers": "2", "http_port": "0"}
     assert {k: conf.get(k) for k in want} == want, conf
+    assert conf_rows["default_pool_size"]["default"] == "20"
+    assert conf_rows["server_lifetime"]["default"] == "3600.000s"
+    assert conf_rows["server_lifetime"]["value"] == "1800.000s"
+    changeable = {k: r["changeable"] for k, r in conf_rows.items()}
+    assert {k: changeable[k] for k in ("listen_port", "listen_addr", "workers", "pkt_buf", "http_port",
+                                       "http_addr", "pidfile")} == dict.fromkeys(
+        ("listen_port", "listen_addr", "workers", "pkt_buf", "http_port", "http_addr", "pidfile"), "no")
+    assert all(changeable[k] == "yes" for k in ("default_pool_size", "pool_mode", "verbose",
+                                                 "query_wait_timeout", "admin_users"))
 
     # psql (simple protocol, as operators use it) sees the same
     r = psql(pgr.dsn(dbname="pgbouncer"), "SHOW DATABASES")
-    assert r.rc == 0 and f"solo|127.0.0.1|{cluster.primary.port}|postgres|pgr_other|7|" in r.out, r
+    assert r.rc == 0 and f"solo|127.0.0.1|{cluster.primary.port}|postgres|pgr_other|7|0|0|1800|" in r.out, r
 
 
-def test_show_stats_follow_traffic(pgrouter, cluster):
-    pgr = pgrouter(databases={"postgres": db_entry(cluster, replicas=True)}, workers=2)
+def test_show_totals_and_stats_follow_traffic(pgrouter, cluster):
+    pgr = pgrouter(databases={"postgres": db_entry(cluster, replicas=True),
+                              "other": db_entry(cluster)}, workers=2)
     with console(pgr) as c:
-        before = stats(c)
-        assert set(before) == {"queries", "server_connects", "protocol_errors", "routed_primary",
-                               "routed_replica", "sessions_pinned", "clients"}, before
+        before = totals(c)
+        assert set(before) == {"query_count", "server_assignment_count", "wait_time", "server_connects",
+                               "protocol_errors", "auth_failures", "routed_primary", "routed_replica",
+                               "retries", "sessions_pinned", "clients"}, before
         assert before["clients"] >= 1   # this console session
-        with pgr.connect(user=NOBODY) as app:
+        with pgr.connect(user=NOBODY) as app, pgr.connect(user=NOBODY, dbname="other") as other:
             for i in range(25):
                 assert app.execute(f"SELECT {i}").fetchone()[0] == i
             for i in range(5):
                 app.execute(f"/* pgrouter: primary */ SELECT {i}")
+            for i in range(4):
+                other.execute(f"SELECT {i}")
             app.execute("CREATE TEMP TABLE pinned_by_admin_test (a int)")   # pins the session
             app.execute("SELECT count(*) FROM pinned_by_admin_test")
             with pgwire.Wire(pgr.port) as w:   # a logged-in client sends an invalid message
                 w.startup(user=NOBODY)
                 w.send(b"\x01" + struct.pack("!I", 4))
                 w.expect_error_or_close()
+            with pytest.raises(psycopg.OperationalError):   # not allowed on the console
+                console(pgr, user=NOBODY).close()
 
             def grown():
-                s = stats(c)
-                ok = (s["queries"] >= before["queries"] + 32
+                s = totals(c)
+                ok = (s["query_count"] >= before["query_count"] + 36
                       and s["routed_replica"] >= before["routed_replica"] + 25
                       and s["routed_primary"] >= before["routed_primary"] + 6
                       and s["sessions_pinned"] >= before["sessions_pinned"] + 1
                       and s["protocol_errors"] >= before["protocol_errors"] + 1
+                      and s["auth_failures"] >= before["auth_failures"] + 1
                       and s["server_connects"] >= before["server_connects"] + 2
-                      and s["clients"] >= before["clients"] + 1)
+                      # 36 queries, one fewer assignment: the pinned session keeps its server
+                      and s["server_assignment_count"] >= before["server_assignment_count"] + 35
+                      and s["clients"] >= before["clients"] + 2)
                 return s if ok else None
-            after = wait_for(grown, timeout=3, what=f"SHOW STATS to count the traffic "
-                             f"(before {before}, now {stats(c)})")
-        # the app client left: the client count drops back
-        wait_for(lambda: stats(c)["clients"] <= after["clients"] - 1, timeout=3,
-                 what="SHOW STATS clients to drop after a disconnect")
+            after = wait_for(grown, timeout=3, what=f"SHOW TOTALS to count the traffic (before {before})")
+
+            # SHOW STATS: the same per database, PgBouncer's column names first
+            assert columns(c, "STATS") == ["database", "total_query_count", "total_server_assignment_count",
+                                           "total_wait_time", "total_routed_primary",
+                                           "total_routed_replica"]
+
+            def per_db():
+                rows = {r["database"]: {k: int(v) for k, v in r.items() if k != "database"}
+                        for r in show(c, "STATS")}
+                ok = ("other" in rows and rows["other"]["total_query_count"] == 4
+                      and rows["other"]["total_routed_primary"] == 4
+                      and rows["postgres"]["total_query_count"] >= 32
+                      and rows["postgres"]["total_routed_replica"] >= 25)
+                return rows if ok else None
+            rows = wait_for(per_db, timeout=3, what=f"SHOW STATS per database: {show(c, 'STATS')}")
+            assert rows["other"]["total_server_assignment_count"] == 4, rows
+        # the app clients left: the client count drops back
+        wait_for(lambda: totals(c)["clients"] <= after["clients"] - 2, timeout=3,
+                 what="SHOW TOTALS clients to drop after a disconnect")
 
 
 def test_show_pools_shows_waiting_client(pgrouter, cluster):
@@ -151,36 +155,144 @@ def test_show_pools_shows_waiting_client(pgrouter, cluster):
     holder = pgr.connect(user=NOBODY)
     holder.execute("BEGIN")
     holder.execute("SELECT 1")   # holds the pool's only server connection
-    done = threading.Event()
-    errors = []
-
-    def waiter():
-        """A second client of the same pool: queued until the holder commits."""
-        try:
-            with pgr.connect(user=NOBODY) as c:
-                c.execute("SELECT 1")
-        except Exception as e:  # noqa: BLE001 - checked below
-            errors.append(e)
-        done.set()
-    th = threading.Thread(target=waiter)
-    th.start()
+    waiter = Background(lambda: pgr.connect(user=NOBODY).execute("SELECT 1").close())
     try:
         with console(pgr) as c:
+            assert columns(c, "POOLS") == ["database", "user", "cl_active", "cl_waiting", "sv_active",
+                                           "sv_idle", "sv_used", "sv_tested", "sv_login", "maxwait",
+                                           "maxwait_us", "pool_mode", "paused"]
             row = wait_for(lambda: (r := pool_row(c, "postgres", NOBODY)) and r["cl_waiting"] == 1
-                           and r["maxwait_us"] > 0 and r, timeout=3,
+                           and r["maxwait"] * 1_000_000 + r["maxwait_us"] > 0 and r, timeout=3,
                            what="SHOW POOLS to show the queued client")
             assert row["sv_active"] == 1 and row["sv_idle"] == 0 and row["cl_active"] == 1, row
             assert row["pool_mode"] == "transaction" and row["sv_login"] == 0, row
-            assert not done.is_set()
+            assert 0 <= row["maxwait_us"] < 1_000_000, row
+            # SHOW CLIENTS: the queued client is "waiting" with its waiting time
+            waiting = [r for r in show(c, "CLIENTS") if r["state"] == "waiting"]
+            assert len(waiting) == 1 and waiting[0]["user"] == NOBODY, waiting
+            assert int(waiting[0]["wait"]) * 1_000_000 + int(waiting[0]["wait_us"]) > 0, waiting
+            assert not waiter.done.is_set()
             holder.execute("COMMIT")
-            assert done.wait(5) and not errors, errors
+            assert waiter.done.wait(5) and not waiter.error, waiter.error
             row = wait_for(lambda: (r := pool_row(c, "postgres", NOBODY)) and r["cl_waiting"] == 0
                            and r["sv_active"] == 0 and r, timeout=3,
                            what="SHOW POOLS to show the queue drained")
-            assert row["sv_idle"] == 1 and row["cl_active"] == 1 and row["maxwait_us"] == 0, row
+            assert row["sv_idle"] == 1 and row["cl_active"] == 1 and row["maxwait"] == 0, row
+            assert row["maxwait_us"] == 0, row
     finally:
         holder.close()
-        th.join(10)
+
+
+CLIENT_COLUMNS = ["type", "user", "database", "replication", "state", "addr", "port", "local_addr",
+                  "local_port", "connect_time", "request_time", "wait", "wait_us", "close_needed", "ptr",
+                  "link", "remote_pid", "tls", "application_name", "id", "worker", "node"]
+SERVER_COLUMNS = CLIENT_COLUMNS[:-1] + ["role"]
+
+
+def test_show_clients_servers_and_lists_match_the_sockets(pgrouter, cluster):
+    """SHOW CLIENTS finds each client by its own TCP port, linked to the SHOW SERVERS row of the
+    backend it is talking to (checked with pg_backend_pid()); SHOW LISTS counts them."""
+    pgr = pgrouter(databases={"postgres": db_entry(cluster, replicas=True)}, workers=2)
+    busy = pgr.connect(user=NOBODY, application_name="admin-test-busy")
+    idle = pgr.connect(user="pgr_pool", application_name="admin-test-idle")
+    try:
+        busy.execute("BEGIN")
+        busy_pid = busy.execute("SELECT pg_backend_pid()").fetchone()[0]
+        idle.execute("SELECT 1")
+        with console(pgr, application_name="admin-test-console") as c:
+            assert columns(c, "CLIENTS") == CLIENT_COLUMNS
+            assert columns(c, "SERVERS") == SERVER_COLUMNS
+            clients = {int(r["port"]): r for r in show(c, "CLIENTS")}
+            servers = show(c, "SERVERS")
+            me = clients[local_port(c)]
+            assert (me["database"], me["user"], me["state"], me["application_name"]) == \
+                ("pgrouter", ADMIN, "idle", "admin-test-console"), me
+            b = clients[local_port(busy)]
+            assert (b["type"], b["user"], b["database"], b["state"], b["application_name"]) == \
+                ("C", NOBODY, "postgres", "active", "admin-test-busy"), b
+            assert b["addr"] == "127.0.0.1" and b["local_port"] == str(pgr.port), b
+            assert b["node"] == f"127.0.0.1:{cluster.primary.port}" and b["tls"] == "", b
+            assert b["connect_time"].endswith(" UTC") and b["replication"] == "none", b
+            i = clients[local_port(idle)]
+            assert (i["state"], i["link"], i["node"], i["user"]) == ("idle", None, None, "pgr_pool"), i
+            assert len({r["id"] for r in clients.values()}) == len(clients)
+
+            mine = [s for s in servers if s["ptr"] == b["link"]]
+            assert len(mine) == 1, (b, servers)
+            s = mine[0]
+            assert (s["type"], s["state"], s["link"], s["remote_pid"], s["role"]) == \
+                ("S", "active", b["ptr"], str(busy_pid), "primary"), s
+            assert (s["user"], s["database"], s["port"], s["application_name"]) == \
+                (NOBODY, "postgres", str(cluster.primary.port), "admin-test-busy"), s
+            # every backend pgrouter shows exists on its node, and every pool backend is shown
+            on_nodes = {}
+            for node in cluster.nodes:
+                for pid, *_ in client_backends(cluster, node=node):
+                    on_nodes[pid] = node.port
+            shown = {int(r["remote_pid"]): int(r["port"]) for r in servers}
+            assert shown == on_nodes, (shown, on_nodes)
+            others = [r for r in servers if r["ptr"] != b["link"]]
+            assert others and all(r["state"] == "idle" and r["link"] is None for r in others), others
+
+            lists = {r["list"]: int(r["items"]) for r in show(c, "LISTS")}
+            assert lists["databases"] == 1 and lists["used_clients"] == 3, lists
+            assert lists["used_servers"] == len(servers) and lists["login_clients"] == 0, lists
+            assert lists["pools"] == 2 and lists["users"] == 2, lists
+            assert lists["free_clients"] == lists["free_servers"] == 0, lists
+        busy.execute("COMMIT")
+    finally:
+        busy.close()
+        idle.close()
+
+
+def test_show_nodes_lists_every_node_with_its_traffic(pgrouter, cluster):
+    """SHOW NODES: each distinct host:port of all entries once, primaries first, with the reads and
+    writes routed to it; role, state and lag as the node status interface reports them (the
+    configured role and an unknown state and lag until the cluster monitor reports them)."""
+    r1, r2 = cluster.replicas
+    entry = db_entry(cluster, replicas=False)
+    entry["replicas"] = f"127.0.0.1:{r1.port}@0,127.0.0.1:{r2.port}"
+    pgr = pgrouter(databases={"postgres": entry, "same": db_entry(cluster, replicas=True)}, workers=2)
+    with pgr.connect(user=NOBODY) as app:
+        for i in range(6):
+            app.execute(f"SELECT {i}")
+        app.execute("/* pgrouter: primary */ SELECT 1")
+    with console(pgr) as c:
+        assert columns(c, "NODES") == ["node", "role", "state", "lag_bytes", "lag_seconds", "replay_lsn",
+                                       "in_rotation", "not_in_rotation_reason", "reads", "writes", "errors"]
+        rows = {r["node"]: r for r in show(c, "NODES")}
+    primary, n1, n2 = (f"127.0.0.1:{n.port}" for n in (cluster.primary, r1, r2))
+    assert list(rows) == [primary, n1, n2], rows
+    assert [rows[n]["role"] for n in rows] == ["primary", "replica", "replica"]
+    # weight 0 in "postgres" but weight 1 in "same": in rotation through the other entry
+    assert all(r["in_rotation"] == "yes" and r["not_in_rotation_reason"] is None for r in rows.values()), rows
+    assert (rows[primary]["reads"], rows[primary]["writes"]) == ("0", "1"), rows[primary]
+    assert (rows[n1]["reads"], rows[n2]["reads"]) == ("0", "6"), rows   # weight 0: no reads
+    assert all(r["errors"] == "0" for r in rows.values()), rows
+    for r in rows.values():   # unknown lag is NULL, never a made-up 0
+        assert r["state"] != "unknown" or (r["lag_seconds"], r["lag_bytes"], r["replay_lsn"]) == (None, None, None), r
+
+    solo = pgrouter(databases={"postgres": entry}, workers=1)
+    with console(solo) as c:
+        rows = {r["node"]: r for r in show(c, "NODES")}
+    assert (rows[n1]["in_rotation"], rows[n1]["not_in_rotation_reason"]) == ("no", "weight=0"), rows[n1]
+
+
+def test_console_rejects_bad_commands_and_keeps_the_session(pgrouter, cluster):
+    pgr = pgrouter()
+    with console(pgr) as c:
+        for cmd, state in (("SHOW NOTHING", "42601"), ("FROBNICATE", "42601"), ("SHOW", "42601"),
+                           ("SHOW POOLS EXTRA", "42601"), ("SHOW 'x", "42601"), ("SHOW POOLS; SHOW POOLS", "42601"),
+                           ("SET default_pool_size", "42601"), ("PAUSE a b", "42601"),
+                           ("PAUSE nosuchdb", "3D000"), ("KILL pgrouter", "22023"), ("RESUME", "55000"),
+                           ("SHOW ROUTE", "42601"), ("SHOW ROUTE 'select 1' DATABASE", "42601"),
+                           ("SHOW ROUTE 'select 1' DATABASE nosuchdb", "3D000"),
+                           ("SHUTDOWN NOW", "42601"), ("/* unterminated", "42601")):
+            assert sqlstate_of(lambda: c.execute(cmd)) == state, cmd
+        assert c.execute("SHOW VERSION").fetchone()
+        assert c.execute("  -- nothing but a comment\n").description is None   # an empty query
+        assert show(c, "HELP") and columns(c, "HELP") == ["command", "description"]
+    assert pgr.alive()
 
 
 # ----- rights ----------------------------------------------------------------------------
@@ -188,15 +300,15 @@ def test_show_pools_shows_waiting_client(pgrouter, cluster):
 def test_rights_admin_stats_and_others(pgrouter, cluster):
     pgr = pgrouter(admin_users=ADMIN, stats_users=STATS)
     with console(pgr, user=STATS) as c:
-        for what in SHOWS:   # (no pool exists yet: SHOW POOLS is empty)
+        for what in SHOWS:   # (no pool exists yet: SHOW POOLS and STATS are empty)
             cur = c.execute(f"SHOW {what}")
-            assert cur.description and (cur.fetchall() or what == "POOLS"), what
+            assert cur.description and (cur.fetchall() or what in ("POOLS", "STATS", "SERVERS", "ROUTES")), what
+        assert c.execute("SHOW ROUTE 'select 1'").fetchone()   # explaining changes nothing
         for cmd in CHANGING:
             assert sqlstate_of(lambda: c.execute(cmd)) == "42501", cmd
-        # commands of the console's future (issue 8) must not work for stats users either
-        for cmd in ("PAUSE", "RESUME", "KILL postgres", "SET default_pool_size = 1"):
-            assert sqlstate_of(lambda: c.execute(cmd)) in ("42501", "42601"), cmd
         assert show(c, "VERSION")   # the session survives its refusals
+        assert database_row(c, "postgres")["paused"] == "0"
+        assert config(c)["default_pool_size"] == "10"
     time.sleep(0.3)
     assert pgr.alive(), "a stats user's SHUTDOWN stopped pgrouter"
 
@@ -230,7 +342,7 @@ def test_console_reachable_when_max_client_conn_is_exhausted(pgrouter, cluster):
                 w.startup(user=NOBODY)
         assert e.value.fields["C"] == "53300", e.value.fields
         with console(pgr) as a, console(pgr, user=STATS, dbname="pgbouncer") as s:
-            assert stats(a)["clients"] >= 5
+            assert totals(a)["clients"] >= 5
             assert show(s, "VERSION")
             a.execute("RELOAD")
         for c in clients:   # the full house is still served
@@ -270,7 +382,8 @@ def test_no_secret_in_any_show_output(pgrouter, cluster):
     md5 = "md5" + hashlib.md5((os.urandom(8).hex() + "pgr_pool").encode()).hexdigest()
     entry = db_entry(cluster, replicas=True, user="pgr_pool", password=db_pw)
     pgr = pgrouter(databases={"postgres": entry, "other": db_entry(cluster, password=db_pw)},
-                   auth_type="scram-sha-256", launch=False, stats_users=STATS)
+                   auth_type="scram-sha-256", launch=False, stats_users=STATS,
+                   routes={"r1": "database=postgres application_name=x target=replica"})
     userlist = pgr.workdir / "userlist.txt"
     userlist.write_text(f'"{ADMIN}" "{admin_pw}"\n"{STATS}" "{scram}"\n"pgr_pool" "{md5}"\n')
     pgr.write_config(auth_file=str(userlist))
@@ -279,13 +392,13 @@ def test_no_secret_in_any_show_output(pgrouter, cluster):
     secrets = [admin_pw, stats_pw, db_pw, scram, md5, md5[3:]] + salt_and_keys
     with pgr.connect(user=ADMIN, password=admin_pw) as app:   # some pool activity to show
         app.execute("SELECT 1")
-    outputs = []
-    for user, pw in ((ADMIN, admin_pw), (STATS, stats_pw)):
-        with console(pgr, user=user, password=pw) as c:
-            for what in SHOWS:
-                cur = c.execute(f"SHOW {what}")
-                outputs.append((user, what, repr([d.name for d in cur.description]),
-                                repr(cur.fetchall())))
+        outputs = []
+        for user, pw in ((ADMIN, admin_pw), (STATS, stats_pw)):
+            with console(pgr, user=user, password=pw) as c:
+                for what in SHOWS + ("ROUTE 'select 1' DATABASE postgres",):
+                    cur = c.execute(f"SHOW {what}")
+                    outputs.append((user, what, repr([d.name for d in cur.description]),
+                                    repr(cur.fetchall())))
     assert any(db_pw not in o[3] and "pgr_pool" in o[3] for o in outputs if o[1] == "DATABASES")
     leaks = [(user, what, s) for user, what, *texts in outputs for s in secrets
              if any(s in t for t in texts)]
@@ -293,118 +406,3 @@ def test_no_secret_in_any_show_output(pgrouter, cluster):
     assert not [s for s in secrets if s in pgr.log], "a secret reached pgrouter's log"
 
 
-# ----- RELOAD and SHUTDOWN -----------------------------------------------------------------
-
-def burst(pgr, n, seconds):
-    """n concurrent clients each hold a server for `seconds`; return their errors."""
-    errors = []
-
-    def one():
-        try:
-            with pgr.connect(user="pgr_pool") as c:
-                c.execute(f"SELECT pg_sleep({seconds})")
-        except Exception as e:  # noqa: BLE001 - returned to the caller
-            errors.append(repr(e))
-    ts = [threading.Thread(target=one) for _ in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(30)
-    return errors
-
-
-def test_reload_applies_pool_size_without_dropping_client(pgrouter, cluster):
-    pgr = pgrouter(default_pool_size=2, workers=1)
-    counter = ServerCounter(cluster, "pgr_pool")
-    keeper = pgr.connect(user="pgr_pool")
-    keeper.execute("BEGIN")
-    kept_on = tuple(keeper.execute("SELECT inet_server_port(), pg_backend_pid()").fetchone())
-    try:
-        with console(pgr) as c:
-            assert show(c, "DATABASES")[0]["pool_size"] == "2"
-            pgr.write_config(default_pool_size=5)   # the file changes; only RELOAD applies it
-            time.sleep(0.2)
-            assert show(c, "DATABASES")[0]["pool_size"] == "2"
-            c.execute("RELOAD")
-            wait_for(lambda: show(c, "DATABASES")[0]["pool_size"] == "5", timeout=3,
-                     what="SHOW DATABASES to show pool_size 5 after RELOAD")
-            assert kv(c, "CONFIG")["default_pool_size"] == "5"
-        assert pgr.alive()
-        now_on = tuple(keeper.execute("SELECT inet_server_port(), pg_backend_pid()").fetchone())
-        assert now_on == kept_on, "the transaction lost its server across RELOAD"
-        keeper.execute("COMMIT")
-        with Sampler(counter) as s:
-            assert burst(pgr, 7, 0.5) == []
-        assert s.max == 5, f"after RELOAD to default_pool_size=5 saw {s.max} server connections"
-        assert keeper.execute("SELECT 1").fetchone()[0] == 1
-    finally:
-        keeper.close()
-        counter.close()
-
-
-def test_shutdown_stops_at_once(pgrouter, cluster):
-    pgr = pgrouter()
-    app = pgr.connect(user=NOBODY)
-    app.execute("BEGIN")
-    app.execute("SELECT 1")
-    pgr.stopped_by_test = True   # the exit is the point of the test
-    t0 = time.monotonic()
-    with console(pgr) as c:
-        try:
-            c.execute("SHUTDOWN")
-        except psycopg.OperationalError:
-            pass   # the process may be gone before the reply leaves
-    rc = pgr.proc.wait(5)
-    assert time.monotonic() - t0 < 3, "SHUTDOWN waited for the open transaction"
-    assert rc == 0, f"exit code {rc}"
-    with pytest.raises(psycopg.OperationalError):
-        app.execute("COMMIT")
-    app.close()
-    with pytest.raises(OSError):
-        pgwire.Wire(pgr.port, timeout=1).close()
-
-
-def test_shutdown_wait_for_clients_lets_transaction_commit(pgrouter, cluster):
-    cluster.sql(cluster.primary, "DROP TABLE IF EXISTS admin_shutdown_test")
-    cluster.sql(cluster.primary, "CREATE TABLE admin_shutdown_test (x int)")
-    try:
-        pgr = pgrouter()
-        app = pgr.connect()
-        app.execute("BEGIN")
-        app.execute("INSERT INTO admin_shutdown_test VALUES (1)")
-        pgr.stopped_by_test = True
-        with console(pgr) as c:
-            c.execute("SHUTDOWN WAIT_FOR_CLIENTS")
-            time.sleep(1.0)
-            assert pgr.alive(), "SHUTDOWN WAIT_FOR_CLIENTS did not wait for the open transaction"
-            app.execute("INSERT INTO admin_shutdown_test VALUES (2)")
-            app.execute("COMMIT")
-            try:
-                rc = pgr.proc.wait(10)
-            finally:
-                app.close()
-        assert rc == 0, f"exit code {rc}"
-        assert cluster.sql(cluster.primary, "SELECT count(*) FROM admin_shutdown_test")[0][0] == 2
-    finally:
-        cluster.sql(cluster.primary, "DROP TABLE IF EXISTS admin_shutdown_test")
-
-
-def test_sighup_and_console_reload_agree(pgrouter, cluster):
-    """RELOAD is the same reload as SIGHUP: a bad file is refused by both and the old settings
-    stay (the console still answers with them)."""
-    pgr = pgrouter(default_pool_size=4)
-    with console(pgr) as c:
-        pgr.ini.write_text(pgr.config_text() + "default_pool_size = lots\n")
-        c.execute("RELOAD")
-        wait_for(lambda: pgr.log.count("reload failed") == 1, timeout=3,
-                 what="the console's RELOAD to refuse the bad file")
-        assert pgr.alive()
-        assert show(c, "DATABASES")[0]["pool_size"] == "4"
-        pgr.send_signal(signal.SIGHUP)
-        wait_for(lambda: pgr.log.count("reload failed") == 2, timeout=3,
-                 what="SIGHUP to refuse the bad file")
-        assert pgr.alive() and kv(c, "CONFIG")["default_pool_size"] == "4"
-        pgr.write_config(default_pool_size=6)   # fixed: both paths now apply it
-        c.execute("RELOAD")
-        wait_for(lambda: show(c, "DATABASES")[0]["pool_size"] == "6", timeout=3,
-                 what="RELOAD to apply the fixed file")

@@ -857,6 +857,50 @@ static void test_debian_pgbouncer_ini(void)
 	config_put(c);
 }
 
+/* SET: the file text as it was read, earlier SETs and this one; restart-only, unknown and invalid refused. */
+static void test_set_at_runtime(void)
+{
+	char err[600];
+	struct config *c = load_ok("[pgrouter]\ndefault_pool_size = 5\nlisten_port = 7000\n[databases]\nx = host=h\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	struct config *a = NULL, *b = NULL, *bad = NULL;
+	CHECK_EQ_INT(config_with_setting(c, "default_pool_size", "7", &a, err, sizeof err), CFGSET_OK);
+	CHECK(a && a->default_pool_size == 7 && a->listen_port == 7000 && a->ndbs == 1);
+	/* the file is gone: a SET re-parses the text it was read from, and keeps the earlier SET */
+	CHECK(a && config_with_setting(a, "QUERY_WAIT_TIMEOUT", "2s", &b, err, sizeof err) == CFGSET_OK);
+	CHECK(b && b->default_pool_size == 7 && b->query_wait_timeout == 2000000 && b->nsets == 2);
+	CHECK_EQ_INT(config_with_setting(c, "listen_port", "1", &bad, err, sizeof err), CFGSET_RESTART);
+	CHECK_EQ_STR(err, "listen_port cannot be changed while pgrouter runs (it needs a restart)");
+	CHECK_EQ_INT(config_with_setting(c, "nosuch", "1", &bad, err, sizeof err), CFGSET_UNKNOWN);
+	CHECK_EQ_INT(config_with_setting(c, "default_pool_size", "0", &bad, err, sizeof err), CFGSET_INVALID);
+	CHECK_EQ_STR(err, "default_pool_size: value out of range: '0'");
+	CHECK_EQ_INT(config_with_setting(c, "auth_type", "md5", &bad, err, sizeof err), CFGSET_INVALID);
+	CHECK(strstr(err, "auth_type: 'md5' needs auth_file") != NULL);
+	CHECK(bad == NULL);
+	/* SHOW CONFIG's view: value, default, changeable */
+	struct config_setting_info si;
+	int seen = 0;
+	for (int i = 0; c && config_setting_at(b ? b : c, i, &si); i++) {
+		if (strcmp(si.name, "query_wait_timeout") == 0) {
+			CHECK_EQ_STR(si.value, "2.000s");
+			CHECK_EQ_STR(si.def, "120.000s");
+			CHECK(si.changeable);
+			seen++;
+		}
+		if (strcmp(si.name, "listen_port") == 0) {
+			CHECK_EQ_STR(si.value, "7000");
+			CHECK(!si.changeable);
+			seen++;
+		}
+	}
+	CHECK_EQ_INT(seen, 2);
+	config_put(a);
+	config_put(b);
+	config_put(c);
+}
+
 int main(void)
 {
 	write_tmp(log_path, "");
@@ -880,6 +924,7 @@ int main(void)
 	test_list_contains();
 	test_example_file();
 	test_debian_pgbouncer_ini();
+	test_set_at_runtime();
 	unlink(log_path);
 	return unit_done("test_config");
 }
