@@ -7,6 +7,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "prepared.h"
 #include "server.h"
 
 #include <errno.h>
@@ -358,6 +359,7 @@ void worker_free(struct worker *w)
 		free(w->freebufs[i]);
 	free(w->freebufs);
 	cls_cache_free(w->cls_cache);
+	ps_intern_free(w->ps_intern);
 	free(w->last_cls);
 	free(w->learned);
 	if (w->kick_ev) event_free(w->kick_ev);
