@@ -175,14 +175,16 @@ static bool learned_contains(const struct worker *w, uint64_t fp)
 void clientroute_learn_message(struct worker *w, const uint8_t *msg, uint32_t n)
 {
 	size_t tl;
-	const char *sql = n > PROTO_HDR ? statement_text(msg[0], msg + PROTO_HDR, n - PROTO_HDR, &tl) : NULL;
+	/* A batch that starts with a Bind is learned when it is routed again (its statement is the client's). */
+	bool text = n > PROTO_HDR && (msg[0] == 'Q' || msg[0] == 'P');
+	const char *sql = text ? statement_text(msg[0], msg + PROTO_HDR, n - PROTO_HDR, &tl) : NULL;
 	if (sql)
 		clientroute_learn_write(w, sql, tl);
 }
 
-void clientroute_learn_write(struct worker *w, const char *sql, size_t len)
+/* Remember a statement shape by its fingerprint. */
+static void learn_fp(struct worker *w, uint64_t fp)
 {
-	uint64_t fp = cls_fingerprint(sql, len);
 	if (!fp || learned_contains(w, fp) || w->n_learned >= LEARNED_CAP * 3 / 4)
 		return;
 	if (!w->learned && !(w->learned = calloc(LEARNED_CAP, sizeof *w->learned)))
@@ -193,6 +195,8 @@ void clientroute_learn_write(struct worker *w, const char *sql, size_t len)
 	w->learned[h] = fp;
 	w->n_learned++;
 }
+
+void clientroute_learn_write(struct worker *w, const char *sql, size_t len) { learn_fp(w, cls_fingerprint(sql, len)); }
 
 /* Case-insensitive equality of a NUL-terminated pattern with a span. */
 static bool span_eq(const char *pat, const char *s, uint32_t n)
@@ -316,6 +320,8 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		out.reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
 	if (cl->force_primary) {
 		cl->force_primary = false;
+		if (fp)
+			learn_fp(p->w, fp);   /* a prepared statement a replica refused as a write */
 		out.target = ROUTE_PRIMARY;
 		out.reason = "retry-after-read-only-error";
 		out.detail[0] = 0;

@@ -116,28 +116,33 @@ bool ps_def_valid(const uint8_t *def, uint32_t n)
 	return def_check(def, n, &tl);
 }
 
-struct ps_stmt *ps_intern_get(struct ps_intern *t, const uint8_t *def, uint32_t n)
+struct ps_stmt *ps_intern_get(struct ps_intern *t, const uint8_t *def, uint32_t n, const char *scope)
 {
 	uint32_t tl;
 	if (!def_check(def, n, &tl))
 		return NULL;
-	uint64_t h = ps_hash(def, n);
+	scope = scope ? scope : "";
+	uint32_t sl = (uint32_t)strlen(scope) + 1;
+	uint64_t h = ps_hash(def, n) ^ ps_hash(scope, sl);
 	for (struct ps_hnode *x = ps_ht_first(&t->ht, h); x; x = x->next) {
 		struct ps_stmt *st = container_of(x, struct ps_stmt, hn);
-		if (x->hash == h && st->def_len == n && memcmp(st->def, def, n) == 0) {
+		if (x->hash == h && st->def_len == n && st->key_len == n + sl && memcmp(st->def, def, n) == 0 &&
+		    memcmp(st->def + n, scope, sl) == 0) {
 			st->refs++;
 			return st;
 		}
 	}
-	struct ps_stmt *st = calloc(1, sizeof *st + n);
+	struct ps_stmt *st = calloc(1, sizeof *st + n + sl);
 	if (!st)
 		return NULL;
 	st->hn.hash = h;
 	st->owner = t;
 	st->refs = 1;
 	st->def_len = n;
+	st->key_len = n + sl;
 	st->text_len = tl;
 	memcpy(st->def, def, n);
+	memcpy(st->def + n, scope, sl);
 	snprintf(st->name, sizeof st->name, "pgr%d_%llu", t->worker, (unsigned long long)++t->next_id);
 	if (ps_ht_add(&t->ht, &st->hn) < 0) {
 		free(st);

@@ -7,9 +7,10 @@
  * another node, that never saw its Parse.  pgrouter therefore keeps a client's protocol-level named
  * statements itself and treats each server connection's prepared statements as a cache:
  *
- *   - Statements are interned per worker by content (query text + parameter types).  Equal content
- *     shares one server-side name, "pgr<worker>_<id>", so the names of two clients never collide and a
- *     statement prepared on a server connection serves every client that prepared the same text.
+ *   - Statements are interned per worker by content (query text + parameter types + the client's
+ *     search_path, which decides what the names in the text mean).  Equal content shares one
+ *     server-side name, "pgr<worker>_<id>", so the names of two clients never collide and a statement
+ *     prepared on a server connection serves every client that prepared the same text.
  *   - A client's name maps to an interned statement.  Parse, Bind, Describe and Close of a named
  *     statement are rewritten to the server-side name; a Bind or Describe on a server connection that
  *     lacks the statement is preceded by a Parse pgrouter injects, whose ParseComplete is hidden.
@@ -49,9 +50,10 @@ void ps_intern_free(struct ps_intern *t);
 /* Number of distinct statements interned now. */
 uint32_t ps_intern_count(const struct ps_intern *t);
 
-/* The statement for def (a Parse body after the statement name: text, NUL, parameter count and types),
-   with one reference taken; NULL when out of memory. */
-struct ps_stmt *ps_intern_get(struct ps_intern *t, const uint8_t *def, uint32_t n);
+/* The statement for def (a Parse body after the statement name: text, NUL, parameter count and types)
+   prepared under scope (the session's search_path, or NULL), with one reference taken; NULL when def is
+   malformed or out of memory. */
+struct ps_stmt *ps_intern_get(struct ps_intern *t, const uint8_t *def, uint32_t n, const char *scope);
 /* Drop one reference; the statement is freed with the last one. */
 void ps_stmt_unref(struct ps_stmt *st);
 /* The server-side name ("pgr1_42"). */
@@ -125,6 +127,7 @@ struct ps_out {
 struct ps_env {
 	struct ps_intern *intern;
 	int max_stmts;          /* max_prepared_statements */
+	const char *scope;      /* the client's search_path (NULL: the server's default) */
 };
 
 /* A message from the client toward s (body = n bytes after the length word; complete for P, B, D, C and

@@ -420,7 +420,7 @@ static enum ps_verdict on_named_parse(const struct ps_env *env, struct ps_client
 		return PS_WAIT;
 	if (cs && cs->st)
 		return parse_existing(env, s, cs, out, def, dn);
-	struct ps_stmt *st = ps_intern_get(env->intern, def, dn);
+	struct ps_stmt *st = ps_intern_get(env->intern, def, dn, env->scope);
 	if (!st)
 		return PS_NOMEM;
 	struct ps_sslot *ss = ps_sslot_find(s, st);

@@ -22,11 +22,12 @@ struct ps_stmt {
 	struct ps_intern *owner;
 	int refs;
 	uint32_t def_len, text_len;
+	uint32_t key_len;         /* def, then the scope it was prepared in (NUL-terminated) */
 	struct cls_result *cls;   /* routing's classification (owned), NULL until first asked */
 	uint64_t cls_gen;
 	uint64_t fp;
 	char name[32];
-	uint8_t def[];            /* text, NUL, int16 parameter count, int32 type OIDs */
+	uint8_t def[];            /* text, NUL, int16 parameter count, int32 type OIDs; then the scope */
 };
 
 struct ps_intern {

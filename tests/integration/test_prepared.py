@@ -36,11 +36,17 @@ TABLE = "pgr_ps.items"
 
 SETUP_SQL = f"""
 DROP SCHEMA IF EXISTS pgr_ps CASCADE;
+DROP SCHEMA IF EXISTS pgr_ps_b CASCADE;
 CREATE SCHEMA pgr_ps;
 CREATE TABLE {TABLE} (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL DEFAULT 0);
 INSERT INTO {TABLE} SELECT g, 'item' || g FROM generate_series(1, 50) g;
 CREATE TABLE pgr_ps.counters (k int PRIMARY KEY, n int NOT NULL DEFAULT 0);
 INSERT INTO pgr_ps.counters SELECT g, 0 FROM generate_series(0, 63) g;
+CREATE TABLE pgr_ps.tenant_a (id int, who text);
+INSERT INTO pgr_ps.tenant_a VALUES (1, 'a');
+CREATE SCHEMA pgr_ps_b;
+CREATE TABLE pgr_ps_b.tenant_a (id text, who text, extra int);
+INSERT INTO pgr_ps_b.tenant_a VALUES ('one', 'b', 7);
 """
 
 # What must never reach a client (nor appear in a server log) when pgrouter carries statements.
@@ -58,7 +64,7 @@ def pcluster(cluster):
         cluster.wait_caught_up()
         yield cluster
     finally:
-        cluster.sql(cluster.primary, "DROP SCHEMA IF EXISTS pgr_ps CASCADE")
+        cluster.sql(cluster.primary, "DROP SCHEMA IF EXISTS pgr_ps CASCADE; DROP SCHEMA IF EXISTS pgr_ps_b CASCADE")
         for n in cluster.nodes:
             cluster.set_guc(n, "log_statement", None)
 
@@ -249,6 +255,24 @@ def test_psycopg_rollback_and_drop_deallocate_all(router, pcluster, tag):
             assert b.execute(f"SELECT %s::int + 2 /* {t} q2 */", (rnd,)).fetchone() == (rnd + 2,)
     assert any("DEALLOCATE ALL" in e.text for e in logs.entries()), "psycopg did not send DEALLOCATE ALL"
     assert_no_ps_errors(logs)
+
+
+@pytest.mark.pgr_timeout(60)
+def test_same_text_under_different_search_paths(router, pcluster):
+    """Schema-per-tenant: the same text means another table under another search_path, so clients
+    with different search_paths do not share a server-side statement (sharing it would make
+    PostgreSQL refuse the re-planned statement: "cached plan must not change result type")."""
+    pgr = router()
+
+    def tenant(k):
+        """A client of tenant a or b running the same prepared text many times."""
+        path = "pgr_ps" if k % 2 == 0 else "pgr_ps_b"
+        with psycopg.connect(pgr.dsn(options=f"-c search_path={path}"), autocommit=True,
+                             prepare_threshold=0) as conn:
+            return [conn.execute("SELECT * FROM tenant_a WHERE who IS NOT NULL").fetchall() for _ in range(20)]
+    got = run_threads(8, tenant)
+    assert all(r == [[(1, "a")]] * 20 for r in got[0::2]), got[0]
+    assert all(r == [[("one", "b", 7)]] * 20 for r in got[1::2]), got[1]
 
 
 # ----- node-postgres ---------------------------------------------------------------------------

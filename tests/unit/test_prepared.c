@@ -144,13 +144,18 @@ static void test_intern(void)
 	struct ps_intern *t = ps_intern_new(3);
 	struct msgbuf a = parse_body("", "SELECT 1", 0), b = parse_body("", "SELECT 2", 0);
 	struct msgbuf a_typed = parse_body("", "SELECT 1", 1);
-	struct ps_stmt *s1 = ps_intern_get(t, a.b + 1, a.n - 1);
-	struct ps_stmt *s2 = ps_intern_get(t, a.b + 1, a.n - 1);
-	struct ps_stmt *s3 = ps_intern_get(t, b.b + 1, b.n - 1);
-	struct ps_stmt *s4 = ps_intern_get(t, a_typed.b + 1, a_typed.n - 1);
+	struct ps_stmt *s1 = ps_intern_get(t, a.b + 1, a.n - 1, NULL);
+	struct ps_stmt *s2 = ps_intern_get(t, a.b + 1, a.n - 1, NULL);
+	struct ps_stmt *s3 = ps_intern_get(t, b.b + 1, b.n - 1, NULL);
+	struct ps_stmt *s4 = ps_intern_get(t, a_typed.b + 1, a_typed.n - 1, NULL);
 	CHECK(s1 && s1 == s2);
 	CHECK(s3 && s3 != s1);
 	CHECK(s4 && s4 != s1);   /* parameter types are part of the statement */
+	struct ps_stmt *s6 = ps_intern_get(t, a.b + 1, a.n - 1, "tenant_a");
+	struct ps_stmt *s7 = ps_intern_get(t, a.b + 1, a.n - 1, "tenant_a");
+	CHECK(s6 && s6 != s1 && s6 == s7);   /* so is the search_path it was prepared under */
+	ps_stmt_unref(s6);
+	ps_stmt_unref(s7);
 	CHECK_EQ_STR(ps_stmt_name(s1), "pgr3_1");
 	CHECK_EQ_STR(ps_stmt_name(s3), "pgr3_2");
 	uint32_t tl;
@@ -158,15 +163,15 @@ static void test_intern(void)
 	CHECK_EQ_INT(tl, 8);
 	CHECK_EQ_INT(ps_intern_count(t), 3);
 	/* malformed definitions are refused */
-	CHECK(ps_intern_get(t, (const uint8_t *)"SELECT 1", 8) == NULL);
-	CHECK(ps_intern_get(t, (const uint8_t *)"SELECT 1\0\0\1", 11) == NULL);
+	CHECK(ps_intern_get(t, (const uint8_t *)"SELECT 1", 8, NULL) == NULL);
+	CHECK(ps_intern_get(t, (const uint8_t *)"SELECT 1\0\0\1", 11, NULL) == NULL);
 	ps_stmt_unref(s1);
 	CHECK_EQ_INT(ps_intern_count(t), 3);
 	ps_stmt_unref(s2);
 	CHECK_EQ_INT(ps_intern_count(t), 2);
 	/* a new interning of freed content gets a new name: a server may not reuse an old one */
-	struct ps_stmt *s5 = ps_intern_get(t, a.b + 1, a.n - 1);
-	CHECK_EQ_STR(ps_stmt_name(s5), "pgr3_4");
+	struct ps_stmt *s5 = ps_intern_get(t, a.b + 1, a.n - 1, NULL);
+	CHECK_EQ_STR(ps_stmt_name(s5), "pgr3_5");
 	ps_intern_free(t);   /* statements still alive: freed with the last one */
 	ps_stmt_unref(s3);
 	ps_stmt_unref(s4);
