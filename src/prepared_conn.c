@@ -115,6 +115,19 @@ static struct iobuf **server_out(void *ctx)
 	return conn_out(&cl->server->c);
 }
 
+/* A named Parse went out: classify its statement now, once, for every later Bind (routing). */
+static void classify_at_parse(struct client *cl, const uint8_t *body, uint32_t n)
+{
+	struct cursor cur = cur_make(body, n);
+	size_t nl = 0;
+	const char *name = cur_cstr(&cur, &nl);
+	struct ps_stmt *st = name && nl ? ps_client_find(cl->ps, name, (uint32_t)nl) : NULL;
+	const char *sql;
+	size_t len;
+	if (st)
+		(void)prepared_cls(cl, st, &sql, &len);
+}
+
 enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
@@ -137,6 +150,8 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 	case PS_FORWARD:
 		return ACT_SEND;
 	case PS_REPLACED:
+		if (type == 'P' && w->cfg->routing)
+			classify_at_parse(cl, body, len - 4);
 		return ACT_CONSUMED;
 	case PS_WAIT:
 		/* Held until the server answers an earlier group; what is already decided must reach it. */

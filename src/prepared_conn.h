@@ -34,7 +34,7 @@ void prepared_server_reset(struct server *sv, const char *query);
 
 /* The client's statement that a complete Bind or Describe-statement message names, or NULL. */
 struct ps_stmt *prepared_named(const struct client *cl, uint8_t type, const uint8_t *body, uint32_t n);
-/* Routing's classification of a prepared statement (made once, at its first use), and its text. */
+/* Routing's classification of a prepared statement (made once, when its Parse goes out), and its text. */
 const struct cls_result *prepared_cls(struct client *cl, struct ps_stmt *st, const char **sql, size_t *len);
 /* The statement's fingerprint (computed once). */
 uint64_t prepared_fingerprint(struct ps_stmt *st);

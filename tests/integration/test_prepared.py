@@ -517,6 +517,29 @@ def test_protocol_corners_match_a_direct_connection(router, pcluster):
     assert len(exists) == n, "\n".join(map(repr, exists))
 
 
+@pytest.mark.pgr_timeout(60)
+def test_pipelined_prepared_reads_and_writes_go_where_they_belong(router, pcluster, tag):
+    """Bind-only batches are routed by what their statement does, also when a pipeline mixes them:
+    a write that follows a read on a replica waits for it to finish, then runs on the primary (reads
+    pipelined behind a write stay on the primary connection, as any statement does)."""
+    pgr = router()
+    reset_counters(pcluster)
+    t = tag()
+    logs = ServerLogs(pcluster)
+    s = W.sync()
+    prep = (W.parse(f"SELECT v FROM {TABLE} WHERE id = $1 /* {t} r */", "r", (23,)) + s
+            + W.parse(f"UPDATE pgr_ps.counters SET n = n + 1 WHERE k = $1 /* {t} w */", "w", (23,)) + s)
+    mixed = b"".join(bind_exec("r", (i % 50 + 1,)) + s + bind_exec("w", (61,)) + s for i in range(10))
+    batches = [(prep, 2), (mixed, 20), (mixed, 20)]
+    got = exchange(pgr.port, batches)
+    assert pcluster.sql(pcluster.primary, "SELECT n FROM pgr_ps.counters WHERE k = 61")[0][0] == 20
+    reset_counters(pcluster)
+    assert got == exchange(pcluster.primary.port, batches)
+    assert {n for n, _ in ps_executions(logs, f"{t} r")} & REPLICAS
+    assert {n for n, _ in ps_executions(logs, f"{t} w")} == {PRIMARY}
+    assert_no_ps_errors(logs)
+
+
 def eviction_batches():
     """Six statements, a limit of two per server connection, and a portal kept open across evictions."""
     s = W.sync()
