@@ -29,34 +29,26 @@ void prepared_client_free(struct client *cl)
 	cl->ps = NULL;
 }
 
-/* Length of the NUL-terminated string at p within n bytes, or -1 when its end is not there. */
-static long cstr_len(const uint8_t *p, uint32_t n)
-{
-	const uint8_t *nul = memchr(p, 0, n);
-	return nul ? (long)(nul - p) : -1;
-}
-
 bool prepared_wants_full(const struct client *cl, uint8_t type, uint32_t len)
 {
 	if (!cl->ps)
 		return false;
-	/* What is buffered of the message so far (its name comes first). */
+	/* What is buffered of the message so far: its statement name comes (almost) first. */
 	const struct conn *c = &cl->c;
 	uint32_t avail = iobuf_len(c->in) - c->pending;
-	const uint8_t *p = c->in->data + c->in->rpos + c->pending + PROTO_HDR;
 	avail = avail > PROTO_HDR ? avail - PROTO_HDR : 0;
+	struct cursor cur = cur_make(c->in->data + c->in->rpos + c->pending + PROTO_HDR, avail);
 	switch (type) {
-	case 'P':   /* a named Parse is interned; an unnamed one may be a DEALLOCATE */
-		return (avail > 0 && p[0] != 0) || len - 4 <= PS_SCAN_MAX || avail == 0;
-	case 'B': { /* portal, then the statement name */
-		long pl = cstr_len(p, avail);
-		return pl < 0 || (uint32_t)pl + 1 >= avail || p[pl + 1] != 0;
-	}
+	case 'P':   /* a named Parse is interned; an unnamed one may be a DEALLOCATE worth reading */
+		return len - 4 <= PS_SCAN_MAX || cur_u8(&cur) != 0 || cur.err;
+	case 'B':   /* portal, then the statement name: only a named statement is rewritten */
+		cur_cstr(&cur, NULL);
+		return cur_u8(&cur) != 0 || cur.err;
 	case 'Q':
 		return len - 4 <= PS_SCAN_MAX;
 	case 'D':
 	case 'C':
-		return true;
+		return true;   /* small messages */
 	default:
 		return false;
 	}
@@ -77,8 +69,9 @@ static bool find_sql(struct client *cl, uint8_t type, const uint8_t *body, uint3
                      char *name, size_t cap)
 {
 	struct cursor cur = cur_make(body, n);
-	if (type == 'P')
-		cur_cstr(&cur, NULL);
+	size_t nl = 0;
+	if (type == 'P' && (!cur_cstr(&cur, &nl) || nl > 0))
+		return false;   /* a named statement is never executed by its Parse */
 	size_t tl = 0;
 	const char *text = cur_cstr(&cur, &tl);
 	if (!text || tl > PS_SCAN_MAX || !mentions_dealloc(text, tl))
@@ -140,7 +133,7 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		goto nomem;
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
-	bool has_sql = body && (type == 'Q' || (type == 'P' && body[0] == 0)) &&
+	bool has_sql = body && (type == 'Q' || type == 'P') &&
 	               find_sql(cl, type, body, len - 4, &sql, name, sizeof name);
 	struct ps_env env = { .intern = w->ps_intern, .max_stmts = w->cfg->max_prepared_statements,
 	                      .scope = params_get(&cl->params, "search_path") };

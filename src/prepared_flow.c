@@ -537,6 +537,13 @@ enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c,
                                   const uint8_t *body, uint32_t n, const struct ps_sql *sql,
                                   const struct ps_out *out)
 {
+	if (!body && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
+		/* Not buffered whole: an unnamed statement too large to matter (see prepared_wants_full). */
+		s->unsynced = true;
+		if (type == 'P' || type == 'C')
+			return op_push(s, type == 'P' ? OP_PARSE : OP_CLOSE, false) ? PS_FORWARD : PS_NOMEM;
+		return PS_FORWARD;
+	}
 	switch (type) {
 	case 'P':
 		return on_parse(env, c, s, body, n, sql, out);

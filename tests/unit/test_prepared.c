@@ -579,6 +579,15 @@ static void test_broken(void)
 	CHECK_EQ_INT(answer(s, '1'), PSA_PASS);   /* a ParseComplete nobody asked for */
 	CHECK(ps_server_broken(s));
 	CHECK_EQ_INT(ps_server_answer(s, 'Z', NULL, 1), PSA_NEED_BODY);
+	/* messages not buffered whole (huge unnamed statements) are only counted */
+	struct ps_server *s2 = ps_server_new();
+	CHECK_EQ_INT(ps_client_message(&env, c, s2, 'P', NULL, 0, NULL, &OUT), PS_FORWARD);
+	CHECK_EQ_INT(ps_client_message(&env, c, s2, 'B', NULL, 0, NULL, &OUT), PS_FORWARD);
+	send0(c, s2, 'S');
+	CHECK_EQ_INT(answer(s2, '1'), PSA_PASS);
+	CHECK_EQ_INT(answer(s2, 'Z'), PSA_PASS);
+	CHECK(!ps_server_broken(s2) && ps_server_quiet(s2));
+	ps_server_free(s2);
 	ps_server_free(s);
 	ps_client_free(c);
 }
