@@ -10,6 +10,7 @@
 #include "net.h"
 #include "pause.h"
 #include "pool.h"
+#include "prepared_conn.h"
 #include "proto/cursor.h"
 #include "server.h"
 #include "tls.h"
@@ -33,6 +34,7 @@ static void client_destroy(struct conn *c)
 {
 	struct client *cl = CL(c);
 	clientauth_free(cl);
+	prepared_client_free(cl);
 	free(cl->retry);
 	params_clear(&cl->params);
 	free(cl->user);
@@ -259,6 +261,7 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 	if (looked_up)
 		keep_lookup_secret(cl->pool->shared, looked_up);
 	cl->pool->n_clients++;
+	prepared_client_start(cl);
 	if (scram_client_key && !atomic_load(&cl->pool->shared->has_client_key)) {
 		struct pool_shared *sh = cl->pool->shared;
 		pthread_mutex_lock(&sh->lock);
@@ -399,7 +402,9 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 	struct server *sv = cl->server;
 	if (sv->retry_swallow)
 		return ACT_PAUSE;   /* a refused statement is about to be re-run elsewhere: keep the order */
-	if (type == 'Q' || type == 'P') {
+	if (!body && prepared_wants_full(cl, type, len))
+		return ACT_NEED_FULL;
+	if (type == 'Q' || type == 'P' || type == 'B') {
 		enum act a = clientroute_linked(cl, type, len, body);
 		if (a == ACT_PAUSE && cl->reroute && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0) {
 			/* Nothing was sent on this replica connection yet: give it back and route afresh now
@@ -418,26 +423,30 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		if (a != ACT_SEND)
 			return a;
 	}
+	/* Named prepared statements get their server-side names (ACT_CONSUMED: pgrouter wrote the message). */
+	enum act pa = cl->ps ? prepared_client_msg(cl, type, len, body) : ACT_SEND;
+	if (pa != ACT_SEND && pa != ACT_CONSUMED)
+		return pa;
 	switch (type) {
 	case 'Q':
 	case 'F':
 		sv->expect_z++;
 		cl->c.w->n_queries++;
 		cl->pool->n_queries++;
-		return ACT_SEND;
+		return pa;
 	case 'S':
 		sv->expect_z++;
 		sv->unsynced = false;
-		return ACT_SEND;
+		return pa;
 	case 'P': case 'B': case 'D': case 'E': case 'C': case 'H':
 		sv->unsynced = true;
 		if (type == 'E') {
 			cl->c.w->n_queries++;
 			cl->pool->n_queries++;
 		}
-		return ACT_SEND;
+		return pa;
 	case 'd': case 'c': case 'f':
-		return ACT_SEND;
+		return pa;
 	case 'X':
 		if (cl->c.pending)
 			return ACT_FLUSH_FIRST;

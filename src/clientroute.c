@@ -8,6 +8,7 @@
 #include "monitor.h"
 #include "metrics.h"
 #include "pool.h"
+#include "prepared_conn.h"
 #include "proto/cursor.h"
 #include "router.h"
 
@@ -28,8 +29,7 @@ static const char *statement_text(uint8_t type, const uint8_t *body, uint32_t n,
 	return cur_cstr(&c, len);
 }
 
-/* Classify text (cached per worker); false when it is too large to be worth parsing. */
-static bool classify_text(struct client *cl, const char *sql, size_t len, struct cls_result *out)
+bool clientroute_classify(struct client *cl, const char *sql, size_t len, struct cls_result *out)
 {
 	if (len > CLASSIFY_MAX_TEXT)
 		return false;
@@ -48,15 +48,24 @@ static bool classify_text(struct client *cl, const char *sql, size_t len, struct
 	return true;
 }
 
-/* Combine the statements of an extended-protocol batch buffered up to its Sync: the strictest wins.
-   Returns false when the batch is not all buffered (then the caller stays on the primary). */
-static bool classify_batch(struct client *cl, struct cls_result *out, bool *have, uint32_t *batch_len)
+/* Is r stricter than the batch's verdict so far (the strictest statement wins)? */
+static bool stricter(const struct cls_result *r, const struct cls_result *best)
+{
+	return !best || r->target > best->target || (r->hint && !best->hint);
+}
+
+/* Combine the statements of an extended-protocol batch buffered up to its Sync: the strictest wins.  Parse
+   texts are classified into buf; a Bind or Describe of a named statement uses the classification made at
+   its first use.  *best (NULL: no statement) and its text; false when the batch is not all buffered (then
+   the caller stays on the primary). */
+static bool classify_batch(struct client *cl, struct cls_result *buf, const struct cls_result **best,
+                           const char **best_sql, size_t *best_len, uint64_t *best_fp, uint32_t *batch_len)
 {
 	struct iobuf *b = cl->c.in;
 	const uint8_t *start = b->data + b->rpos + cl->c.pending;
 	const uint8_t *p = start;
 	size_t left = iobuf_len(b) - cl->c.pending;
-	*have = false;
+	*best = NULL;
 	while (left >= PROTO_HDR) {
 		uint8_t type;
 		uint32_t len;
@@ -73,11 +82,26 @@ static bool classify_batch(struct client *cl, struct cls_result *out, bool *have
 			size_t tl;
 			const char *sql = statement_text(type, p + PROTO_HDR, len - 4, &tl);
 			struct cls_result r;
-			if (!sql || !classify_text(cl, sql, tl, &r))
+			if (!sql || !clientroute_classify(cl, sql, tl, &r))
 				return false;
-			if (!*have || r.target > out->target || (r.hint && !out->hint))
-				*out = r;
-			*have = true;
+			if (stricter(&r, *best)) {
+				*buf = r;
+				*best = buf;
+				*best_sql = sql;
+				*best_len = tl;
+				*best_fp = 0;
+			}
+		} else if (type == 'B' || type == 'D') {
+			struct ps_stmt *st = prepared_named(cl, type, p + PROTO_HDR, len - 4);
+			const char *sql;
+			size_t tl;
+			const struct cls_result *r = st ? prepared_cls(cl, st, &sql, &tl) : NULL;
+			if (r && stricter(r, *best)) {
+				*best = r;
+				*best_sql = sql;
+				*best_len = tl;
+				*best_fp = prepared_fingerprint(st);
+			}
 		}
 		p += len + 1;
 		left -= len + 1;
@@ -153,14 +177,16 @@ static bool learned_contains(const struct worker *w, uint64_t fp)
 void clientroute_learn_message(struct worker *w, const uint8_t *msg, uint32_t n)
 {
 	size_t tl;
-	const char *sql = n > PROTO_HDR ? statement_text(msg[0], msg + PROTO_HDR, n - PROTO_HDR, &tl) : NULL;
+	/* A batch that starts with a Bind is learned when it is routed again (its statement is the client's). */
+	bool text = n > PROTO_HDR && (msg[0] == 'Q' || msg[0] == 'P');
+	const char *sql = text ? statement_text(msg[0], msg + PROTO_HDR, n - PROTO_HDR, &tl) : NULL;
 	if (sql)
 		clientroute_learn_write(w, sql, tl);
 }
 
-void clientroute_learn_write(struct worker *w, const char *sql, size_t len)
+/* Remember a statement shape by its fingerprint. */
+static void learn_fp(struct worker *w, uint64_t fp)
 {
-	uint64_t fp = cls_fingerprint(sql, len);
 	if (!fp || learned_contains(w, fp) || w->n_learned >= LEARNED_CAP * 3 / 4)
 		return;
 	if (!w->learned && !(w->learned = calloc(LEARNED_CAP, sizeof *w->learned)))
@@ -171,6 +197,8 @@ void clientroute_learn_write(struct worker *w, const char *sql, size_t len)
 	w->learned[h] = fp;
 	w->n_learned++;
 }
+
+void clientroute_learn_write(struct worker *w, const char *sql, size_t len) { learn_fp(w, cls_fingerprint(sql, len)); }
 
 /* Case-insensitive equality of a NUL-terminated pattern with a span. */
 static bool span_eq(const char *pat, const char *s, uint32_t n)
@@ -250,7 +278,8 @@ static enum route_step refuse_no_replica(struct client *cl, const struct routeco
 }
 
 const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, const struct cls_result *r, const char *sql,
-                                           size_t tl, struct route_out *out, bool *have_replicas)
+                                           size_t tl, uint64_t fp, uint32_t batch_len, struct route_out *out,
+                                           bool *have_replicas)
 {
 	struct pool *p = cl->pool;
 	const struct routeconf *rule = p->w->cfg->nroutes ? match_rule(cl, r, sql, tl) : NULL;
@@ -270,9 +299,11 @@ const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, cons
 	route_decide(&in, out);
 	if (have_replicas)
 		*have_replicas = in.have_replicas;
-	if (type == 'P' && !r && out->target == ROUTE_PRIMARY && in.have_replicas && !in.pinned)
+	if ((type == 'P' || (type == 'B' && !batch_len)) && !r && out->target == ROUTE_PRIMARY && in.have_replicas &&
+	    !in.pinned)
 		out->reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
-	if (out->target == ROUTE_REPLICA && r && p->w->n_learned && learned_contains(p->w, cls_fingerprint(sql, tl))) {
+	if (out->target == ROUTE_REPLICA && r && sql && p->w->n_learned &&
+	    learned_contains(p->w, fp ? fp : cls_fingerprint(sql, tl))) {
 		out->target = ROUTE_PRIMARY;
 		out->reason = "learned-write";
 		out->detail[0] = 0;
@@ -289,8 +320,9 @@ void clientroute_explain(struct client *cl, const char *sql, size_t len, struct 
 		ex->out.max_lag_ms = -1;
 		return;
 	}
-	ex->classified = classify_text(cl, sql, len, &ex->cls);
-	ex->rule = clientroute_decide(cl, 'Q', ex->classified ? &ex->cls : NULL, sql, len, &ex->out, &ex->have_replicas);
+	ex->classified = clientroute_classify(cl, sql, len, &ex->cls);
+	ex->rule = clientroute_decide(cl, 'Q', ex->classified ? &ex->cls : NULL, sql, len, 0, 0, &ex->out,
+	                              &ex->have_replicas);
 }
 
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
@@ -309,10 +341,11 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 	cl->retrying = false;
 	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
 	struct cls_result *r = p->w->last_cls;
+	const struct cls_result *cls = NULL;
 	p->w->last_cls_client = NULL;
-	bool have = false;
 	const char *sql = NULL;
 	size_t tl = 0;
+	uint64_t fp = 0;          /* the statement's fingerprint when already known (prepared statements) */
 	uint32_t batch_len = 0;   /* an extended-protocol batch up to its Sync, when all of it is buffered */
 	if (type == 'Q' || type == 'P') {
 		if (!body) {
@@ -323,26 +356,38 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			return RS_NEED_FULL;
 		}
 		sql = statement_text(type, body, len - 4, &tl);
-		if (type == 'Q') {
-			have = sql && classify_text(cl, sql, tl, r);
-			if (have) {
-				p->w->last_cls_client = cl;
-				p->w->last_cls_body = body;
-			}
-			if (have && (r->flags & CLS_F_EVENTS_OVERFLOW) == 0) {
+	}
+	if (type == 'Q') {
+		if (sql && clientroute_classify(cl, sql, tl, r)) {
+			cls = r;
+			p->w->last_cls_client = cl;
+			p->w->last_cls_body = body;
+			if ((r->flags & CLS_F_EVENTS_OVERFLOW) == 0) {
 				enum route_step s = answer_pgrouter_sets(cl, r);
 				if (s != RS_GO)
 					return s;
 			}
-		} else if (!classify_batch(cl, r, &have, &batch_len)) {
-			have = false;
+		}
+	} else if (type == 'P' || ((type == 'B' || type == 'D') && cl->ps)) {
+		/* A batch that starts with a Bind of a named statement is routed by what that statement does. */
+		const char *first_sql = sql;
+		size_t first_len = tl;
+		if (!classify_batch(cl, r, &cls, &sql, &tl, &fp, &batch_len)) {
+			cls = NULL;
 			batch_len = 0;
+		}
+		if (type == 'P') {   /* rules and learned writes look at the batch's first statement, as before */
+			sql = first_sql;
+			tl = first_len;
+			fp = 0;
 		}
 	}
 	struct route_out out;
-	const struct routeconf *rule = clientroute_decide(cl, type, have ? r : NULL, sql, tl, &out, NULL);
+	const struct routeconf *rule = clientroute_decide(cl, type, cls, sql, tl, fp, batch_len, &out, NULL);
 	if (cl->force_primary) {
 		cl->force_primary = false;
+		if (fp)
+			learn_fp(p->w, fp);   /* a prepared statement a replica refused as a write */
 		out.target = ROUTE_PRIMARY;
 		out.reason = "retry-after-read-only-error";
 		out.detail[0] = 0;
@@ -363,7 +408,7 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		cl->c.w->n_routed_replica++;
 		/* Keep the Query (or the whole batch) until the replica's first answer: a refusal, a recovery
 		   conflict or a lost connection re-runs it elsewhere. */
-		uint32_t keep = type == 'Q' ? len + 1 : type == 'P' ? batch_len : 0;
+		uint32_t keep = type == 'Q' ? len + 1 : type != 'F' ? batch_len : 0;
 		if (keep && keep <= (uint32_t)p->w->cfg->pkt_buf && !cl->retry && (cl->retry = buf_get(p->w)) != NULL) {
 			memcpy(cl->retry->data, body - PROTO_HDR, keep);
 			cl->retry->wpos = keep;
@@ -454,17 +499,24 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	struct server *sv = cl->server;
 	if (!cl->c.w->cfg->routing)
 		return ACT_SEND;
-	if (!body)
-		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
 	size_t tl;
-	const char *sql = statement_text(type, body, len - 4, &tl);
+	const char *sql;
 	struct worker *w = cl->c.w;
 	struct cls_result own;
 	const struct cls_result *rp = &own;
-	if (w->last_cls_client == cl && w->last_cls_body == body) {
+	if (type == 'B') {
+		/* Executing a named prepared statement: what it does was classified at its first use. */
+		struct ps_stmt *st = body ? prepared_named(cl, type, body, len - 4) : NULL;
+		if (!st || !(rp = prepared_cls(cl, st, &sql, &tl)))
+			return ACT_SEND;
+	} else if (!body) {
+		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
+	} else if (!(sql = statement_text(type, body, len - 4, &tl))) {
+		return ACT_SEND;
+	} else if (w->last_cls_client == cl && w->last_cls_body == body) {
 		rp = w->last_cls;   /* routed just now: same message, same answer */
 		w->last_cls_client = NULL;
-	} else if (!sql || !classify_text(cl, sql, tl, &own)) {
+	} else if (!clientroute_classify(cl, sql, tl, &own)) {
 		return ACT_SEND;
 	}
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads

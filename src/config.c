@@ -64,6 +64,7 @@ static const struct setting settings[] = {
 	{ "idle_transaction_timeout", CT_DUR, "0", OFF(idle_transaction_timeout), 0, DMAX, NULL, 0 },
 	{ "server_reset_query", CT_STR, "DISCARD ALL", OFF(server_reset_query), 0, 0, NULL, 0 },
 	{ "server_reset_query_always", CT_BOOL, "0", OFF(server_reset_query_always), 0, 1, NULL, 0 },
+	{ "max_prepared_statements", CT_INT, "200", OFF(max_prepared_statements), 0, IMAX, NULL, 0 },
 	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
 	{ "track_extra_parameters", CT_STR, "extra_float_digits, search_path", OFF(track_extra_parameters), 0, 0, NULL, 0 },
 	{ "auth_type", CT_ENUM, "trust", OFF(auth_type), 0, 0, auth_types, 0 },

@@ -76,6 +76,7 @@ struct config {
 	int64_t query_wait_timeout, client_idle_timeout, client_login_timeout, idle_transaction_timeout;
 	char *server_reset_query;
 	bool server_reset_query_always;
+	int max_prepared_statements;    /* per server connection; 0: named statements are not tracked */
 	char *ignore_startup_parameters;
 	char *track_extra_parameters;
 	int auth_type;

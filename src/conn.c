@@ -314,6 +314,8 @@ static enum pump pump(struct conn *c)
 			const uint8_t *body = avail - PROTO_HDR >= len - 4 ? p + PROTO_HDR : NULL;
 			a = c->ops->on_msg(c, type, len, body);
 		}
+		if (a == ACT_SEND || a == ACT_SEND_LAST || a == ACT_SKIP || a == ACT_CONSUMED)
+			c->nmsg++;
 		switch (a) {
 		case ACT_SEND:
 		case ACT_SEND_LAST:
@@ -350,8 +352,9 @@ static enum pump pump(struct conn *c)
 	}
 	if (c->closing)
 		return PUMP_CLOSED;
-	/* Whatever was decided goes out now: one write per burst of input. */
-	if (c->pending) {
+	/* Whatever was decided goes out now: one write per burst of input (with what pgrouter wrote for the
+	   peer in between, e.g. a rewritten message). */
+	if (c->pending || (c->peer && iobuf_len(c->peer->out))) {
 		int r = flush_pending(c);
 		if (r <= 0)
 			return r == 0 ? PUMP_BLOCKED : PUMP_CLOSED;
@@ -533,6 +536,17 @@ int conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx, bool as_server, const
 	c->tls_handshaking = true;
 	/* The peer's first flight may already be waiting: with edge triggering nobody would tell us again. */
 	event_active(&c->ev, EV_READ, 0);
+	return 0;
+}
+
+int conn_pending_to_peer(struct conn *c)
+{
+	if (!c->pending)
+		return 0;
+	if (!c->peer || iobuf_append(conn_out(c->peer), c->in->data + c->in->rpos, c->pending) < 0)
+		return -1;
+	c->in->rpos += c->pending;
+	c->pending = 0;
 	return 0;
 }
 

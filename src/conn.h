@@ -24,6 +24,9 @@ void conn_unlink(struct conn *a);
 void conn_close(struct conn *c);
 /* Begin a TLS handshake on c (out must be flushed); ops->on_tls_done reports the end; 0 or -1. */
 int conn_start_tls(struct conn *c, struct ssl_ctx_st *ctx, bool as_server, const char *host, bool verify_host);
+/* Copy c's decided bytes into its peer's output buffer, so that pgrouter may append its own bytes after
+   them in order (c must be at a message boundary); 0 or -1. */
+int conn_pending_to_peer(struct conn *c);
 /* Put n bytes back in front of c's unprocessed input (nothing may be pending); 0 or -1. */
 int conn_unread(struct conn *c, const void *p, uint32_t n);
 /* Append an ErrorResponse to c->out and try to send it. */

@@ -22,6 +22,9 @@ struct ssl_st;
 struct cls_cache;
 struct authfile_entry;
 struct scram_client;
+struct ps_client;
+struct ps_server;
+struct ps_intern;
 struct client;
 struct server;
 
@@ -68,6 +71,7 @@ struct conn {
 	struct iobuf *in;         /* bytes read from fd; NULL when empty */
 	struct iobuf *out;        /* bytes pgrouter generated for fd; NULL when empty */
 	uint32_t pending;         /* bytes at in->rpos already decided for the peer */
+	uint32_t nmsg;            /* messages decided so far: a handler can tell a repeated call from a new message */
 	uint32_t pkt_remain;      /* bytes of the current message not yet decided */
 	uint8_t pkt_action;       /* ACT_SEND or ACT_SKIP for the rest of the current message */
 	bool send_last;           /* after_last is due once pending reaches the peer */
@@ -127,6 +131,7 @@ struct client {
 	bool retrying;            /* the next unit is a re-run: keep retry_exclude */
 	uint32_t retry_exclude;   /* nodes this unit already failed on (a re-run goes elsewhere) */
 	struct iobuf *retry;      /* copy of a Query sent to a replica, until its first answer arrives */
+	struct ps_client *ps;     /* its named prepared statements (transaction/statement pooling), or NULL */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */
@@ -171,6 +176,9 @@ struct server {
 	bool retry_swallow;       /* dropping a replica's refusal up to its ReadyForQuery */
 	bool retry_to_primary;    /* the refusal was 25006: the re-run goes to the primary */
 	struct iobuf *held;       /* a RowDescription held back while a retry is still possible */
+	struct ps_server *ps;     /* prepared statements on this connection and the answers owed about them */
+	uint32_t ps_seen;         /* c.nmsg + 1 of the answer the tracker last decided about */
+	uint8_t ps_seen_act;
 	struct params extra;      /* settings pgrouter SET that the server does not report */
 	struct list cancels;      /* cancel requests in flight for this backend */
 	struct scram_client *scram;  /* only while logging in with SCRAM */
@@ -295,6 +303,7 @@ struct worker {
 	uint32_t next_cancel_seq;
 	int64_t now;              /* monotonic µs, refreshed at each callback */
 	struct cls_cache *cls_cache;  /* classification results by query text (this thread only) */
+	struct ps_intern *ps_intern;  /* prepared statements by content, shared by this thread's clients */
 	struct cls_result *last_cls;  /* the statement just routed, reused when it is forwarded */
 	const struct client *last_cls_client;
 	const uint8_t *last_cls_body;

@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "prepared_conn.h"
 #include "server.h"
 
 #include <string.h>
@@ -23,6 +24,9 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	struct client *cl = sv->client;
 	struct worker *w = sv->c.w;
 	struct iobuf *copy = cl->retry;
+	bool keep = reusable && !sv->expect_z && !sv->unsynced && sv->tx_status == 'I';
+	if (!keep)
+		prepared_server_forget(sv);   /* while its client, whose names it may have changed, is still linked */
 	cl->retry = NULL;
 	sv->retry_swallow = false;
 	buf_put(w, sv->held);   /* the re-run describes its result again */
@@ -46,7 +50,7 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	else
 		log_info(cl->c.prefix, "read on replica %s:%d failed before any row was sent (%s); re-running it elsewhere",
 		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
-	if (reusable && !sv->expect_z && !sv->unsynced && sv->tx_status == 'I')
+	if (keep)
 		server_release(sv);
 	else
 		server_close(sv, why);

@@ -8,6 +8,7 @@
 #include "net.h"
 #include "pool.h"
 #include "retry.h"
+#include "prepared_conn.h"
 #include "proto/cursor.h"
 #include "worker.h"
 #include "auth/scram.h"
@@ -45,6 +46,7 @@ static void server_destroy(struct conn *c)
 	struct server *sv = SV(c);
 	params_clear(&sv->params);
 	params_clear(&sv->extra);
+	prepared_server_free(sv);
 	free(sv->held);
 	free(sv);
 }
@@ -100,6 +102,7 @@ void server_close(struct server *sv, const char *reason)
 	}
 	struct client *cl = sv->client;
 	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
+	prepared_server_forget(sv);   /* while its client (whose names it may have changed) is still here */
 	if (sv->scram) {
 		scram_client_wipe(sv->scram);
 		free(sv->scram);
@@ -273,6 +276,12 @@ static enum act statement_mode_violation(struct server *sv)
 static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct client *cl = sv->client;
+	if (sv->ps) {
+		/* Answers to prepared statements pgrouter sent on its own are dropped here. */
+		enum act a = prepared_server_msg(sv, type, len, body);
+		if (a != ACT_SEND)
+			return a;
+	}
 	if (cl && cl->retry) {
 		enum act a = retry_check(sv, type, len, body);
 		if (a != ACT_SEND)
@@ -424,6 +433,8 @@ void server_release(struct server *sv)
 	int mode = sv->pool->pool_mode;
 	sv->state = SV_RESET;
 	sv->state_since = sv->c.w->now;
+	if (!prepared_server_release_ok(sv))
+		sv->dirty = true;
 	if (sv->pinned && !cfg->server_reset_query[0]) {
 		server_close(sv, "session state left by a pinned client and no server_reset_query");
 		return;
@@ -432,6 +443,7 @@ void server_release(struct server *sv)
 	    !sv->dirty && conn_can_inject(&sv->c)) {
 		if (msg_query(conn_out(&sv->c), cfg->server_reset_query) == 0) {
 			sv->skip_z++;
+			prepared_server_reset(sv, cfg->server_reset_query);
 			sv->pinned = false;
 			/* DISCARD ALL and RESET ALL drop every setting: forget what we SET. */
 			params_clear(&sv->extra);
@@ -449,6 +461,8 @@ void server_release(struct server *sv)
 void server_client_gone(struct server *sv)
 {
 	bool clean = server_is_clean(sv);   /* before unlinking: it looks at the client's side too */
+	if (!clean)
+		prepared_server_forget(sv);   /* the client's names go with it; the server is closed below */
 	conn_unlink(&sv->c);
 	sv->client = NULL;
 	if (clean) {

@@ -10,6 +10,7 @@
 #include "net.h"
 #include "pause.h"
 #include "pool.h"
+#include "prepared.h"
 #include "server.h"
 
 #include <errno.h>
@@ -397,6 +398,7 @@ void worker_free(struct worker *w)
 	admin_worker_free(w);
 	metrics_free(w->metrics);
 	cls_cache_free(w->cls_cache);
+	ps_intern_free(w->ps_intern);
 	free(w->last_cls);
 	free(w->learned);
 	if (w->kick_ev) event_free(w->kick_ev);

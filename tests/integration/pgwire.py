@@ -87,6 +87,16 @@ def describe_portal(portal=""):
     return msg(b"D", b"P" + cstr(portal))
 
 
+def describe_statement(name=""):
+    """Describe (prepared statement) message."""
+    return msg(b"D", b"S" + cstr(name))
+
+
+def close(kind=b"S", name=""):
+    """Close message for a prepared statement (kind b"S") or a portal (b"P")."""
+    return msg(b"C", kind + cstr(name))
+
+
 def execute(portal="", max_rows=0):
     """Execute message."""
     return msg(b"E", cstr(portal) + struct.pack("!I", max_rows))
