@@ -31,6 +31,7 @@ static void client_destroy(struct conn *c)
 {
 	struct client *cl = CL(c);
 	clientauth_free(cl);
+	ryw_client_free(cl);
 	free(cl->retry);
 	params_clear(&cl->params);
 	free(cl->user);
@@ -130,6 +131,9 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	const struct config *cfg = cl->c.w->cfg;
 	if (list_contains(cfg->ignore_startup_parameters, name, true))
 		return 0;
+	int own = ryw_client_set(cl, name, value);   /* pgrouter.consistency_key and pgrouter.min_lsn */
+	if (own != 0)
+		return own < 0 ? (*why = "invalid value", -1) : 0;
 	const char *canon = param_canonical(name);
 	if (!canon && (!valid_param_name(name) || !list_contains(cfg->track_extra_parameters, name, true)))
 		return *why = "not in track_extra_parameters or ignore_startup_parameters", -1;
@@ -416,6 +420,8 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		if (a != ACT_SEND)
 			return a;
 	}
+	if (type == 'B' || type == 'F')
+		ryw_note_message(sv, type, len, body);
 	switch (type) {
 	case 'Q':
 	case 'F':

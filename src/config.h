@@ -88,6 +88,10 @@ struct config {
 	int64_t max_replica_lag;        /* default max_lag of every route (0: no limit) */
 	int lag_recover_checks;         /* polls under half the limit before a replica returns to rotation */
 	int role;                       /* enum node_role_mode: roles from the servers, or from the config */
+	int read_your_writes;           /* enum ryw_mode */
+	int64_t ryw_window;             /* window mode: reads of a client use the primary this long after its write */
+	int64_t ryw_key_ttl;            /* a consistency key is forgotten this long after its last write */
+	int ryw_key_max;                /* keys in the process-wide table (least recently written go first) */
 	char *auth_file, *auth_hba_file;
 	char *auth_user, *auth_query, *auth_dbname;
 	int client_tls_sslmode, server_tls_sslmode;

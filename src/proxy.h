@@ -14,6 +14,7 @@
 #include "list.h"
 #include "params.h"
 #include "proto/codec.h"
+#include "ryw.h"
 
 struct worker;
 struct pool;
@@ -127,6 +128,7 @@ struct client {
 	bool retrying;            /* the next unit is a re-run: keep retry_exclude */
 	uint32_t retry_exclude;   /* nodes this unit already failed on (a re-run goes elsewhere) */
 	struct iobuf *retry;      /* copy of a Query sent to a replica, until its first answer arrives */
+	struct ryw_client ryw;    /* what its reads must see (read-your-writes) */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */
@@ -171,6 +173,7 @@ struct server {
 	bool retry_swallow;       /* dropping a replica's refusal up to its ReadyForQuery */
 	bool retry_to_primary;    /* the refusal was 25006: the re-run goes to the primary */
 	struct iobuf *held;       /* a RowDescription held back while a retry is still possible */
+	struct ryw_server ryw;    /* commit-LSN learning on a primary connection */
 	struct params extra;      /* settings pgrouter SET that the server does not report */
 	struct list cancels;      /* cancel requests in flight for this backend */
 	struct scram_client *scram;  /* only while logging in with SCRAM */
