@@ -419,6 +419,8 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 			}
 			break;
 		case CLS_EV_RESET:
+			if (ryw_client_set(cl, e->name, NULL) != 0)
+				break;   /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
 			if (!param_is_tracked(e->name)) {
 				params_unset(&cl->params, e->name);
 				params_unset(&sv->extra, e->name);
