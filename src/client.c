@@ -35,6 +35,7 @@ static void client_destroy(struct conn *c)
 	struct client *cl = CL(c);
 	clientauth_free(cl);
 	prepared_client_free(cl);
+	ryw_client_free(cl);
 	free(cl->retry);
 	params_clear(&cl->params);
 	free(cl->user);
@@ -134,6 +135,9 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	const struct config *cfg = cl->c.w->cfg;
 	if (list_contains(cfg->ignore_startup_parameters, name, true))
 		return 0;
+	int own = ryw_client_set(cl, name, value);   /* pgrouter.consistency_key and pgrouter.min_lsn */
+	if (own != 0)
+		return own < 0 ? (*why = "invalid value", -1) : 0;
 	const char *canon = param_canonical(name);
 	if (!canon && (!valid_param_name(name) || !list_contains(cfg->track_extra_parameters, name, true)))
 		return *why = "not in track_extra_parameters or ignore_startup_parameters", -1;
@@ -423,6 +427,10 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		if (a != ACT_SEND)
 			return a;
 	}
+	/* FunctionCall may write; a Bind of a named statement the tracker does not know may too (with the
+	   tracker, clientroute_linked notes the statement's own classification). */
+	if (type == 'F' || (type == 'B' && !cl->ps))
+		ryw_note_message(sv, type, len, body);
 	/* Named prepared statements get their server-side names (ACT_CONSUMED: pgrouter wrote the message). */
 	enum act pa = cl->ps ? prepared_client_msg(cl, type, len, body) : ACT_SEND;
 	if (pa != ACT_SEND && pa != ACT_CONSUMED)

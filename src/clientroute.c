@@ -123,7 +123,11 @@ static bool apply_pgrouter_set(struct client *cl, const struct cls_event *e)
 			return false;
 		return true;
 	}
-	/* consistency_key and min_lsn are accepted here and acted on by read-your-writes */
+	if (e->flags & CLS_EVF_TRUNCATED)
+		return false;
+	int own = ryw_client_set(cl, e->name, e->sub == CLS_SET_VALUE ? e->value_str : NULL);
+	if (own != 0)
+		return own > 0;
 	return strncasecmp(e->name, "pgrouter.", 9) == 0;
 }
 
@@ -138,8 +142,9 @@ static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_
 	for (int i = 0; i < r->n_events; i++) {
 		if (!apply_pgrouter_set(cl, &r->ev[i])) {
 			char msg[200];
-			snprintf(msg, sizeof msg, "invalid value for parameter \"%s\": \"%s\" (use primary, replica or auto)",
-			         r->ev[i].name, r->ev[i].value_str);
+			bool target = strcasecmp(r->ev[i].name, "pgrouter.target") == 0;
+			snprintf(msg, sizeof msg, "invalid value for parameter \"%s\": \"%s\"%s", r->ev[i].name,
+			         r->ev[i].value_str, target ? " (use primary, replica or auto)" : "");
 			struct iobuf **out = conn_out(&cl->c);
 			msg_error(out, "ERROR", "22023", msg);
 			msg_ready(out, 'I');
@@ -239,7 +244,8 @@ static const struct routeconf *match_rule(struct client *cl, const struct cls_re
 
 /* A replica for a read: the lag limit comes from a hint, else the rule, else max_replica_lag. Logs once
    per pool when none qualifies. */
-static int pick_for_route(struct pool *p, const struct routeconf *rule, const struct route_out *out, uint32_t exclude)
+static int pick_for_route(struct pool *p, const struct routeconf *rule, const struct route_out *out, uint32_t exclude,
+                          uint64_t min_lsn)
 {
 	const struct config *cfg = p->w->cfg;
 	int cls = 0;
@@ -253,7 +259,9 @@ static int pick_for_route(struct pool *p, const struct routeconf *rule, const st
 		cls = idx + 1 < MON_CLASSES ? idx + 1 : own ? -1 : 0;
 		limit = rule->max_lag_ms >= 0 ? rule->max_lag_ms * 1000 : own ? 0 : cfg->max_replica_lag;
 	}
-	int pick = pool_pick_replica(p, cls, limit, exclude);
+	int pick = pool_pick_replica(p, cls, limit, exclude, min_lsn);
+	if ((pick < 0 || pick == p->primary) && min_lsn)
+		return pick;   /* read-your-writes held the replicas back: not a replica problem worth a log line */
 	if (pick < 0 && !exclude && !p->no_replica_logged) {
 		p->no_replica_logged = true;
 		log_warn(NULL, "database %s: no replica qualifies for reads (down, lagging or unknown); reads use the "
@@ -393,14 +401,28 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		out.detail[0] = 0;
 	}
 	*node = p->primary;
-	if (out.target == ROUTE_REPLICA) {
-		int pick = pick_for_route(p, rule, &out, cl->retry_exclude);
+	enum ryw_scope scope = RYW_SCOPE_SESSION;
+	uint64_t need = out.target == ROUTE_REPLICA ? ryw_required(cl, &scope) : 0;
+	if (need == UINT64_MAX) {
+		out.target = ROUTE_PRIMARY;   /* window mode, or a commit whose LSN is unknown */
+		out.reason = "read-your-writes";
+		snprintf(out.detail, sizeof out.detail, "window");
+		ryw_count_primary(scope);
+	} else if (out.target == ROUTE_REPLICA) {
+		int pick = pick_for_route(p, rule, &out, cl->retry_exclude, need);
 		if (pick >= 0)
 			*node = pick;
-		else if (rule && rule->fallback == FALLBACK_ERROR)
+		if (need && (pick < 0 || pick == p->primary) &&
+		    pool_pick_replica(p, 0, 0, cl->retry_exclude, 0) >= 0) {
+			out.reason = "read-your-writes";   /* a replica is up but has not replayed what this client needs */
+			snprintf(out.detail, sizeof out.detail, "%s", scope == RYW_SCOPE_KEY ? "key"
+			         : scope == RYW_SCOPE_TOKEN ? "token" : "session");
+			ryw_count_primary(scope);
+		} else if (pick < 0 && rule && rule->fallback == FALLBACK_ERROR) {
 			return refuse_no_replica(cl, rule);
-		else
+		} else if (pick < 0) {
 			out.reason = cl->retry_exclude ? "retry" : "no-replica-available";
+		}
 	}
 	if (*node == p->primary) {
 		cl->c.w->n_routed_primary++;
@@ -463,6 +485,8 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 			}
 			break;
 		case CLS_EV_RESET:
+			if (ryw_client_set(cl, e->name, NULL) != 0)
+				break;   /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
 			if (!param_is_tracked(e->name)) {
 				params_unset(&cl->params, e->name);
 				params_unset(&sv->extra, e->name);
@@ -510,6 +534,8 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		if (!st || !(rp = prepared_cls(cl, st, &sql, &tl)))
 			return ACT_SEND;
 	} else if (!body) {
+		if (len - 4 > CLASSIFY_MAX_TEXT)
+			ryw_note_statement(sv, NULL);   /* too large to classify: may write */
 		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
 	} else if (!(sql = statement_text(type, body, len - 4, &tl))) {
 		return ACT_SEND;
@@ -517,6 +543,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		rp = w->last_cls;   /* routed just now: same message, same answer */
 		w->last_cls_client = NULL;
 	} else if (!clientroute_classify(cl, sql, tl, &own)) {
+		ryw_note_statement(sv, NULL);
 		return ACT_SEND;
 	}
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
@@ -528,5 +555,6 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		return ACT_PAUSE;
 	}
 	track_effects(cl, sv, rp, sql);
+	ryw_note_statement(sv, rp);
 	return ACT_SEND;
 }

@@ -34,6 +34,7 @@ struct setting {
 static const char *const pool_modes[] = { "session", "transaction", "statement", NULL };
 static const char *const tls_modes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL };
 static const char *const node_roles[] = { "config", "auto", NULL };
+static const char *const ryw_modes[] = { "off", "lsn", "window", NULL };
 static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram-sha-256", "cert", "hba", NULL };
 
 #define OFF(f) offsetof(struct config, f)
@@ -107,6 +108,10 @@ static const struct setting settings[] = {
 	{ "role", CT_ENUM, "auto", OFF(role), 0, 0, node_roles, 0 },
 	{ "http_addr", CT_STR, "127.0.0.1", OFF(http_addr), 0, 0, NULL, F_RESTART },
 	{ "http_port", CT_INT, "0", OFF(http_port), 0, 65535, NULL, F_RESTART },
+	{ "read_your_writes", CT_ENUM, "lsn", OFF(read_your_writes), 0, 0, ryw_modes, 0 },
+	{ "ryw_window", CT_DUR, "1s", OFF(ryw_window), 0, DMAX, NULL, 0 },
+	{ "ryw_key_ttl", CT_DUR, "60s", OFF(ryw_key_ttl), 1000, DMAX, NULL, 0 },
+	{ "ryw_key_max", CT_INT, "100000", OFF(ryw_key_max), 1, 100000000, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
 _Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");

@@ -94,6 +94,10 @@ struct config {
 	int role;                       /* enum node_role_mode: roles from the servers, or from the config */
 	char *http_addr;                /* the HTTP listener (/metrics, /status, /): http_port 0 = off */
 	int http_port;
+	int read_your_writes;           /* enum ryw_mode */
+	int64_t ryw_window;             /* window mode: reads of a client use the primary this long after its write */
+	int64_t ryw_key_ttl;            /* a consistency key is forgotten this long after its last write */
+	int ryw_key_max;                /* keys in the process-wide table (least recently written go first) */
 	char *auth_file, *auth_hba_file;
 	char *auth_user, *auth_query, *auth_dbname;
 	int client_tls_sslmode, server_tls_sslmode;

@@ -262,7 +262,7 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	}
 }
 
-int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude)
+int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude, uint64_t min_lsn)
 {
 	struct worker *w = p->w;
 	const struct mon_snapshot *s = monitor_snapshot();
@@ -275,6 +275,9 @@ int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude
 			continue;
 		/* Replicas need the monitor's word that they are up, replicas, and recent enough. */
 		if (s && node != p->primary && (p->mon[node] < 0 || !monitor_readable(s, p->mon[node], cls, max_lag, w->now)))
+			continue;
+		/* Without a snapshot nothing vouches for a replica's replay LSN. */
+		if (min_lsn && node != p->primary && (!s || s->node[p->mon[node]].replay_lsn < min_lsn))
 			continue;
 		cand[nc++] = node;
 	}
@@ -311,7 +314,10 @@ void pool_reroute_waiting(struct pool *p, int node, int dest)
 	while ((it = list_pop(&moved)) != NULL) {
 		struct client *cl = list_entry(it, struct client, wait_node);
 		list_init(&cl->wait_node);
-		int other = dest >= 0 ? dest : pool_pick_replica(p, 0, p->w->cfg->max_replica_lag, 1u << node);
+		enum ryw_scope scope;
+		uint64_t need = ryw_required(cl, &scope);
+		int other = dest >= 0 ? dest : need == UINT64_MAX ? -1
+		            : pool_pick_replica(p, 0, p->w->cfg->max_replica_lag, 1u << node, need);
 		cl->state = CL_IDLE;
 		if (pool_acquire(cl, other >= 0 ? other : p->primary) && !cl->c.closing)
 			conn_resume(&cl->c);

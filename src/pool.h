@@ -23,8 +23,9 @@ void pool_server_move(struct server *sv, enum sv_list to);
 void pool_launch(struct pool *p, int node);
 
 /* The node that should take the next read needing lag ≤ max_lag (µs, ≤ 0: any) in rotation class cls (-1: none),
-   skipping nodes in the exclude bitmask: a replica, or the primary when primary_read_weight > 0; -1 if none. */
-int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude);
+   skipping nodes in the exclude bitmask, and replicas that have not replayed min_lsn (read-your-writes):
+   a replica, or the primary when primary_read_weight > 0; -1 if none. */
+int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude, uint64_t min_lsn);
 /* Move the clients queued for node to dest (-1: another eligible replica, else the primary). */
 void pool_reroute_waiting(struct pool *p, int node, int dest);
 /* Mark every server of a node pool dirty (closed when released); idle ones close now. */

@@ -14,6 +14,7 @@
 #include "list.h"
 #include "params.h"
 #include "proto/codec.h"
+#include "ryw.h"
 
 struct worker;
 struct pool;
@@ -132,6 +133,7 @@ struct client {
 	uint32_t retry_exclude;   /* nodes this unit already failed on (a re-run goes elsewhere) */
 	struct iobuf *retry;      /* copy of a Query sent to a replica, until its first answer arrives */
 	struct ps_client *ps;     /* its named prepared statements (transaction/statement pooling), or NULL */
+	struct ryw_client ryw;    /* what its reads must see (read-your-writes) */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */
@@ -179,6 +181,7 @@ struct server {
 	struct ps_server *ps;     /* prepared statements on this connection and the answers owed about them */
 	uint32_t ps_seen;         /* c.nmsg + 1 of the answer the tracker last decided about */
 	uint8_t ps_seen_act;
+	struct ryw_server ryw;    /* commit-LSN learning on a primary connection */
 	struct params extra;      /* settings pgrouter SET that the server does not report */
 	struct list cancels;      /* cancel requests in flight for this backend */
 	struct scram_client *scram;  /* only while logging in with SCRAM */

@@ -9,6 +9,7 @@
 #include "pool.h"
 #include "retry.h"
 #include "prepared_conn.h"
+#include "ryw.h"
 #include "proto/cursor.h"
 #include "worker.h"
 #include "auth/scram.h"
@@ -290,6 +291,13 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 	if (type == 'Z') {
 		if (!body)
 			return ACT_NEED_FULL;
+		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
+		if (sv->ryw.wrote && sv->expect_z <= 1 && !sv->unsynced) {
+			if (sv->c.pending)
+				return ACT_FLUSH_FIRST;
+			if (ryw_unit_done(sv, (char)body[0]))
+				return sv->tx_status = (char)body[0], ACT_CONSUMED;
+		}
 		sv->tx_status = (char)body[0];
 		if (sv->expect_z > 0)
 			sv->expect_z--;
@@ -361,6 +369,21 @@ static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const ui
 	}
 }
 
+static void server_after_last(struct conn *c);
+
+/* The answer to pgrouter's commit-LSN query; once the held ReadyForQuery went out, release as at any Z. */
+static enum act ryw_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	bool done = false;
+	enum act a = (enum act)ryw_answer_msg(sv, type, len, body, &done);
+	struct client *cl = sv->client;
+	if (!done || !cl || cl->c.closing)
+		return a;
+	if (client_pool_mode(cl) != POOL_SESSION && !cl->pins && server_between_transactions(sv))
+		server_after_last(&sv->c);
+	return sv->c.closing ? ACT_CLOSED : a;
+}
+
 static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = SV(c);
@@ -368,6 +391,8 @@ static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 	case SV_LOGIN:
 		return login_msg(sv, type, len, body);
 	case SV_ACTIVE:
+		if (sv->ryw.asking)
+			return ryw_msg(sv, type, len, body);
 		if (sv->skip_z > 0)
 			return own_query_msg(sv, type, len, body);
 		return active_msg(sv, type, len, body);

@@ -61,6 +61,9 @@ def router(rcluster, pgrouter):
     def start(**settings):
         settings.setdefault("verbose", 2)
         settings.setdefault("workers", 1)
+        # These tests pin down where each statement runs; read-your-writes (test_ryw.py) would rightly
+        # send reads that follow a write to the primary until the replicas replay it.
+        settings.setdefault("read_your_writes", "off")
         return pgrouter(databases={"postgres": db_entry(rcluster, replicas=True)}, **settings)
     return start
 

@@ -68,6 +68,9 @@ def router(rcluster, pgrouter):
     def start(databases=None, **settings):
         dbs = databases or {"postgres": db_entry(rcluster, replicas=True)}
         settings.setdefault("verbose", 2)
+        # These tests pin down where each statement runs; read-your-writes (test_ryw.py) would rightly
+        # send reads that follow a write to the primary until the replicas replay it.
+        settings.setdefault("read_your_writes", "off")
         return pgrouter(databases=dbs, **settings)
     return start
 

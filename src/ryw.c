@@ -1,0 +1,230 @@
+/* Read-your-writes hooks: learn commit LSNs on primary connections, and say which replay LSN a read needs. */
+#include "ryw.h"
+#include "classify.h"
+#include "client.h"
+#include "conn.h"
+#include "log.h"
+#include "proto/cursor.h"
+#include "proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Run on the primary after a committed write: insert LSN ≥ the commit record's end, even with
+   synchronous_commit = off (the commit record is inserted before the function can run). */
+#define LSN_QUERY "SELECT pg_current_wal_insert_lsn()"
+
+int ryw_client_set(struct client *cl, const char *name, const char *value)
+{
+	if (strcasecmp(name, "pgrouter.consistency_key") == 0) {
+		if (value && strlen(value) > RYW_KEY_MAX)
+			return -1;
+		free(cl->ryw.key);
+		cl->ryw.key = value && *value ? strdup(value) : NULL;
+		return 1;
+	}
+	if (strcasecmp(name, "pgrouter.min_lsn") == 0) {
+		uint64_t lsn = 0;
+		if (value && *value && ryw_parse_lsn(value, strlen(value), &lsn) < 0)
+			return -1;
+		cl->ryw.min_lsn = lsn;
+		return 1;
+	}
+	return 0;
+}
+
+void ryw_client_free(struct client *cl)
+{
+	free(cl->ryw.key);
+	cl->ryw.key = NULL;
+}
+
+uint64_t ryw_required(struct client *cl, enum ryw_scope *scope)
+{
+	const struct config *cfg = cl->c.w->cfg;
+	int64_t now = cl->c.w->now;
+	if (cfg->read_your_writes == RYW_OFF)
+		return 0;
+	if (cl->ryw.until && now < cl->ryw.until) {
+		*scope = RYW_SCOPE_WINDOW;
+		return UINT64_MAX;
+	}
+	uint64_t need = cl->ryw.lsn;
+	*scope = RYW_SCOPE_SESSION;
+	if (cl->ryw.min_lsn > need) {
+		need = cl->ryw.min_lsn;
+		*scope = RYW_SCOPE_TOKEN;
+	}
+	if (cl->ryw.key) {
+		uint64_t k = ryw_key_get(cl->ryw.key, now, cfg->ryw_key_ttl);
+		if (k > need) {
+			need = k;
+			*scope = RYW_SCOPE_KEY;
+		}
+	}
+	return need;
+}
+
+/* Statements that only steer the transaction (BEGIN, COMMIT, SAVEPOINT, SET …) write nothing themselves. */
+static bool only_control(const struct cls_result *r)
+{
+	if (r->n_stmts != r->n_events || (r->flags & CLS_F_EVENTS_OVERFLOW))
+		return false;
+	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
+		switch (r->ev[i].kind) {
+		case CLS_EV_BEGIN: case CLS_EV_COMMIT: case CLS_EV_ROLLBACK: case CLS_EV_SAVEPOINT:
+		case CLS_EV_RELEASE: case CLS_EV_ROLLBACK_TO: case CLS_EV_SET_TRANSACTION: case CLS_EV_SET:
+		case CLS_EV_RESET:
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Only primary connections of pools with replicas in transaction or statement mode learn LSNs. */
+static bool tracked(const struct server *sv)
+{
+	const struct pool *p = sv->pool;
+	return sv->c.w->cfg->read_your_writes != RYW_OFF && p->nnodes > 1 && sv->node == p->primary &&
+	       p->pool_mode != POOL_SESSION;
+}
+
+void ryw_note_statement(struct server *sv, const struct cls_result *rp)
+{
+	if (!tracked(sv))
+		return;
+	if (!rp) {
+		sv->ryw.wrote = true;   /* unknown text: assume it writes */
+		return;
+	}
+	/* A lone ROLLBACK commits nothing: what the transaction wrote is gone. */
+	if (rp->n_stmts == 1 && rp->n_events == 1 && rp->ev[0].kind == CLS_EV_ROLLBACK) {
+		sv->ryw.wrote = false;
+		return;
+	}
+	if (rp->target == CLS_PRIMARY && !only_control(rp))
+		sv->ryw.wrote = true;
+}
+
+void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	if (!tracked(sv))
+		return;
+	if (type == 'F') {
+		sv->ryw.wrote = true;
+		return;
+	}
+	if (type != 'B')
+		return;
+	/* Bind of a named statement: its Parse (and classification) came in an earlier unit. */
+	struct cursor c = cur_make(body, body ? len - 4 : 0);
+	size_t n = 0;
+	if (!body || !cur_cstr(&c, NULL) || !cur_cstr(&c, &n) || n > 0)
+		sv->ryw.wrote = true;
+}
+
+bool ryw_unit_done(struct server *sv, char z)
+{
+	struct client *cl = sv->client;
+	if (!sv->ryw.wrote || !cl || z != 'I')
+		return false;   /* still inside the transaction: its COMMIT is the commit point */
+	sv->ryw.wrote = false;
+	const struct config *cfg = sv->c.w->cfg;
+	if (cfg->read_your_writes == RYW_WINDOW) {
+		cl->ryw.until = sv->c.w->now + cfg->ryw_window;
+		return false;
+	}
+	if (cfg->read_your_writes != RYW_LSN)
+		return false;
+	if (!conn_can_inject(&sv->c) || msg_query(conn_out(&sv->c), LSN_QUERY) < 0) {
+		/* Cannot ask: keep this client on the primary for a while rather than risk a stale read. */
+		cl->ryw.until = sv->c.w->now + 1000000;
+		return false;
+	}
+	conn_flush_out(&sv->c);
+	sv->ryw.asking = true;
+	sv->ryw.failed = false;
+	sv->ryw.answer = 0;
+	sv->ryw.held_z = z;
+	return true;
+}
+
+/* The single text column of the LSN query's DataRow. */
+static void read_row(struct server *sv, const uint8_t *body, uint32_t n)
+{
+	struct cursor c = cur_make(body, n);
+	uint16_t cols = cur_u16(&c);
+	uint32_t len = cur_u32(&c);
+	const uint8_t *v = cols == 1 && len != 0xffffffffu ? cur_bytes(&c, len) : NULL;
+	if (!v || ryw_parse_lsn((const char *)v, len, &sv->ryw.answer) < 0)
+		sv->ryw.failed = true;
+}
+
+/* The answer is complete: record the LSN everywhere it is needed, then give the client its ReadyForQuery. */
+static void finish(struct server *sv)
+{
+	struct client *cl = sv->client;
+	struct worker *w = sv->c.w;
+	sv->ryw.asking = false;
+	if (!cl)
+		return;
+	struct iobuf **out = conn_out(&cl->c);
+	int err = 0;
+	if (sv->ryw.failed || !sv->ryw.answer) {
+		cl->ryw.until = w->now + 1000000;   /* no LSN: the primary serves this client for a second */
+		log_warn(sv->c.prefix, "could not learn the commit LSN; client reads use the primary for 1s");
+	} else {
+		uint64_t lsn = sv->ryw.answer;
+		char txt[32];
+		if (lsn > cl->ryw.lsn)
+			cl->ryw.lsn = lsn;
+		if (cl->ryw.key)
+			ryw_key_note(cl->ryw.key, lsn, w->now, w->cfg->ryw_key_ttl, w->cfg->ryw_key_max);
+		ryw_count_learned();
+		err |= msg_param_status(out, "pgrouter.lsn", ryw_format_lsn(lsn, txt, sizeof txt));
+	}
+	err |= msg_ready(out, sv->ryw.held_z);
+	if (err)
+		client_close(cl, "53200", "out of memory");
+	else
+		conn_flush_out(&cl->c);
+}
+
+int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body, bool *done)
+{
+	*done = false;
+	if (type == 'A' || type == 'N')
+		return ACT_SEND;   /* notifications and notices still belong to the client */
+	if (!body)
+		return ACT_NEED_FULL;
+	if (sv->c.pending)
+		return ACT_FLUSH_FIRST;   /* consumed messages must not overtake bytes already decided */
+	uint32_t n = len - 4;
+	switch (type) {
+	case 'D':
+		read_row(sv, body, n);
+		break;
+	case 'E':
+		sv->ryw.failed = true;
+		break;
+	case 'S': {
+		const char *name, *value;
+		if (proto_parse_param(body, n, &name, &value) == 0)
+			params_set(&sv->params, name, value);
+		break;
+	}
+	case 'Z':
+		sv->tx_status = (char)body[0];
+		if (sv->expect_z > 0)
+			sv->expect_z--;
+		finish(sv);
+		*done = true;
+		break;
+	default:
+		break;   /* RowDescription, CommandComplete */
+	}
+	return ACT_CONSUMED;
+}
