@@ -76,6 +76,9 @@ def router(pcluster, pgrouter):
         settings.setdefault("default_pool_size", 2)
         settings.setdefault("max_client_conn", 400)
         settings.setdefault("workers", 2)
+        # These tests check where prepared reads run; read-your-writes (test_ryw.py) would send a
+        # session's reads after its own writes to the primary until the replicas replay them.
+        settings.setdefault("read_your_writes", "off")
         return pgrouter(databases=databases or {"postgres": db_entry(pcluster, replicas=True)}, **settings)
     return start
 
