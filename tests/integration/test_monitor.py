@@ -315,6 +315,8 @@ def test_promoted_replica_takes_writes_and_no_acknowledged_write_is_lost(pgroute
     c = new_cluster()
     try:
         c.sql(c.primary, "CREATE TABLE mon_w (writer int, n int, PRIMARY KEY (writer, n))")
+        subprocess.run([PGBENCH, "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", str(c.primary.port),
+                        "-U", "postgres", "postgres"], check=True, capture_output=True)
         c.wait_caught_up()
         proxy = start_router(pgrouter, c, monitor_interval="100ms", max_replica_lag="1s",
                              query_wait_timeout=30)
@@ -360,6 +362,12 @@ def test_promoted_replica_takes_writes_and_no_acknowledged_write_is_lost(pgroute
         threads += [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(2)]
         for t in threads:
             t.start()
+        # A mixed pgbench load (TPC-B-like writes and select-only reads) runs through the switch too;
+        # pgbench aborts a client whose connection is lost, so its summary shows the cost of the switch.
+        bench = {}
+        bencher = threading.Thread(target=lambda: bench.update(out=pgbench(
+            proxy, "-c", "4", "-j", "2", "-T", "6", "-M", "simple", "-b", "tpcb-like@1", "-b", "select-only@3")))
+        bencher.start()
         time.sleep(1.5)
         c.stop(old)
         c.promote(new)
@@ -370,6 +378,9 @@ def test_promoted_replica_takes_writes_and_no_acknowledged_write_is_lost(pgroute
         stop.set()
         for t in threads:
             t.join(20)
+        bencher.join(30)
+        print("pgbench through the switch:\n" + "\n".join(
+            line for line in bench["out"][1].splitlines() if "transactions" in line or "aborted" in line))
         total = sum(len(v) for v in acked.values())
         print(f"writes acknowledged: {total}; failed during the switch: {len(failed)}; "
               f"switch seen {switched_at[0] - promoted:.2f} s after promote")
