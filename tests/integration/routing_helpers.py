@@ -5,6 +5,7 @@ every node's PostgreSQL log which backend logged that word. pgrouter's own accou
 routing is never consulted: only the servers say where a statement ran.
 """
 
+import contextlib
 import itertools
 import re
 import threading
@@ -187,3 +188,19 @@ def read_segment(w):
         elif kind == b"E":
             err = pgwire.error_fields(payload)
     return rows, tag_, err
+
+
+@contextlib.contextmanager
+def statements_logged(cluster, setup_sql, teardown_sql):
+    """The cluster with every statement logged on every node and setup_sql run on the primary (and
+    replicated); afterwards teardown_sql runs and log_statement is restored."""
+    for n in cluster.nodes:
+        cluster.set_guc(n, "log_statement", "all")
+    try:
+        cluster.sql(cluster.primary, setup_sql)
+        cluster.wait_caught_up()
+        yield cluster
+    finally:
+        cluster.sql(cluster.primary, teardown_sql)
+        for n in cluster.nodes:
+            cluster.set_guc(n, "log_statement", None)

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from helpers import db_entry, wait_for
-from routing_helpers import PRIMARY, REPLICAS, ServerLogs, Tagger, connect, placed
+from routing_helpers import PRIMARY, REPLICAS, ServerLogs, Tagger, connect, placed, statements_logged
 
 pytestmark = pytest.mark.pgrouter_only
 
@@ -32,16 +32,8 @@ ROUTES = {
 @pytest.fixture(scope="module")
 def logged(cluster):
     """The shared cluster with every statement logged on every node and the pgr_sr schema."""
-    for n in cluster.nodes:
-        cluster.set_guc(n, "log_statement", "all")
-    try:
-        cluster.sql(cluster.primary, SETUP_SQL)
-        cluster.wait_caught_up()
-        yield cluster
-    finally:
-        cluster.sql(cluster.primary, "DROP SCHEMA IF EXISTS pgr_sr CASCADE")
-        for n in cluster.nodes:
-            cluster.set_guc(n, "log_statement", None)
+    with statements_logged(cluster, SETUP_SQL, "DROP SCHEMA IF EXISTS pgr_sr CASCADE") as c:
+        yield c
 
 
 def console(proxy, **kw):

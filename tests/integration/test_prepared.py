@@ -23,7 +23,7 @@ import pytest
 
 import pgwire
 from helpers import db_entry, wait_for
-from routing_helpers import PRIMARY, REPLICAS, ServerLogs, Tagger
+from routing_helpers import PRIMARY, REPLICAS, ServerLogs, Tagger, statements_logged
 
 pytestmark = pytest.mark.pgrouter_only
 
@@ -57,16 +57,9 @@ PS_ERRORS = re.compile(r"prepared statement \S+ (does not exist|already exists)"
 def pcluster(cluster):
     """The shared cluster with every statement logged on every node and the pgr_ps schema on the
     replicas too; restores log_statement and drops the schema afterwards."""
-    for n in cluster.nodes:
-        cluster.set_guc(n, "log_statement", "all")
-    try:
-        cluster.sql(cluster.primary, SETUP_SQL)
-        cluster.wait_caught_up()
-        yield cluster
-    finally:
-        cluster.sql(cluster.primary, "DROP SCHEMA IF EXISTS pgr_ps CASCADE; DROP SCHEMA IF EXISTS pgr_ps_b CASCADE")
-        for n in cluster.nodes:
-            cluster.set_guc(n, "log_statement", None)
+    with statements_logged(cluster, SETUP_SQL,
+                           "DROP SCHEMA IF EXISTS pgr_ps CASCADE; DROP SCHEMA IF EXISTS pgr_ps_b CASCADE") as c:
+        yield c
 
 
 @pytest.fixture

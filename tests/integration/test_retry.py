@@ -13,7 +13,7 @@ import pytest
 from psycopg import errors as pgerr
 
 from helpers import db_entry, wait_for
-from routing_helpers import PRIMARY, REPLICAS, ServerLogs, Tagger, connect
+from routing_helpers import PRIMARY, REPLICAS, ServerLogs, Tagger, connect, statements_logged
 
 pytestmark = pytest.mark.pgrouter_only
 
@@ -36,16 +36,8 @@ CREATE FUNCTION pgr_retry.lying_add(v text) RETURNS int STABLE LANGUAGE plpgsql
 def rcluster(cluster):
     """The shared cluster with every statement logged on every node and the pgr_retry schema
     replicated; restores log_statement and drops the schema afterwards."""
-    for n in cluster.nodes:
-        cluster.set_guc(n, "log_statement", "all")
-    try:
-        cluster.sql(cluster.primary, SETUP_SQL)
-        cluster.wait_caught_up()
-        yield cluster
-    finally:
-        cluster.sql(cluster.primary, "DROP SCHEMA IF EXISTS pgr_retry CASCADE")
-        for n in cluster.nodes:
-            cluster.set_guc(n, "log_statement", None)
+    with statements_logged(cluster, SETUP_SQL, "DROP SCHEMA IF EXISTS pgr_retry CASCADE") as c:
+        yield c
 
 
 @pytest.fixture
