@@ -333,6 +333,20 @@ void clientroute_explain(struct client *cl, const char *sql, size_t len, struct 
 	                              &ex->have_replicas);
 }
 
+/* The verbose line for one routing decision: node, reason, the LSN the client needs and the node's lag. */
+static void log_route(struct client *cl, int node, const struct route_out *out, uint64_t need)
+{
+	struct pool *p = cl->pool;
+	char why[100], lag[32] = "unknown", lsn[24] = "none";
+	const struct mon_snapshot *s = monitor_snapshot();
+	if (s && p->mon[node] >= 0 && monitor_lag_now(s, p->mon[node], cl->c.w->now) >= 0)
+		snprintf(lag, sizeof lag, "%.3fs", monitor_lag_now(s, p->mon[node], cl->c.w->now));
+	if (need && need != UINT64_MAX)
+		snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(need >> 32), (unsigned)need);
+	log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s required_lsn=%s node_lag=%s", node, p->host[node],
+	          p->port[node], route_reason_str(out, why, sizeof why), lsn, node == p->primary ? "0.000s" : lag);
+}
+
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
@@ -437,11 +451,8 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		}
 	}
 	metrics_routed(p->w, p, *node, out.target == ROUTE_REPLICA, out.reason, rule ? rule->name : NULL);
-	if (log_get_level() >= LOG_DEBUG) {
-		char why[100];
-		log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s", *node, p->host[*node], p->port[*node],
-		          route_reason_str(&out, why, sizeof why));
-	}
+	if (log_get_level() >= LOG_DEBUG)
+		log_route(cl, *node, &out, need);
 	return RS_GO;
 }
 

@@ -408,3 +408,24 @@ def test_promoted_replica_takes_writes_and_no_acknowledged_write_is_lost(pgroute
         assert c.sql(old, "SELECT count(*) FROM mon_w WHERE writer = 99")[0][0] == 0
     finally:
         c.destroy()
+
+
+def test_verbose_log_explains_each_routing_decision(pgrouter, mcluster):
+    """At verbose = 2 every statement's routing decision is one logfmt line with the node, the
+    reason, the LSN the client needed (read-your-writes) and the lag of the node it went to."""
+    import re
+    proxy = start_router(pgrouter, mcluster, verbose=2)
+    r1, r2 = mcluster.replicas
+    wait_for(lambda: node_is(proxy, r1.port, in_rotation="yes") and node_is(proxy, r2.port, in_rotation="yes"),
+             timeout=10, what="replicas in rotation")
+    with app(proxy) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS mon_v (x int)")
+        conn.execute("INSERT INTO mon_v VALUES (1)")
+        conn.execute("SELECT count(*) FROM mon_v").fetchone()
+    lines = re.findall(r"route: node=(\d+) \(\S+\) reason=(\S+) required_lsn=(\S+) node_lag=(\S+)\"", proxy.log)
+    assert len(lines) >= 3, proxy.log_tail()
+    write = next(entry for entry in lines if entry[1] == "dml")
+    assert write[0] == "0" and write[3] == "0.000s", write
+    read = lines[-1]   # right after its own write: read-your-writes names the LSN it needs
+    assert read[2] != "none" and re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", read[2]), read
+    assert re.fullmatch(r"\d+\.\d{3}s", read[3]), read
