@@ -10,6 +10,7 @@ INI=$DEMO_DIR/pgrouter.ini
 LOG=$DEMO_DIR/pgrouter.log
 PIDFILE=$DEMO_DIR/pgrouter.pid
 PORT=6432
+HTTP_PORT=6480
 PG_PORT=55432
 PYTHON=/usr/bin/python3
 HARNESS=$REPO/tests/harness/cluster.py
@@ -78,6 +79,8 @@ default_pool_size = 10
 max_client_conn = 200
 auth_type = trust
 admin_users = postgres
+http_addr = 127.0.0.1
+http_port = $HTTP_PORT
 EOF
 }
 
@@ -100,6 +103,7 @@ $(node_ports | awk '{printf "    %-9s 127.0.0.1:%s\n", $1, $2}')
 Connect with:
     psql "host=127.0.0.1 port=$PORT dbname=postgres user=postgres"
 
+Status page: http://127.0.0.1:$HTTP_PORT/    Console: psql "host=127.0.0.1 port=$PORT dbname=pgrouter user=postgres" -c 'SHOW NODES'
 Config: $INI    Log: $LOG
 Stop everything with:
     make demo-stop        (or: scripts/demo.sh stop)
@@ -114,8 +118,10 @@ start() {
 		return 0
 	fi
 	install_packages
-	say "building"
-	make -C "$REPO" -j"$(nproc)"
+	if [ -z "${PGROUTER_BIN:-}" ]; then
+		say "building"
+		make -C "$REPO" -j"$(nproc)"
+	fi
 	[ -n "$(running_pid)" ] && stop_pgrouter
 	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
 		die "port $PORT is taken by another program (is PgBouncer running?); stop it first"
@@ -124,12 +130,14 @@ start() {
 	"$PYTHON" "$HARNESS" start --dir "$CLUSTER_DIR" --port "$PG_PORT" --replicas 2 >/dev/null
 	write_ini
 	say "starting pgrouter (log: $LOG)"
-	nohup "$REPO/build/pgrouter" "$INI" >>"$LOG" 2>&1 </dev/null &
+	nohup "${PGROUTER_BIN:-$REPO/build/pgrouter}" "$INI" >>"$LOG" 2>&1 </dev/null &
 	echo $! >"$PIDFILE"
 	if ! wait_port 10 || [ -z "$(running_pid)" ]; then
 		tail -n 20 "$LOG" >&2 || true
 		die "pgrouter did not start; see $LOG"
 	fi
+	say "running a short mixed workload (writes, reads, read-after-write)"
+	"$PYTHON" "$REPO/scripts/demo_workload.py" "$PORT" "$HTTP_PORT" 5 || say "the workload failed; see $LOG"
 	print_usage_hint
 }
 
