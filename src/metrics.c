@@ -1,5 +1,6 @@
 /* Per-worker counters for /metrics, /status and the console: written by their worker only, read anywhere. */
 #include "metrics.h"
+#include "ryw.h"
 #include "status.h"
 #include "textout.h"
 
@@ -212,6 +213,23 @@ static int sample(struct iobuf **out, const char *name, double v, const char *co
 static int counter1(struct iobuf **out, const char *name, const char *help, uint64_t v)
 {
 	return family(out, name, "counter", help) | sample(out, name, (double)v, NULL);
+}
+
+/* Read-your-writes decisions: reads sent to the primary by scope, commit LSNs learned, keys held. */
+static int ryw_metrics(struct iobuf **out)
+{
+	static const char *const scopes[RYW_NSCOPES] = { "session", "token", "key", "window" };
+	int err = family(out, "pgrouter_ryw_primary_reads_total", "counter",
+	                 "Reads sent to the primary because no replica had replayed what the client must see.");
+	for (int i = 0; i < RYW_NSCOPES; i++) {
+		const char *l[] = { "scope", scopes[i], NULL };
+		err |= sample(out, "pgrouter_ryw_primary_reads_total", (double)ryw_stat_primary((enum ryw_scope)i), l);
+	}
+	err |= counter1(out, "pgrouter_ryw_lsn_learned_total", "Commit LSNs learned after write transactions.",
+	                ryw_stat_learned());
+	err |= family(out, "pgrouter_ryw_keys", "gauge", "Consistency keys in the table.");
+	err |= sample(out, "pgrouter_ryw_keys", (double)ryw_key_count(), NULL);
+	return err;
 }
 
 struct reason_ctx {
@@ -429,7 +447,8 @@ int metrics_prometheus(struct iobuf **out)
 	struct reason_ctx rc = { out, 0 };
 	metrics_each_reason(reason_sample, &rc);
 	err |= rc.err;
-	err |= counter1(out, "pgrouter_retries_total", "Reads re-run on the primary after a replica refused them (25006).", t.retries);
+	err |= counter1(out, "pgrouter_retries_total", "Reads re-run elsewhere after a replica refused, conflicted or was lost.", t.retries);
+	err |= ryw_metrics(out);
 	err |= counter1(out, "pgrouter_sessions_pinned_total", "Sessions pinned to the primary by session state.", t.sessions_pinned);
 	err |= counter1(out, "pgrouter_server_connects_total", "Server connections opened.", t.server_connects);
 	err |= counter1(out, "pgrouter_protocol_errors_total", "Clients disconnected for malformed protocol messages.", t.protocol_errors);

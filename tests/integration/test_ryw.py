@@ -5,6 +5,7 @@ Each scope has a control run that shows the stale-read detector does see stale r
 import os
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -80,8 +81,17 @@ def caught_up(c, conn_token=None):
     time.sleep(0.3)
 
 
+def ryw_metrics(port):
+    """{(name, scope): value} of the read-your-writes samples on /metrics, parsed by Prometheus' parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {(s.name, s.labels.get("scope")): s.value for f in text_string_to_metric_families(text)
+            for s in f.samples if s.name.startswith("pgrouter_ryw_")}
+
+
 def test_session_reads_its_writes_and_keeps_replicas(rcluster, pgrouter):
-    proxy = start_router(pgrouter, rcluster)
+    http_port = harness.pick_ports(1)[0]
+    proxy = start_router(pgrouter, rcluster, http_port=http_port)
     replicas = replica_ports(rcluster)
     with app(proxy) as conn:
         stale = 0
@@ -102,6 +112,11 @@ def test_session_reads_its_writes_and_keeps_replicas(rcluster, pgrouter):
             assert v == f"old{i % OLD_ROWS + 1}"
             on_replica += port in replicas
         assert on_replica >= N * 95 // 100, f"only {on_replica} of {N} unrelated reads used a replica"
+    # the decisions are counted: every write's commit LSN learned, reads held on the primary by scope
+    m = ryw_metrics(http_port)
+    assert m[("pgrouter_ryw_lsn_learned_total", None)] >= N, m
+    assert m[("pgrouter_ryw_primary_reads_total", "session")] > 0, m
+    assert m[("pgrouter_ryw_primary_reads_total", "key")] == 0, m
 
 
 def test_explicit_transaction_commit_is_read(rcluster, pgrouter):
