@@ -204,14 +204,14 @@ int main(int argc, char **argv)
 		log_error(NULL, "cannot start the catalog thread");
 		return 1;
 	}
+	if (monitor_start(cfg) < 0)   /* before the workers accept: the first routing decisions know the nodes */
+		return 1;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_start(&g_shared.workers[i]) < 0) {
 			log_error(NULL, "cannot start worker thread %d", i);
 			return 1;
 		}
 	}
-	if (monitor_start(cfg) < 0)
-		return 1;
 	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
 	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
 	event_base_dispatch(main_base);

@@ -566,7 +566,17 @@ int monitor_start(struct config *cfg)
 	pthread_mutex_lock(&mon.lock);
 	mon.cfg = config_get(cfg);
 	set_nodes(cfg);
-	publish(cfg);   /* configured roles until the first polls answer */
+	/* Route from the first answers, not from guesses: wait (at most monitor_timeout) for every node once. */
+	int64_t deadline = mono_usec() + cfg->monitor_timeout;
+	for (;;) {
+		bool all = true;
+		for (int i = 0; i < mon.n; i++)
+			all &= mon.nodes[i]->seq > 0;
+		if (all || mono_usec() >= deadline)
+			break;
+		timed_wait(&mon.sampled, deadline);
+	}
+	publish(cfg);   /* nodes that did not answer yet keep their configured roles until they do */
 	pthread_mutex_unlock(&mon.lock);
 	if (pthread_create(&mon.thread, NULL, coord_main, NULL) != 0) {
 		log_error(NULL, "monitor: cannot start its thread");
