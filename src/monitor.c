@@ -9,6 +9,7 @@
 #include "auth/authfile.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,6 +39,7 @@ struct mnode {
 	bool configured_primary;     /* node 0 of some [databases] entry */
 	bool removed;                /* dropped by a reload: the poller frees this when it ends */
 	bool started;                /* its poller thread runs */
+	pthread_t thread;            /* joined by monitor_stop; a removed node's thread detaches itself */
 	/* written by the poller under mon.lock */
 	struct sample last;
 	uint64_t seq;                /* bumped for every result, good or bad */
@@ -239,12 +241,15 @@ static void *poller_main(void *arg)
 			timed_wait(&mon.wake, until);
 	}
 	bool free_it = n->removed;
+	if (free_it)
+		pthread_detach(pthread_self());   /* nobody will join it: monitor_stop only joins current nodes */
 	pthread_mutex_unlock(&mon.lock);
 	pgc_close(&pc);
 	if (free_it) {
 		free(n->hist);
 		free(n);
 	}
+	OPENSSL_thread_stop();   /* this thread's DRBG (SCRAM nonces) goes with it */
 	return NULL;
 }
 
@@ -320,11 +325,8 @@ static void set_nodes(const struct config *cfg)
 		mon.nodes[j] = keep[j];
 		if (keep[j]->started)
 			continue;
-		pthread_t t;
 		keep[j]->started = true;
-		if (pthread_create(&t, NULL, poller_main, keep[j]) == 0)
-			pthread_detach(t);
-		else {
+		if (pthread_create(&keep[j]->thread, NULL, poller_main, keep[j]) != 0) {
 			keep[j]->started = false;
 			log_error(NULL, "monitor: cannot start a poller for %s:%d", keep[j]->host, keep[j]->port);
 		}
@@ -615,6 +617,10 @@ void monitor_stop(void)
 	pthread_cond_broadcast(&mon.sampled);
 	pthread_mutex_unlock(&mon.lock);
 	pthread_join(mon.thread, NULL);
+	/* Pollers finish their current poll (at most monitor_timeout) and end. */
+	for (int i = 0; i < mon.n; i++)
+		if (mon.nodes[i]->started)
+			pthread_join(mon.nodes[i]->thread, NULL);
 	mon.running = false;
 }
 
