@@ -33,14 +33,13 @@ struct db_sums {
 static void db_sums(const char *db, struct db_sums *s)
 {
 	memset(s, 0, sizeof *s);
+	s->conns = pause_open_servers(db);
 	pthread_mutex_lock(&g_shared.pools_lock);
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &g_shared.pools) {
 		struct pool_shared *ps = list_entry(it, struct pool_shared, node);
 		if (db && strcmp(ps->dbname, db) != 0)
 			continue;
-		for (int n = 0; n < MAX_NODES; n++)
-			s->conns += atomic_load(&ps->quota[n].conns);
 		pthread_mutex_lock(&ps->lock);
 		for (int w = 0; w < g_shared.nworkers; w++) {
 			const struct pool_stats *p = &ps->stats[w];

@@ -20,6 +20,7 @@
 
 #define RETIRE_USEC 2000000    /* a replaced snapshot is freed after this: far longer than any worker callback */
 #define DOWN_BACKOFF_MAX 2000000
+#define PUBLISH_GAP 20000      /* snapshots that change no routing state are published at most this often */
 
 /* One poll's answer. */
 struct sample {
@@ -72,7 +73,7 @@ static struct {
 	struct mon_snapshot *retired[256];
 	int64_t retired_at[256];
 	int nretired;
-	bool no_primary_logged[MON_MAX_NODES];
+	int64_t deferred_at;         /* a snapshot with news was held back by PUBLISH_GAP: publish at this time (0: none) */
 } mon = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static const char POLL_SQL[] =
@@ -521,6 +522,14 @@ static bool publish(const struct config *cfg)
 			          q->cluster_primary != o->cluster_primary || q->port != o->port || strcmp(q->host, o->host);
 		}
 	}
+	/* Every poll's news need not become a snapshot of its own (with many nodes polled every few ms that would
+	   churn the retired list): unless routing state changed, wait until PUBLISH_GAP after the last one. */
+	if (!changed && old && now - old->taken_at < PUBLISH_GAP) {
+		free(s);
+		mon.deferred_at = old->taken_at + PUBLISH_GAP;
+		return false;
+	}
+	mon.deferred_at = 0;
 	/* SLO breach time: a route's max_lag is broken while any replica is out of its rotation for lag. */
 	uint32_t out_any = 0;
 	for (int i = 0; i < mon.n; i++)
@@ -542,8 +551,12 @@ static void *coord_main(void *arg)
 		for (int i = 0; i < mon.n; i++)
 			fresh |= mon.nodes[i]->seq != mon.nodes[i]->seen_seq;
 		if (!fresh) {
-			timed_wait(&mon.sampled, mono_usec() + mon.cfg->monitor_interval);
-			continue;
+			int64_t now = mono_usec();
+			bool due = mon.deferred_at && now >= mon.deferred_at;
+			if (!due) {
+				timed_wait(&mon.sampled, mon.deferred_at ? mon.deferred_at : now + mon.cfg->monitor_interval);
+				continue;
+			}
 		}
 		if (publish(mon.cfg)) {
 			pthread_mutex_unlock(&mon.lock);

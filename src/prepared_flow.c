@@ -394,10 +394,10 @@ static enum ps_verdict sql_effects(const struct ps_env *env, struct ps_client *c
 	return PS_FORWARD;
 }
 
-/* Parse of a name the client already has: PostgreSQL answers 42P05 "already exists", so make the server
-   say it about the statement's server-side name, in order. */
-static enum ps_verdict parse_existing(const struct ps_env *env, struct ps_server *s, struct ps_cslot *cs,
-                                      const struct ps_out *out, const uint8_t *def, uint32_t dn)
+/* Make cs's statement present on s before a message that uses it: PS_WAIT while an earlier change to it is
+   unanswered, PS_NOMEM on allocation failure, else PS_REPLACED with *bp the output to append to. */
+static enum ps_verdict prepare_here(const struct ps_env *env, struct ps_server *s, struct ps_cslot *cs,
+                                    const struct ps_out *out, struct iobuf ***bp)
 {
 	struct ps_sslot *ss = ps_sslot_find(s, cs->st);
 	if (ss_busy(s, ss))
@@ -405,6 +405,19 @@ static enum ps_verdict parse_existing(const struct ps_env *env, struct ps_server
 	struct iobuf **b = out->get(out->ctx);
 	if (!b || !ensure_prepared(env, s, b, cs->st, ss))
 		return PS_NOMEM;
+	*bp = b;
+	return PS_REPLACED;
+}
+
+/* Parse of a name the client already has: PostgreSQL answers 42P05 "already exists", so make the server
+   say it about the statement's server-side name, in order. */
+static enum ps_verdict parse_existing(const struct ps_env *env, struct ps_server *s, struct ps_cslot *cs,
+                                      const struct ps_out *out, const uint8_t *def, uint32_t dn)
+{
+	struct iobuf **b;
+	enum ps_verdict v = prepare_here(env, s, cs, out, &b);
+	if (v != PS_REPLACED)
+		return v;
 	if (!op_push(s, OP_PARSE, false) || emit_parse(b, cs->st->name, def, dn) < 0)
 		return PS_NOMEM;
 	return PS_REPLACED;
@@ -500,12 +513,10 @@ static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, str
 		return PS_WAIT;
 	if (!cs || !cs->st)
 		return PS_FORWARD;            /* unknown: the server says "does not exist" about the client's name */
-	struct ps_sslot *ss = ps_sslot_find(s, cs->st);
-	if (ss_busy(s, ss))
-		return PS_WAIT;
-	struct iobuf **b = out->get(out->ctx);
-	if (!b || !ensure_prepared(env, s, b, cs->st, ss))
-		return PS_NOMEM;
+	struct iobuf **b;
+	enum ps_verdict v = prepare_here(env, s, cs, out, &b);
+	if (v != PS_REPLACED)
+		return v;
 	if (emit_renamed(b, type, body, n, name_off, (uint32_t)nl, cs->st->name) < 0)
 		return PS_NOMEM;
 	return PS_REPLACED;

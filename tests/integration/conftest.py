@@ -110,6 +110,20 @@ CLUSTER_PREFIX = "pgr-it-"
 OWNER_FILE = "owner.pid"
 
 
+def fresh_cluster(**extra_conf):
+    """A new primary + 2 replicas of a test module's own (for tests that stop, kill or delay nodes), marked
+    as owned by this run so that an interrupted run's leftovers are swept; the caller destroys it."""
+    base = tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir="/tmp")
+    Path(base, OWNER_FILE).write_text(str(os.getpid()))
+    c = harness.Cluster(base, replicas=2, extra_conf=extra_conf)
+    try:
+        c.create()
+    except BaseException:
+        c.destroy()
+        raise
+    return c
+
+
 def _interrupt(signum, frame):
     """SIGTERM handler: unwind like Ctrl-C so session fixtures stop their servers."""
     raise KeyboardInterrupt(f"signal {signum}")

@@ -5,16 +5,14 @@ a promoted replica takes the writes without losing one, and a terminated server 
 not take a node out."""
 import os
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
 import cluster as harness
-from conftest import CLUSTER_PREFIX, OWNER_FILE
+from conftest import fresh_cluster
 from helpers import client_backends, db_entry, wait_for
 
 pytestmark = pytest.mark.pgrouter_only
@@ -24,15 +22,7 @@ PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 
 def new_cluster():
     """A fresh primary + 2 replicas (autovacuum off, so that an idle cluster writes no WAL)."""
-    base = tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir="/tmp")
-    Path(base, OWNER_FILE).write_text(str(os.getpid()))
-    c = harness.Cluster(base, replicas=2, extra_conf={"autovacuum": "off"})
-    try:
-        c.create()
-    except BaseException:
-        c.destroy()
-        raise
-    return c
+    return fresh_cluster(autovacuum="off")
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,14 @@
 a session reads its own writes with no stale read yet keeps reading old rows from replicas, a token
 carries the requirement to another pgrouter instance, and a consistency key to another connection.
 Each scope has a control run that shows the stale-read detector does see stale reads without it."""
-import os
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import psycopg
 import pytest
 
 import cluster as harness
-from conftest import CLUSTER_PREFIX, OWNER_FILE
+from conftest import fresh_cluster
 from helpers import db_entry, wait_for
 
 pytestmark = pytest.mark.pgrouter_only
@@ -24,11 +21,8 @@ OLD_ROWS = 200
 @pytest.fixture(scope="module")
 def rcluster():
     """A fresh primary + 2 replicas with recovery_min_apply_delay = 50ms and a table of old rows."""
-    base = tempfile.mkdtemp(prefix=CLUSTER_PREFIX, dir="/tmp")
-    Path(base, OWNER_FILE).write_text(str(os.getpid()))
-    c = harness.Cluster(base, replicas=2, extra_conf={"autovacuum": "off"})
+    c = fresh_cluster(autovacuum="off")
     try:
-        c.create()
         with psycopg.connect(c.dsn(c.primary), autocommit=True) as conn:
             conn.execute("CREATE TABLE ryw_old (id int PRIMARY KEY, v text)")
             conn.execute("INSERT INTO ryw_old SELECT g, 'old' || g FROM generate_series(1, %s) g" % OLD_ROWS)
