@@ -11,6 +11,7 @@
 #include "pause.h"
 #include "pool.h"
 #include "prepared_conn.h"
+#include "ryw.h"
 #include "proto/cursor.h"
 #include "server.h"
 #include "tls.h"
@@ -441,6 +442,10 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		sv->expect_z++;
 		cl->c.w->n_queries++;
 		cl->pool->n_queries++;
+		if (type == 'Q' && sv->ryw.plan) {
+			sv->ryw.plan = false;   /* a write unit ends here: its commit LSN query rides along */
+			return (enum act)ryw_send_with_query(cl, sv, pa, len, body);
+		}
 		return pa;
 	case 'S':
 		sv->expect_z++;

@@ -532,6 +532,7 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
+	sv->ryw.plan = false;
 	if (!cl->c.w->cfg->routing)
 		return ACT_SEND;
 	size_t tl;
@@ -567,5 +568,6 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	}
 	track_effects(cl, sv, rp, sql);
 	ryw_note_statement(sv, rp);
+	sv->ryw.plan = type == 'Q' && ryw_query_ends_unit(sv, rp);
 	return ACT_SEND;
 }

@@ -225,8 +225,13 @@ static int ryw_metrics(struct iobuf **out)
 		const char *l[] = { "scope", scopes[i], NULL };
 		err |= sample(out, "pgrouter_ryw_primary_reads_total", (double)ryw_stat_primary((enum ryw_scope)i), l);
 	}
-	err |= counter1(out, "pgrouter_ryw_lsn_learned_total", "Commit LSNs learned after write transactions.",
-	                ryw_stat_learned());
+	err |= family(out, "pgrouter_ryw_lsn_learned_total", "counter",
+	              "Commit LSNs learned after write transactions, by how: in the same round trip as the "
+	              "client's last statement, or with one more.");
+	for (int rode = 1; rode >= 0; rode--) {
+		const char *l[] = { "how", rode ? "with_statement" : "extra_round_trip", NULL };
+		err |= sample(out, "pgrouter_ryw_lsn_learned_total", (double)ryw_stat_learned(rode), l);
+	}
 	err |= family(out, "pgrouter_ryw_keys", "gauge", "Consistency keys in the table.");
 	err |= sample(out, "pgrouter_ryw_keys", (double)ryw_key_count(), NULL);
 	return err;

@@ -4,6 +4,8 @@
 #include "client.h"
 #include "conn.h"
 #include "log.h"
+#include "iobuf.h"
+#include "proto/codec.h"
 #include "proto/cursor.h"
 #include "proxy.h"
 
@@ -126,9 +128,64 @@ void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8
 		sv->ryw.wrote = true;
 }
 
+bool ryw_query_ends_unit(const struct server *sv, const struct cls_result *rp)
+{
+	/* One statement only: a multi-statement string may hold a COPY FROM STDIN, which would take the LSN
+	   query for COPY data. Those, and the extended protocol, ask after the ReadyForQuery instead. */
+	if (!sv->ryw.wrote || sv->c.w->cfg->read_your_writes != RYW_LSN || sv->expect_z != 0 || sv->unsynced ||
+	    sv->ryw.asking || sv->ryw.pipelined || rp->n_stmts != 1 || (rp->flags & CLS_F_EVENTS_OVERFLOW) ||
+	    strcmp(rp->reason, "copy-from") == 0)
+		return false;
+	bool open = sv->tx_status != 'I';
+	for (int i = 0; i < rp->n_events && i < CLS_MAX_EVENTS; i++) {
+		if (rp->ev[i].kind == CLS_EV_BEGIN)
+			open = true;
+		else if (rp->ev[i].kind == CLS_EV_COMMIT || rp->ev[i].kind == CLS_EV_ROLLBACK ||
+		         rp->ev[i].kind == CLS_EV_PREPARE_TXN)
+			open = false;
+	}
+	return !open;
+}
+
+int ryw_send_with_query(struct client *cl, struct server *sv, int pa, uint32_t len, const uint8_t *body)
+{
+	if (pa == ACT_SEND && !body)
+		return ACT_SEND;   /* not buffered whole: the ReadyForQuery asks instead */
+	struct iobuf **out = conn_out(&sv->c);
+	/* The client's bytes already decided, then its Query, then ours: one write, one round trip. */
+	if (pa == ACT_SEND && (conn_pending_to_peer(&cl->c) < 0 || iobuf_append(out, body - PROTO_HDR, len + 1) < 0)) {
+		client_close(cl, "53200", "out of memory");
+		return ACT_CLOSED;
+	}
+	if (msg_query(out, LSN_QUERY) == 0)
+		sv->ryw.pipelined = true;   /* otherwise the ReadyForQuery asks, as without pipelining */
+	return ACT_CONSUMED;
+}
+
+/* Start waiting for the LSN query's answer; hold: the client's ReadyForQuery waits for it. */
+static void await_answer(struct server *sv, bool hold, char z, bool rode)
+{
+	sv->ryw.rode = rode;
+	sv->ryw.asking = true;
+	sv->ryw.discard = !hold;
+	sv->ryw.failed = false;
+	sv->ryw.answer = 0;
+	sv->ryw.held_z = z;
+}
+
 bool ryw_unit_done(struct server *sv, char z)
 {
 	struct client *cl = sv->client;
+	if (sv->ryw.pipelined) {
+		/* The LSN query is already on its way. A transaction the client left open (a failed COMMIT
+		   prediction) gets its ReadyForQuery now, and the answer is dropped: the COMMIT will ask again. */
+		sv->ryw.pipelined = false;
+		bool hold = cl && z == 'I';
+		if (hold)
+			sv->ryw.wrote = false;
+		await_answer(sv, hold, z, true);
+		return hold;
+	}
 	if (!sv->ryw.wrote || !cl || z != 'I')
 		return false;   /* still inside the transaction: its COMMIT is the commit point */
 	sv->ryw.wrote = false;
@@ -145,10 +202,7 @@ bool ryw_unit_done(struct server *sv, char z)
 		return false;
 	}
 	conn_flush_out(&sv->c);
-	sv->ryw.asking = true;
-	sv->ryw.failed = false;
-	sv->ryw.answer = 0;
-	sv->ryw.held_z = z;
+	await_answer(sv, true, z, false);
 	return true;
 }
 
@@ -169,6 +223,10 @@ static void finish(struct server *sv)
 	struct client *cl = sv->client;
 	struct worker *w = sv->c.w;
 	sv->ryw.asking = false;
+	if (sv->ryw.discard) {
+		sv->ryw.discard = false;
+		return;   /* the client already has its ReadyForQuery */
+	}
 	if (!cl)
 		return;
 	struct iobuf **out = conn_out(&cl->c);
@@ -183,7 +241,7 @@ static void finish(struct server *sv)
 			cl->ryw.lsn = lsn;
 		if (cl->ryw.key)
 			ryw_key_note(cl->ryw.key, lsn, w->now, w->cfg->ryw_key_ttl, w->cfg->ryw_key_max);
-		ryw_count_learned();
+		ryw_count_learned(sv->ryw.rode);
 		err |= msg_param_status(out, "pgrouter.lsn", ryw_format_lsn(lsn, txt, sizeof txt));
 	}
 	err |= msg_ready(out, sv->ryw.held_z);
@@ -218,8 +276,8 @@ int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t 
 	}
 	case 'Z':
 		sv->tx_status = (char)body[0];
-		if (sv->expect_z > 0)
-			sv->expect_z--;
+		if (sv->expect_z > 0 && !sv->ryw.discard)
+			sv->expect_z--;   /* the client's held ReadyForQuery is delivered now */
 		finish(sv);
 		*done = true;
 		break;

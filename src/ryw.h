@@ -31,6 +31,10 @@ struct ryw_client {
 struct ryw_server {
 	bool wrote;            /* a statement that may write was forwarded since the last commit point */
 	bool asking;           /* pgrouter's LSN query is in flight; the client's ReadyForQuery is held back */
+	bool plan;             /* the Query being forwarded ends a unit that wrote: send the LSN query behind it */
+	bool pipelined;        /* the LSN query went out right behind the client's Query (no extra round trip) */
+	bool discard;          /* the pipelined query's answer is dropped unused: the transaction stayed open */
+	bool rode;             /* the answer awaited now is that of a pipelined query */
 	bool failed;           /* the LSN query failed */
 	char held_z;           /* the held ReadyForQuery's status byte */
 	uint64_t answer;
@@ -52,10 +56,10 @@ void ryw_key_clear(void);
 
 /* Counters (process-wide, relaxed atomics): reads sent to the primary because of RYW, by scope. */
 uint64_t ryw_stat_primary(enum ryw_scope s);
-/* Count a learned commit LSN. */
-void ryw_count_learned(void);
-/* Commit LSNs learned so far. */
-uint64_t ryw_stat_learned(void);
+/* Count a learned commit LSN (rode: its query followed the client's COMMIT, no extra round trip). */
+void ryw_count_learned(bool rode);
+/* Commit LSNs learned so far, with (rode) or after the client's last statement. */
+uint64_t ryw_stat_learned(bool rode);
 
 /* Handle SET pgrouter.consistency_key / pgrouter.min_lsn (value NULL: RESET/DEFAULT):
    1 handled, 0 not a read-your-writes setting, -1 bad value. */
@@ -70,10 +74,16 @@ void ryw_count_primary(enum ryw_scope scope);
 
 /* A forwarded statement on sv (rp NULL: it could not be classified). */
 void ryw_note_statement(struct server *sv, const struct cls_result *rp);
+/* Whether the simple Query rp (about to be forwarded on sv, nothing else outstanding) ends a unit that wrote,
+   so that the LSN query can follow it in the same write. */
+bool ryw_query_ends_unit(const struct server *sv, const struct cls_result *rp);
+/* Forward the client's Query (pa: ACT_SEND, still in the client's buffer, or ACT_CONSUMED, already written
+   for the server) followed by the LSN query; returns the relay action for the client's message. */
+int ryw_send_with_query(struct client *cl, struct server *sv, int pa, uint32_t len, const uint8_t *body);
 /* A forwarded message other than Query/Parse (Bind of a named statement, FunctionCall). */
 void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body);
-/* The ReadyForQuery (status z) that ends the client's unit on sv: true when pgrouter now asks the commit LSN
-   and holds the ReadyForQuery back (the caller consumes it). */
+/* The ReadyForQuery (status z) that ends the client's unit on sv, or answers a Query the LSN query follows:
+   true when pgrouter now waits for the commit LSN and holds the ReadyForQuery back (the caller consumes it). */
 bool ryw_unit_done(struct server *sv, char z);
 /* A message answering pgrouter's LSN query (sv->ryw.asking). Returns the relay action; *done when it finished
    and the held ReadyForQuery went to the client (the caller may release the server). */

@@ -64,7 +64,7 @@ static struct key_entry *buckets[KEY_BUCKETS];
 static struct list lru = LIST_INIT(lru);
 static int nkeys;
 
-static _Atomic uint64_t stat_primary[RYW_NSCOPES], stat_learned;
+static _Atomic uint64_t stat_primary[RYW_NSCOPES], stat_learned[2];
 
 static uint32_t key_hash(const char *k)
 {
@@ -159,5 +159,5 @@ void ryw_key_clear(void)
 
 void ryw_count_primary(enum ryw_scope s) { atomic_fetch_add_explicit(&stat_primary[s], 1, memory_order_relaxed); }
 uint64_t ryw_stat_primary(enum ryw_scope s) { return atomic_load_explicit(&stat_primary[s], memory_order_relaxed); }
-void ryw_count_learned(void) { atomic_fetch_add_explicit(&stat_learned, 1, memory_order_relaxed); }
-uint64_t ryw_stat_learned(void) { return atomic_load_explicit(&stat_learned, memory_order_relaxed); }
+void ryw_count_learned(bool rode) { atomic_fetch_add_explicit(&stat_learned[rode], 1, memory_order_relaxed); }
+uint64_t ryw_stat_learned(bool rode) { return atomic_load_explicit(&stat_learned[rode], memory_order_relaxed); }

@@ -30,7 +30,8 @@ static void send_startup(struct server *sv);
 /* The protocol state alone says the session is between transactions (bytes may still be in flight). */
 static bool server_between_transactions(const struct server *sv)
 {
-	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced && !sv->c.closing;
+	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced && !sv->c.closing &&
+	       !sv->ryw.asking && !sv->ryw.pipelined;
 }
 
 bool server_is_clean(const struct server *sv)
@@ -292,7 +293,7 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 		if (!body)
 			return ACT_NEED_FULL;
 		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
-		if (sv->ryw.wrote && sv->expect_z <= 1 && !sv->unsynced) {
+		if (sv->ryw.pipelined || (sv->ryw.wrote && sv->expect_z <= 1 && !sv->unsynced)) {
 			if (sv->c.pending)
 				return ACT_FLUSH_FIRST;
 			if (ryw_unit_done(sv, (char)body[0]))
