@@ -263,6 +263,14 @@ void cls_cache_clear(struct cls_cache *c);
 /* Counters and occupancy. */
 void cls_cache_get_stats(const struct cls_cache *c, struct cls_cache_stats *st);
 
+/* Longest shape (literal-blind key) worth caching; longer texts are classified afresh. */
+#define CLS_SHAPE_MAX 1024
+/* sql with numeric literals as '#' and strings as '?' into buf: the shape's length, or -1 when the text
+   has comments, backslashes, dollar signs or an open quote, or the shape does not fit in cap. */
+int cls_shape_key(const char *sql, size_t len, char *buf, size_t cap);
+/* True when no literal can change r, so that r may be stored under the text's shape. */
+bool cls_shape_cacheable(const struct cls_result *r);
+
 /* cls_cache_get, else classify() and cls_cache_put; c may be NULL.  Same contract as classify(). */
 int classify_cached(struct cls_cache *c, const char *sql, size_t len, const struct cls_env *env,
                     struct cls_result *out);

@@ -54,12 +54,20 @@ bool prepared_wants_full(const struct client *cl, uint8_t type, uint32_t len)
 	}
 }
 
+/* The first 'd' or 'D' in [p, end), or NULL (memchr is vectorised: every simple Query passes here). */
+static const char *next_d(const char *p, const char *end)
+{
+	const char *lo = memchr(p, 'd', (size_t)(end - p));
+	const char *up = memchr(p, 'D', (size_t)((lo ? lo : end) - p));
+	return up ? up : lo;
+}
+
 /* Case-insensitive "dealloc" or "discard" somewhere in the text (cheap test before classifying). */
 static bool mentions_dealloc(const char *s, size_t n)
 {
-	for (size_t i = 0; i + 7 <= n; i++)
-		if ((s[i] | 0x20) == 'd' &&
-		    (strncasecmp(s + i + 1, "ealloc", 6) == 0 || strncasecmp(s + i + 1, "iscard", 6) == 0))
+	const char *end = s + n;
+	for (const char *p = s; (p = next_d(p, end)) != NULL && end - p >= 7; p++)
+		if (strncasecmp(p + 1, "ealloc", 6) == 0 || strncasecmp(p + 1, "iscard", 6) == 0)
 			return true;
 	return false;
 }

@@ -306,6 +306,7 @@ struct worker {
 	uint32_t next_cancel_seq;
 	int64_t now;              /* monotonic µs, refreshed at each callback */
 	struct cls_cache *cls_cache;  /* classification results by query text (this thread only) */
+	struct cls_cache *cls_shapes; /* fast-path results by literal-blind shape (classify_shape.c) */
 	struct ps_intern *ps_intern;  /* prepared statements by content, shared by this thread's clients */
 	struct cls_result *last_cls;  /* the statement just routed, reused when it is forwarded */
 	const struct client *last_cls_client;

@@ -43,7 +43,10 @@ static void set(struct route_out *o, enum route_target t, const char *reason, co
 {
 	o->target = t;
 	o->reason = reason;
-	snprintf(o->detail, sizeof o->detail, "%s", detail ? detail : "");
+	/* Once per statement: a bounded copy, not snprintf. */
+	size_t n = detail ? strnlen(detail, sizeof o->detail - 1) : 0;
+	memcpy(o->detail, detail, n);
+	o->detail[n] = 0;
 }
 
 void route_decide(const struct route_in *in, struct route_out *out)

@@ -291,6 +291,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->cls_cache = cls_cache_new(8192, 16384);
+	w->cls_shapes = cls_cache_new(4096, CLS_SHAPE_MAX);
 	w->last_cls = calloc(1, sizeof *w->last_cls);
 	w->metrics = metrics_new();
 	struct event_config *ec = event_config_new();
@@ -398,6 +399,7 @@ void worker_free(struct worker *w)
 	admin_worker_free(w);
 	metrics_free(w->metrics);
 	cls_cache_free(w->cls_cache);
+	cls_cache_free(w->cls_shapes);
 	ps_intern_free(w->ps_intern);
 	free(w->last_cls);
 	free(w->learned);
