@@ -29,22 +29,6 @@ static const char *statement_text(uint8_t type, const uint8_t *body, uint32_t n,
 	return cur_cstr(&c, len);
 }
 
-/* The fast path's verdict: from the cache of literal-blind shapes (a statement seen before with other
-   literals), else computed and kept there when no literal can change it. False: the fast path declined. */
-static bool classify_by_shape(struct worker *w, const char *sql, size_t len, const struct cls_env *env,
-                              struct cls_result *out)
-{
-	char shape[CLS_SHAPE_MAX];
-	int sl = w->cls_shapes ? cls_shape_key(sql, len, shape, sizeof shape) : -1;
-	if (sl >= 0 && cls_cache_get(w->cls_shapes, shape, (size_t)sl, env->generation, out))
-		return true;
-	if (!classify_fast(sql, len, env, out))
-		return false;
-	if (sl >= 0 && cls_shape_cacheable(out))
-		cls_cache_put(w->cls_shapes, shape, (size_t)sl, env->generation, out);
-	return true;
-}
-
 bool clientroute_classify(struct client *cl, const char *sql, size_t len, struct cls_result *out)
 {
 	if (len > CLASSIFY_MAX_TEXT)
@@ -52,9 +36,16 @@ bool clientroute_classify(struct client *cl, const char *sql, size_t len, struct
 	struct cls_env env;
 	catalog_env(cl->pool, &env);
 	struct worker *w = cl->c.w;
-	/* The same text again, else the fast path (through the shape cache), else libpg_query, whose answer is
-	   kept by exact text. */
-	if (!cls_cache_get(w->cls_cache, sql, len, env.generation, out) && !classify_by_shape(w, sql, len, &env, out)) {
+	/* The same statement seen with other literals (a fast-path verdict no literal can change), else the same
+	   text (a libpg_query verdict), else the fast path (kept by shape), else libpg_query (kept by text). */
+	char shape[CLS_SHAPE_MAX];
+	int sl = w->cls_shapes ? cls_shape_key(sql, len, shape, sizeof shape) : -1;
+	bool hit = (sl >= 0 && cls_cache_get(w->cls_shapes, shape, (size_t)sl, env.generation, out)) ||
+	           cls_cache_get(w->cls_cache, sql, len, env.generation, out);
+	if (!hit && classify_fast(sql, len, &env, out)) {
+		if (sl >= 0 && cls_shape_cacheable(out))
+			cls_cache_put(w->cls_shapes, shape, (size_t)sl, env.generation, out);
+	} else if (!hit) {
 		if (classify_full(sql, len, &env, out) != 0)
 			return false;
 		cls_cache_put(w->cls_cache, sql, len, env.generation, out);
