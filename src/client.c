@@ -409,6 +409,8 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		return ACT_PAUSE;   /* a refused statement is about to be re-run elsewhere: keep the order */
 	if (!body && prepared_wants_full(cl, type, len))
 		return ACT_NEED_FULL;
+	if (!sv->unsynced && memchr("PBDECH", type, 6))
+		ryw_batch_start(sv);
 	if (type == 'Q' || type == 'P' || type == 'B') {
 		enum act a = clientroute_linked(cl, type, len, body);
 		if (a == ACT_PAUSE && cl->reroute && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0) {
@@ -447,10 +449,13 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 			return (enum act)ryw_send_with_query(cl, sv, pa, len, body);
 		}
 		return pa;
-	case 'S':
+	case 'S': {
+		bool ride = ryw_sync_ends_unit(sv);   /* before this Sync counts as owed */
 		sv->expect_z++;
 		sv->unsynced = false;
-		return pa;
+		sv->ryw.xvalid = false;
+		return ride ? (enum act)ryw_send_with_query(cl, sv, pa, len, body) : pa;
+	}
 	case 'P': case 'B': case 'D': case 'E': case 'C': case 'H':
 		sv->unsynced = true;
 		if (type == 'E') {

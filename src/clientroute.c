@@ -550,13 +550,17 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	if (type == 'B') {
 		/* Executing a named prepared statement: what it does was classified at its first use. */
 		struct ps_stmt *st = body ? prepared_named(cl, type, body, len - 4) : NULL;
-		if (!st || !(rp = prepared_cls(cl, st, &sql, &tl)))
+		if (!st || !(rp = prepared_cls(cl, st, &sql, &tl))) {
+			ryw_batch_bind(sv);
 			return ACT_SEND;
+		}
 	} else if (!body) {
 		if (len - 4 > CLASSIFY_MAX_TEXT)
 			ryw_note_statement(sv, NULL);   /* too large to classify: may write */
 		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
 	} else if (!(sql = statement_text(type, body, len - 4, &tl))) {
+		ryw_batch_bind(sv);   /* not a statement pgrouter can read: no LSN query behind this batch */
+		sv->ryw.xvalid = false;
 		return ACT_SEND;
 	} else if (w->last_cls_client == cl && w->last_cls_body == body) {
 		rp = w->last_cls;   /* routed just now: same message, same answer */

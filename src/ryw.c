@@ -94,14 +94,38 @@ static bool tracked(const struct server *sv)
 	       p->pool_mode != POOL_SESSION;
 }
 
+/* Whether a transaction is open after rp runs, given whether one was open before. */
+static bool open_after(bool open, const struct cls_result *rp)
+{
+	for (int i = 0; i < rp->n_events && i < CLS_MAX_EVENTS; i++) {
+		if (rp->ev[i].kind == CLS_EV_BEGIN)
+			open = true;
+		else if (rp->ev[i].kind == CLS_EV_COMMIT || rp->ev[i].kind == CLS_EV_ROLLBACK ||
+		         rp->ev[i].kind == CLS_EV_PREPARE_TXN)
+			open = false;
+	}
+	return open;
+}
+
+/* COPY FROM STDIN reads client data after its statement: nothing of pgrouter's may follow it. */
+static bool reads_copy_data(const struct cls_result *rp)
+{
+	return strcmp(rp->reason, "copy-from") == 0;
+}
+
 void ryw_note_statement(struct server *sv, const struct cls_result *rp)
 {
 	if (!tracked(sv))
 		return;
 	if (!rp) {
 		sv->ryw.wrote = true;   /* unknown text: assume it writes */
+		sv->ryw.xvalid = false;
 		return;
 	}
+	sv->ryw.xparsed = true;
+	if ((rp->flags & CLS_F_EVENTS_OVERFLOW) || rp->n_stmts != 1 || reads_copy_data(rp))
+		sv->ryw.xvalid = false;
+	sv->ryw.xopen = open_after(sv->ryw.xopen, rp);
 	/* A lone ROLLBACK commits nothing: what the transaction wrote is gone. */
 	if (rp->n_stmts == 1 && rp->n_events == 1 && rp->ev[0].kind == CLS_EV_ROLLBACK) {
 		sv->ryw.wrote = false;
@@ -131,20 +155,36 @@ void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8
 bool ryw_query_ends_unit(const struct server *sv, const struct cls_result *rp)
 {
 	/* One statement only: a multi-statement string may hold a COPY FROM STDIN, which would take the LSN
-	   query for COPY data. Those, and the extended protocol, ask after the ReadyForQuery instead. */
+	   query for COPY data. Those ask after the ReadyForQuery instead. */
 	if (!sv->ryw.wrote || sv->c.w->cfg->read_your_writes != RYW_LSN || sv->expect_z != 0 || sv->unsynced ||
 	    sv->ryw.asking || sv->ryw.pipelined || rp->n_stmts != 1 || (rp->flags & CLS_F_EVENTS_OVERFLOW) ||
-	    strcmp(rp->reason, "copy-from") == 0)
+	    reads_copy_data(rp))
 		return false;
-	bool open = sv->tx_status != 'I';
-	for (int i = 0; i < rp->n_events && i < CLS_MAX_EVENTS; i++) {
-		if (rp->ev[i].kind == CLS_EV_BEGIN)
-			open = true;
-		else if (rp->ev[i].kind == CLS_EV_COMMIT || rp->ev[i].kind == CLS_EV_ROLLBACK ||
-		         rp->ev[i].kind == CLS_EV_PREPARE_TXN)
-			open = false;
-	}
-	return !open;
+	return !open_after(sv->tx_status != 'I', rp);
+}
+
+void ryw_batch_start(struct server *sv)
+{
+	/* Only a batch that starts with nothing owed knows the transaction state it starts from. */
+	sv->ryw.xvalid = sv->expect_z == 0 && !sv->ryw.asking && !sv->ryw.pipelined;
+	sv->ryw.xopen = sv->tx_status != 'I';
+	sv->ryw.xparsed = false;
+}
+
+void ryw_batch_bind(struct server *sv)
+{
+	if (sv->ryw.xparsed || !tracked(sv))
+		return;   /* runs the statement this batch parsed (and noted) */
+	/* A statement parsed in an earlier batch (PQprepare then PQexecPrepared with an unnamed statement):
+	   it may write, and it may be a COPY that nothing of pgrouter's may follow. */
+	sv->ryw.xvalid = false;
+	sv->ryw.wrote = true;
+}
+
+bool ryw_sync_ends_unit(const struct server *sv)
+{
+	return sv->ryw.xvalid && sv->unsynced && !sv->ryw.xopen && sv->ryw.wrote && sv->expect_z == 0 &&
+	       !sv->ryw.asking && !sv->ryw.pipelined && sv->c.w->cfg->read_your_writes == RYW_LSN;
 }
 
 int ryw_send_with_query(struct client *cl, struct server *sv, int pa, uint32_t len, const uint8_t *body)

@@ -35,6 +35,9 @@ struct ryw_server {
 	bool pipelined;        /* the LSN query went out right behind the client's Query (no extra round trip) */
 	bool discard;          /* the pipelined query's answer is dropped unused: the transaction stayed open */
 	bool rode;             /* the answer awaited now is that of a pipelined query */
+	bool xvalid;           /* the extended-protocol batch so far lets the LSN query follow its Sync */
+	bool xopen;            /* predicted: a transaction is still open once the batch has run */
+	bool xparsed;          /* a statement of this batch was classified (an unnamed Bind runs it) */
 	bool failed;           /* the LSN query failed */
 	char held_z;           /* the held ReadyForQuery's status byte */
 	uint64_t answer;
@@ -80,6 +83,12 @@ bool ryw_query_ends_unit(const struct server *sv, const struct cls_result *rp);
 /* Forward the client's Query (pa: ACT_SEND, still in the client's buffer, or ACT_CONSUMED, already written
    for the server) followed by the LSN query; returns the relay action for the client's message. */
 int ryw_send_with_query(struct client *cl, struct server *sv, int pa, uint32_t len, const uint8_t *body);
+/* The first message of an extended-protocol batch on sv (nothing unsynced before it). */
+void ryw_batch_start(struct server *sv);
+/* A Bind on sv whose statement pgrouter did not classify (an unnamed statement, or no tracker). */
+void ryw_batch_bind(struct server *sv);
+/* Whether the client's Sync, about to be forwarded on sv, ends a unit that wrote (the LSN query may follow). */
+bool ryw_sync_ends_unit(const struct server *sv);
 /* A forwarded message other than Query/Parse (Bind of a named statement, FunctionCall). */
 void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body);
 /* The ReadyForQuery (status z) that ends the client's unit on sv, or answers a Query the LSN query follows:

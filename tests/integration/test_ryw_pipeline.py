@@ -1,12 +1,13 @@
 """Read-your-writes without an extra round trip: the commit-LSN query rides right behind the client's
-COMMIT (or autocommit write) sent as a simple Query, and every shape of statement around it still gets
-exactly its own answers: a transaction that stays open, COPY FROM STDIN, errors, two queries in one packet,
-and the extended protocol (which asks after the ReadyForQuery instead)."""
+COMMIT or autocommit write (a simple Query, or the Sync of an extended-protocol batch), and every shape of
+statement around it still gets exactly its own answers: a transaction that stays open, COPY FROM STDIN,
+errors, two queries in one packet, pipelines, and batches pgrouter cannot read (which ask after the
+ReadyForQuery instead)."""
 import psycopg
 import pytest
 
 import cluster as harness
-from pgwire import Wire, data_row, error_fields, msg, query
+from pgwire import Wire, bind, data_row, error_fields, execute, msg, parse, query, sync
 from test_ryw import app, new_id, rcluster, ryw_metrics, sees, start_router  # noqa: F401 (rcluster: fixture)
 
 pytestmark = pytest.mark.pgrouter_only
@@ -70,14 +71,62 @@ def test_autocommit_write_and_commit_learn_their_lsn_in_the_same_round_trip(rout
         assert after[0] - before[0] == 2 and after[1] == before[1], (before, after)
 
 
-def test_extended_protocol_asks_after_the_ready_for_query(router):
+def test_extended_protocol_learns_behind_the_sync(router):
     with app(router) as conn:
         before = learned(router.http)
         rid = new_id()
         conn.execute("INSERT INTO ryw_new VALUES (%s, 'extended')", (rid,))
+        with conn.transaction():
+            conn.execute("INSERT INTO ryw_new VALUES (%s, 'extended')", (new_id(),))
         after = learned(router.http)
         assert sees(conn, rid)[0]
-        assert after[1] - before[1] == 1 and after[0] == before[0], (before, after)
+        assert after[0] - before[0] == 2 and after[1] == before[1], (before, after)
+        # a pipeline of several batches: each write's LSN, in order, and every answer to its owner
+        with conn.pipeline():
+            ids = [new_id() for _ in range(20)]
+            curs = []
+            for i in ids:
+                conn.execute("INSERT INTO ryw_new VALUES (%s, 'pipeline')", (i,))
+                curs.append(conn.execute("SELECT count(*) FROM ryw_new WHERE id = %s", (i,)))
+        assert [c.fetchone()[0] for c in curs] == [1] * 20
+
+
+def test_statement_parsed_in_an_earlier_batch(router):
+    """PQprepare then PQexecPrepared of the unnamed statement (inside a transaction: in transaction pooling
+    the unnamed statement lives on the server of that transaction): the Bind's batch runs a statement
+    pgrouter saw in another batch, nothing rides behind it, and the COMMIT learns the LSN."""
+    with Wire(router.port) as w:
+        w.startup()
+        rid = new_id()
+        run(w, "BEGIN")
+        w.send(parse("INSERT INTO ryw_new VALUES ($1, 'later')") + sync())
+        assert [m[0] for m in w.read_until()] == [b"1", b"Z"]
+        w.send(bind([str(rid)]) + execute() + sync())
+        kinds = [m[0] for m in w.read_until()]
+        assert kinds == [b"2", b"C", b"Z"], kinds
+        before = learned(router.http)
+        kinds, _, err, token, z = run(w, "COMMIT")
+        assert kinds == [b"C", b"S", b"Z"] and z == b"I" and token, kinds
+        after = learned(router.http)
+        assert after[0] - before[0] == 1 and after[1] == before[1], (before, after)
+        assert run(w, f"SELECT count(*) FROM ryw_new WHERE id = {rid}")[1] == [["1"]]
+
+
+def test_extended_copy_from_stdin_is_not_disturbed(router):
+    """COPY FROM STDIN through Parse/Bind/Execute/Sync (as libpq sends it): the server ignores that Sync
+    during COPY, so nothing may follow it; the Sync after CopyDone ends the unit."""
+    with Wire(router.port) as w:
+        w.startup()
+        rid = two_ids()
+        w.send(parse("COPY ryw_new FROM STDIN") + bind() + execute() + sync())
+        kinds = []
+        while not kinds or kinds[-1] != b"G":
+            kinds.append(w.read_message()[0])
+        assert kinds == [b"1", b"2", b"G"], kinds
+        w.send(msg(b"d", f"{rid}\tcopy\n{rid + 1}\tcopy\n".encode()) + msg(b"c") + sync())
+        kinds = [m[0] for m in w.read_until()]
+        assert b"E" not in kinds and kinds[0] == b"C" and kinds[-1] == b"Z", kinds
+        assert run(w, f"SELECT count(*) FROM ryw_new WHERE id IN ({rid}, {rid + 1})")[1] == [["2"]]
 
 
 def test_commit_and_chain_keeps_the_transaction_and_learns_at_the_last_commit(router):
