@@ -45,7 +45,8 @@ static void set(struct route_out *o, enum route_target t, const char *reason, co
 	o->reason = reason;
 	/* Once per statement: a bounded copy, not snprintf. */
 	size_t n = detail ? strnlen(detail, sizeof o->detail - 1) : 0;
-	memcpy(o->detail, detail, n);
+	if (n)
+		memcpy(o->detail, detail, n);
 	o->detail[n] = 0;
 }
 
