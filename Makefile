@@ -3,7 +3,7 @@ CC      ?= cc
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc -pthread $(SANFLAGS)
-LDLIBS  := -levent_core -levent_extra -levent_pthreads -linih -lpg_query -lssl -lcrypto -lpthread -lm
+LDLIBS  := -levent_core -levent_extra -levent_pthreads -linih -lpg_query -lhiredis -lssl -lcrypto -lpthread -lm
 PYTHON  ?= /usr/bin/python3
 
 BUILD   ?= build

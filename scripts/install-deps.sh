@@ -2,7 +2,7 @@
 # Install the Debian packages pgrouter needs to build, test and run its demo; skips what is present.
 set -e
 PKGS="build-essential pkg-config libevent-dev libinih-dev libpg-query-dev libssl-dev
-      postgresql-15 postgresql-contrib python3 python3-pytest python3-psycopg pgbouncer
+      postgresql-15 postgresql-contrib libhiredis-dev redis-server python3 python3-pytest python3-psycopg pgbouncer
       clang libclang-rt-14-dev openssl chromium python3-prometheus-client libpostgresql-jdbc-java"
 missing=""
 for p in $PKGS; do

@@ -51,7 +51,7 @@ static const char *client_state_name(const struct client *cl)
 {
 	switch (cl->state) {
 	case CL_LINKED: return "active";
-	case CL_WAITING: return "waiting";
+	case CL_WAITING: case CL_RYW_WAIT: return "waiting";
 	case CL_IDLE: return list_empty(&cl->wait_node) ? "idle" : "waiting";   /* parked by PAUSE */
 	case CL_STARTUP: case CL_AUTH: case CL_LOGIN_WAIT: return "login";
 	default: return "closed";

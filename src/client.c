@@ -505,6 +505,8 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 		return ACT_CONSUMED;
 	case RS_CLOSED:
 		return ACT_CLOSED;
+	case RS_WAIT:
+		return ACT_PAUSE;
 	case RS_GO:
 		break;
 	}
@@ -529,6 +531,7 @@ static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 		return idle_client_msg(cl, type, len, body);
 	case CL_LOGIN_WAIT:
 	case CL_WAITING:
+	case CL_RYW_WAIT:
 		return ACT_PAUSE;
 	case CL_AUTH:
 		if (type == 'X') {

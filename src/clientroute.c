@@ -11,6 +11,7 @@
 #include "prepared_conn.h"
 #include "proto/cursor.h"
 #include "router.h"
+#include "ryw_store.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -365,7 +366,8 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		return RS_GO;
 	}
 	/* A re-run keeps the nodes it failed on; a new unit starts afresh. */
-	if (!cl->retrying)
+	bool retrying = cl->retrying;
+	if (!retrying)
 		cl->retry_exclude = 0;
 	cl->retrying = false;
 	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
@@ -422,6 +424,11 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 		out.detail[0] = 0;
 	}
 	*node = p->primary;
+	if (out.target == ROUTE_REPLICA && cl->ryw.key && ryw_store_fetch(cl)) {
+		cl->retrying = retrying;   /* the same unit comes back once the store has answered */
+		p->w->last_cls_client = NULL;
+		return RS_WAIT;
+	}
 	enum ryw_scope scope = RYW_SCOPE_SESSION;
 	uint64_t need = out.target == ROUTE_REPLICA ? ryw_required(cl, &scope) : 0;
 	if (need == UINT64_MAX) {

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "auth/authfile.h"
 #include "auth/hba.h"
+#include "ryw_store.h"
 #include "tls.h"
 #include "config_int.h"
 
@@ -112,6 +113,8 @@ static const struct setting settings[] = {
 	{ "ryw_window", CT_DUR, "1s", OFF(ryw_window), 0, DMAX, NULL, 0 },
 	{ "ryw_key_ttl", CT_DUR, "60s", OFF(ryw_key_ttl), 1000, DMAX, NULL, 0 },
 	{ "ryw_key_max", CT_INT, "100000", OFF(ryw_key_max), 1, 100000000, NULL, 0 },
+	{ "consistency_store", CT_STR, "", OFF(consistency_store), 0, 0, NULL, 0 },
+	{ "consistency_store_timeout", CT_DUR, "100ms", OFF(consistency_store_timeout), 1000, 60000000, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
 _Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
@@ -424,6 +427,10 @@ static int validate(struct parse_state *ps)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
 	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
 		return at_setting(ps, "monitor_interval"), config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
+	char h[256];
+	int port;
+	if (*cfg->consistency_store && ryw_store_parse_url(cfg->consistency_store, h, sizeof h, &port) < 0)
+		return at_setting(ps, "consistency_store"), config_fail(ps, "consistency_store", "expected redis://host:port"), -1;
 	for (int i = 0; i < cfg->ndbs; i++)
 		for (int j = i + 1; j < cfg->ndbs; j++)
 			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {

@@ -98,6 +98,8 @@ struct config {
 	int64_t ryw_window;             /* window mode: reads of a client use the primary this long after its write */
 	int64_t ryw_key_ttl;            /* a consistency key is forgotten this long after its last write */
 	int ryw_key_max;                /* keys in the process-wide table (least recently written go first) */
+	char *consistency_store;        /* redis://host:port sharing keys between instances ("": local keys only) */
+	int64_t consistency_store_timeout;  /* a store request not answered by then: the store counts as down */
 	char *auth_file, *auth_hba_file;
 	char *auth_user, *auth_query, *auth_dbname;
 	int client_tls_sslmode, server_tls_sslmode;

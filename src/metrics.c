@@ -1,6 +1,7 @@
 /* Per-worker counters for /metrics, /status and the console: written by their worker only, read anywhere. */
 #include "metrics.h"
 #include "ryw.h"
+#include "ryw_store.h"
 #include "status.h"
 #include "textout.h"
 
@@ -234,6 +235,20 @@ static int ryw_metrics(struct iobuf **out)
 	}
 	err |= family(out, "pgrouter_ryw_keys", "gauge", "Consistency keys in the table.");
 	err |= sample(out, "pgrouter_ryw_keys", (double)ryw_key_count(), NULL);
+	struct ryw_store_stats st;
+	ryw_store_stats(&st);
+	err |= family(out, "pgrouter_ryw_store_requests_total", "counter", "Requests sent to the consistency_store.");
+	const char *get[] = { "op", "get", NULL }, *set[] = { "op", "set", NULL };
+	err |= sample(out, "pgrouter_ryw_store_requests_total", (double)st.gets, get);
+	err |= sample(out, "pgrouter_ryw_store_requests_total", (double)st.sets, set);
+	err |= counter1(out, "pgrouter_ryw_store_errors_total",
+	                "consistency_store requests that failed or timed out (the read or commit used local keys).",
+	                st.errors);
+	err |= counter1(out, "pgrouter_ryw_store_skipped_total",
+	                "Keyed reads and commits that used local keys only because the consistency_store was unreachable.",
+	                st.skipped);
+	err |= family(out, "pgrouter_ryw_store_connections", "gauge", "Worker connections to the consistency_store up.");
+	err |= sample(out, "pgrouter_ryw_store_connections", (double)st.connected, NULL);
 	return err;
 }
 

@@ -103,6 +103,7 @@ enum client_state {
 	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's server parameters to finish its login */
 	CL_IDLE,        /* logged in with no server linked (between transactions) */
 	CL_WAITING,     /* has a query and is queued for a server connection */
+	CL_RYW_WAIT,    /* a read held until read-your-writes knows where it may run (its message stays buffered) */
 	CL_LINKED,      /* a server connection is linked; bytes flow both ways */
 	CL_CLOSED,      /* closed; waiting to be freed */
 };
@@ -282,6 +283,7 @@ struct inbox_msg {
 
 struct admin_worker;
 struct wmetrics;
+struct ryw_store;
 
 /* One event-loop thread: owns its clients, servers and pools. */
 struct worker {
@@ -323,6 +325,7 @@ struct worker {
 	struct list parked;       /* clients held by PAUSE or KILL until RESUME (src/pause.c) */
 	struct admin_worker *admin;  /* console commands of this worker's clients still running (admin_ctl.c) */
 	struct wmetrics *metrics; /* counters for /metrics and the console (metrics.c) */
+	struct ryw_store *store;  /* its consistency_store connection, or NULL (ryw_store.c) */
 	/* counters */
 	uint64_t n_queries, n_server_connects, n_bad_input;
 	uint64_t n_routed_primary, n_routed_replica, n_pinned, n_retries;

@@ -8,6 +8,7 @@
 #include "proto/codec.h"
 #include "proto/cursor.h"
 #include "proxy.h"
+#include "ryw_store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ int ryw_client_set(struct client *cl, const char *name, const char *value)
 			return -1;
 		free(cl->ryw.key);
 		cl->ryw.key = value && *value ? strdup(value) : NULL;
+		cl->ryw.store_lsn = 0;   /* what the store said was about the old key */
 		return 1;
 	}
 	if (strcasecmp(name, "pgrouter.min_lsn") == 0) {
@@ -38,6 +40,8 @@ int ryw_client_set(struct client *cl, const char *name, const char *value)
 
 void ryw_client_free(struct client *cl)
 {
+	ryw_store_detach(cl->ryw.store_req);
+	cl->ryw.store_req = NULL;
 	free(cl->ryw.key);
 	cl->ryw.key = NULL;
 }
@@ -60,6 +64,8 @@ uint64_t ryw_required(struct client *cl, enum ryw_scope *scope)
 	}
 	if (cl->ryw.key) {
 		uint64_t k = ryw_key_get(cl->ryw.key, now, cfg->ryw_key_ttl);
+		if (cl->ryw.store_lsn > k)
+			k = cl->ryw.store_lsn;   /* other instances' commits, from the consistency_store */
 		if (k > need) {
 			need = k;
 			*scope = RYW_SCOPE_KEY;
@@ -257,43 +263,63 @@ static void read_row(struct server *sv, const uint8_t *body, uint32_t n)
 		sv->ryw.failed = true;
 }
 
-/* The answer is complete: record the LSN everywhere it is needed, then give the client its ReadyForQuery. */
-static void finish(struct server *sv)
+/* The answer is complete: record the LSN everywhere it is needed. 1 when the held ReadyForQuery now waits
+   for the consistency_store, 0 when it goes out now, -1 out of memory. */
+static int learn(struct server *sv)
 {
 	struct client *cl = sv->client;
 	struct worker *w = sv->c.w;
-	sv->ryw.asking = false;
-	if (sv->ryw.discard) {
-		sv->ryw.discard = false;
-		return;   /* the client already has its ReadyForQuery */
-	}
 	if (!cl)
-		return;
-	struct iobuf **out = conn_out(&cl->c);
-	int err = 0;
+		return 0;
 	if (sv->ryw.failed || !sv->ryw.answer) {
 		cl->ryw.until = w->now + 1000000;   /* no LSN: the primary serves this client for a second */
 		log_warn(sv->c.prefix, "could not learn the commit LSN; client reads use the primary for 1s");
-	} else {
-		uint64_t lsn = sv->ryw.answer;
-		char txt[32];
-		if (lsn > cl->ryw.lsn)
-			cl->ryw.lsn = lsn;
-		if (cl->ryw.key)
-			ryw_key_note(cl->ryw.key, lsn, w->now, w->cfg->ryw_key_ttl, w->cfg->ryw_key_max);
-		ryw_count_learned(sv->ryw.rode);
-		err |= msg_param_status(out, "pgrouter.lsn", ryw_format_lsn(lsn, txt, sizeof txt));
+		return 0;
 	}
-	err |= msg_ready(out, sv->ryw.held_z);
+	uint64_t lsn = sv->ryw.answer;
+	char txt[32];
+	if (lsn > cl->ryw.lsn)
+		cl->ryw.lsn = lsn;
+	if (cl->ryw.key)
+		ryw_key_note(cl->ryw.key, lsn, w->now, w->cfg->ryw_key_ttl, w->cfg->ryw_key_max);
+	ryw_count_learned(sv->ryw.rode);
+	if (msg_param_status(conn_out(&cl->c), "pgrouter.lsn", ryw_format_lsn(lsn, txt, sizeof txt)))
+		return -1;
+	/* Other instances may read this key as soon as the client has its ReadyForQuery: store it first. */
+	if (cl->ryw.key && ryw_store_commit(sv, cl->ryw.key, lsn)) {
+		sv->ryw.storing = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Give the client the held ReadyForQuery (err: out of memory already, close it instead). */
+static void release_z(struct server *sv, int err)
+{
+	struct client *cl = sv->client;
+	sv->ryw.asking = false;
+	if (!cl)
+		return;
+	err |= msg_ready(conn_out(&cl->c), sv->ryw.held_z);
 	if (err)
 		client_close(cl, "53200", "out of memory");
 	else
 		conn_flush_out(&cl->c);
 }
 
+void ryw_stored(struct server *sv)
+{
+	sv->ryw.storing = false;
+	if (sv->expect_z > 0)
+		sv->expect_z--;   /* kept until now so that the server is not handed back while the store works */
+	release_z(sv, 0);
+}
+
 int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body, bool *done)
 {
 	*done = false;
+	if (sv->ryw.storing)
+		return ACT_PAUSE;   /* answers to pipelined statements wait behind the held ReadyForQuery */
 	if (type == 'A' || type == 'N')
 		return ACT_SEND;   /* notifications and notices still belong to the client */
 	if (!body)
@@ -314,13 +340,23 @@ int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t 
 			params_set(&sv->params, name, value);
 		break;
 	}
-	case 'Z':
+	case 'Z': {
 		sv->tx_status = (char)body[0];
-		if (sv->expect_z > 0 && !sv->ryw.discard)
+		if (sv->ryw.discard) {   /* the transaction stayed open: the client has its ReadyForQuery, the answer is dropped */
+			sv->ryw.discard = false;
+			sv->ryw.asking = false;
+			*done = true;
+			break;
+		}
+		int r = learn(sv);
+		if (r > 0)
+			break;   /* server_ryw_stored finishes the unit */
+		if (sv->expect_z > 0)
 			sv->expect_z--;   /* the client's held ReadyForQuery is delivered now */
-		finish(sv);
+		release_z(sv, r);
 		*done = true;
 		break;
+	}
 	default:
 		break;   /* RowDescription, CommandComplete */
 	}

@@ -10,6 +10,7 @@ struct config;
 struct client;
 struct server;
 struct cls_result;
+struct store_req;
 
 /* read_your_writes = off | lsn | window (config enum order). */
 enum ryw_mode { RYW_OFF = 0, RYW_LSN = 1, RYW_WINDOW = 2 };
@@ -25,6 +26,9 @@ struct ryw_client {
 	uint64_t min_lsn;      /* SET pgrouter.min_lsn (a token from elsewhere) */
 	int64_t until;         /* window mode, or a commit whose LSN could not be learned: primary until then (µs) */
 	char *key;             /* SET pgrouter.consistency_key, or NULL */
+	uint64_t store_lsn;    /* the key's LSN as the consistency_store last said (0 for a new key) */
+	uint32_t store_seen;   /* c.nmsg + 1 of the message the store was asked about (ryw_store.c) */
+	struct store_req *store_req;   /* a consistency_store GET in flight, or NULL */
 };
 
 /* A primary connection's part: did the unit write, and is pgrouter asking for the commit LSN now. */
@@ -41,6 +45,8 @@ struct ryw_server {
 	bool failed;           /* the LSN query failed */
 	char held_z;           /* the held ReadyForQuery's status byte */
 	uint64_t answer;
+	bool storing;          /* the LSN is known; the held ReadyForQuery waits for the consistency_store */
+	struct store_req *store_req;   /* that store request, or NULL */
 };
 
 /* Parse "X/Y" (hex halves, as PostgreSQL prints an LSN) from n bytes; 0 or -1. */
@@ -97,5 +103,7 @@ bool ryw_unit_done(struct server *sv, char z);
 /* A message answering pgrouter's LSN query (sv->ryw.asking). Returns the relay action; *done when it finished
    and the held ReadyForQuery went to the client (the caller may release the server). */
 int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body, bool *done);
+/* The consistency_store took (or failed to take) the commit LSN: the held ReadyForQuery goes to the client. */
+void ryw_stored(struct server *sv);
 
 #endif

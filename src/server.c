@@ -10,6 +10,7 @@
 #include "retry.h"
 #include "prepared_conn.h"
 #include "ryw.h"
+#include "ryw_store.h"
 #include "proto/cursor.h"
 #include "worker.h"
 #include "auth/scram.h"
@@ -46,6 +47,7 @@ bool server_is_clean(const struct server *sv)
 static void server_destroy(struct conn *c)
 {
 	struct server *sv = SV(c);
+	ryw_store_detach(sv->ryw.store_req);
 	params_clear(&sv->params);
 	params_clear(&sv->extra);
 	prepared_server_free(sv);
@@ -383,6 +385,17 @@ static enum act ryw_msg(struct server *sv, uint8_t type, uint32_t len, const uin
 	if (client_pool_mode(cl) != POOL_SESSION && !cl->pins && server_between_transactions(sv))
 		server_after_last(&sv->c);
 	return sv->c.closing ? ACT_CLOSED : a;
+}
+
+void server_ryw_stored(struct server *sv)
+{
+	bool paused = sv->c.paused;
+	ryw_stored(sv);
+	struct client *cl = sv->client;
+	if (cl && !cl->c.closing && client_pool_mode(cl) != POOL_SESSION && !cl->pins && server_between_transactions(sv))
+		server_after_last(&sv->c);
+	if (paused && !sv->c.closing)
+		conn_resume(&sv->c);   /* what arrived behind the held ReadyForQuery (pipelined answers, notices) */
 }
 
 static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)

@@ -22,5 +22,8 @@ void server_detach_cancels(struct server *sv);
 bool server_is_clean(const struct server *sv);
 /* Make sv idle: run the reset query when required, then hand it to the pool. */
 void server_release(struct server *sv);
+/* The consistency_store answered for sv's commit (ryw_store.c): the held ReadyForQuery goes out, then the
+   server is released or reads on, as after any ReadyForQuery. */
+void server_ryw_stored(struct server *sv);
 
 #endif

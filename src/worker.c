@@ -10,6 +10,7 @@
 #include "net.h"
 #include "pause.h"
 #include "pool.h"
+#include "ryw_store.h"
 #include "prepared.h"
 #include "server.h"
 
@@ -177,7 +178,7 @@ static void shutdown_step(struct worker *w)
 		struct list *it, *tmp;
 		list_for_each_safe(it, tmp, &w->clients) {
 			struct client *cl = list_entry(it, struct client, all_node);
-			bool busy = cl->state == CL_WAITING ||
+			bool busy = cl->state == CL_WAITING || cl->state == CL_RYW_WAIT ||
 			            (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server));
 			if (mode == 2 || !busy) {
 				client_close(cl, "57P01", "pgrouter is shutting down");
@@ -268,6 +269,7 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	w->now = now_usec();
 	worker_maybe_reload(w);
 	pool_janitor(w);
+	ryw_store_tick(w);
 	client_timeouts(w);
 	accept_resume(w);
 	trim_after_flood(w);
@@ -332,6 +334,7 @@ static void *worker_main(void *arg)
 	list_for_each_safe(it, tmp, &w->clients)
 		client_close(list_entry(it, struct client, all_node), "57P01", "pgrouter is shutting down");
 	close_idle_servers(w);
+	ryw_store_free(w);   /* before the loop goes: its events live in w->base */
 	reap_cb(-1, 0, w);
 	return NULL;
 }
@@ -386,6 +389,7 @@ void worker_post_cancel(uint32_t pid, uint32_t key)
 void worker_free(struct worker *w)
 {
 	close_listeners(w);
+	ryw_store_free(w);
 	pool_free_all(w);
 	struct list *it;
 	while ((it = list_pop(&w->inbox)) != NULL) {
