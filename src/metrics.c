@@ -242,7 +242,7 @@ static int ryw_metrics(struct iobuf **out)
 	err |= sample(out, "pgrouter_ryw_store_requests_total", (double)st.gets, get);
 	err |= sample(out, "pgrouter_ryw_store_requests_total", (double)st.sets, set);
 	err |= counter1(out, "pgrouter_ryw_store_errors_total",
-	                "consistency_store requests that failed or timed out (the read or commit used local keys).",
+	                "consistency_store requests (and connection checks) that failed or timed out.",
 	                st.errors);
 	err |= counter1(out, "pgrouter_ryw_store_skipped_total",
 	                "Keyed reads and commits that used local keys only because the consistency_store was unreachable.",

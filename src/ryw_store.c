@@ -32,9 +32,11 @@ struct ryw_store {
 	char host[256];
 	int port;
 	redisAsyncContext *ac;     /* NULL: not connected nor connecting */
-	bool up;                   /* connected: requests may be sent */
+	bool up;                   /* connected and answered a PING: requests may be sent */
 	int64_t connect_start, retry_at, backoff;
 };
+
+enum store_op { OP_GET, OP_SET, OP_PING };
 
 /* One request in flight. It lives until hiredis calls it back (with a reply, or NULL when the connection
    goes); its owner is detached earlier when the owner goes away. */
@@ -42,7 +44,7 @@ struct store_req {
 	struct ryw_store *st;
 	struct client *cl;         /* a read waiting for its key's LSN */
 	struct server *sv;         /* a commit whose ReadyForQuery waits for the store */
-	bool is_set;
+	enum store_op op;
 	struct event timer;        /* consistency_store_timeout */
 };
 
@@ -122,6 +124,8 @@ static void drop(struct ryw_store *st, const char *why)
 	redisAsyncFree(ac);
 }
 
+static struct store_req *send_req(struct ryw_store *st, enum store_op op, const char *key, uint64_t lsn);
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
 	struct ryw_store *st = ac->data;
@@ -133,10 +137,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
 		outage(st, ac->errstr[0] ? ac->errstr : "connect failed");
 		return;
 	}
-	st->up = true;
-	atomic_fetch_add(&n_connected, 1);
-	if (atomic_exchange(&outage_logged, false))
-		log_info(NULL, "consistency_store %s reachable again: consistency keys are shared", st->url);
+	/* Up once it answers: a stalled server accepts connections too. */
+	if (!send_req(st, OP_PING, NULL, 0))
+		drop(st, "cannot send PING");
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -217,10 +220,15 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	const redisReply *rep = reply;
 	uint64_t lsn = 0;
 	r->st->w->now = now_usec();
-	bool ok = rep && rep->type != REDIS_REPLY_ERROR && (r->is_set || parse_value(rep, &lsn));
-	if (ok)
-		r->st->backoff = BACKOFF_MIN;   /* answered: the next outage starts with a short backoff again */
-	else if (r->cl || r->sv)
+	bool ok = rep && rep->type != REDIS_REPLY_ERROR && (r->op != OP_GET || parse_value(rep, &lsn));
+	if (ok && r->op == OP_PING && ac == r->st->ac && !r->st->up) {
+		r->st->up = true;
+		r->st->backoff = BACKOFF_MIN;   /* the next outage starts with a short backoff again */
+		atomic_fetch_add(&n_connected, 1);
+		if (atomic_exchange(&outage_logged, false))
+			log_info(NULL, "consistency_store %s reachable again: consistency keys are shared", r->st->url);
+	}
+	if (!ok)
 		atomic_fetch_add(&n_errors, 1);
 	if (!ok && rep && rep->type == REDIS_REPLY_ERROR)
 		log_debug(NULL, "consistency_store error: %.*s", (int)rep->len, rep->str);
@@ -237,19 +245,21 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	drop(st, "no answer within consistency_store_timeout");   /* r is called back and freed in there */
 }
 
-/* Send GET or the max-set script for key; NULL when it could not be sent. */
-static struct store_req *send_req(struct ryw_store *st, bool is_set, const char *key, uint64_t lsn)
+/* Send GET or the max-set script for key, or PING; NULL when it could not be sent. */
+static struct store_req *send_req(struct ryw_store *st, enum store_op op, const char *key, uint64_t lsn)
 {
 	struct store_req *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
 	r->st = st;
-	r->is_set = is_set;
+	r->op = op;
 	evtimer_assign(&r->timer, st->w->base, on_timeout, r);
 	char k[sizeof KEY_PREFIX + RYW_KEY_MAX];
-	int kl = snprintf(k, sizeof k, KEY_PREFIX "%s", key);
+	int kl = snprintf(k, sizeof k, KEY_PREFIX "%s", key ? key : "");
 	int rc;
-	if (is_set) {
+	if (op == OP_PING) {
+		rc = redisAsyncCommand(st->ac, on_reply, r, "PING");
+	} else if (op == OP_SET) {
 		char v[24], ttl[24];
 		snprintf(v, sizeof v, "%016" PRIX64, lsn);
 		snprintf(ttl, sizeof ttl, "%lld", (long long)(st->w->cfg->ryw_key_ttl / 1000));
@@ -264,7 +274,8 @@ static struct store_req *send_req(struct ryw_store *st, bool is_set, const char 
 	int64_t t = st->w->cfg->consistency_store_timeout;
 	struct timeval tv = { (time_t)(t / 1000000), (suseconds_t)(t % 1000000) };
 	evtimer_add(&r->timer, &tv);
-	atomic_fetch_add(is_set ? &n_sets : &n_gets, 1);
+	if (op != OP_PING)
+		atomic_fetch_add(op == OP_SET ? &n_sets : &n_gets, 1);
 	return r;
 }
 
@@ -285,7 +296,7 @@ bool ryw_store_fetch(struct client *cl)
 	if (!cl->ryw.key || cl->ryw.store_seen == cl->c.nmsg + 1)
 		return false;
 	struct ryw_store *st = usable(cl->c.w);
-	struct store_req *r = st ? send_req(st, false, cl->ryw.key, 0) : NULL;
+	struct store_req *r = st ? send_req(st, OP_GET, cl->ryw.key, 0) : NULL;
 	if (!r) {
 		if (st)
 			atomic_fetch_add(&n_errors, 1);
@@ -302,7 +313,7 @@ bool ryw_store_fetch(struct client *cl)
 bool ryw_store_commit(struct server *sv, const char *key, uint64_t lsn)
 {
 	struct ryw_store *st = usable(sv->c.w);
-	struct store_req *r = st ? send_req(st, true, key, lsn) : NULL;
+	struct store_req *r = st ? send_req(st, OP_SET, key, lsn) : NULL;
 	if (!r) {
 		if (st)
 			atomic_fetch_add(&n_errors, 1);

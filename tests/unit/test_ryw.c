@@ -1,5 +1,6 @@
 /* Unit tests for read-your-writes pure parts: LSN text form and the consistency-key table. */
 #include "ryw.h"
+#include "ryw_store.h"
 #include "unit.h"
 
 #include <stdint.h>
@@ -78,9 +79,33 @@ static void test_keys(void)
 	CHECK_EQ_INT(ryw_key_count(), 0);
 }
 
+/* consistency_store URLs: redis://host[:port], [v6]; anything else is refused at config load. */
+static void test_store_url(void)
+{
+	char host[64];
+	int port = 0;
+	CHECK_EQ_INT(ryw_store_parse_url("redis://127.0.0.1:6380", host, sizeof host, &port), 0);
+	CHECK_EQ_STR(host, "127.0.0.1");
+	CHECK_EQ_INT(port, 6380);
+	CHECK_EQ_INT(ryw_store_parse_url("redis://cache.local", host, sizeof host, &port), 0);
+	CHECK_EQ_STR(host, "cache.local");
+	CHECK_EQ_INT(port, 6379);
+	CHECK_EQ_INT(ryw_store_parse_url("redis://[::1]:7000/", host, sizeof host, &port), 0);
+	CHECK_EQ_STR(host, "::1");
+	CHECK_EQ_INT(port, 7000);
+	const char *bad[] = { "", "127.0.0.1:6379", "http://h:1", "redis://", "redis://:6379", "redis://h:0",
+	                      "redis://h:65536", "redis://h:x", "redis://h:1/2", "redis://u@h:1", "redis://[::1",
+	                      "redis://[::1]x", "redis://h:" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK_EQ_INT(ryw_store_parse_url(bad[i], host, sizeof host, &port), -1);
+	char tiny[4];
+	CHECK_EQ_INT(ryw_store_parse_url("redis://longname:1", tiny, sizeof tiny, &port), -1);
+}
+
 int main(void)
 {
 	test_lsn_text();
 	test_keys();
+	test_store_url();
 	return unit_done("test_ryw");
 }
