@@ -82,8 +82,12 @@ def router(pgrouter, c, store, **settings):
 
 def connected(proxy, n=2):
     """Wait until n worker connections to the store are up."""
-    wait_for(lambda: metrics(proxy)[("pgrouter_ryw_store_connections", None)] == n, timeout=15,
-             what=f"{n} consistency_store connections")
+    def up():
+        try:
+            return metrics(proxy)[("pgrouter_ryw_store_connections", None)] == n
+        except OSError:
+            return False   # /metrics is not listening yet
+    wait_for(up, timeout=15, what=f"{n} consistency_store connections")
 
 
 def keyed(proxy, key):
@@ -128,6 +132,16 @@ def test_key_shared_between_instances(rcluster, pgrouter, redis):
         # control: another key on B does not wait for user:7's writes, so the same loop reads stale rows
         r.execute("SET pgrouter.consistency_key = 'user:8'")
         assert cross(w, r, 50, "redis-other-key") > 0
+    # pipelined: statements behind a keyed commit wait while the store takes its LSN, then run in order
+    with keyed(a, "user:7") as w, keyed(b, "user:7") as r:
+        ids = [new_id() for _ in range(20)]
+        with w.pipeline():
+            curs = []
+            for rid in ids:
+                w.execute("INSERT INTO ryw_new VALUES (%s, 'pipeline')", (rid,))
+                curs.append(w.execute("SELECT count(*) FROM ryw_new WHERE id = %s", (rid,)))
+        assert [c.fetchone()[0] for c in curs] == [1] * len(ids)
+        assert all(sees(r, rid)[0] for rid in ids)
     # control: an instance without the store does not know A's keys
     with keyed(a, "user:7") as w, keyed(local, "user:7") as r:
         assert cross(w, r, 50, "redis-no-store") > 0
@@ -227,3 +241,20 @@ def test_reload_changes_store(rcluster, pgrouter, redis):
         connected(a)
         assert same_session(conn, 20, "reload-4") == 0
         assert metrics(a)[("pgrouter_ryw_store_requests_total", "set")] >= sets + 20
+
+
+def test_shutdown_while_parked(rcluster, pgrouter, redis):
+    """Shutdown (safe, then immediate) while a keyed read waits for a stalled Redis: clean exit, no leak."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        b = router(pgrouter, rcluster, redis.url, consistency_store_timeout="2s")
+        connected(b)
+        redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            wire = pgwire.Wire(b.port)
+            wire.startup(options="-c pgrouter.consistency_key=user:15")
+            wire.send(pgwire.query("SELECT count(*) FROM ryw_old"))
+            time.sleep(0.3)
+            assert b.stop(sig, timeout=20) == 0
+            wire.close()
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
