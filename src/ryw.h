@@ -27,7 +27,7 @@ struct ryw_client {
 	int64_t until;         /* window mode, or a commit whose LSN could not be learned: primary until then (µs) */
 	char *key;             /* SET pgrouter.consistency_key, or NULL */
 	uint64_t store_lsn;    /* the key's LSN as the consistency_store last said (0 for a new key) */
-	uint32_t store_seen;   /* c.nmsg + 1 of the message the store was asked about (ryw_store.c) */
+	uint32_t store_seen;   /* c.nmsg + 1 of the message being dispatched with the store's answer (ryw_store.c) */
 	struct store_req *store_req;   /* a consistency_store GET in flight, or NULL */
 };
 

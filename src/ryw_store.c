@@ -178,7 +178,11 @@ static void read_done(struct client *cl, uint64_t lsn)
 		cl->ryw.store_lsn = lsn;
 	cl->state = CL_IDLE;
 	cl->state_since = cl->c.w->now;
+	/* Only the dispatch made right now may skip asking again: a message that is held once more (PAUSE)
+	   asks afresh later, since the key may have moved meanwhile. */
+	cl->ryw.store_seen = cl->c.nmsg + 1;
 	conn_resume(&cl->c);
+	cl->ryw.store_seen = 0;   /* cl is freed only after this callback, even if it closed */
 }
 
 /* Give r's owner its answer (never inside the owner's own callback: this runs from hiredis or a timer). */
@@ -292,7 +296,7 @@ static struct ryw_store *usable(struct worker *w)
 
 bool ryw_store_fetch(struct client *cl)
 {
-	/* The parked message comes back with the same nmsg: it routes with what the store said. */
+	/* The parked message, dispatched again from read_done: it routes with what the store said. */
 	if (!cl->ryw.key || cl->ryw.store_seen == cl->c.nmsg + 1)
 		return false;
 	struct ryw_store *st = usable(cl->c.w);
@@ -304,7 +308,6 @@ bool ryw_store_fetch(struct client *cl)
 	}
 	r->cl = cl;
 	cl->ryw.store_req = r;
-	cl->ryw.store_seen = cl->c.nmsg + 1;
 	cl->state = CL_RYW_WAIT;
 	cl->state_since = cl->c.w->now;
 	return true;
