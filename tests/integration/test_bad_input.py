@@ -152,6 +152,7 @@ def test_memory_does_not_grow_under_bad_input(pgrouter):
     still_serving(pgr)
     after = pgr.rss_kb()
     assert not errors, errors[:5]
-    if pgr.is_asan:
-        pytest.skip(f"ASan build: RSS {before} -> {after} kB is not meaningful (quarantine)")
-    assert after - before < 3072, f"RSS grew from {before} kB to {after} kB over 2,000 bad clients"
+    # ASan's quarantine keeps freed memory resident, so there the RSS says nothing; LeakSanitizer's
+    # report at pgrouter's exit (checked by the fixture's teardown) is the leak check instead.
+    if not pgr.is_asan:
+        assert after - before < 3072, f"RSS grew from {before} kB to {after} kB over 2,000 bad clients"
