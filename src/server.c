@@ -295,8 +295,10 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 		if (!body)
 			return ACT_NEED_FULL;
 		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
-		if (sv->ryw.pipelined || (sv->ryw.wrote && sv->expect_z <= 1 && !sv->unsynced)) {
-			if (sv->c.pending)
+		if (sv->ryw.pipelined || (sv->ryw.wrote && body[0] == 'I' && sv->expect_z <= 1 && !sv->unsynced)) {
+			/* What came before a held ReadyForQuery goes into the client's buffer (no write of its own:
+			   it leaves with the ReadyForQuery); without a client, or memory, flush it as before. */
+			if (sv->c.pending && conn_pending_to_peer(&sv->c) < 0)
 				return ACT_FLUSH_FIRST;
 			if (ryw_unit_done(sv, (char)body[0]))
 				return sv->tx_status = (char)body[0], ACT_CONSUMED;
