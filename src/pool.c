@@ -9,6 +9,7 @@
 #include "server.h"
 #include "worker.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #define HANDOFF_USEC 20000     /* imbalance between workers' queues that moves a server slot */
 
 static void publish_oldest(struct pool *p, int node);
+static void publish_load(const struct pool *p, int node);
 
 struct pool_shared *pool_shared_get(const char *dbname, const char *user)
 {
@@ -180,13 +182,32 @@ static int node_limit(const struct pool *p, int node, bool reserve)
 	return reserve ? lim + p->reserve_size : lim;
 }
 
-/* Claim one connection slot of the cross-worker quota. */
-static bool quota_take(struct node_quota *q, int limit)
+/* Drop up to n of the slots kept for worker me. */
+static void quota_ungift(struct node_quota *q, int me, int n)
 {
+	int cur = atomic_load(&q->gift[me]), k;
+	do {
+		k = cur < n ? cur : n;
+		if (k <= 0)
+			return;
+	} while (!atomic_compare_exchange_weak(&q->gift[me], &cur, cur - k));
+	atomic_fetch_sub(&q->gifts, k);
+}
+
+/* Claim one connection slot of the cross-worker quota for worker me; slots kept for other workers are not
+   free (else the worker that closed a server for another would often open it again itself). */
+static bool quota_take(struct node_quota *q, int limit, int me)
+{
+	int mine = atomic_load(&q->gift[me]);
+	limit -= atomic_load(&q->gifts) - mine;
 	int cur = atomic_load(&q->conns);
-	while (cur < limit)
-		if (atomic_compare_exchange_weak(&q->conns, &cur, cur + 1))
+	while (cur < limit) {
+		if (atomic_compare_exchange_weak(&q->conns, &cur, cur + 1)) {
+			if (mine > 0)
+				quota_ungift(q, me, 1);
 			return true;
+		}
+	}
 	return false;
 }
 
@@ -215,7 +236,7 @@ void pool_launch(struct pool *p, int node)
 		want = want ? want : 1;
 	bool reserve = reserve_allowed(p, node);
 	while (np->n_pending < want) {
-		if (!quota_take(&p->shared->quota[node], node_limit(p, node, reserve)))
+		if (!quota_take(&p->shared->quota[node], node_limit(p, node, reserve), w->id))
 			break;
 		struct server *sv = server_connect(p, node);
 		if (!sv)
@@ -364,20 +385,61 @@ static void publish_oldest(struct pool *p, int node)
 	if (!list_empty(&np->waiting))
 		t = list_entry(np->waiting.next, struct client, wait_node)->state_since;
 	atomic_store(&p->shared->quota[node].oldest[p->w->id], t ? t : 0);
+	publish_load(p, node);
+}
+
+/* Publish this worker's smoothed demand for node and how many servers it holds. */
+static void publish_load(const struct pool *p, int node)
+{
+	const struct node_pool *np = &p->nodes[node];
+	int64_t held = np->n_used + np->n_idle + np->n_pending;
+	atomic_store_explicit(&p->shared->quota[node].load[p->w->id], (int64_t)np->demand16 << 32 | held,
+	                      memory_order_relaxed);
+}
+
+/* True when handing one of node's slots to another worker evens the pools out: another worker with queued
+   clients holds no server at all, or this worker holds more than half a slot over its share of the
+   (smoothed) demand. Without the share test, queues that are merely both long trade connections back and
+   forth, and every trade is a new PostgreSQL login. */
+static bool hand_off_evens_out(const struct pool *p, int node)
+{
+	const struct node_pool *np = &p->nodes[node];
+	const struct node_quota *q = &p->shared->quota[node];
+	int64_t mine = np->demand16, all = mine, held = np->n_used + np->n_idle + np->n_pending;
+	for (int i = 0; i < g_shared.nworkers; i++) {
+		if (i == p->w->id)
+			continue;
+		int64_t v = atomic_load_explicit(&q->load[i], memory_order_relaxed);
+		if ((v & 0xffffffff) == 0 && atomic_load_explicit(&q->oldest[i], memory_order_relaxed))
+			return true;   /* its clients would otherwise wait for ever */
+		all += v >> 32;
+	}
+	return all > 0 && (2 * held - 1) * all > 2 * (int64_t)node_limit(p, node, false) * mine;
 }
 
 /* The earliest wait start among other workers' clients for node, or 0. */
-static int64_t remote_oldest(const struct pool *p, int node)
+static int64_t remote_oldest(const struct pool *p, int node, int *who)
 {
 	int64_t best = 0;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (i == p->w->id)
 			continue;
 		int64_t t = atomic_load(&p->shared->quota[node].oldest[i]);
-		if (t && (!best || t < best))
+		if (t && (!best || t < best)) {
 			best = t;
+			*who = i;
+		}
 	}
 	return best;
+}
+
+/* Close sv so that worker `to` can open a connection in its place (the slot is kept for it). */
+static void hand_slot(struct server *sv, int to)
+{
+	struct node_quota *q = &sv->pool->shared->quota[sv->node];
+	atomic_fetch_add(&q->gift[to], 1);
+	atomic_fetch_add(&q->gifts, 1);
+	server_close(sv, "slot handed to another worker");
 }
 
 /* Move sv onto one of its node pool's lists (or none), keeping the counters exact. */
@@ -448,13 +510,16 @@ void pool_server_ready(struct server *sv)
 	sv->client = NULL;
 	sv->last_used = p->w->now;
 	/* The slot goes to whoever has waited longest, in this worker or another (fair across workers). */
-	int64_t other = g_shared.nworkers > 1 ? remote_oldest(p, sv->node) : 0;
+	int to = -1;
+	int64_t other = g_shared.nworkers > 1 ? remote_oldest(p, sv->node, &to) : 0;
 	struct client *first = list_empty(&np->waiting) ? NULL
 	                     : list_entry(np->waiting.next, struct client, wait_node);
 	/* Only a clear imbalance moves a slot (it costs a new connection): another worker's client has waited
 	   HANDOFF_USEC longer than anyone here. Balanced queues keep their servers. */
-	if (other && p->w->now - other >= HANDOFF_USEC && (!first || other + HANDOFF_USEC <= first->state_since)) {
-		server_close(sv, "slot handed to another worker");
+	publish_load(p, sv->node);
+	if (other && p->w->now - other >= HANDOFF_USEC && (!first || other + HANDOFF_USEC <= first->state_since) &&
+	    hand_off_evens_out(p, sv->node)) {
+		hand_slot(sv, to);
 		return;
 	}
 	if (first) {
@@ -556,7 +621,7 @@ static void tend_idle(struct pool *p)
 		if (n == p->primary && p->min_pool_size > 0 && !p->gone && now >= np->retry_after &&
 		    atomic_load(&g_shared.shutdown) == 0 && !pause_is_paused(p->dbname)) {
 			while (atomic_load(&p->shared->quota[n].conns) < p->min_pool_size) {
-				if (!quota_take(&p->shared->quota[n], p->min_pool_size))
+				if (!quota_take(&p->shared->quota[n], p->min_pool_size, p->w->id))
 					break;
 				if (!server_connect(p, n))
 					break;
@@ -573,12 +638,13 @@ void pool_donate_idle(struct worker *w)
 		for (int n = 0; n < p->nnodes; n++) {
 			struct node_pool *np = &p->nodes[n];
 			int remote = atomic_load(&p->shared->quota[n].waiters) - np->n_waiting;
-			while (remote-- > 0 && np->n_idle > 0) {
+			int to = -1;
+			while (remote-- > 0 && np->n_idle > 0 && remote_oldest(p, n, &to) && hand_off_evens_out(p, n)) {
 				/* The least recently used idle server is at the tail; one in use again soon stays. */
 				struct server *sv = list_entry(np->idle.prev, struct server, pool_node);
 				if (w->now - sv->state_since < 10000)
 					break;
-				server_close(sv, "slot handed to another worker");
+				hand_slot(sv, to);
 			}
 		}
 	}
@@ -599,6 +665,10 @@ static void publish_stats(struct pool *p)
 		st.node_idle[n] = np->n_idle;
 		st.node_login[n] = np->n_pending;
 		st.node_waiting[n] = np->n_waiting;
+		np->demand16 = (3 * np->demand16 + 16 * (np->n_waiting + np->n_used)) / 4;
+		if (!np->n_waiting)
+			quota_ungift(&p->shared->quota[n], p->w->id, INT_MAX);   /* kept for clients that are served */
+		publish_load(p, n);
 		if (!list_empty(&np->waiting)) {
 			const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
 			if (now - first->state_since > st.maxwait_us)

@@ -194,6 +194,9 @@ struct node_quota {
 	atomic_int conns;         /* server connections open or opening, all workers */
 	atomic_int waiters;       /* clients queued for this node, all workers */
 	_Atomic int64_t oldest[64];  /* per worker: when its longest-waiting client began waiting (0: none) */
+	_Atomic int64_t load[64];    /* per worker: its node_pool demand16 << 32 | servers it holds */
+	atomic_int gift[64];         /* per worker: slots another worker closed a server for, kept for it */
+	atomic_int gifts;            /* the sum of gift[] */
 };
 
 /* One worker's numbers for a pool, published by its janitor for the admin console (under pool_shared.lock). */
@@ -234,6 +237,7 @@ struct node_pool {
 	struct list waiting;      /* clients queued for a server of this node */
 	struct list closing;      /* Terminate sent, waiting for the backend to go */
 	int n_idle, n_used, n_pending, n_waiting;
+	int demand16;             /* clients queued or served, smoothed over the janitor's ticks, times 16 */
 	int64_t retry_after;      /* no new connection attempts before this (after a failure) */
 	int64_t backoff;
 	char last_error[160];
