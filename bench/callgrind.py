@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 
-from procs import BenchError, PGBENCH, pg_env, tail
+from procs import DB, BenchError, PGBENCH, pg_env, tail
 
 VALGRIND = shutil.which("valgrind") or "/usr/bin/valgrind"
 
@@ -32,7 +32,7 @@ def one_run(start, name, port, clients, per_client, workdir):
     proxy = start(wrapper)
     try:
         argv = [PGBENCH, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n", "-S",
-                "-M", "simple", "-c", str(clients), "-j", "2", "-t", str(per_client), "postgres"]
+                "-M", "simple", "-c", str(clients), "-j", "2", "-t", str(per_client), DB]
         r = subprocess.run(argv, env=pg_env(), stdin=subprocess.DEVNULL, capture_output=True,
                            text=True, timeout=1800)
         done = re.search(r"number of transactions actually processed: (\d+)", r.stdout)

@@ -10,7 +10,7 @@ import sys
 CONCURRENT_LOGINS = 200  # logins in flight at once: enough for speed, few enough for any backlog
 
 
-def startup_packet(user="postgres", database="postgres"):
+def startup_packet(user="postgres", database="bench"):
     """A protocol 3.0 StartupMessage for user and database."""
     body = struct.pack("!I", 196608)
     for k, v in (("user", user), ("database", database)):

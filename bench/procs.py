@@ -16,6 +16,9 @@ PGBENCH = os.path.join(PG_BIN, "pgbench")
 PSQL = os.path.join(PG_BIN, "psql")
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 PGPOOL = shutil.which("pgpool") or "/usr/sbin/pgpool"
+# The benchmark's database. Not "postgres": Pgpool-II never caches connections to postgres,
+# template0/1 or regression, and would then fork a backend for every client login.
+DB = "bench"
 
 
 class BenchError(RuntimeError):
@@ -120,7 +123,7 @@ def run_checked(argv, what, timeout=600):
     return r.stdout
 
 
-def psql(port, sql, dbname="postgres", timeout=30):
+def psql(port, sql, dbname=DB, timeout=30):
     """Run one statement through psql on 127.0.0.1:port as postgres; (rc, unaligned rows, stderr)."""
     r = subprocess.run([PSQL, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-X", "-A",
                         "-t", "-F", "=", "-c", sql, dbname],

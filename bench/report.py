@@ -130,7 +130,7 @@ def cpu_table(results, cases, targets):
 def failed_text(res):
     """Failed transactions of a run, with aborted clients if any ('?' when unknown)."""
     if res is None or res["failed"] is None:
-        return "?"
+        return "error" if res and res["error"] else "?"
     return str(res["failed"]) + (f"+{res['aborted']}ab" if res["aborted"] else "")
 
 
@@ -154,16 +154,16 @@ def replica_pct(res):
 def detail_table(results, duration):
     """Markdown table with every run's raw numbers."""
     rows = [["case", "target", "TPS", "latency ms", "transactions", "failed", "aborted clients",
-             "proxy CPU s", "proxy CPU % of a core", "CPU-s/100k queries", "on replicas %",
+             "login time s", "proxy CPU s", "proxy CPU % of a core", "CPU-s/100k queries", "on replicas %",
              "other load % of a core", "error or n/a"]]
     for r in results:
         if r.get("na"):
-            rows.append([r["case"], r["target"]] + ["n/a"] + ["–"] * 9 + [r["na"]])
+            rows.append([r["case"], r["target"]] + ["n/a"] + ["–"] * 10 + [r["na"]])
             continue
-        cpu_pct = None if r["cpu"] is None else 100 * r["cpu"] / duration
+        cpu_pct = None if r["cpu"] is None or not r["wall"] else 100 * r["cpu"] / r["wall"]
         rows.append([r["case"], r["target"], fmt(r["tps"], ".0f"), fmt(r["latency_ms"], ".3f"),
                      fmt(r["processed"], "d"), fmt(r["failed"], "d"), r["aborted"],
-                     fmt(r["cpu"], ".2f"), fmt(cpu_pct, ".0f"), fmt(per100k(r), ".2f"),
+                     fmt(r["connect_ms"] and r["connect_ms"] / 1000, ".1f"), fmt(r["cpu"], ".2f"), fmt(cpu_pct, ".0f"), fmt(per100k(r), ".2f"),
                      fmt(replica_pct(r), ".0f"), fmt(r["other_pct"], ".0f"), r["error"] or ""])
     return table(rows)
 
@@ -355,9 +355,11 @@ def settings_lines(ctx, opts):
            if opts.pgpool_max_clients else ""),
         f"- PostgreSQL: primary + 2 streaming replicas, max_connections "
         f"{ctx['max_connections']}, shared_buffers {ctx['shared_buffers']}, fsync off, "
-        f"`pgbench -i -s {opts.scale}`",
+        f"`pgbench -i -s {opts.scale}` in database `bench` (not `postgres`: Pgpool-II never "
+        "caches connections to `postgres`)",
         f"- each run: `pgbench -n -c C -j {opts.jobs} -T {opts.duration}` plus the case's "
-        "arguments; TPC-B runs are preceded by pgbench's own vacuum, done directly on the "
+        "arguments (from 500 clients on -T gets a second per 100 clients more: pgbench counts "
+        "logging the clients in as part of -T, not of its TPS); TPC-B runs are preceded by pgbench's own vacuum, done directly on the "
         "primary; the connect-per-transaction case adds `-C` (a new login per transaction)",
         "- proxy CPU: user+system seconds of the proxy process (all threads; Pgpool-II: its "
         "whole process tree) from `/proc/PID/stat` before and after the run, per 100,000 "

@@ -4,7 +4,7 @@ equivalent settings, and reading their counters."""
 import os
 import signal
 
-from procs import (PGBOUNCER, PGPOOL, Proxy, as_postgres, give_to_postgres, psql, write_file)
+from procs import (DB, PGBOUNCER, PGPOOL, Proxy, as_postgres, give_to_postgres, psql, write_file)
 
 
 def pool_settings(opts):
@@ -26,10 +26,10 @@ def start_pgrouter(binary, name, port, cl, workdir, opts, routing=True, replicas
                 "workers": str(opts.workers), "routing": "1" if routing else "0",
                 # Lets bench/run read SHOW STATS (routed_primary/routed_replica) between runs.
                 "stats_users": "postgres", **(extra or {})}
-    entry = f"host=127.0.0.1 port={cl.primary.port} dbname=postgres"
+    entry = f"host=127.0.0.1 port={cl.primary.port} dbname={DB}"
     if replicas:
         entry += " replicas=" + ",".join(f"127.0.0.1:{r.port}" for r in cl.replicas)
-    write_file(p.ini, f"[databases]\npostgres = {entry}\n"
+    write_file(p.ini, f"[databases]\n{DB} = {entry}\n"
                "[pgrouter]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
     p.start([*wrapper, binary, p.ini], timeout=timeout)
     return p
@@ -59,7 +59,7 @@ def start_pgbouncer(port, pg_port, workdir, opts, name="pgbouncer", session_pool
     if session_pool:
         settings.update(pool_mode="session", default_pool_size=str(session_pool))
     write_file(p.ini, "[databases]\n"
-               f"postgres = host=127.0.0.1 port={pg_port} dbname=postgres\n"
+               f"{DB} = host=127.0.0.1 port={pg_port} dbname={DB}\n"
                "[pgbouncer]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
     p.start(as_postgres([*wrapper, PGBOUNCER, p.ini]), timeout=timeout)
     return p
