@@ -154,16 +154,18 @@ def replica_pct(res):
 def detail_table(results, duration):
     """Markdown table with every run's raw numbers."""
     rows = [["case", "target", "TPS", "latency ms", "transactions", "failed", "aborted clients",
-             "login time s", "proxy CPU s", "proxy CPU % of a core", "CPU-s/100k queries", "on replicas %",
-             "other load % of a core", "error or n/a"]]
+             "login time s", "logins on the primary", "proxy CPU s", "proxy CPU % of a core",
+             "CPU-s/100k queries", "on replicas %", "other load % of a core", "error or n/a"]]
     for r in results:
         if r.get("na"):
-            rows.append([r["case"], r["target"]] + ["n/a"] + ["–"] * 10 + [r["na"]])
+            rows.append([r["case"], r["target"]] + ["n/a"] + ["–"] * 11 + [r["na"]])
             continue
         cpu_pct = None if r["cpu"] is None or not r["wall"] else 100 * r["cpu"] / r["wall"]
         rows.append([r["case"], r["target"], fmt(r["tps"], ".0f"), fmt(r["latency_ms"], ".3f"),
                      fmt(r["processed"], "d"), fmt(r["failed"], "d"), r["aborted"],
-                     fmt(r["connect_ms"] and r["connect_ms"] / 1000, ".1f"), fmt(r["cpu"], ".2f"), fmt(cpu_pct, ".0f"), fmt(per100k(r), ".2f"),
+                     fmt(r["connect_ms"] and r["connect_ms"] / 1000, ".1f"),
+                     fmt(r["logins"], "d"), fmt(r["cpu"], ".2f"), fmt(cpu_pct, ".0f"),
+                     fmt(per100k(r), ".2f"),
                      fmt(replica_pct(r), ".0f"), fmt(r["other_pct"], ".0f"), r["error"] or ""])
     return table(rows)
 
