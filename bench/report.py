@@ -228,14 +228,17 @@ def targets_table(results, cases, ctx):
     for c in cases:
         if c.base is not None or not c.name.startswith("select-only"):
             continue
+        # Lookup gives the session-mode PgBouncer in -M prepared cases: say so in the label.
+        bouncer = "PgBouncer (session mode)" if c.prepared else "PgBouncer"
         if c.clients in (32, 100):
-            add(f"{c.name}: pgrouter ≥ 1.15× PgBouncer", tps_ratio(c, "pgrouter", "pgbouncer"),
+            add(f"{c.name}: pgrouter ≥ 1.15× {bouncer}", tps_ratio(c, "pgrouter", "pgbouncer"),
                 1.15)
             add(f"{c.name}: pgrouter ≥ 0.95× direct", tps_ratio(c, "pgrouter", "direct"), 0.95)
             add(f"{c.name}: routing on ≥ 0.95× off",
                 tps_ratio(c, "pgrouter", "pgrouter-norouting"), 0.95)
         if c.clients >= 1000:
-            add(f"{c.name}: pgrouter ≥ 1.3× PgBouncer", tps_ratio(c, "pgrouter", "pgbouncer"), 1.3)
+            add(f"{c.name}: pgrouter ≥ 1.3× {bouncer}", tps_ratio(c, "pgrouter", "pgbouncer"),
+                1.3)
     for c in cases:
         if c.tpcb and c.base is None:
             add(f"{c.name}: pgrouter ≥ 1.0× PgBouncer", tps_ratio(c, "pgrouter", "pgbouncer"), 1.0)
@@ -382,7 +385,7 @@ def write_report(path, ctx, results, cases, targets, opts):
     parts = [
         f"# pgbench: direct vs pgrouter vs PgBouncer vs Pgpool-II ({opts.name})",
         "",
-        f"- date: {ctx['started']}",
+        f"- date: {ctx['started']}, the whole run took {ctx['elapsed_min']:.1f} minutes",
         f"- command: `{ctx['command']}`",
         *ctx["machine"],
         *settings_lines(ctx, opts),
