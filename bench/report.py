@@ -144,6 +144,20 @@ def noise_note(results):
             + "; ".join(noisy) + ". Those numbers are less trustworthy; rerun on a quiet machine.")
 
 
+def churn_note(results, pool_size):
+    """A note naming the pooled runs that logged in to the primary more than twice the pool size
+    (server connections closed and reopened during the run), or ''. Every such login forks a
+    backend while clients wait, which explains a low TPS with little proxy CPU."""
+    churned = [f"{r['target']} {r['case']} ({r['logins']})" for r in results
+               if r["target"] not in ("direct", SESSION_ONLY) and not r.get("na")
+               and r.get("logins") is not None and r["logins"] > 2 * pool_size]
+    if not churned:
+        return ""
+    return (f"Server connection churn: these pooled runs logged in to the primary more than "
+            f"{2 * pool_size} times (pool size {pool_size}): " + "; ".join(churned)
+            + ". Each login starts a backend while clients wait; see \"logins on the primary\".")
+
+
 def replica_pct(res):
     """Share of the statements pgrouter routed during a run that went to a replica, in %, or None."""
     if not res.get("routed") or sum(res["routed"]) == 0:
@@ -403,6 +417,8 @@ def write_report(path, ctx, results, cases, targets, opts):
         throughput_table(results, cases, targets),
         "",
         noise_note(results),
+        "",
+        churn_note(results, opts.pool_size),
     ]
     ryw = ryw_table(results, cases)
     if ryw:
