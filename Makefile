@@ -62,7 +62,7 @@ fuzz:
 test-asan: asan
 	PGROUTER_BIN=$(CURDIR)/build-asan/pgrouter $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
-# pgbench: direct vs pgrouter vs PgBouncer in one run, ratios in bench/results/ (see bench/README.md).
+# pgbench: direct vs pgrouter vs PgBouncer vs Pgpool-II in one run, issue 9's targets and ratios in bench/results/ (see bench/README.md; `make bench BENCH_ARGS=--quick` for the smoke run).
 bench: all
 	bench/run $(BENCH_ARGS)
 
