@@ -2,7 +2,7 @@
 (and, in the *_2s tests, 2 s late): a session reads its own writes with no stale read yet keeps reading
 old rows from replicas, a token carries the requirement to another pgrouter instance, and a consistency
 key to another connection. Each scope has a control run that shows the stale-read detector does see
-stale reads without it. ryw_wait: reads that wait for a replica instead of going to the primary."""
+stale reads without it. (ryw_wait: test_ryw_wait.py.)"""
 import time
 import urllib.request
 
@@ -11,7 +11,6 @@ import pytest
 
 import cluster as harness
 from conftest import fresh_cluster
-from admin_helpers import console, local_port
 from helpers import db_entry, wait_for
 
 pytestmark = pytest.mark.pgrouter_only
@@ -253,149 +252,10 @@ def test_session_2s_apply_delay(slow_apply, pgrouter):
 
 
 def test_token_2s_apply_delay(slow_apply, pgrouter):
+    """The token hand-off with replicas 2 s behind: 0 stale reads through the second instance."""
     token_loop(start_router(pgrouter, slow_apply), start_router(pgrouter, slow_apply), N_SLOW)
 
 
 def test_key_2s_apply_delay(slow_apply, pgrouter):
+    """The shared key with replicas 2 s behind: 0 stale reads; keyless reads keep the replicas."""
     key_loop(start_router(pgrouter, slow_apply), slow_apply, N_SLOW)
-
-
-def write_read_loop(proxy, c, n):
-    """n write-then-read iterations on one connection: (stale reads, reads served by a replica), as the
-    servers say (the row count and inet_server_port() of the node that ran the read)."""
-    replicas = replica_ports(c)
-    stale = on_replica = 0
-    with app(proxy) as conn:
-        for _ in range(n):
-            rid = new_id()
-            conn.execute("INSERT INTO ryw_new VALUES (%s, 'wait')", (rid,))
-            ok, port = sees(conn, rid)
-            stale += not ok
-            on_replica += port in replicas
-    return stale, on_replica
-
-
-def ryw_show(proxy):
-    """SHOW RYW on the admin console as {name: int}."""
-    with console(proxy) as adm:
-        return {k: int(v) for k, v in adm.execute("SHOW RYW").fetchall()}
-
-
-def test_ryw_wait_reads_after_write_use_replicas(rcluster, pgrouter):
-    """ryw_wait = 500ms with replicas 50 ms behind: a read after a write waits for a replica that replayed
-    it instead of going to the primary: 0 stale, and most such reads served by replicas."""
-    n = 200
-    http_port = harness.pick_ports(1)[0]
-    proxy = start_router(pgrouter, rcluster, ryw_wait="500ms", http_port=http_port, verbose=2)
-    stale, on_replica = write_read_loop(proxy, rcluster, n)
-    assert stale == 0, f"{stale} of {n} reads after a write were stale"
-    assert on_replica >= n * 90 // 100, f"only {on_replica} of {n} reads after a write used a replica"
-    m = ryw_metrics(http_port)
-    assert m[("pgrouter_ryw_waited_reads_total", "replica")] >= on_replica * 9 // 10, m
-    assert m[("pgrouter_ryw_wait_seconds_total", None)] > 0, m
-    shown = ryw_show(proxy)
-    assert shown["waited_replica"] == m[("pgrouter_ryw_waited_reads_total", "replica")], shown
-    assert shown["waited_primary"] == m[("pgrouter_ryw_waited_reads_total", "primary")], shown
-    assert "ryw_waited=" in proxy.log
-
-
-def test_ryw_wait_too_short_falls_back_to_primary(rcluster, pgrouter):
-    """ryw_wait = 1ms cannot outlast a 50 ms apply delay: reads after writes go to the primary, 0 stale."""
-    n = 100
-    proxy = start_router(pgrouter, rcluster, ryw_wait="1ms", verbose=2)
-    warm_function_lookup(proxy)
-    stale, on_replica = write_read_loop(proxy, rcluster, n)
-    assert stale == 0
-    assert on_replica <= n // 10, f"{on_replica} of {n} reads used a replica within 1 ms of the write"
-    shown = ryw_show(proxy)
-    assert shown["waited_primary"] == shown["primary_reads_session"] == n - on_replica, shown
-    assert "reason=read-your-writes:session-after-wait" in proxy.log
-
-
-def test_ryw_wait_times_out_on_slow_replicas(slow_apply, pgrouter):
-    """Replicas 2 s behind and ryw_wait = 100ms: every read after a write waits, then uses the primary."""
-    n = 20
-    proxy = start_router(pgrouter, slow_apply, ryw_wait="100ms")
-    warm_function_lookup(proxy)
-    stale, on_replica = write_read_loop(proxy, slow_apply, n)
-    assert (stale, on_replica) == (0, 0)
-    shown = ryw_show(proxy)
-    assert shown["waited_primary"] == n and shown["waited_replica"] == 0, shown
-    assert shown["wait_time"] >= n * 100000, shown
-
-
-def test_ryw_wait_parked_clients_survive_close_pause_reload_shutdown(slow_apply, pgrouter):
-    """Reads parked by ryw_wait (replicas 2 s behind, ryw_wait = 1s): a client that disconnects while
-    parked, PAUSE/RESUME and RELOAD during a wait, and a safe shutdown with a read parked: no crash, no
-    leak (sanitizer builds check the log), and every read that completes sees its write."""
-    import signal
-    import threading
-    proxy = start_router(pgrouter, slow_apply, ryw_wait="1s")
-    warm_function_lookup(proxy)
-
-    def parked_read(conn):
-        """Write a row, then send its read without waiting for the answer (the read is parked)."""
-        rid = new_id()
-        conn.execute("INSERT INTO ryw_new VALUES (%s, 'parked')", (rid,))
-        conn.pgconn.send_query(f"SELECT count(*) FROM ryw_new WHERE id = {rid}".encode())
-        while conn.pgconn.flush():   # psycopg's libpq connection is non-blocking
-            time.sleep(0.01)
-
-    def state_of(port):
-        """SHOW CLIENTS state of the client connected from port (None: not connected)."""
-        with console(proxy) as adm:
-            cur = adm.execute("SHOW CLIENTS")
-            cols = [d.name for d in cur.description]
-            rows = [dict(zip(cols, row)) for row in cur.fetchall()]
-        return next((r["state"] for r in rows if int(r["port"]) == port), None)
-
-    def wait_parked(conn):
-        port = local_port(conn)
-        wait_for(lambda: state_of(port) == "waiting", timeout=5, interval=0.02, what="a parked client")
-        return port
-
-    # a client that disconnects while parked
-    for _ in range(3):
-        conn = app(proxy)
-        parked_read(conn)
-        port = wait_parked(conn)   # after the write completed: "waiting" is the parked read
-        conn.close()
-        wait_for(lambda: state_of(port) is None, timeout=5, what="the parked client gone")
-
-    # PAUSE while a read is parked: its wait ends, then it waits for RESUME; the answer sees the row
-    def write_then_read_in_thread(conn, out):
-        """Write a row, then read it in a thread (its result goes to out); the thread, once the read is parked."""
-        rid = new_id()
-        conn.execute("INSERT INTO ryw_new VALUES (%s, 'paused')", (rid,))
-        t = threading.Thread(target=lambda: out.append(sees(conn, rid)))
-        t.start()
-        wait_parked(conn)
-        return t
-
-    with app(proxy) as conn, console(proxy) as adm:
-        out = []
-        t = write_then_read_in_thread(conn, out)
-        adm.execute("PAUSE postgres")
-        time.sleep(1.3)   # past ryw_wait: the read is now held by PAUSE
-        assert t.is_alive() and not out
-        adm.execute("RESUME postgres")
-        t.join(10)
-        assert out and out[0][0], out
-
-    # RELOAD with ryw_wait = 0 while a read is parked: it completes (on the primary), sees its row
-    with app(proxy) as conn:
-        out = []
-        t = write_then_read_in_thread(conn, out)
-        proxy.write_config(ryw_wait="0")
-        proxy.reload(settle=0)
-        t.join(10)
-        assert out and out[0][0], out
-
-    # safe shutdown with a read parked: pgrouter exits cleanly
-    proxy.write_config(ryw_wait="1s")
-    proxy.reload()
-    conn = app(proxy)
-    parked_read(conn)
-    wait_parked(conn)
-    assert proxy.stop(signal.SIGINT, timeout=15) == 0
-    conn.close()
