@@ -201,8 +201,8 @@ static void show_ryw(struct iobuf **out)
 	                        "primary_reads_window", "lsn_learned", "keys", "waited_replica", "waited_primary",
 	                        "wait_time" };
 	uint64_t vals[] = { ryw_stat_primary(RYW_SCOPE_SESSION), ryw_stat_primary(RYW_SCOPE_TOKEN),
-	                    ryw_stat_primary(RYW_SCOPE_KEY), ryw_stat_primary(RYW_SCOPE_WINDOW), ryw_stat_learned(true) + ryw_stat_learned(false),
-	                    (uint64_t)ryw_key_count(), ryw_wait_stat(RYW_WAIT_REPLICA), ryw_wait_stat(RYW_WAIT_PRIMARY),
+	                    ryw_stat_primary(RYW_SCOPE_KEY), ryw_stat_primary(RYW_SCOPE_WINDOW),
+	                    ryw_stat_learned(true) + ryw_stat_learned(false), (uint64_t)ryw_key_count(), ryw_wait_stat(RYW_WAIT_REPLICA), ryw_wait_stat(RYW_WAIT_PRIMARY),
 	                    ryw_wait_stat_us() };
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
 		char buf[24];
