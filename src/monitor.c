@@ -21,6 +21,9 @@
 #define RETIRE_USEC 2000000    /* a replaced snapshot is freed after this: far longer than any worker callback */
 #define DOWN_BACKOFF_MAX 2000000
 #define PUBLISH_GAP 20000      /* snapshots that change no routing state are published at most this often */
+/* ... and those that answer a poke (reads parked by ryw_wait wait for them) this often: 256 retired slots
+   still span RETIRE_USEC. */
+#define POKED_GAP (RETIRE_USEC / 256 + 1)
 
 /* One poll's answer. */
 struct sample {
@@ -528,14 +531,15 @@ static bool publish(const struct config *cfg)
 		}
 	}
 	/* Every poll's news need not become a snapshot of its own (with many nodes polled every few ms that would
-	   churn the retired list): unless routing state changed, wait until PUBLISH_GAP after the last one. Answers
-	   to a poke are awaited (e.g. reads parked by ryw_wait), and pokes come at most every few ms. */
+	   churn the retired list): unless routing state changed, wait until PUBLISH_GAP after the last one, or
+	   POKED_GAP for answers to a poke. */
 	bool urgent = false;
 	for (int i = 0; i < mon.n; i++)
 		urgent |= mon.nodes[i]->answers_poke;
-	if (!changed && !urgent && old && now - old->taken_at < PUBLISH_GAP) {
+	int64_t gap = urgent ? POKED_GAP : PUBLISH_GAP;
+	if (!changed && old && now - old->taken_at < gap) {
 		free(s);
-		mon.deferred_at = old->taken_at + PUBLISH_GAP;
+		mon.deferred_at = old->taken_at + gap;
 		return false;
 	}
 	mon.deferred_at = 0;
