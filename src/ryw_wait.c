@@ -45,6 +45,8 @@ void ryw_park(struct client *cl, enum ryw_park why)
 void ryw_unpark(struct client *cl)
 {
 	list_del(&cl->wait_node);
+	if (cl->c.closing)
+		return;
 	cl->ryw.parked = RYW_PARK_NONE;
 	cl->state = CL_IDLE;
 	cl->state_since = cl->c.w->now;
@@ -157,23 +159,29 @@ void ryw_wait_tick(struct worker *w)
 	uint64_t gen = s ? s->gen : 0;
 	const struct config *cfg = w->cfg;
 	bool end_all = !s || cfg->ryw_wait <= 0 || cfg->read_your_writes != RYW_LSN || atomic_load(&g_shared.shutdown);
-	/* Move the ones to dispatch aside first: dispatching a client can close others, or park it again. */
-	struct list go, *it, *tmp;
-	list_init(&go);
-	int64_t next = 0;
+	/* Take the replica waiters aside, then look at one at a time: a look (pool_pick_replica may follow a
+	   failover) or a dispatch can close other clients, and a dispatch can park its client again. */
+	struct list mine, *it, *tmp;
+	list_init(&mine);
 	list_for_each_safe(it, tmp, &w->ryw_parked) {
-		struct client *cl = list_entry(it, struct client, wait_node);
-		if (cl->ryw.parked != RYW_PARK_REPLAY)
-			continue;
-		if (may_go(cl, gen, end_all)) {
+		if (list_entry(it, struct client, wait_node)->ryw.parked == RYW_PARK_REPLAY) {
 			list_del(it);
-			list_append(&go, it);
-		} else if (!next || deadline(cl) < next) {
-			next = deadline(cl);
+			list_append(&mine, it);
 		}
 	}
-	while ((it = list_pop(&go)) != NULL)
-		ryw_unpark(list_entry(it, struct client, wait_node));
+	int64_t next = 0;
+	while ((it = list_pop(&mine)) != NULL) {
+		struct client *cl = list_entry(it, struct client, wait_node);
+		if (cl->c.closing)
+			continue;
+		if (may_go(cl, gen, end_all)) {
+			ryw_unpark(cl);
+			continue;
+		}
+		list_append(&w->ryw_parked, it);
+		if (!next || deadline(cl) < next)
+			next = deadline(cl);
+	}
 	if (!next)
 		return;
 	/* Still waiting: keep the replicas' replay LSNs coming, and wake up for the earliest deadline. */
