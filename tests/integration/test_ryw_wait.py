@@ -3,9 +3,7 @@ the primary at once, on a primary and two replicas that apply WAL 50 ms (or 2 s)
 is what the server says (inet_server_port()), and whether it saw its write is checked by the row count.
 Parked clients that close, are killed, paused, reloaded or shut down leave no crash or leak."""
 import signal
-import threading
 import time
-import urllib.request
 
 import pytest
 
@@ -15,7 +13,7 @@ from admin_helpers import console, show
 from helpers import wait_for
 from test_ryw import app, new_id, rcluster, ryw_metrics, replica_ports, sees, slow_apply, start_router  # noqa: F401
 from test_ryw import warm_function_lookup
-from test_ryw_redis import connected, keyed, redis, router  # noqa: F401 (redis: fixture)
+from test_ryw_redis import connected, keyed, metrics, redis, router  # noqa: F401 (redis: fixture)
 
 pytestmark = pytest.mark.pgrouter_only
 
@@ -130,6 +128,8 @@ def test_keyed_read_waits_for_redis_then_for_the_replica(rcluster, pgrouter, red
     assert on_replica >= n * 90 // 100, f"only {on_replica} of {n} keyed reads used a replica"
     shown = ryw_show(b)
     assert shown["waited_replica"] >= on_replica * 9 // 10, shown
+    # one GET per read: coming back from the wait for a replica, a read does not ask Redis again
+    assert metrics(b)[("pgrouter_ryw_store_requests_total", "get")] == n
 
 
 def parked(proxy, c, **params):
