@@ -65,6 +65,7 @@ static void poke(int64_t now)
 		monitor_poke();
 }
 
+/* A deadline, or the next look at the snapshot while reads wait, is due. */
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
