@@ -123,7 +123,8 @@ def run_mode(args, cluster, workdir, mode, port, http_port):
         if r.returncode != 0:
             raise SystemExit(f"pgbench failed in mode {mode}:\n{r.stdout}{r.stderr}")
         tps = float(re.search(r"tps = ([0-9.]+)", r.stdout).group(1))
-        row = {"mode": mode, "tps": tps}
+        lat = re.search(r"latency average = ([0-9.]+) ms", r.stdout)
+        row = {"mode": mode, "tps": tps, "latency": float(lat.group(1)) if lat else float("nan")}
         for what, needle in (("own", OWN_READ), ("unrelated", UNRELATED_READ)):
             on_primary = stmt_calls(cluster, cluster.primary, needle)
             on_replicas = sum(stmt_calls(cluster, n, needle) for n in cluster.replicas)
@@ -157,11 +158,11 @@ def report(args, rows, argv):
              "script runs write it, 90% read it back (own read) and read a random other row (unrelated read). "
              "Counts come from pg_stat_statements on every node; a stale read is an own read that returned "
              "less than the client's last written value (a marker statement counted on the servers).", "",
-             "| read_your_writes | TPS | writes | own reads on replicas | unrelated reads on replicas "
-             "| stale reads | LSNs learned |",
-             "|---|---|---|---|---|---|---|"]
+             "| read_your_writes | TPS | latency avg (ms) | writes | own reads on replicas "
+             "| unrelated reads on replicas | stale reads | LSNs learned |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['mode']} | {r['tps']:.0f} | {r['writes']} | {pct(r['own'])} | {pct(r['unrelated'])} "
+        lines.append(f"| {r['mode']} | {r['tps']:.0f} | {r['latency']:.2f} | {r['writes']} | {pct(r['own'])} | {pct(r['unrelated'])} "
                      f"| {r['stale']} | {r['learned']:.0f} |")
     lines.append("")
     return "\n".join(lines)

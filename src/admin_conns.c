@@ -66,8 +66,9 @@ static int client_row(struct worker *w, const struct client *cl, struct iobuf **
 	sock_addr(cl->c.fd, true, addr, sizeof addr, port, sizeof port);
 	sock_addr(cl->c.fd, false, laddr, sizeof laddr, lport, sizeof lport);
 	tls_text(&cl->c, tls, sizeof tls);
-	int64_t waited = cl->state == CL_WAITING || (cl->state == CL_IDLE && !list_empty(&cl->wait_node))
-	               ? w->now - cl->state_since : 0;
+	bool waits = cl->state == CL_WAITING || cl->state == CL_RYW_WAIT ||
+	             (cl->state == CL_IDLE && !list_empty(&cl->wait_node));   /* parked by PAUSE */
+	int64_t waited = waits ? w->now - cl->state_since : 0;
 	snprintf(ptr, sizeof ptr, "%s", cl->c.prefix);
 	if (cl->server) {
 		snprintf(link, sizeof link, "%s", cl->server->c.prefix);

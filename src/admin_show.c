@@ -1,11 +1,12 @@
 /* Admin console SHOW commands answered from shared state: VERSION, DATABASES, POOLS, STATS, TOTALS, CONFIG,
-   ROUTES, NODES, ROUTE '<sql>' and HELP. */
+   ROUTES, NODES, RYW, ROUTE '<sql>' and HELP. */
 #include "admin_int.h"
 #include "client.h"
 #include "clientroute.h"
 #include "metrics.h"
 #include "pause.h"
 #include "pool.h"
+#include "ryw_wait.h"
 #include "status.h"
 
 #include <math.h>
@@ -182,6 +183,27 @@ static void show_totals(struct iobuf **out)
 	uint64_t vals[] = { t.queries, s.st.assignments, s.st.wait_us, t.server_connects, t.protocol_errors,
 	                    t.auth_failures, t.routed_primary, t.routed_replica, t.retries, t.sessions_pinned,
 	                    (uint64_t)atomic_load(&g_shared.nclients) };
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		char buf[24];
+		const char *v[] = { names[i], res_uint(buf, sizeof buf, vals[i]) };
+		res_row(&r, v);
+	}
+	res_complete(out, "SHOW");
+}
+
+/* SHOW RYW: read-your-writes counters as (name, value) rows. */
+static void show_ryw(struct iobuf **out)
+{
+	static const char *const cols[] = { "name", "value" };
+	struct result r;
+	res_begin(&r, out, cols, 2);
+	const char *names[] = { "primary_reads_session", "primary_reads_token", "primary_reads_key",
+	                        "primary_reads_window", "lsn_learned", "keys", "waited_replica", "waited_primary",
+	                        "wait_time" };
+	uint64_t vals[] = { ryw_stat_primary(RYW_SCOPE_SESSION), ryw_stat_primary(RYW_SCOPE_TOKEN),
+	                    ryw_stat_primary(RYW_SCOPE_KEY), ryw_stat_primary(RYW_SCOPE_WINDOW),
+	                    ryw_stat_learned(true) + ryw_stat_learned(false), (uint64_t)ryw_key_count(), ryw_wait_stat(RYW_WAIT_REPLICA), ryw_wait_stat(RYW_WAIT_PRIMARY),
+	                    ryw_wait_stat_us() };
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
 		char buf[24];
 		const char *v[] = { names[i], res_uint(buf, sizeof buf, vals[i]) };
@@ -375,6 +397,7 @@ static void show_help(struct iobuf **out)
 	static const char *const rows[][2] = {
 		{ "SHOW VERSION|DATABASES|POOLS|CLIENTS|SERVERS|STATS|TOTALS|CONFIG|LISTS", "as PgBouncer" },
 		{ "SHOW NODES", "each server node: role, state, lag, rotation, traffic" },
+		{ "SHOW RYW", "read-your-writes: reads sent to the primary by scope, LSNs learned, keys, waits (wait_time in µs)" },
 		{ "SHOW ROUTES", "each [routes] rule with its hits and SLO breach seconds" },
 		{ "SHOW ROUTE '<sql>' [DATABASE d] [USER u] [APPLICATION_NAME a]", "where the statement would go, and why" },
 		{ "PAUSE [db] / RESUME [db]", "hold new work until servers are released / let it continue" },
@@ -416,6 +439,8 @@ bool admin_show(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 		show_routes(out, cfg);
 	else if (cmd_kw(c, 1, "NODES"))
 		show_nodes(out);
+	else if (cmd_kw(c, 1, "RYW"))
+		show_ryw(out);
 	else if (cmd_kw(c, 1, "HELP"))
 		show_help(out);
 	else if (cmd_kw(c, 1, "CLIENTS") || cmd_kw(c, 1, "SERVERS") || cmd_kw(c, 1, "LISTS")) {

@@ -12,6 +12,7 @@
 #include "pool.h"
 #include "prepared_conn.h"
 #include "ryw.h"
+#include "ryw_wait.h"
 #include "proto/cursor.h"
 #include "server.h"
 #include "tls.h"
@@ -491,7 +492,7 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 		client_bad_input(&cl->c, "unexpected message type", &type, 1);
 		return ACT_CLOSED;
 	}
-	if (atomic_load(&g_shared.shutdown)) {
+	if (atomic_load(&g_shared.shutdown) && !ryw_resuming(cl)) {   /* a parked read was accepted: serve it */
 		client_close(cl, "57P01", "pgrouter is shutting down");
 		return ACT_CLOSED;
 	}
@@ -506,7 +507,7 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 	case RS_CLOSED:
 		return ACT_CLOSED;
 	case RS_WAIT:
-		return ACT_PAUSE;
+		return ACT_PAUSE;   /* parked: ryw_unpark() dispatches it again */
 	case RS_GO:
 		break;
 	}

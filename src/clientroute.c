@@ -12,6 +12,7 @@
 #include "proto/cursor.h"
 #include "router.h"
 #include "ryw_store.h"
+#include "ryw_wait.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -345,17 +346,20 @@ void clientroute_explain(struct client *cl, const char *sql, size_t len, struct 
 static void log_route(struct client *cl, int node, const struct route_out *out, uint64_t need)
 {
 	struct pool *p = cl->pool;
-	char why[100], lag[32] = "unknown", lsn[24] = "none";
+	char why[100], lag[32] = "unknown", lsn[24] = "none", waited[32] = "";
 	const struct mon_snapshot *s = monitor_snapshot();
 	if (s && p->mon[node] >= 0 && monitor_lag_now(s, p->mon[node], cl->c.w->now) >= 0)
 		snprintf(lag, sizeof lag, "%.3fs", monitor_lag_now(s, p->mon[node], cl->c.w->now));
 	if (need && need != UINT64_MAX)
 		snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(need >> 32), (unsigned)need);
-	log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s required_lsn=%s node_lag=%s", node, p->host[node],
-	          p->port[node], route_reason_str(out, why, sizeof why), lsn, node == p->primary ? "0.000s" : lag);
+	if (cl->ryw.wait_start)
+		snprintf(waited, sizeof waited, " ryw_waited=%.1fms", (double)(cl->c.w->now - cl->ryw.wait_start) / 1000);
+	log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s required_lsn=%s node_lag=%s%s", node, p->host[node],
+	          p->port[node], route_reason_str(out, why, sizeof why), lsn, node == p->primary ? "0.000s" : lag, waited);
 }
 
-enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
+/* clientroute_start without the end of a ryw_wait. */
+static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
 	pool_sync(p);   /* where writes go, after a failover: usually one comparison */
@@ -442,9 +446,15 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 			*node = pick;
 		if (need && (pick < 0 || pick == p->primary) &&
 		    pool_pick_replica(p, 0, 0, cl->retry_exclude, 0) >= 0) {
-			out.reason = "read-your-writes";   /* a replica is up but has not replayed what this client needs */
-			snprintf(out.detail, sizeof out.detail, "%s", scope == RYW_SCOPE_KEY ? "key"
-			         : scope == RYW_SCOPE_TOKEN ? "token" : "session");
+			/* A replica is up but has not replayed what this client needs (as far as the snapshot shows). */
+			if (ryw_wait_park(cl, need)) {
+				cl->retrying = retrying;   /* the same unit comes back */
+				p->w->last_cls_client = NULL;
+				return RS_WAIT;
+			}
+			out.reason = "read-your-writes";
+			snprintf(out.detail, sizeof out.detail, "%s%s", scope == RYW_SCOPE_KEY ? "key"
+			         : scope == RYW_SCOPE_TOKEN ? "token" : "session", cl->ryw.wait_start ? "-after-wait" : "");
 			ryw_count_primary(scope);
 		} else if (pick < 0 && rule && rule->fallback == FALLBACK_ERROR) {
 			return refuse_no_replica(cl, rule);
@@ -468,6 +478,14 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 	if (log_get_level() >= LOG_DEBUG)
 		log_route(cl, *node, &out, need);
 	return RS_GO;
+}
+
+enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
+{
+	enum route_step s = route_unit(cl, type, len, body, node);
+	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED)   /* a read's ryw_wait is over, however it ended */
+		ryw_wait_routed(cl, s == RS_GO && *node != cl->pool->primary);
+	return s;
 }
 
 /* Remember what a forwarded statement does to the session so that it can be replayed elsewhere. */

@@ -11,7 +11,7 @@ enum route_step {
 	RS_NEED_FULL, /* the message must be fully buffered first */
 	RS_DONE,      /* pgrouter answered it itself (SET pgrouter.*); drop the message */
 	RS_CLOSED,    /* the client was closed */
-	RS_WAIT,      /* the client waits (CL_RYW_WAIT) with the message buffered; it is dispatched again later */
+	RS_WAIT,      /* parked in CL_RYW_WAIT with the message buffered (ryw_wait.c); it is dispatched again later */
 };
 
 /* Choose the node for the unit that starts with this message (client not linked). */

@@ -111,6 +111,7 @@ static const struct setting settings[] = {
 	{ "http_port", CT_INT, "0", OFF(http_port), 0, 65535, NULL, F_RESTART },
 	{ "read_your_writes", CT_ENUM, "lsn", OFF(read_your_writes), 0, 0, ryw_modes, 0 },
 	{ "ryw_window", CT_DUR, "1s", OFF(ryw_window), 0, DMAX, NULL, 0 },
+	{ "ryw_wait", CT_DUR, "0", OFF(ryw_wait), 0, 60000000, NULL, 0 },
 	{ "ryw_key_ttl", CT_DUR, "60s", OFF(ryw_key_ttl), 1000, DMAX, NULL, 0 },
 	{ "ryw_key_max", CT_INT, "100000", OFF(ryw_key_max), 1, 100000000, NULL, 0 },
 	{ "consistency_store", CT_STR, "", OFF(consistency_store), 0, 0, NULL, 0 },

@@ -96,6 +96,7 @@ struct config {
 	int http_port;
 	int read_your_writes;           /* enum ryw_mode */
 	int64_t ryw_window;             /* window mode: reads of a client use the primary this long after its write */
+	int64_t ryw_wait;               /* lsn mode: a read may wait this long for a replica to replay what it needs */
 	int64_t ryw_key_ttl;            /* a consistency key is forgotten this long after its last write */
 	int ryw_key_max;                /* keys in the process-wide table (least recently written go first) */
 	char *consistency_store;        /* redis://host:port sharing keys between instances ("": local keys only) */

@@ -2,6 +2,7 @@
 #include "metrics.h"
 #include "ryw.h"
 #include "ryw_store.h"
+#include "ryw_wait.h"
 #include "status.h"
 #include "textout.h"
 
@@ -249,6 +250,13 @@ static int ryw_metrics(struct iobuf **out)
 	                st.skipped);
 	err |= family(out, "pgrouter_ryw_store_connections", "gauge", "Worker connections to the consistency_store up.");
 	err |= sample(out, "pgrouter_ryw_store_connections", (double)st.connected, NULL);
+	err |= family(out, "pgrouter_ryw_waited_reads_total", "counter",
+	              "Reads parked by ryw_wait, by where they ran: a replica that caught up, or the primary when time was up.");
+	const char *lr[] = { "result", "replica", NULL }, *lp[] = { "result", "primary", NULL };
+	err |= sample(out, "pgrouter_ryw_waited_reads_total", (double)ryw_wait_stat(RYW_WAIT_REPLICA), lr);
+	err |= sample(out, "pgrouter_ryw_waited_reads_total", (double)ryw_wait_stat(RYW_WAIT_PRIMARY), lp);
+	err |= family(out, "pgrouter_ryw_wait_seconds_total", "counter", "Time reads spent parked by ryw_wait.");
+	err |= sample(out, "pgrouter_ryw_wait_seconds_total", (double)ryw_wait_stat_us() / 1e6, NULL);
 	return err;
 }
 

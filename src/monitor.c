@@ -21,6 +21,9 @@
 #define RETIRE_USEC 2000000    /* a replaced snapshot is freed after this: far longer than any worker callback */
 #define DOWN_BACKOFF_MAX 2000000
 #define PUBLISH_GAP 20000      /* snapshots that change no routing state are published at most this often */
+/* ... and those that answer a poke (reads parked by ryw_wait wait for them) this often: 256 retired slots
+   still span RETIRE_USEC. */
+#define POKED_GAP (RETIRE_USEC / 256 + 1)
 
 /* One poll's answer. */
 struct sample {
@@ -46,6 +49,7 @@ struct mnode {
 	uint64_t seq;                /* bumped for every result, good or bad */
 	bool failed;                 /* the last attempt failed */
 	bool refused;                /* ... because the server refused our login or query: it is up, but unmonitored */
+	bool answers_poke;           /* the result was asked for by monitor_poke(): publish it without PUBLISH_GAP */
 	char error[160];
 	uint64_t polls, errors;
 	/* coordinator only */
@@ -166,10 +170,11 @@ static bool refusal(const struct pgclient *pc)
 }
 
 /* Store a result for the coordinator. */
-static void report(struct mnode *n, const struct sample *s, const struct pgclient *pc)
+static void report(struct mnode *n, const struct sample *s, const struct pgclient *pc, bool poked)
 {
 	pthread_mutex_lock(&mon.lock);
 	n->seq++;
+	n->answers_poke |= poked;
 	n->polls++;
 	if (s) {
 		n->last = *s;
@@ -190,13 +195,15 @@ static void *poller_main(void *arg)
 	struct mnode *n = arg;
 	struct pgclient pc = { .fd = -1 };
 	int64_t backoff = 0;
-	uint64_t poked = 0;
+	uint64_t poked = 0, prev_poke = 0;
 	bool reconnected = false;   /* a lost connection is retried once at once before the node counts as down */
 	pthread_mutex_lock(&mon.lock);
 	while (!mon.stop && !n->removed) {
 		struct config *cfg = config_get(mon.cfg);
 		int64_t interval = cfg->monitor_interval, timeout = cfg->monitor_timeout;
 		poked = mon.poke;
+		bool answers = poked != prev_poke;   /* this poll was asked for, not just due */
+		prev_poke = poked;
 		pthread_mutex_unlock(&mon.lock);
 		int64_t start = mono_usec();
 		struct sample s = { 0 };
@@ -224,7 +231,7 @@ static void *poller_main(void *arg)
 			retry_now = !timed_out && !reconnected;   /* e.g. pg_terminate_backend of our session */
 			reconnected = true;
 			if (!retry_now) {
-				report(n, NULL, &pc);
+				report(n, NULL, &pc, answers);
 				backoff = backoff ? backoff * 2 : interval;
 				if (backoff > DOWN_BACKOFF_MAX)
 					backoff = DOWN_BACKOFF_MAX > interval ? DOWN_BACKOFF_MAX : interval;
@@ -232,7 +239,7 @@ static void *poller_main(void *arg)
 		} else {
 			reconnected = false;
 			backoff = 0;
-			report(n, &s, NULL);
+			report(n, &s, NULL, answers);
 		}
 		pthread_mutex_lock(&mon.lock);
 		if (retry_now)
@@ -465,7 +472,8 @@ static void judge_lag(const struct config *cfg, struct mnode *r, const struct mn
 	}
 }
 
-/* Build and publish a snapshot from the nodes' newest results (under mon.lock); true when routing changed. */
+/* Build and publish a snapshot from the nodes' newest results (under mon.lock); true when the workers should
+   look at it at once (routing changed, or it answers a poke). */
 static bool publish(const struct config *cfg)
 {
 	struct mon_snapshot *s = calloc(1, sizeof *s);
@@ -523,10 +531,15 @@ static bool publish(const struct config *cfg)
 		}
 	}
 	/* Every poll's news need not become a snapshot of its own (with many nodes polled every few ms that would
-	   churn the retired list): unless routing state changed, wait until PUBLISH_GAP after the last one. */
-	if (!changed && old && now - old->taken_at < PUBLISH_GAP) {
+	   churn the retired list): unless routing state changed, wait until PUBLISH_GAP after the last one, or
+	   POKED_GAP for answers to a poke. */
+	bool urgent = false;
+	for (int i = 0; i < mon.n; i++)
+		urgent |= mon.nodes[i]->answers_poke;
+	int64_t gap = urgent ? POKED_GAP : PUBLISH_GAP;
+	if (!changed && old && now - old->taken_at < gap) {
 		free(s);
-		mon.deferred_at = old->taken_at + PUBLISH_GAP;
+		mon.deferred_at = old->taken_at + gap;
 		return false;
 	}
 	mon.deferred_at = 0;
@@ -539,10 +552,13 @@ static bool publish(const struct config *cfg)
 			status_slo_breach_add(cfg->routes[c - 1].name, (uint64_t)(now - old->taken_at));
 	atomic_store(&mon.snap, s);
 	retire(old, now);
-	return changed;
+	for (int i = 0; i < mon.n; i++)
+		mon.nodes[i]->answers_poke = false;
+	return changed || urgent;
 }
 
-/* The coordinator: publish a snapshot whenever a poller has news; wake the workers when routing changed. */
+/* The coordinator: publish a snapshot whenever a poller has news; wake the workers when routing changed or a
+   poke was answered. */
 static void *coord_main(void *arg)
 {
 	pthread_mutex_lock(&mon.lock);

@@ -58,7 +58,8 @@ int monitor_start(struct config *cfg);
 void monitor_reconfigure(struct config *cfg);
 /* Stop the threads (at exit). */
 void monitor_stop(void);
-/* Ask for a poll of every node now (e.g. a write was refused with 25006). */
+/* Ask for a poll of every node now (e.g. a write was refused with 25006, or reads wait for a replay LSN): the
+   answers are published at once and wake the workers. */
 void monitor_poke(void);
 
 /* The current snapshot, NULL when no monitor runs. Valid for the current callback only: do not keep it. */

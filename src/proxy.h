@@ -103,7 +103,7 @@ enum client_state {
 	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's server parameters to finish its login */
 	CL_IDLE,        /* logged in with no server linked (between transactions) */
 	CL_WAITING,     /* has a query and is queued for a server connection */
-	CL_RYW_WAIT,    /* a read held until read-your-writes knows where it may run (its message stays buffered) */
+	CL_RYW_WAIT,    /* a read parked until read-your-writes knows where it may run; message kept (src/ryw_wait.c) */
 	CL_LINKED,      /* a server connection is linked; bytes flow both ways */
 	CL_CLOSED,      /* closed; waiting to be freed */
 };
@@ -288,6 +288,7 @@ struct inbox_msg {
 struct admin_worker;
 struct wmetrics;
 struct ryw_store;
+struct ryw_waitq;
 
 /* One event-loop thread: owns its clients, servers and pools. */
 struct worker {
@@ -330,6 +331,8 @@ struct worker {
 	struct admin_worker *admin;  /* console commands of this worker's clients still running (admin_ctl.c) */
 	struct wmetrics *metrics; /* counters for /metrics and the console (metrics.c) */
 	struct ryw_store *store;  /* its consistency_store connection, or NULL (ryw_store.c) */
+	struct list ryw_parked;   /* clients in CL_RYW_WAIT, by wait_node (src/ryw_wait.c) */
+	struct ryw_waitq *ryw_wait;  /* the timer that ends ryw_wait's waits, or NULL */
 	/* counters */
 	uint64_t n_queries, n_server_connects, n_bad_input;
 	uint64_t n_routed_primary, n_routed_replica, n_pinned, n_retries;

@@ -27,8 +27,13 @@ struct ryw_client {
 	int64_t until;         /* window mode, or a commit whose LSN could not be learned: primary until then (µs) */
 	char *key;             /* SET pgrouter.consistency_key, or NULL */
 	uint64_t store_lsn;    /* the key's LSN as the consistency_store last said (0 for a new key) */
-	uint32_t store_seen;   /* c.nmsg + 1 of the message being dispatched with the store's answer (ryw_store.c) */
 	struct store_req *store_req;   /* a consistency_store GET in flight, or NULL */
+	uint8_t parked;        /* enum ryw_park: why it is in CL_RYW_WAIT (ryw_wait.c) */
+	uint32_t resumed;      /* c.nmsg + 1 of a parked message being dispatched again (ryw_wait.c) */
+	int64_t wait_start;    /* ryw_wait: when its current read was first parked (µs; 0: not waiting) */
+	int64_t wait_until;    /* ... and when that wait ends */
+	uint64_t wait_gen;     /* the monitor snapshot it was last parked on */
+	uint64_t wait_lsn;     /* the replay LSN it waits for */
 };
 
 /* A primary connection's part: did the unit write, and is pgrouter asking for the commit LSN now. */

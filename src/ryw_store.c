@@ -4,6 +4,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "ryw.h"
+#include "ryw_wait.h"
 #include "server.h"
 
 #include <hiredis/hiredis.h>
@@ -171,18 +172,14 @@ static void connect_now(struct ryw_store *st)
 	st->ac = ac;
 }
 
-/* A read's answer (lsn 0: nothing known, or the store failed): route the parked message now. */
+/* A read's answer (lsn 0: nothing known, or the store failed): route the parked message now. Only the
+   dispatch made right now skips asking again (ryw_resuming): a message held once more (PAUSE) asks afresh
+   later, since the key may have moved meanwhile. */
 static void read_done(struct client *cl, uint64_t lsn)
 {
 	if (lsn > cl->ryw.store_lsn)
 		cl->ryw.store_lsn = lsn;
-	cl->state = CL_IDLE;
-	cl->state_since = cl->c.w->now;
-	/* Only the dispatch made right now may skip asking again: a message that is held once more (PAUSE)
-	   asks afresh later, since the key may have moved meanwhile. */
-	cl->ryw.store_seen = cl->c.nmsg + 1;
-	conn_resume(&cl->c);
-	cl->ryw.store_seen = 0;   /* cl is freed only after this callback, even if it closed */
+	ryw_unpark(cl);
 }
 
 /* Give r's owner its answer (never inside the owner's own callback: this runs from hiredis or a timer). */
@@ -296,8 +293,9 @@ static struct ryw_store *usable(struct worker *w)
 
 bool ryw_store_fetch(struct client *cl)
 {
-	/* The parked message, dispatched again from read_done: it routes with what the store said. */
-	if (!cl->ryw.key || cl->ryw.store_seen == cl->c.nmsg + 1)
+	/* A parked message dispatched again (read_done, or ryw_wait after the store answered): it routes with
+	   what the store said. */
+	if (!cl->ryw.key || ryw_resuming(cl))
 		return false;
 	struct ryw_store *st = usable(cl->c.w);
 	struct store_req *r = st ? send_req(st, OP_GET, cl->ryw.key, 0) : NULL;
@@ -308,8 +306,7 @@ bool ryw_store_fetch(struct client *cl)
 	}
 	r->cl = cl;
 	cl->ryw.store_req = r;
-	cl->state = CL_RYW_WAIT;
-	cl->state_since = cl->c.w->now;
+	ryw_park(cl, RYW_PARK_STORE);
 	return true;
 }
 

@@ -12,6 +12,7 @@
 #include "pool.h"
 #include "ryw_store.h"
 #include "prepared.h"
+#include "ryw_wait.h"
 #include "server.h"
 
 #include <errno.h>
@@ -231,6 +232,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	worker_maybe_reload(w);
 	pool_sync_all(w);   /* the monitor may have woken us: a new primary, or a node down */
+	ryw_wait_tick(w);   /* ... or a snapshot with the replay LSN that parked reads need */
 	struct list *pit, *ptmp;
 	list_for_each_safe(pit, ptmp, &w->pools) {
 		struct pool *p = list_entry(pit, struct pool, node);
@@ -288,6 +290,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	list_init(&w->justfree);
 	list_init(&w->inbox);
 	list_init(&w->parked);
+	list_init(&w->ryw_parked);
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->maxfree = 64;   /* enough for bursts; a flood's buffers go back to the allocator */
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
@@ -402,6 +405,7 @@ void worker_free(struct worker *w)
 	free(w->freebufs);
 	admin_worker_free(w);
 	metrics_free(w->metrics);
+	ryw_wait_free(w);
 	cls_cache_free(w->cls_cache);
 	cls_cache_free(w->cls_shapes);
 	ps_intern_free(w->ps_intern);

@@ -137,6 +137,14 @@ static void test_durations(void)
 	             "F:2: server_lifetime: value out of range: '9000h'");
 	CHECK_EQ_STR(load_err("[pgrouter]\nserver_lifetime =\n"),
 	             "F:2: server_lifetime: expected a duration (seconds, or with ms/s/min/h): ''");
+	/* ryw_wait: 0 (the primary at once) up to one minute */
+	c = load_ok("[pgrouter]\nryw_wait = 250ms\n");
+	CHECK(c && c->ryw_wait == 250000);
+	config_put(c);
+	c = load_ok("[pgrouter]\nryw_wait = 60s\n");
+	CHECK(c && c->ryw_wait == 60000000);
+	config_put(c);
+	CHECK_EQ_STR(load_err("[pgrouter]\nryw_wait = 61s\n"), "F:2: ryw_wait: value out of range: '61s'");
 }
 
 /* parse_size directly and through settings with limits. */
