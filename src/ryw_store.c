@@ -53,39 +53,6 @@ static _Atomic uint64_t n_gets, n_sets, n_errors, n_skipped;
 static atomic_int n_connected;
 static atomic_bool outage_logged;   /* one log line per outage, for the whole process */
 
-int ryw_store_parse_url(const char *url, char *host, size_t hostlen, int *port)
-{
-	if (strncmp(url, "redis://", 8) != 0)
-		return -1;
-	const char *h = url + 8, *end, *colon;
-	if (*h == '[') {
-		h++;
-		if (!(end = strchr(h, ']')))
-			return -1;
-		colon = end[1] == ':' ? end + 1 : end[1] ? NULL : end + 1;
-		if (!colon)
-			return -1;
-	} else {
-		end = colon = h + strcspn(h, ":");
-	}
-	size_t n = (size_t)(end - h);
-	if (n == 0 || n >= hostlen || memchr(h, '/', n) || memchr(h, '@', n))
-		return -1;
-	memcpy(host, h, n);
-	host[n] = 0;
-	*port = 6379;
-	if (*colon == ':') {
-		char *stop;
-		long p = strtol(colon + 1, &stop, 10);
-		if (stop == colon + 1 || (*stop && strcmp(stop, "/") != 0) || p < 1 || p > 65535)
-			return -1;
-		*port = (int)p;
-	} else if (*colon && strcmp(colon, "/") != 0) {
-		return -1;
-	}
-	return 0;
-}
-
 void ryw_store_stats(struct ryw_store_stats *s)
 {
 	s->gets = atomic_load(&n_gets);
