@@ -4,7 +4,9 @@
 Needs: tests/harness/cluster.py start --dir /tmp/rb --replicas 2 --port 16300; pgbench -i -s 10 (port 16300);
 /tmp/rb-off.ini and /tmp/rb-lsn.ini (listen ports 16400/16401, pool_mode = transaction, default_pool_size = 20,
 replicas = both, read_your_writes = off / lsn). usage: bench/ryw_tpcb.py [seconds] [rounds]"""
-sys.path.insert(0, "REPO/tests/harness")
+import os, re, subprocess, sys, time
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
 import cluster as h
 def cpu(pid, ch=True):
     try: s=open(f"/proc/{pid}/stat").read()
