@@ -358,6 +358,14 @@ static void log_route(struct client *cl, int node, const struct route_out *out, 
 	          p->port[node], route_reason_str(out, why, sizeof why), lsn, node == p->primary ? "0.000s" : lag, waited);
 }
 
+/* cl was parked with its unit (ryw_park): the same unit is routed again later, as a re-run if it was one. */
+static enum route_step parked(struct client *cl, bool retrying)
+{
+	cl->retrying = retrying;
+	cl->c.w->last_cls_client = NULL;   /* its classification slot may be reused meanwhile */
+	return RS_WAIT;
+}
+
 /* clientroute_start without the end of a ryw_wait. */
 static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
@@ -428,11 +436,8 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 		out.detail[0] = 0;
 	}
 	*node = p->primary;
-	if (out.target == ROUTE_REPLICA && cl->ryw.key && ryw_store_fetch(cl)) {
-		cl->retrying = retrying;   /* the same unit comes back once the store has answered */
-		p->w->last_cls_client = NULL;
-		return RS_WAIT;
-	}
+	if (out.target == ROUTE_REPLICA && cl->ryw.key && ryw_store_fetch(cl))
+		return parked(cl, retrying);   /* back once the store has answered */
 	enum ryw_scope scope = RYW_SCOPE_SESSION;
 	uint64_t need = out.target == ROUTE_REPLICA ? ryw_required(cl, &scope) : 0;
 	if (need == UINT64_MAX) {
@@ -447,11 +452,8 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 		if (need && (pick < 0 || pick == p->primary) &&
 		    pool_pick_replica(p, 0, 0, cl->retry_exclude, 0) >= 0) {
 			/* A replica is up but has not replayed what this client needs (as far as the snapshot shows). */
-			if (ryw_wait_park(cl, need)) {
-				cl->retrying = retrying;   /* the same unit comes back */
-				p->w->last_cls_client = NULL;
-				return RS_WAIT;
-			}
+			if (ryw_wait_park(cl, need))
+				return parked(cl, retrying);
 			out.reason = "read-your-writes";
 			snprintf(out.detail, sizeof out.detail, "%s%s", scope == RYW_SCOPE_KEY ? "key"
 			         : scope == RYW_SCOPE_TOKEN ? "token" : "session", cl->ryw.wait_start ? "-after-wait" : "");

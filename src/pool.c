@@ -18,7 +18,6 @@
 #define HANDOFF_USEC 20000     /* imbalance between workers' queues that moves a server slot */
 
 static void publish_oldest(struct pool *p, int node);
-static void publish_load(const struct pool *p, int node);
 
 struct pool_shared *pool_shared_get(const char *dbname, const char *user)
 {
@@ -385,14 +384,20 @@ static void publish_oldest(struct pool *p, int node)
 	if (!list_empty(&np->waiting))
 		t = list_entry(np->waiting.next, struct client, wait_node)->state_since;
 	atomic_store(&p->shared->quota[node].oldest[p->w->id], t ? t : 0);
-	publish_load(p, node);
 }
 
-/* Publish this worker's smoothed demand for node and how many servers it holds. */
+/* Server connections of np that count against the quota: in use, idle or logging in. */
+static int64_t held_servers(const struct node_pool *np)
+{
+	return np->n_used + np->n_idle + np->n_pending;
+}
+
+/* Publish this worker's smoothed demand for node and how many servers it holds (when either changes: the
+   janitor's ticks, a server opened or closed; not per transaction). */
 static void publish_load(const struct pool *p, int node)
 {
 	const struct node_pool *np = &p->nodes[node];
-	int64_t held = np->n_used + np->n_idle + np->n_pending;
+	int64_t held = held_servers(np);
 	atomic_store_explicit(&p->shared->quota[node].load[p->w->id], (int64_t)np->demand16 << 32 | held,
 	                      memory_order_relaxed);
 }
@@ -405,7 +410,7 @@ static bool hand_off_evens_out(const struct pool *p, int node)
 {
 	const struct node_pool *np = &p->nodes[node];
 	const struct node_quota *q = &p->shared->quota[node];
-	int64_t mine = np->demand16, all = mine, held = np->n_used + np->n_idle + np->n_pending;
+	int64_t mine = np->demand16, all = mine, held = held_servers(np);
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (i == p->w->id)
 			continue;
@@ -446,6 +451,7 @@ static void hand_slot(struct server *sv, int to)
 void pool_server_move(struct server *sv, enum sv_list to)
 {
 	struct node_pool *np = &sv->pool->nodes[sv->node];
+	bool was_held = sv->on_list == SL_IDLE || sv->on_list == SL_USED || sv->on_list == SL_PENDING;
 	switch (sv->on_list) {
 	case SL_IDLE: np->n_idle--; break;
 	case SL_USED: np->n_used--; break;
@@ -461,6 +467,8 @@ void pool_server_move(struct server *sv, enum sv_list to)
 	case SL_CLOSING: list_append(&np->closing, &sv->pool_node); break;
 	case SL_NONE: break;
 	}
+	if (was_held != (to == SL_IDLE || to == SL_USED || to == SL_PENDING))
+		publish_load(sv->pool, sv->node);   /* opened or closed: other workers' hand-off decisions see it */
 }
 
 bool pool_acquire(struct client *cl, int node)
@@ -516,7 +524,6 @@ void pool_server_ready(struct server *sv)
 	                     : list_entry(np->waiting.next, struct client, wait_node);
 	/* Only a clear imbalance moves a slot (it costs a new connection): another worker's client has waited
 	   HANDOFF_USEC longer than anyone here. Balanced queues keep their servers. */
-	publish_load(p, sv->node);
 	if (other && p->w->now - other >= HANDOFF_USEC && (!first || other + HANDOFF_USEC <= first->state_since) &&
 	    hand_off_evens_out(p, sv->node)) {
 		hand_slot(sv, to);
