@@ -164,6 +164,20 @@ int main(int argc, char **argv)
 	}
 	raise_nofile(cfg);
 	evthread_use_pthreads();
+	/* Signals are caught before the listeners open: a SIGHUP sent as soon as the port answers is a reload
+	   (handled once the loop runs), not the default action's exit. */
+	main_base = event_base_new();
+	if (!main_base) {
+		fprintf(stderr, "pgrouter: cannot create the main event loop\n");
+		return 1;
+	}
+	struct event *hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
+	struct event *intr = evsignal_new(main_base, SIGINT, on_stop, NULL);
+	struct event *term = evsignal_new(main_base, SIGTERM, on_stop, NULL);
+	done_ev = evtimer_new(main_base, check_done, NULL);
+	event_add(hup, NULL);
+	event_add(intr, NULL);
+	event_add(term, NULL);
 	atomic_store(&g_shared.cfg, cfg);
 	struct timeval start;
 	gettimeofday(&start, NULL);
@@ -184,7 +198,6 @@ int main(int argc, char **argv)
 		log_error(NULL, "cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
 		return 1;
 	}
-	main_base = event_base_new();
 	/* The HTTP listener binds before anything else runs: a port in use stops startup cleanly. */
 	if (http_start(cfg, err, sizeof err) < 0 || control_init(main_base) < 0) {
 		log_error(NULL, "%s", err);
@@ -193,13 +206,6 @@ int main(int argc, char **argv)
 		event_base_free(main_base);
 		return 1;
 	}
-	struct event *hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
-	struct event *intr = evsignal_new(main_base, SIGINT, on_stop, NULL);
-	struct event *term = evsignal_new(main_base, SIGTERM, on_stop, NULL);
-	done_ev = evtimer_new(main_base, check_done, NULL);
-	event_add(hup, NULL);
-	event_add(intr, NULL);
-	event_add(term, NULL);
 	if (catalog_start() < 0) {
 		log_error(NULL, "cannot start the catalog thread");
 		return 1;

@@ -2,6 +2,7 @@
 
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -148,6 +149,27 @@ def test_sighup_reloads_pool_size_without_dropping_clients(pgrouter, cluster):
     assert keeper.execute("SELECT 1").fetchone()[0] == 1
     keeper.close()
     counter.close()
+
+
+@pytest.mark.pgrouter_only
+def test_sighup_as_soon_as_the_port_answers_is_a_reload(pgrouter):
+    """A deploy script reloads the moment the port answers: that SIGHUP is a reload, never an exit
+    (signals are caught before the listeners open)."""
+    pgr = pgrouter(wait=False)
+    deadline = time.monotonic() + 10
+    while True:
+        assert pgr.alive(), pgr.log_tail()
+        try:
+            socket.create_connection(("127.0.0.1", pgr.port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "pgrouter never listened"
+    pgr.send_signal(signal.SIGHUP)
+    wait_for(lambda: "configuration reloaded" in pgr.log or not pgr.alive(), timeout=10,
+             what="the reload")
+    assert pgr.alive(), f"SIGHUP right after start killed pgrouter (exit {pgr.proc.returncode})"
+    with pgr.connect() as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
 
 
 def test_sigint_waits_for_open_transaction(pgrouter, cluster):
