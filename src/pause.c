@@ -1,5 +1,6 @@
 /* PAUSE, RESUME, KILL and SHUTDOWN WAIT_FOR_CLIENTS: the shared pause state and each worker's part in it. */
 #include "pause.h"
+#include "worker.h"
 #include "client.h"
 #include "conn.h"
 #include "log.h"
@@ -205,7 +206,7 @@ void pause_start_drain(void)
 		atomic_store(&g_shared.drain_left[i], -1);
 	atomic_store(&g_shared.draining, true);
 	for (int i = 0; i < g_shared.nworkers; i++)
-		event_active(g_shared.workers[i].kick_ev, EV_READ, 0);
+		worker_kick(&g_shared.workers[i]);
 }
 
 void pause_drain_tick(struct worker *w)

@@ -44,7 +44,7 @@ struct pool_shared *pool_shared_get(const char *dbname, const char *user)
 void pool_kick_all(void)
 {
 	for (int i = 0; i < g_shared.nworkers; i++)
-		event_active(g_shared.workers[i].kick_ev, EV_READ, 0);
+		worker_kick(&g_shared.workers[i]);
 }
 
 /* Copy the entry's settings into the pool; returns true when the server target changed. */

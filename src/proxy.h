@@ -298,7 +298,8 @@ struct worker {
 	int nlisten;
 	int listen_fd[8];
 	struct event *listen_ev[8];
-	struct event *kick_ev;
+	struct event *kick_ev;    /* reads kick_fd: other threads wake this loop through the eventfd */
+	int kick_fd;
 	struct event *janitor_ev;
 	struct event *reap_ev;
 	struct config *cfg;
@@ -315,6 +316,7 @@ struct worker {
 	struct cls_cache *cls_cache;  /* classification results by query text (this thread only) */
 	struct cls_cache *cls_shapes; /* fast-path results by literal-blind shape (classify_shape.c) */
 	struct ps_intern *ps_intern;  /* prepared statements by content, shared by this thread's clients */
+	struct str_intern *param_values; /* session setting values of this worker's clients and servers */
 	struct cls_result *last_cls;  /* the statement just routed, reused when it is forwarded */
 	const struct client *last_cls_client;
 	const uint8_t *last_cls_body;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -212,6 +213,9 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	w->now = now_usec();
+	uint64_t kicks;
+	if (fd >= 0 && read(fd, &kicks, sizeof kicks) < 0 && errno != EAGAIN)
+		log_warn("worker", "reading the wake-up descriptor: %s", strerror(errno));
 	struct list batch;
 	list_init(&batch);
 	pthread_mutex_lock(&w->inbox_lock);
@@ -295,15 +299,19 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	w->maxfree = 64;   /* enough for bursts; a flood's buffers go back to the allocator */
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->cls_cache = cls_cache_new(8192, 16384);
 	w->cls_shapes = cls_cache_new(4096, CLS_SHAPE_MAX);
 	w->last_cls = calloc(1, sizeof *w->last_cls);
+	w->param_values = str_intern_new();
 	w->metrics = metrics_new();
+	/* Only this worker's thread touches its loop (other threads write kick_fd): no lock per event. */
 	struct event_config *ec = event_config_new();
 	event_config_require_features(ec, EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE);
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
-	if (!w->base || !w->freebufs || !w->last_cls || !w->metrics) {
+	if (!w->base || !w->freebufs || !w->last_cls || !w->metrics || w->kick_fd < 0) {
 		snprintf(err, errlen, "cannot create an edge-triggered event loop");
 		return -1;
 	}
@@ -315,7 +323,8 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 		w->listen_ev[i] = event_new(w->base, w->listen_fd[i], EV_READ | EV_PERSIST, accept_cb, w);
 		event_add(w->listen_ev[i], NULL);
 	}
-	w->kick_ev = event_new(w->base, -1, EV_PERSIST, kick_cb, w);
+	w->kick_ev = event_new(w->base, w->kick_fd, EV_READ | EV_PERSIST, kick_cb, w);
+	event_add(w->kick_ev, NULL);
 	w->admin = admin_worker_new(w);
 	if (!w->admin) {
 		snprintf(err, errlen, "out of memory");
@@ -328,9 +337,12 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	return 0;
 }
 
+static __thread struct worker *this_worker;   /* the worker whose loop runs on this thread, or NULL */
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	this_worker = w;
 	event_base_dispatch(w->base);
 	/* Leaving: everything still open goes now. */
 	struct list *it, *tmp;
@@ -352,7 +364,17 @@ int worker_start(struct worker *w)
 	return rc == 0 ? 0 : -1;
 }
 
-void worker_kick(struct worker *w) { event_active(w->kick_ev, EV_READ, 0); }
+/* Wake w's loop: directly on its own thread, through its eventfd from any other. */
+void worker_kick(struct worker *w)
+{
+	if (this_worker == w) {
+		event_active(w->kick_ev, EV_READ, 0);
+		return;
+	}
+	uint64_t one = 1;
+	while (write(w->kick_fd, &one, sizeof one) < 0 && errno == EINTR)
+		;   /* EAGAIN: the counter is saturated, a wake-up is pending anyway */
+}
 
 int worker_run(int id, void (*fn)(struct worker *w, void *arg), void *arg)
 {
@@ -410,8 +432,10 @@ void worker_free(struct worker *w)
 	cls_cache_free(w->cls_shapes);
 	ps_intern_free(w->ps_intern);
 	free(w->last_cls);
+	str_intern_free(w->param_values);
 	free(w->learned);
 	if (w->kick_ev) event_free(w->kick_ev);
+	if (w->kick_fd > 0) close(w->kick_fd);
 	if (w->reap_ev) event_free(w->reap_ev);
 	if (w->janitor_ev) event_free(w->janitor_ev);
 	if (w->base) event_base_free(w->base);
