@@ -401,9 +401,10 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 }
 
 static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
 
 /* Forwarding while linked: count what the server owes us so that release happens at the right Z. */
-static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act linked_msg_once(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
 	if (sv->retry_swallow)
@@ -475,6 +476,16 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		client_bad_input(&cl->c, "unexpected message type", &type, 1);
 		return ACT_CLOSED;
 	}
+}
+
+/* The message's classification (the worker's slot) is good while this message is handled, and only then:
+   the next message may arrive at the same address. */
+static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	enum act a = linked_msg_once(cl, type, len, body);
+	if (cl->c.w->last_cls_client == cl)
+		cl->c.w->last_cls_client = NULL;
+	return a;
 }
 
 /* Between transactions: the first message of the next one asks the pool for a server. */

@@ -572,8 +572,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	size_t tl;
 	const char *sql;
 	struct worker *w = cl->c.w;
-	struct cls_result own;
-	const struct cls_result *rp = &own;
+	const struct cls_result *rp = w->last_cls;
 	if (type == 'B') {
 		/* Executing a named prepared statement: what it does was classified at its first use. */
 		struct ps_stmt *st = body ? prepared_named(cl, type, body, len - 4) : NULL;
@@ -585,16 +584,23 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		if (len - 4 > CLASSIFY_MAX_TEXT)
 			ryw_note_statement(sv, NULL);   /* too large to classify: may write */
 		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
+	} else if (w->last_cls_client == cl && w->last_cls_body == body) {
+		/* Routed just now: same message, same answer; the text only matters for what it sets. */
+		sql = rp->n_events ? statement_text(type, body, len - 4, &tl) : NULL;
 	} else if (!(sql = statement_text(type, body, len - 4, &tl))) {
 		ryw_batch_bind(sv);   /* not a statement pgrouter can read: no LSN query behind this batch */
 		sv->ryw.xvalid = false;
 		return ACT_SEND;
-	} else if (w->last_cls_client == cl && w->last_cls_body == body) {
-		rp = w->last_cls;   /* routed just now: same message, same answer */
+	} else {
+		/* Not routed just now: classify into the worker's slot, where the prepared-statement tracker
+		   finds it for this same message (linked_msg forgets it when the message is handled). */
 		w->last_cls_client = NULL;
-	} else if (!clientroute_classify(cl, sql, tl, &own)) {
-		ryw_note_statement(sv, NULL);
-		return ACT_SEND;
+		if (!clientroute_classify(cl, sql, tl, w->last_cls)) {
+			ryw_note_statement(sv, NULL);
+			return ACT_SEND;
+		}
+		w->last_cls_client = cl;
+		w->last_cls_body = body;
 	}
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */

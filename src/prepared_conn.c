@@ -80,17 +80,25 @@ static bool find_sql(struct client *cl, uint8_t type, const uint8_t *body, uint3
 	size_t nl = 0;
 	if (type == 'P' && (!cur_cstr(&cur, &nl) || nl > 0))
 		return false;   /* a named statement is never executed by its Parse */
+	struct worker *w = cl->c.w;
+	struct cls_result own;
+	const struct cls_result *rp = &own;
+	/* This very message, classified for routing: most have no events, and need no second look at the text. */
+	bool routed = w->last_cls_client == cl && w->last_cls_body == body;
+	if (routed && w->last_cls->n_events == 0)
+		return false;
 	size_t tl = 0;
 	const char *text = cur_cstr(&cur, &tl);
-	if (!text || tl > PS_SCAN_MAX || !mentions_dealloc(text, tl))
+	if (!text || tl > PS_SCAN_MAX)
 		return false;
-	struct cls_result r;
-	if (!clientroute_classify(cl, text, tl, &r))
+	if (routed)
+		rp = w->last_cls;
+	else if (!mentions_dealloc(text, tl) || !clientroute_classify(cl, text, tl, &own))
 		return false;
 	out->n = 0;
 	out->name = NULL;
-	for (int i = 0; i < r.n_events && i < CLS_MAX_EVENTS && out->n < PS_SQL_MAX; i++) {
-		const struct cls_event *e = &r.ev[i];
+	for (int i = 0; i < rp->n_events && i < CLS_MAX_EVENTS && out->n < PS_SQL_MAX; i++) {
+		const struct cls_event *e = &rp->ev[i];
 		if (e->kind == CLS_EV_DEALLOCATE_ALL)
 			out->kind[out->n++] = PS_SQL_DEALLOCATE_ALL;
 		else if (e->kind == CLS_EV_DISCARD && e->sub == CLS_DISCARD_ALL)
@@ -99,9 +107,9 @@ static bool find_sql(struct client *cl, uint8_t type, const uint8_t *body, uint3
 			out->kind[out->n++] = PS_SQL_DEALLOCATE;
 	}
 	/* A lone "DEALLOCATE name" can be rewritten; inside a longer text it is left to the server. */
-	if (out->n == 1 && out->kind[0] == PS_SQL_DEALLOCATE && r.n_stmts == 1 && r.n_events == 1 &&
-	    !(r.ev[0].flags & CLS_EVF_TRUNCATED)) {
-		snprintf(name, cap, "%s", r.ev[0].name);
+	if (out->n == 1 && out->kind[0] == PS_SQL_DEALLOCATE && rp->n_stmts == 1 && rp->n_events == 1 &&
+	    !(rp->ev[0].flags & CLS_EVF_TRUNCATED)) {
+		snprintf(name, cap, "%s", rp->ev[0].name);
 		out->name = name;
 	}
 	return out->n > 0;
