@@ -50,14 +50,47 @@ static const bool special[256] = {
 	['8'] = true, ['9'] = true,
 };
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* The first special byte at or after i (or len), 16 bytes per step: the specials are ", $, ', \\ and
+   the range - . / 0-9 (0x2d-0x39). */
+static size_t plain_run_end(const char *s, size_t len, size_t i)
+{
+	const __m128i lo = _mm_set1_epi8(0x2d), span = _mm_set1_epi8(0x39 - 0x2d);
+	const __m128i dq = _mm_set1_epi8('"'), dollar = _mm_set1_epi8('$'), sq = _mm_set1_epi8('\''),
+	              bs = _mm_set1_epi8('\\');
+	for (; len - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i off = _mm_sub_epi8(x, lo);
+		__m128i in_range = _mm_cmpeq_epi8(_mm_min_epu8(off, span), off);   /* unsigned off <= span */
+		__m128i hit = _mm_or_si128(_mm_or_si128(in_range, _mm_cmpeq_epi8(x, dq)),
+		                           _mm_or_si128(_mm_cmpeq_epi8(x, dollar),
+		                                        _mm_or_si128(_mm_cmpeq_epi8(x, sq), _mm_cmpeq_epi8(x, bs))));
+		int mask = _mm_movemask_epi8(hit);
+		if (mask)
+			return i + (size_t)__builtin_ctz((unsigned)mask);
+	}
+	while (i < len && !special[(unsigned char)s[i]])
+		i++;
+	return i;
+}
+#else
+static size_t plain_run_end(const char *s, size_t len, size_t i)
+{
+	while (i < len && !special[(unsigned char)s[i]])
+		i++;
+	return i;
+}
+#endif
+
 int cls_shape_key(const char *sql, size_t len, char *buf, size_t cap)
 {
-	/* Every statement of every client passes here: plain runs are found by table and copied at once. */
+	/* Every statement of every client passes here: plain runs are found 16 bytes at a time and copied at
+	   once. */
 	size_t o = 0, i = 0;
 	while (i < len) {
-		size_t run = i;
-		while (run < len && !special[(unsigned char)sql[run]])
-			run++;
+		size_t run = plain_run_end(sql, len, i);
 		if (o + (run - i) > cap)
 			return -1;
 		memcpy(buf + o, sql + i, run - i);
