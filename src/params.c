@@ -112,7 +112,59 @@ static int tracked_index(const char *name)
 	return -1;
 }
 
-void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback)
+#define INTERN_SLOTS 2048            /* power of two; at most half of them used */
+#define INTERN_BYTES (256u * 1024)   /* past this, values are compared as strings again */
+
+struct str_intern {
+	uint32_t used;
+	size_t bytes;
+	char *slot[INTERN_SLOTS];
+};
+
+struct str_intern *str_intern_new(void) { return calloc(1, sizeof(struct str_intern)); }
+
+void str_intern_free(struct str_intern *in)
+{
+	if (!in)
+		return;
+	for (uint32_t i = 0; i < INTERN_SLOTS; i++)
+		free(in->slot[i]);
+	free(in);
+}
+
+/* The set's copy of s, added if new; NULL when the set is full (the caller keeps s itself). */
+static const char *intern(struct str_intern *in, const char *s)
+{
+	size_t n = strlen(s);
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	for (uint32_t i = (uint32_t)h & (INTERN_SLOTS - 1);; i = (i + 1) & (INTERN_SLOTS - 1)) {
+		if (!in->slot[i]) {
+			if (in->used >= INTERN_SLOTS / 2 || in->bytes + n + 1 > INTERN_BYTES || !(in->slot[i] = strdup(s)))
+				return NULL;
+			in->used++;
+			in->bytes += n + 1;
+			return in->slot[i];
+		}
+		if (strcmp(in->slot[i], s) == 0)
+			return in->slot[i];
+	}
+}
+
+/* Fill view slot i with v, interned when the set allows. */
+static void view_put(struct tracked_view *view, int i, const char *v, struct str_intern *in)
+{
+	const char *iv = in ? intern(in, v) : NULL;
+	view->v[i] = iv ? iv : v;
+	if (iv)
+		view->interned |= (uint8_t)(1u << i);
+	else
+		view->interned &= (uint8_t)~(1u << i);
+}
+
+void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback,
+                 struct str_intern *in)
 {
 	if (view->version == p->version + 1)
 		return;
@@ -123,7 +175,7 @@ void params_view(struct tracked_view *view, const struct params *p, const struct
 		while (params_next(fallback, &pos, &n, &v)) {
 			int i = tracked_index(n);
 			if (i >= 0)
-				view->v[i] = v;
+				view_put(view, i, v, in);
 		}
 	}
 	uint32_t pos = 0;
@@ -131,7 +183,7 @@ void params_view(struct tracked_view *view, const struct params *p, const struct
 	while (params_next(p, &pos, &n, &v)) {
 		int i = tracked_index(n);
 		if (i >= 0)
-			view->v[i] = v;
+			view_put(view, i, v, in);
 		else
 			view->has_extra = true;
 	}
@@ -143,8 +195,10 @@ bool params_view_equal(const struct tracked_view *a, const struct tracked_view *
 	for (int i = 0; i < N_TRACKED; i++) {
 		if (!a->v[i])
 			continue;   /* nothing wanted for this one */
-		if (!b->v[i] || strcmp(a->v[i], b->v[i]) != 0)
-			return false;
+		if (a->v[i] == b->v[i])
+			continue;
+		if (!b->v[i] || (a->interned & b->interned & (1u << i)) || strcmp(a->v[i], b->v[i]) != 0)
+			return false;   /* two interned values differ exactly when their pointers do */
 	}
 	return true;
 }

@@ -17,15 +17,23 @@ struct params {
 
 #define N_TRACKED 6
 
+/* A thread's set of distinct strings: equal values, one pointer (so views compare pointers). */
+struct str_intern;
+struct str_intern *str_intern_new(void);
+void str_intern_free(struct str_intern *in);
+
 /* The tracked values of a parameter set (with a fallback set for missing ones), cached by version. */
 struct tracked_view {
 	uint32_t version;   /* params.version + 1 when valid (0: never filled) */
 	bool has_extra;     /* the set also holds untracked names */
+	uint8_t interned;   /* bit i: v[i] came from the intern set (equal values, equal pointers) */
 	const char *v[N_TRACKED];
 };
 
-/* Refresh view from p (missing values from fallback, which must not change while the view is used). */
-void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback);
+/* Refresh view from p (missing values from fallback, which must not change while the view is used);
+   values are interned in `in` (may be NULL) while it has room. */
+void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback,
+                 struct str_intern *in);
 /* True when every tracked value wanted in a (the client) is what b (the server) has. */
 bool params_view_equal(const struct tracked_view *a, const struct tracked_view *b);
 

@@ -677,8 +677,8 @@ void server_sync_params(struct server *sv, struct client *cl)
 	struct iobuf *sql = NULL;
 	const struct params *welcome = &cl->pool->shared->welcome;
 	/* Usually nothing differs: compare the cached tracked values before looking closer. */
-	params_view(&cl->view, &cl->params, welcome);
-	params_view(&sv->view, &sv->params, NULL);
+	params_view(&cl->view, &cl->params, welcome, sv->c.w->param_values);
+	params_view(&sv->view, &sv->params, NULL, sv->c.w->param_values);
 	if (!cl->view.has_extra && sv->extra.len == 0 && params_view_equal(&cl->view, &sv->view))
 		return;
 	int err = 0;

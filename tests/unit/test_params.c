@@ -1,0 +1,86 @@
+/* Unit tests for parameter sets: set/unset, and the cached tracked views that decide whether a server needs SETs. */
+#include "params.h"
+#include "unit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A client wanting only what the server has needs nothing; one differing value is seen, interned or not. */
+static void test_view_equal(struct str_intern *in)
+{
+	struct params cl = { 0 }, sv = { 0 }, welcome = { 0 };
+	struct tracked_view cv = { 0 }, svv = { 0 };
+	params_set(&welcome, "client_encoding", "UTF8");
+	params_set(&welcome, "DateStyle", "ISO, MDY");
+	params_set(&sv, "client_encoding", "UTF8");
+	params_set(&sv, "DateStyle", "ISO, MDY");
+	params_set(&sv, "TimeZone", "UTC");
+	params_view(&cv, &cl, &welcome, in);
+	params_view(&svv, &sv, NULL, in);
+	CHECK(params_view_equal(&cv, &svv));
+	CHECK(!cv.has_extra);
+
+	params_set(&cl, "TimeZone", "Europe/Berlin");   /* the client changed a setting: the view follows */
+	params_view(&cv, &cl, &welcome, in);
+	CHECK(!params_view_equal(&cv, &svv));
+	params_set(&sv, "timezone", "Europe/Berlin");    /* names compare case-insensitively */
+	params_view(&svv, &sv, NULL, in);
+	CHECK(params_view_equal(&cv, &svv));
+	CHECK_EQ_STR(params_get(&sv, "TIMEZONE"), "Europe/Berlin");
+
+	params_set(&cl, "application_name", "app");     /* wanted, but the server has none */
+	params_view(&cv, &cl, &welcome, in);
+	CHECK(!params_view_equal(&cv, &svv));
+	params_set(&sv, "application_name", "app2");
+	params_view(&svv, &sv, NULL, in);
+	CHECK(!params_view_equal(&cv, &svv));
+	params_set(&sv, "application_name", "app");
+	params_view(&svv, &sv, NULL, in);
+	CHECK(params_view_equal(&cv, &svv));
+
+	params_set(&cl, "search_path", "s1");            /* untracked: the caller looks closer */
+	params_view(&cv, &cl, &welcome, in);
+	CHECK(cv.has_extra);
+	params_unset(&cl, "search_path");
+	params_view(&cv, &cl, &welcome, in);
+	CHECK(!cv.has_extra);
+	params_clear(&cl);
+	params_clear(&sv);
+	params_clear(&welcome);
+}
+
+/* Past its capacity the intern set stops taking values, and views still compare them correctly. */
+static void test_intern_full(void)
+{
+	struct str_intern *in = str_intern_new();
+	CHECK(in != NULL);
+	struct params a = { 0 }, b = { 0 };
+	struct tracked_view av = { 0 }, bv = { 0 };
+	char v[32];
+	for (int i = 0; i < 3000; i++) {   /* more distinct values than the set keeps */
+		snprintf(v, sizeof v, "app-%d", i);
+		params_set(&a, "application_name", v);
+		params_set(&b, "application_name", v);
+		params_view(&av, &a, NULL, in);
+		params_view(&bv, &b, NULL, in);
+		CHECK(params_view_equal(&av, &bv));
+		snprintf(v, sizeof v, "other-%d", i);
+		params_set(&b, "application_name", v);
+		params_view(&bv, &b, NULL, in);
+		CHECK(!params_view_equal(&av, &bv));
+	}
+	CHECK((av.interned & bv.interned) == 0);   /* the set was full by then */
+	params_clear(&a);
+	params_clear(&b);
+	str_intern_free(in);
+}
+
+int main(void)
+{
+	struct str_intern *in = str_intern_new();
+	test_view_equal(in);
+	test_view_equal(NULL);   /* without an intern set: plain string comparison */
+	str_intern_free(in);
+	test_intern_full();
+	return unit_done("test_params");
+}
