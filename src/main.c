@@ -26,6 +26,7 @@
 
 static struct event_base *main_base;
 static struct event *done_ev;
+static struct event *sig_ev[3];   /* SIGHUP, SIGINT, SIGTERM */
 
 static void usage(const char *prog)
 {
@@ -125,6 +126,17 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	event_add(done_ev, &tv);
 }
 
+/* The main thread's loop and its events (control_free first: its event lives on the same loop). */
+static void main_loop_free(void)
+{
+	for (int i = 0; i < 3; i++)
+		if (sig_ev[i])
+			event_free(sig_ev[i]);
+	if (done_ev)
+		event_free(done_ev);
+	event_base_free(main_base);
+}
+
 int main(int argc, char **argv)
 {
 	bool daemon_mode = false;
@@ -171,13 +183,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pgrouter: cannot create the main event loop\n");
 		return 1;
 	}
-	struct event *hup = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
-	struct event *intr = evsignal_new(main_base, SIGINT, on_stop, NULL);
-	struct event *term = evsignal_new(main_base, SIGTERM, on_stop, NULL);
+	sig_ev[0] = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
+	sig_ev[1] = evsignal_new(main_base, SIGINT, on_stop, NULL);
+	sig_ev[2] = evsignal_new(main_base, SIGTERM, on_stop, NULL);
 	done_ev = evtimer_new(main_base, check_done, NULL);
-	event_add(hup, NULL);
-	event_add(intr, NULL);
-	event_add(term, NULL);
+	for (int i = 0; i < 3; i++)
+		event_add(sig_ev[i], NULL);
 	atomic_store(&g_shared.cfg, cfg);
 	struct timeval start;
 	gettimeofday(&start, NULL);
@@ -203,7 +214,8 @@ int main(int argc, char **argv)
 		log_error(NULL, "%s", err);
 		fprintf(stderr, "pgrouter: %s\n", err);
 		http_stop();
-		event_base_free(main_base);
+		control_free();
+		main_loop_free();
 		return 1;
 	}
 	if (catalog_start() < 0) {
@@ -230,12 +242,8 @@ int main(int argc, char **argv)
 	if (last->pidfile && *last->pidfile)
 		unlink(last->pidfile);
 	log_info(NULL, "pgrouter stopped");
-	event_free(hup);
-	event_free(intr);
-	event_free(term);
-	event_free(done_ev);
 	control_free();
-	event_base_free(main_base);
+	main_loop_free();
 	free(g_shared.workers);
 	config_put(atomic_load(&g_shared.cfg));
 	return 0;
