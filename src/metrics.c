@@ -77,7 +77,9 @@ void metrics_routed(struct worker *w, struct pool *p, int node, bool read, const
 	struct met_rule *ru = rule ? rule_slot(m, rule) : NULL;
 	if (ru)
 		met_add(&ru->hits, 1);
-	struct met_node *n = node < p->nnodes ? node_slot(m, p->host[node], p->port[node]) : NULL;
+	struct met_node *n = NULL;
+	if (node < p->nnodes && !(n = p->met[node]))
+		n = p->met[node] = node_slot(m, p->host[node], p->port[node]);
 	if (n)
 		met_add(read ? &n->reads : &n->writes, 1);
 }

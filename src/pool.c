@@ -70,6 +70,7 @@ static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struc
 	p->pool_mode = db->pool_mode >= 0 ? db->pool_mode : cfg->pool_mode;
 	p->target = db->target;
 	for (int i = 0; i < MAX_NODES; i++) {
+		p->met[i] = NULL;   /* the node at i may be another one now */
 		if (i < db->nnodes && (!p->host[i] || strcmp(p->host[i], db->nodes[i].host))) {
 			free(p->host[i]);
 			p->host[i] = strdup(db->nodes[i].host);

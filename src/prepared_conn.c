@@ -151,8 +151,9 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 	char name[CLS_NAME_MAX + 1];
 	bool has_sql = body && (type == 'Q' || type == 'P') &&
 	               find_sql(cl, type, body, len - 4, &sql, name, sizeof name);
+	/* Only a Parse interns a statement, under the session's search_path. */
 	struct ps_env env = { .intern = w->ps_intern, .max_stmts = w->cfg->max_prepared_statements,
-	                      .scope = params_get(&cl->params, "search_path") };
+	                      .scope = type == 'P' ? params_get(&cl->params, "search_path") : NULL };
 	struct ps_out out = { server_out, cl };
 	switch (ps_client_message(&env, cl->ps, sv->ps, type, body, body ? len - 4 : 0, has_sql ? &sql : NULL,
 	                          &out)) {

@@ -259,6 +259,7 @@ struct pool {
 	char *host[MAX_NODES];
 	int port[MAX_NODES];
 	int weight[MAX_NODES];
+	struct met_node *met[MAX_NODES];  /* each node's slot in this worker's metrics (NULL: look it up) */
 	struct node_pool nodes[MAX_NODES];
 	int primary;              /* node that takes writes: node 0 as configured, or whichever the monitor found */
 	int mon[MAX_NODES];       /* each node's index in the monitor's snapshot, or -1 */
