@@ -621,6 +621,37 @@ def test_deallocate_and_discard_all(router, pcluster):
     assert not [e for e in logs.entries() if re.search(r"prepared statement \"?pgr\d+_\d+", e.text)]
 
 
+@pytest.mark.pgr_timeout(60)
+def test_deallocate_after_routing_is_switched_off(router, pcluster):
+    """An operator turns routing off while a client works: the client's DEALLOCATE and DISCARD ALL
+    are still understood (the one statement pgrouter answered itself before the reload leaves
+    nothing behind that could be taken for them)."""
+    pgr = router(workers=1)
+    s = W.sync()
+    with W.Wire(pgr.port, timeout=10) as w:
+        w.startup()
+        w.send(W.parse("SELECT 1", "d1") + s)
+        answers(w, 1)
+        rows, err = w.simple("SET pgrouter.target = auto")
+        assert err is None, err
+        pgr.write_config(routing=0)
+        pgr.reload()
+        assert "configuration reloaded" in pgr.log
+        for dealloc, tag in ((W.query("DEALLOCATE d1"), "DEALLOCATE"), (W.query("DISCARD ALL"), "DISCARD ALL")):
+            w.send(dealloc)
+            got = answers(w, 1)
+            assert ("C", tag) in got, got
+            w.send(bind_exec("d1") + s)
+            got = answers(w, 1)
+            assert any(g[0] == "E" and g[1] == "26000" for g in got), f"d1 still runs after {tag}: {got}"
+            w.send(W.parse("SELECT 2", "d1") + bind_exec("d1") + s)
+            got = answers(w, 1)
+            assert ("D", ("2",)) in got, got
+        w.send(W.query("SET pgrouter.target = auto"))
+        answers(w, 1)
+    assert "BUG" not in pgr.log
+
+
 @pytest.mark.pgr_timeout(120)
 def test_server_connections_replaced_and_a_replica_lost(router, pcluster, tag):
     """Statements survive their server connections: after every pgrouter backend is terminated, and
