@@ -179,16 +179,17 @@ int main(int argc, char **argv)
 	/* Signals are caught before the listeners open: a SIGHUP sent as soon as the port answers is a reload
 	   (handled once the loop runs), not the default action's exit. */
 	main_base = event_base_new();
-	if (!main_base) {
-		fprintf(stderr, "pgrouter: cannot create the main event loop\n");
+	if (main_base) {
+		sig_ev[0] = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
+		sig_ev[1] = evsignal_new(main_base, SIGINT, on_stop, NULL);
+		sig_ev[2] = evsignal_new(main_base, SIGTERM, on_stop, NULL);
+		done_ev = evtimer_new(main_base, check_done, NULL);
+	}
+	if (!main_base || !sig_ev[0] || !sig_ev[1] || !sig_ev[2] || !done_ev ||
+	    event_add(sig_ev[0], NULL) < 0 || event_add(sig_ev[1], NULL) < 0 || event_add(sig_ev[2], NULL) < 0) {
+		fprintf(stderr, "pgrouter: cannot create the main event loop and its signal handlers\n");
 		return 1;
 	}
-	sig_ev[0] = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
-	sig_ev[1] = evsignal_new(main_base, SIGINT, on_stop, NULL);
-	sig_ev[2] = evsignal_new(main_base, SIGTERM, on_stop, NULL);
-	done_ev = evtimer_new(main_base, check_done, NULL);
-	for (int i = 0; i < 3; i++)
-		event_add(sig_ev[i], NULL);
 	atomic_store(&g_shared.cfg, cfg);
 	struct timeval start;
 	gettimeofday(&start, NULL);

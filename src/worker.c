@@ -435,7 +435,7 @@ void worker_free(struct worker *w)
 	str_intern_free(w->param_values);
 	free(w->learned);
 	if (w->kick_ev) event_free(w->kick_ev);
-	if (w->kick_fd > 0) close(w->kick_fd);
+	if (w->kick_fd >= 0) close(w->kick_fd);
 	if (w->reap_ev) event_free(w->reap_ev);
 	if (w->janitor_ev) event_free(w->janitor_ev);
 	if (w->base) event_base_free(w->base);
