@@ -320,6 +320,94 @@ static int route_apply_kv(void *obj, const char *key, const char *val, const cha
 	return route_apply(obj, key, val, why);
 }
 
+#define REGEX_MAX_LEN 512
+#define REGEX_MAX_COST 10000
+
+/* The closing ']' of the bracket expression opening at q, or NULL (regcomp will refuse the regex). */
+static const char *bracket_end(const char *q)
+{
+	q++;
+	if (*q == '^')
+		q++;
+	if (*q == ']')
+		q++;   /* a leading ']' is a member */
+	for (; *q && *q != ']'; q++) {
+		if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+			char kind = q[1];
+			for (q += 2; *q && !(q[0] == kind && q[1] == ']'); q++)
+				;
+			if (!*q)
+				return NULL;
+			q++;   /* on the class's ']' */
+		}
+	}
+	return *q ? q : NULL;
+}
+
+/* The copies {n,m} or {n,} asks for (its largest count plus one), with q just past the '{' and *end set to its
+   '}'; 0 when this is no interval (then the '{' is an ordinary character to us and regcomp decides). */
+static double interval_factor(const char *q, const char **end)
+{
+	double hi = 0;
+	int digits = 0;
+	for (; *q >= '0' && *q <= '9'; q++, digits++)
+		hi = hi * 10 + (*q - '0');
+	if (*q == ',') {
+		q++;
+		double hi2 = 0;
+		for (; *q >= '0' && *q <= '9'; q++, digits++)
+			hi2 = hi2 * 10 + (*q - '0');
+		if (hi2 > hi)
+			hi = hi2;
+	}
+	if (*q != '}' || digits == 0)
+		return 0;
+	*end = q;
+	return hi + 1;
+}
+
+/* An upper bound on the elements regcomp() builds for the extended regex s: an atom repeated by {n,m} is
+   copied for each count and by + once more, and a group's size is the sum of its atoms. */
+static double regex_cost(const char *s)
+{
+	double sum[REGEX_MAX_LEN + 1];   /* the size of each open group so far */
+	int depth = 0;
+	double last = 0;                 /* the atom a quantifier would repeat */
+	sum[0] = 0;
+	for (const char *q = s; *q; q++) {
+		double atom = 1, factor = 0;
+		const char *end;
+		if (*q == '(' && depth < REGEX_MAX_LEN) {
+			sum[++depth] = 0;
+			last = 0;
+			continue;
+		}
+		if (*q == ')' && depth > 0)
+			atom = sum[depth--] + 1;
+		else if (*q == '+')
+			factor = 2;
+		else if (*q == '*' || *q == '?')
+			factor = 1;
+		else if (*q == '{' && (factor = interval_factor(q + 1, &end)) > 0)
+			q = end;
+		else if (*q == '\\' && q[1])
+			q++;
+		else if (*q == '[' && (end = bracket_end(q)) != NULL)
+			q = end;
+		if (factor > 0) {
+			sum[depth] += last * (factor - 1);
+			last *= factor;
+			continue;
+		}
+		sum[depth] += atom;
+		last = atom;
+	}
+	double total = 0;
+	while (depth >= 0)
+		total += sum[depth--];
+	return total;
+}
+
 /* Parse a [routes] value like "application_name=grafana target=replica max_lag=30s". */
 int config_parse_route(struct parse_state *ps, const char *name, const char *value)
 {
@@ -336,24 +424,11 @@ int config_parse_route(struct parse_state *ps, const char *name, const char *val
 	if (!for_each_kv(ps, name, value, "route", route_apply_kv, r))
 		return 0;
 	if (r->regex_src) {
-		/* regcomp() expands counted repetitions: ((a{255}){255}){255} needs gigabytes. Bound them first. */
-		double product = 1;
-		for (const char *q = r->regex_src; *q; q++) {
-			if (*q == '\\' && q[1]) {
-				q++;
-				continue;
-			}
-			if (*q == '{') {
-				long lo = strtol(q + 1, NULL, 10);
-				const char *comma = strchr(q, ',');
-				const char *close = strchr(q, '}');
-				long hi = comma && close && comma < close && comma[1] != '}' ? strtol(comma + 1, NULL, 10) : lo;
-				product *= (double)((hi > lo ? hi : lo) + 1);
-			}
-		}
-		if (strlen(r->regex_src) > 512 || product > 10000)
-			return config_fail(ps, name, "regex too large or too many counted repetitions (limit: 512 characters, "
-			                      "product of {n} counts 10000)");
+		/* regcomp() copies a repeated atom once per count, so nested repetitions multiply: ((a{255}){255}){255}
+		   or eighteen nested (…)+ need hundreds of megabytes. Bound the copies first. */
+		if (strlen(r->regex_src) > REGEX_MAX_LEN || regex_cost(r->regex_src) > REGEX_MAX_COST)
+			return config_fail(ps, name, "regex too large or its repetitions nest too deeply (limit: %d characters, "
+			                   "%d pattern elements once {n,m} and + are expanded)", REGEX_MAX_LEN, REGEX_MAX_COST);
 		regex_t *re = calloc(1, sizeof *re);
 		int rc = re ? regcomp(re, r->regex_src, REG_EXTENDED | REG_NOSUB | REG_ICASE) : REG_ESPACE;
 		if (rc != 0) {

@@ -659,6 +659,33 @@ static void test_set_at_runtime(void)
 	config_put(c);
 }
 
+/* [routes] regexes whose compiled form would take gigabytes are refused at load; ordinary ones load. */
+static void test_route_regex_limits(void)
+{
+	char ini[2048], nested[600] = "";
+	const char *ok[] = { "from orders ", "^select .* from (a|b|c)+ where id = [0-9]{1,12}$", "x{1,100}",
+	                     "[]{}()+]+ and [[:alpha:]]{2}", "(((a+)+)+)+" };
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		snprintf(ini, sizeof ini, "[routes]\nr = regex='%s' target=replica\n", ok[i]);
+		struct config *c = load_ok(ini);
+		CHECK(c != NULL);
+		config_put(c);
+	}
+	for (int i = 0; i < 18; i++)
+		strcat(nested, "(");
+	strcat(nested, "a");
+	for (int i = 0; i < 18; i++)
+		strcat(nested, ")+");
+	const char *bad[] = { nested, "((a{255}){255}){255}", "a{100}{100}{100}", "(x{1,}){1,}{99}{99}" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(ini, sizeof ini, "[routes]\nr = regex='%s' target=replica\n", bad[i]);
+		const char *e = load_err(ini);
+		if (!strstr(e, "r: regex too large or its repetitions nest too deeply"))
+			fprintf(stderr, "regex %s: %s\n", bad[i], e);
+		CHECK(strstr(e, "r: regex too large or its repetitions nest too deeply") != NULL);
+	}
+}
+
 int main(void)
 {
 	write_tmp(log_path, "");
@@ -681,6 +708,7 @@ int main(void)
 	test_reload();
 	test_list_contains();
 	test_set_at_runtime();
+	test_route_regex_limits();
 	unlink(log_path);
 	return unit_done("test_config");
 }
