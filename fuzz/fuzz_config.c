@@ -141,7 +141,12 @@ static void check_config(struct config *cfg)
 	FUZZ_CHECK(cfg->max_packet_size >= 1024 && cfg->pkt_buf >= 1024);
 	bool secrets = cfg->auth_type == AUTH_PLAIN || cfg->auth_type == AUTH_MD5 ||
 	               cfg->auth_type == AUTH_SCRAM;
-	FUZZ_CHECK(!secrets || cfg->authfile != NULL);
+	/* Secrets come from the auth_file, or from auth_query through an auth_user (global or per database). */
+	bool auth_user = cfg->auth_user && *cfg->auth_user;
+	for (int i = 0; i < cfg->ndbs; i++)
+		auth_user |= cfg->dbs[i].auth_user != NULL;
+	FUZZ_CHECK(!secrets || cfg->authfile != NULL || auth_user);
+	FUZZ_CHECK(!auth_user || strstr(cfg->auth_query, "$1") != NULL);
 	FUZZ_CHECK(cfg->auth_type != AUTH_HBA || cfg->hba != NULL);
 	FUZZ_CHECK(cfg->auth_type != AUTH_CERT || cfg->client_tls_sslmode >= TLS_VERIFY_CA);
 	FUZZ_CHECK((cfg->client_tls_sslmode == TLS_DISABLE) == (cfg->client_tls_ctx == NULL));
