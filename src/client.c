@@ -401,10 +401,9 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 }
 
 static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
-static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
 
 /* Forwarding while linked: count what the server owes us so that release happens at the right Z. */
-static enum act linked_msg_once(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
 	if (sv->retry_swallow)
@@ -478,16 +477,6 @@ static enum act linked_msg_once(struct client *cl, uint8_t type, uint32_t len, c
 	}
 }
 
-/* The message's classification (the worker's slot) is good while this message is handled, and only then:
-   the next message may arrive at the same address. */
-static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
-{
-	enum act a = linked_msg_once(cl, type, len, body);
-	if (cl->c.w->last_cls_client == cl)
-		cl->c.w->last_cls_client = NULL;
-	return a;
-}
-
 /* Between transactions: the first message of the next one asks the pool for a server. */
 static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
@@ -531,9 +520,23 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 	return linked_msg(cl, type, len, body);
 }
 
+static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+
+/* The worker's classification slot describes the message being handled. Once that message is consumed the next
+   one may arrive at the same address, so the slot is forgotten; a message held back (pause, more bytes) comes
+   back unchanged and may still use it. */
 static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct client *cl = CL(c);
+	enum act a = client_on_msg_state(cl, type, len, body);
+	if (a != ACT_PAUSE && a != ACT_NEED_FULL && c->w->last_cls_client == cl)
+		c->w->last_cls_client = NULL;
+	return a;
+}
+
+static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct conn *c = &cl->c;
 	switch (cl->state) {
 	case CL_LINKED:
 		return linked_msg(cl, type, len, body);

@@ -385,6 +385,7 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
 	struct cls_result *r = p->w->last_cls;
 	const struct cls_result *cls = NULL;
+	p->w->last_cls_client = NULL;   /* the slot is about to hold this message's classification */
 	const char *sql = NULL;
 	size_t tl = 0;
 	uint64_t fp = 0;          /* the statement's fingerprint when already known (prepared statements) */
@@ -483,10 +484,7 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
-	cl->c.w->last_cls_client = NULL;   /* whatever the slot held was another message's */
 	enum route_step s = route_unit(cl, type, len, body, node);
-	if (s != RS_GO)
-		cl->c.w->last_cls_client = NULL;   /* answered, parked or closed here: never forwarded as this message */
 	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED)   /* a read's ryw_wait is over, however it ended */
 		ryw_wait_routed(cl, s == RS_GO && *node != cl->pool->primary);
 	return s;
@@ -595,7 +593,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		return ACT_SEND;
 	} else {
 		/* Not routed just now: classify into the worker's slot, where the prepared-statement tracker
-		   finds it for this same message (linked_msg forgets it when the message is handled). */
+		   finds it for this same message (client_on_msg forgets it once the message is consumed). */
 		w->last_cls_client = NULL;
 		if (!clientroute_classify(cl, sql, tl, w->last_cls)) {
 			ryw_note_statement(sv, NULL);
