@@ -146,6 +146,10 @@ struct cls_event {
 #define CLS_F_EVENTS_OVERFLOW  0x02 /* more than CLS_MAX_EVENTS events: treat session state as unknown */
 #define CLS_F_UNKNOWN_OVERFLOW 0x04 /* more than CLS_MAX_UNKNOWN unknown functions */
 #define CLS_F_HINT_INVALID     0x08 /* a "pgrouter:" comment could not be parsed (ignored) */
+/* May change session state in ways the events do not describe (DO, CALL, a user function that is
+   volatile or not known yet, a write to pg_settings): the connection must be reset before another
+   client uses it. */
+#define CLS_F_SESSION_OPAQUE   0x10
 
 /*
  * Query hint from a comment (block or "--" comment, anywhere in the text, first

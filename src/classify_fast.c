@@ -267,7 +267,19 @@ static bool is_pin_func(const char *name)
 	return false;
 }
 
-/* INSERT / UPDATE / DELETE / MERGE: primary; decline if a pinning function appears. */
+/* True if the call q(...) in DML may change session state (not a built-in known to leave it alone). */
+static bool dml_call_opaque(const struct fast *f, const struct qname *q)
+{
+	char schema[CLS_NAME_MAX], name[CLS_NAME_MAX];
+	if (q->n > 2 || part_text(f, &q->part[q->n - 1].t, name, sizeof(name)) < 0 ||
+	    (q->n == 2 && part_text(f, &q->part[0].t, schema, sizeof(schema)) < 0))
+		return true;
+	struct cls_fn_info fi;
+	cls_func_lookup(NULL, q->n == 2 ? schema : NULL, name, &fi);   /* DML: the full parser judges without env too */
+	return fi.opaque;
+}
+
+/* INSERT / UPDATE / DELETE / MERGE: primary; decline if a pinning or session-changing function appears. */
 static bool f_dml(struct fast *f, struct cls_stmt *st)
 {
 	int depth = 0;
@@ -281,13 +293,22 @@ static bool f_dml(struct fast *f, struct cls_stmt *st)
 			if (depth-- == 0)
 				return false;
 		} else if (is_name_tok(t)) {
+			struct ftok before = f->prev;
 			struct qname q;
 			f_name_chain(f, &q);
-			if (!sql_tok_punct(&f_peek(f, 1)->t, '('))
-				continue;
 			char name[CLS_NAME_MAX];
-			if (sql_ident_text(f->sql, &q.part[q.n > 3 ? 2 : q.n - 1].t, name, sizeof(name)) < 0 ||
-			    is_pin_func(name))
+			if (sql_ident_text(f->sql, &q.part[q.n > 3 ? 2 : q.n - 1].t, name, sizeof(name)) < 0)
+				return false;
+			if (!sql_tok_punct(&f_peek(f, 1)->t, '(')) {
+				if (strcmp(name, "pg_settings") == 0)
+					return false;   /* UPDATE pg_settings changes the session: the full parser flags it */
+				continue;
+			}
+			if (is_pin_func(name))
+				return false;
+			/* INSERT INTO t (cols) and ON CONFLICT (cols) are column lists; other calls must be built-ins. */
+			bool cols = is_word(&before, "into") || (is_word(&before, "on") && strcmp(name, "conflict") == 0);
+			if (!cols && call_kind(&q, &before, false) != NOT_CALL && dml_call_opaque(f, &q))
 				return false;
 		}
 	}

@@ -17,6 +17,7 @@ struct scan {
 	bool nested_dml, into, into_temp;
 	const char *strength;      /* first locking clause, or NULL */
 	uint8_t pins;
+	bool opaque;               /* a function that may change session state (user-defined, or unknown) */
 	char write_fn[CLS_DETAIL_MAX];
 	char unknown_fn[CLS_DETAIL_MAX];
 };
@@ -123,6 +124,7 @@ static void scan_func(struct scan *sc, struct jv fc)
 		fi.cls = CLS_FN_WRITE;
 		fi.pins = CLS_PIN_SET_CONFIG;
 	}
+	sc->opaque |= fi.opaque;
 	if (fi.cls == CLS_FN_WRITE) {
 		sc->pins |= fi.pins;
 		if (!sc->write_fn[0])
@@ -202,6 +204,8 @@ static void scan_tree(struct fctx *x, struct jv v, bool eval, struct scan *sc)
 	sc->out = x->out;
 	j_each_key(v, scan_key, sc);
 	x->out->pins |= sc->pins;
+	if (sc->opaque)
+		x->out->flags |= CLS_F_SESSION_OPAQUE;
 }
 
 /* ---- statement handlers ---- */
@@ -227,12 +231,25 @@ static void h_select(struct fctx *x, struct jv body, struct cls_stmt *st)
 		cls_stmt_set(st, CLS_REPLICA, cls_r_read, NULL);
 }
 
-/* INSERT / UPDATE / DELETE / MERGE: primary; only pins are of interest inside. */
+/* INSERT / UPDATE / DELETE / MERGE: primary; only pins and session changes are of interest inside. */
 static void h_dml(struct fctx *x, struct jv body, struct cls_stmt *st)
 {
 	struct scan sc;
+	struct jv rel;
+	char name[CLS_NAME_MAX];
 	scan_tree(x, body, false, &sc);
+	/* UPDATE pg_settings SET setting = … is set_config() in disguise. */
+	if (j_get(body, "relation", &rel) && j_get_str(rel, "relname", name, sizeof(name)) &&
+	    strcmp(name, "pg_settings") == 0)
+		x->out->flags |= CLS_F_SESSION_OPAQUE;
 	cls_stmt_set(st, CLS_PRIMARY, cls_r_dml, NULL);
+}
+
+/* DO and CALL: primary, and whatever the code inside does to the session is unknown. */
+static void h_opaque(struct fctx *x, struct jv body, struct cls_stmt *st)
+{
+	x->out->flags |= CLS_F_SESSION_OPAQUE;
+	cls_stmt_set(st, CLS_PRIMARY, j_get(body, "funccall", &(struct jv){0}) ? cls_r_call : cls_r_do, NULL);
 }
 
 /* Classify an inner statement into a scratch result (events and pins kept apart). */
@@ -248,7 +265,7 @@ static void inner(struct fctx *x, struct jv node, struct cls_result *scratch, st
 static void absorb(struct cls_result *out, const struct cls_result *in)
 {
 	out->pins |= in->pins;
-	out->flags |= in->flags & (CLS_F_EVENTS_OVERFLOW | CLS_F_UNKNOWN_OVERFLOW);
+	out->flags |= in->flags & (CLS_F_EVENTS_OVERFLOW | CLS_F_UNKNOWN_OVERFLOW | CLS_F_SESSION_OPAQUE);
 	for (unsigned i = 0; i < in->n_events; i++) {
 		struct cls_event *ev = cls_add_event(out, in->ev[i].kind, in->ev[i].stmt);
 		if (ev)
@@ -519,8 +536,8 @@ static const struct {
 	{"ClosePortalStmt", NULL, CLS_ANY, cls_r_cursor},
 	{"NotifyStmt", NULL, CLS_PRIMARY, cls_r_notify},
 	{"LockStmt", NULL, CLS_PRIMARY, cls_r_lock},
-	{"CallStmt", NULL, CLS_PRIMARY, cls_r_call},
-	{"DoStmt", NULL, CLS_PRIMARY, cls_r_do},
+	{"CallStmt", h_opaque, 0, NULL},
+	{"DoStmt", h_opaque, 0, NULL},
 	{"ConstraintsSetStmt", NULL, CLS_ANY, cls_r_set},
 	{"CheckPointStmt", NULL, CLS_PRIMARY, cls_r_maintenance},
 	{"ClusterStmt", NULL, CLS_PRIMARY, cls_r_maintenance},

@@ -461,6 +461,7 @@ void cls_func_lookup(const struct cls_env *env, const char *schema, const char *
 	if (e == NULL)
 		e = fn_find_prefix(name);
 	fi->pins = 0;
+	fi->opaque = false;
 	if (e && (e->kind == F_DENY || e->kind == F_DENY_PIN)) {
 		fi->cls = CLS_FN_WRITE;
 		fi->pins = e->kind == F_DENY_PIN ? CLS_PIN_ADVISORY : 0;
@@ -483,9 +484,11 @@ void cls_func_lookup(const struct cls_env *env, const char *schema, const char *
 	}
 	if (v == 'v') {
 		fi->cls = CLS_FN_WRITE;
+		fi->opaque = true;
 		return;
 	}
 	fi->cls = (e && e->kind == F_BUILTIN && catalog_schema(schema)) ? CLS_FN_SAFE : CLS_FN_UNKNOWN;
+	fi->opaque = fi->cls == CLS_FN_UNKNOWN;
 }
 
 /* True if the built-in tables are sorted and free of duplicates (checked by the unit test). */

@@ -77,6 +77,7 @@ enum cls_fn_class {
 struct cls_fn_info {
 	uint8_t cls;  /* enum cls_fn_class */
 	uint8_t pins; /* CLS_PIN_ADVISORY for session-level advisory locks */
+	bool opaque;  /* not a built-in known to leave the session alone (a user function may SET anything) */
 };
 
 /* Classify a call of schema.name (schema NULL if unqualified) from the built-in lists and env. */

@@ -443,6 +443,7 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 	case 'Q':
 	case 'F':
 		sv->expect_z++;
+		session_unit_sent(&sv->sj);
 		cl->c.w->n_queries++;
 		cl->pool->n_queries++;
 		if (type == 'Q' && sv->ryw.plan) {
@@ -453,6 +454,7 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 	case 'S': {
 		bool ride = ryw_sync_ends_unit(sv);   /* before this Sync counts as owed */
 		sv->expect_z++;
+		session_unit_sent(&sv->sj);
 		sv->unsynced = false;
 		sv->ryw.xvalid = false;
 		return ride ? (enum act)ryw_send_with_query(cl, sv, pa, len, body) : pa;

@@ -13,6 +13,7 @@
 #include "router.h"
 #include "ryw_store.h"
 #include "ryw_wait.h"
+#include "session.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -501,66 +502,13 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 	}
 	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
 		const struct cls_event *e = &r->ev[i];
-		switch (e->kind) {
-		case CLS_EV_SET:
-			if (e->flags & CLS_EVF_PGROUTER) {
-				apply_pgrouter_set(cl, e);
-				break;
-			}
-			if ((e->flags & CLS_EVF_LOCAL) || param_is_tracked(e->name))
-				break;   /* local to the transaction, or reported back by the server */
-			if (strcasecmp(e->name, "default_transaction_read_only") == 0)
-				cl->default_read_only = e->txn_mode == CLS_TXN_READ_ONLY;
-			if (e->sub == CLS_SET_VALUE && !(e->flags & (CLS_EVF_MULTI_VALUE | CLS_EVF_TRUNCATED))) {
-				params_set(&cl->params, e->name, e->value_str);
-				params_set(&sv->extra, e->name, e->value_str);
-			} else if (e->sub == CLS_SET_VALUE && e->value.len < 1000) {
-				/* A list ("a, b") is replayed as the client wrote it: PARAM_RAW marks SQL, not a literal. */
-				char raw[1024];
-				snprintf(raw, sizeof raw, "%c%.*s", PARAM_RAW, (int)e->value.len, sql + e->value.off);
-				params_set(&cl->params, e->name, raw);
-				params_set(&sv->extra, e->name, raw);
-			} else if (e->sub == CLS_SET_DEFAULT) {
-				params_unset(&cl->params, e->name);
-				params_unset(&sv->extra, e->name);
-			} else {
-				/* SET … FROM CURRENT: only the backend knows the value; keep the session on it. */
-				cl->pins |= CLS_PIN_SET_CONFIG;
-				sv->pinned = true;
-			}
-			break;
-		case CLS_EV_RESET:
-			if (ryw_client_set(cl, e->name, NULL) != 0)
-				break;   /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
-			if (!param_is_tracked(e->name)) {
-				params_unset(&cl->params, e->name);
-				params_unset(&sv->extra, e->name);
-			}
-			if (strcasecmp(e->name, "default_transaction_read_only") == 0)
-				cl->default_read_only = false;
-			break;
-		case CLS_EV_RESET_ALL:
-		case CLS_EV_DISCARD:
-			if (e->kind == CLS_EV_RESET_ALL || e->sub == CLS_DISCARD_ALL) {
-				uint32_t pos = 0;
-				const char *n, *v;
-				while (params_next(&sv->extra, &pos, &n, &v)) {
-					params_unset(&cl->params, n);
-					params_unset(&sv->extra, n);
-					pos = 0;
-				}
-				cl->default_read_only = false;
-			}
-			/* DISCARD ALL also drops temp tables, advisory locks, LISTENs, cursors and prepared statements. */
-			if (e->kind == CLS_EV_DISCARD && e->sub == CLS_DISCARD_ALL) {
-				cl->pins = 0;
-				sv->pinned = false;
-			}
-			break;
-		default:
-			break;
-		}
+		if (e->kind == CLS_EV_SET && (e->flags & CLS_EVF_PGROUTER))
+			apply_pgrouter_set(cl, e);   /* pgrouter's own: answered by pgrouter, nothing to confirm */
+		else if (e->kind == CLS_EV_RESET)
+			ryw_client_set(cl, e->name, NULL);   /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
 	}
+	if (r->n_events || (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW)))
+		session_track(cl, sv, r, sql);
 }
 
 enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)

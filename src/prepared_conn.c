@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "log.h"
 #include "prepared.h"
+#include "prepared_guard.h"
 #include "proto/cursor.h"
 #include "server.h"
 
@@ -147,6 +148,8 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		goto nomem;
 	if (!w->ps_intern && !(w->ps_intern = ps_intern_new(w->id)))
 		goto nomem;
+	if (body && memchr("QPBDC", type, 5))
+		prepared_guard(cl, type, body, len - 4);   /* other clients' server-side names stay out of reach */
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
 	bool has_sql = body && (type == 'Q' || type == 'P') &&

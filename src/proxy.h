@@ -15,6 +15,7 @@
 #include "params.h"
 #include "proto/codec.h"
 #include "ryw.h"
+#include "session.h"
 
 struct worker;
 struct pool;
@@ -184,6 +185,8 @@ struct server {
 	uint8_t ps_seen_act;
 	struct ryw_server ryw;    /* commit-LSN learning on a primary connection */
 	struct params extra;      /* settings pgrouter SET that the server does not report */
+	struct sess_journal sj;   /* the client's session changes until their transaction ends (session.c) */
+	uint32_t sj_seen;         /* c.nmsg + 1 of the ReadyForQuery session_ready last saw */
 	struct list cancels;      /* cancel requests in flight for this backend */
 	struct scram_client *scram;  /* only while logging in with SCRAM */
 	struct list pool_node;    /* on one of its node pool's lists */

@@ -50,6 +50,7 @@ static void server_destroy(struct conn *c)
 	ryw_store_detach(sv->ryw.store_req);
 	params_clear(&sv->params);
 	params_clear(&sv->extra);
+	session_free(&sv->sj);
 	prepared_server_free(sv);
 	free(sv->held);
 	free(sv);
@@ -239,6 +240,7 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 		proto_parse_error(body, n, &e);
 		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e.message ? e.message : "?",
 		         e.sqlstate ? e.sqlstate : "?");
+		sv->pinned = true;   /* what it has is no longer what pgrouter thinks: reset it after this client */
 		if (sv->client) {
 			char note[300];
 			snprintf(note, sizeof note, "pgrouter could not restore a session setting: %s",
@@ -294,6 +296,10 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 	if (type == 'Z') {
 		if (!body)
 			return ACT_NEED_FULL;
+		if (sv->sj_seen != sv->c.nmsg + 1) {   /* once per message, however often it is looked at */
+			sv->sj_seen = sv->c.nmsg + 1;
+			session_ready(sv, (char)body[0]);
+		}
 		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
 		if (sv->ryw.pipelined || (sv->ryw.wrote && body[0] == 'I' && sv->expect_z <= 1 && !sv->unsynced)) {
 			/* What came before a held ReadyForQuery goes into the client's buffer (no write of its own:
@@ -319,6 +325,8 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 			return ACT_SEND_LAST;
 		return ACT_SEND;
 	}
+	if (type == 'E')
+		session_error(&sv->sj);   /* the transaction cannot commit: its session changes will not stay */
 	if (type == 'E' && sv->node == sv->pool->primary) {
 		if (!body)
 			return ACT_NEED_FULL;
@@ -474,6 +482,7 @@ void server_release(struct server *sv)
 	int mode = sv->pool->pool_mode;
 	sv->state = SV_RESET;
 	sv->state_since = sv->c.w->now;
+	session_unlinked(sv);
 	if (!prepared_server_release_ok(sv))
 		sv->dirty = true;
 	if (sv->pinned && !cfg->server_reset_query[0]) {
@@ -506,6 +515,7 @@ void server_client_gone(struct server *sv)
 		prepared_server_forget(sv);   /* the client's names go with it; the server is closed below */
 	conn_unlink(&sv->c);
 	sv->client = NULL;
+	session_unlinked(sv);
 	if (clean) {
 		server_release(sv);
 		return;

@@ -151,6 +151,8 @@ static bool check_value(const struct cls_result *r, const char *sql, const char 
 		snprintf(buf, cap, "%.*s", (int)r->route_tag.len, sql + r->route_tag.off);
 	} else if (!strcmp(key, "hint_invalid")) {
 		snprintf(buf, cap, "%d", (r->flags & CLS_F_HINT_INVALID) ? 1 : 0);
+	} else if (!strcmp(key, "opaque")) {
+		snprintf(buf, cap, "%d", (r->flags & CLS_F_SESSION_OPAQUE) ? 1 : 0);
 	} else if (!strcmp(key, "unknown")) {
 		size_t n = 0;
 		for (unsigned i = 0; i < r->n_unknown; i++)

@@ -1,0 +1,132 @@
+/* pgrouter's server-side statement names (pgrN_M) are its own: a client's reference to one is renamed. */
+#include "prepared_guard.h"
+#include "classify.h"
+#include "client.h"
+#include "clientroute.h"
+#include "prepared.h"
+#include "proto/cursor.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+/*
+ * pgrouter prepares each client's named statements under names "pgr<worker>_<id>", shared by every
+ * client with the same statement.  Any client can read those names in pg_prepared_statements.  A
+ * reference to one that is not the client's own (a protocol Bind / Describe / Close of a name it never
+ * parsed, or SQL PREPARE / EXECUTE / DEALLOCATE naming it) has its '_' turned into '$' before it is
+ * forwarded: the server then answers "prepared statement "pgr0$5" does not exist" (26000) inside the
+ * client's own transaction, as it would for any unknown name, and a client's own SQL PREPARE of such a
+ * name keeps working under the '$' spelling, which pgrouter never uses.  The bytes change in place, in
+ * the client's input buffer, before they are forwarded: the message keeps its length.
+ */
+
+/* True for a name of pgrouter's form: "pgr", digits, '_', digits. */
+static bool reserved(const char *s, size_t n)
+{
+	size_t i = 3;
+	if (n < 6 || strncmp(s, "pgr", 3) != 0 || !isdigit((unsigned char)s[3]))
+		return false;
+	while (i < n && isdigit((unsigned char)s[i]))
+		i++;
+	if (i + 1 >= n || s[i] != '_')
+		return false;
+	for (i++; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* Rename a reserved name at p (n bytes) in place. */
+static void rename_at(char *p, size_t n)
+{
+	char *u = memchr(p, '_', n);
+	if (u)
+		*u = '$';
+}
+
+static bool ident_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
+}
+
+/* The first token in text[off, off+len) spelling name (any case, quoted or not), or NULL. */
+static char *find_token(char *text, uint32_t off, uint32_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	for (uint32_t i = off; i + nl <= off + len; i++) {
+		if (strncasecmp(text + i, name, nl) != 0)
+			continue;
+		if ((i > 0 && ident_char(text[i - 1])) || (i + nl < off + len && ident_char(text[i + nl])))
+			continue;
+		return text + i;
+	}
+	return NULL;
+}
+
+/* SQL text: rename reserved names that PREPARE, EXECUTE or DEALLOCATE statements use. */
+static void guard_sql(struct client *cl, const uint8_t *body, char *text, size_t tl)
+{
+	struct worker *w = cl->c.w;
+	struct cls_result own;
+	const struct cls_result *r = &own;
+	if (w->last_cls_client == cl && w->last_cls_body == body)
+		r = w->last_cls;   /* classified for routing just now */
+	else if (!clientroute_classify(cl, text, tl, &own))
+		return;
+	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
+		const struct cls_event *e = &r->ev[i];
+		if (e->kind != CLS_EV_PREPARE && e->kind != CLS_EV_EXECUTE && e->kind != CLS_EV_DEALLOCATE)
+			continue;
+		if (!reserved(e->name, strlen(e->name)) || e->stmt.off + e->stmt.len > tl)
+			continue;
+		char *at = find_token(text, e->stmt.off, e->stmt.len, e->name);
+		if (at)
+			rename_at(at, strlen(e->name));
+	}
+}
+
+/* A cheap look before classifying: "pgr" followed by a digit somewhere in the text. */
+static bool mentions_reserved(const char *s, size_t n)
+{
+	for (const char *p = s, *end = s + n; end - p >= 4 && (p = memchr(p, 'g', (size_t)(end - p - 1))) != NULL; p++)
+		if (p > s && (p[-1] | 0x20) == 'p' && (p[1] | 0x20) == 'r' && p + 2 < end && isdigit((unsigned char)p[2]))
+			return true;
+	return false;
+}
+
+void prepared_guard(struct client *cl, uint8_t type, const uint8_t *body, uint32_t n)
+{
+	/* The bytes are the client's own and not forwarded yet: changing them in place is safe. */
+	struct cursor cur = cur_make(body, n);
+	size_t nl = 0, tl = 0;
+	char *name = NULL;
+	switch (type) {
+	case 'Q':
+		name = (char *)cur_cstr(&cur, &tl);
+		if (name && mentions_reserved(name, tl))
+			guard_sql(cl, body, name, tl);
+		return;
+	case 'P': {
+		cur_cstr(&cur, NULL);
+		char *text = (char *)cur_cstr(&cur, &tl);
+		if (text && mentions_reserved(text, tl))
+			guard_sql(cl, body, text, tl);
+		return;
+	}
+	case 'B':
+		cur_cstr(&cur, NULL);   /* portal */
+		name = (char *)cur_cstr(&cur, &nl);
+		break;
+	case 'D':
+	case 'C':
+		if (cur_u8(&cur) != 'S')
+			return;
+		name = (char *)cur_cstr(&cur, &nl);
+		break;
+	default:
+		return;
+	}
+	if (name && reserved(name, nl) && !ps_client_find(cl->ps, name, (uint32_t)nl))
+		rename_at(name, nl);
+}
