@@ -515,8 +515,8 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 {
 	struct server *sv = cl->server;
 	sv->ryw.plan = false;
-	if (!cl->c.w->cfg->routing)
-		return ACT_SEND;
+	/* Without routing, statements are still read for what they do to the session (never handed on). */
+	bool routing = cl->c.w->cfg->routing;
 	size_t tl;
 	const char *sql;
 	struct worker *w = cl->c.w;
@@ -525,26 +525,34 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		/* Executing a named prepared statement: what it does was classified at its first use. */
 		struct ps_stmt *st = body ? prepared_named(cl, type, body, len - 4) : NULL;
 		if (!st || !(rp = prepared_cls(cl, st, &sql, &tl))) {
-			ryw_batch_bind(sv);
+			if (routing)
+				ryw_batch_bind(sv);
 			return ACT_SEND;
 		}
 	} else if (!body) {
-		if (len - 4 > CLASSIFY_MAX_TEXT)
-			ryw_note_statement(sv, NULL);   /* too large to classify: may write */
+		if (len - 4 > CLASSIFY_MAX_TEXT) {
+			sv->pinned = true;   /* too large to read: it may change the session, reset after this client */
+			if (routing)
+				ryw_note_statement(sv, NULL);   /* and it may write */
+		}
 		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
 	} else if (w->last_cls_client == cl && w->last_cls_body == body) {
 		/* Routed just now: same message, same answer; the text only matters for what it sets. */
 		sql = rp->n_events ? statement_text(type, body, len - 4, &tl) : NULL;
 	} else if (!(sql = statement_text(type, body, len - 4, &tl))) {
-		ryw_batch_bind(sv);   /* not a statement pgrouter can read: no LSN query behind this batch */
-		sv->ryw.xvalid = false;
+		if (routing) {
+			ryw_batch_bind(sv);   /* not a statement pgrouter can read: no LSN query behind this batch */
+			sv->ryw.xvalid = false;
+		}
 		return ACT_SEND;
 	} else {
 		/* Not routed just now: classify into the worker's slot, where the prepared-statement tracker
 		   finds it for this same message (client_on_msg forgets it once the message is consumed). */
 		w->last_cls_client = NULL;
 		if (!clientroute_classify(cl, sql, tl, w->last_cls)) {
-			ryw_note_statement(sv, NULL);
+			sv->pinned = true;   /* unread: reset after this client */
+			if (routing)
+				ryw_note_statement(sv, NULL);
 			return ACT_SEND;
 		}
 		w->last_cls_client = cl;
@@ -553,12 +561,14 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
 	bool ro_begin = cl->default_read_only && route_is_lone_begin(rp);
-	if (sv->node != sv->pool->primary && rp->target == CLS_PRIMARY && strcmp(rp->reason, "unknown-function") != 0 && !ro_begin &&
+	if (routing && sv->node != sv->pool->primary && rp->target == CLS_PRIMARY && strcmp(rp->reason, "unknown-function") != 0 && !ro_begin &&
 	    sv->tx_status == 'I' && !cl->pins && client_pool_mode(cl) != POOL_SESSION) {
 		cl->reroute = true;
 		return ACT_PAUSE;
 	}
 	track_effects(cl, sv, rp, sql);
+	if (!routing)
+		return ACT_SEND;
 	ryw_note_statement(sv, rp);
 	sv->ryw.plan = type == 'Q' && ryw_query_ends_unit(sv, rp);
 	return ACT_SEND;

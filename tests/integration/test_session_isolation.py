@@ -49,13 +49,17 @@ def objects(cluster):
     cluster.wait_caught_up()
 
 
-@pytest.fixture
-def shared(pgrouter, cluster, proxy_kind, objects):
-    """A pgrouter (or PgBouncer) whose clients take turns on one server connection per node."""
+@pytest.fixture(params=[1, 0], ids=["routing", "routing=0"])
+def shared(request, pgrouter, cluster, proxy_kind, objects):
+    """A pgrouter (or PgBouncer) whose clients take turns on one server connection per node; pgrouter
+    both routing over two replicas and as a plain pooler (routing = 0)."""
     dbs = {"postgres": db_entry(cluster, replicas=proxy_kind == "pgrouter")}
-    settings = dict(ONE_CONN)
+    settings = dict(ONE_CONN, routing=request.param)
     if proxy_kind != "pgrouter":
+        if request.param == 0:
+            pytest.skip("routing = 0 is pgrouter's")
         settings.pop("workers")
+        settings.pop("routing")
     return pgrouter(databases=dbs, **settings)
 
 
