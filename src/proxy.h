@@ -176,6 +176,7 @@ struct server {
 	bool release_when_cancelled;
 	bool unsynced;            /* extended-protocol messages forwarded since the last Sync */
 	bool pinned;              /* held session state for a client: reset before reuse */
+	bool fatal_sent;          /* a FATAL ErrorResponse of the backend went to the client: it closes next */
 	bool retry_armed;         /* the client's Query copy may still be re-run elsewhere */
 	bool retry_swallow;       /* dropping a replica's refusal up to its ReadyForQuery */
 	bool retry_to_primary;    /* the refusal was 25006: the re-run goes to the primary */

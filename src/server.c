@@ -117,6 +117,8 @@ void server_close(struct server *sv, const char *reason)
 	if (cl) {
 		/* Part of a message already went out: an ErrorResponse now would be read as its rest. */
 		bool mid_message = sv->c.pkt_remain && sv->c.pkt_action == ACT_SEND;
+		/* After the server's own FATAL (pg_terminate_backend, shutdown) a second error would hide its SQLSTATE. */
+		mid_message |= sv->fatal_sent;
 		sv->client = NULL;
 		cl->server = NULL;
 		conn_unlink(&sv->c);
@@ -325,13 +327,16 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 			return ACT_SEND_LAST;
 		return ACT_SEND;
 	}
-	if (type == 'E')
-		session_error(&sv->sj);   /* the transaction cannot commit: its session changes will not stay */
-	if (type == 'E' && sv->node == sv->pool->primary) {
+	if (type == 'E') {
 		if (!body)
 			return ACT_NEED_FULL;
+		session_error(&sv->sj);   /* the transaction cannot commit: its session changes will not stay */
 		struct pg_error e;
-		if (proto_parse_error(body, len - 4, &e) == 0 && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
+		if (proto_parse_error(body, len - 4, &e) < 0)
+			return ACT_SEND;
+		if (e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0))
+			sv->fatal_sent = true;   /* the backend is going: its own error is the client's last word */
+		if (sv->node == sv->pool->primary && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
 			/* The write node has become read-only (demoted): never reuse this connection, and look again. */
 			sv->dirty = true;
 			monitor_poke();

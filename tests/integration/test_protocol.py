@@ -281,3 +281,35 @@ def test_terminate_message_and_reconnect(pgrouter):
             assert w.wait_closed(5), "proxy did not close after Terminate"
     with pgr.connect() as c:
         assert backend_id(c)[1] > 0
+
+
+def test_startup_and_terminate_in_one_packet_is_a_clean_disconnect(pgrouter):
+    # A driver that connects and ends at once sends both before reading anything.
+    pgr = pgrouter()
+    with pgwire.Wire(pgr.port) as w:
+        w.send(pgwire.startup_packet() + pgwire.terminate())
+        assert w.wait_closed(5)
+    time.sleep(0.2)
+    assert "invalid startup packet" not in pgr.log
+    assert "protocol error" not in pgr.log
+
+
+def test_a_terminated_backend_reaches_the_client_as_the_servers_error(pgrouter, cluster):
+    # pg_terminate_backend: the client gets FATAL 57P01 as it would directly, and nothing after it.
+    pgr = pgrouter()
+    with pgwire.Wire(pgr.port) as w:
+        w.startup()
+        pid = w.simple("SELECT pg_backend_pid()")[0][0][0]
+        killer = threading.Timer(0.3, cluster.sql, (cluster.primary, f"SELECT pg_terminate_backend({pid})"))
+        killer.start()
+        w.send(pgwire.query("SELECT pg_sleep(10)"))
+        errors = []
+        try:
+            while True:
+                kind, payload = w.read_message(10)
+                if kind == b"E":
+                    errors.append(pgwire.error_fields(payload))
+        except pgwire.Closed:
+            pass
+        killer.join()
+    assert [(e.get("V", e.get("S")), e.get("C")) for e in errors] == [("FATAL", "57P01")]
