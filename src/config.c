@@ -69,7 +69,7 @@ static const struct setting settings[] = {
 	{ "max_prepared_statements", CT_INT, "200", OFF(max_prepared_statements), 0, IMAX, NULL, 0 },
 	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
 	{ "track_extra_parameters", CT_STR, "extra_float_digits, search_path", OFF(track_extra_parameters), 0, 0, NULL, 0 },
-	{ "auth_type", CT_ENUM, "trust", OFF(auth_type), 0, 0, auth_types, 0 },
+	{ "auth_type", CT_ENUM, "md5", OFF(auth_type), 0, 0, auth_types, 0 },
 	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
 	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
 	{ "auth_user", CT_STR, "", OFF(auth_user), 0, 0, NULL, 0 },
@@ -317,6 +317,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 		if (apply_setting(ps->cfg, st, value, &why) < 0)
 			return config_fail(ps, name, "%s: '%s'", why, value);
 		ps->set_line[st - settings] = ps->line;
+		ps->given[st - settings] = true;
 		return 1;
 	}
 	if (strcasecmp(section, "databases") == 0)
@@ -396,6 +397,29 @@ static void at_setting(struct parse_state *ps, const char *name)
 	ps->line = st ? ps->set_line[st - settings] : 0;
 }
 
+/* True when the file or a SET chose name's value (false: its default). */
+static bool given(const struct parse_state *ps, const char *name)
+{
+	const struct setting *st = find_setting(name);
+	return st && ps->given[st - settings];
+}
+
+/* Warn about logins that are not what the secrets in the config suggest: everyone let in although secrets
+   are configured, or nobody (PgBouncer's default md5 with nowhere to look a secret up). */
+static void warn_auth(const struct parse_state *ps, bool needs_secrets, bool any_auth_user)
+{
+	const struct config *cfg = ps->cfg;
+	bool no_password = cfg->auth_type == AUTH_TRUST || cfg->auth_type == AUTH_ANY;
+	if (no_password && (cfg->authfile || any_auth_user))
+		log_warn(NULL, "%s: auth_type = %s lets every client in without a password although %s is set: "
+		         "those secrets are not checked", ps->path, auth_types[cfg->auth_type],
+		         cfg->authfile ? "auth_file" : "auth_user");
+	if (needs_secrets && !cfg->authfile && !any_auth_user)
+		log_warn(NULL, "%s: auth_type is %s (the default, as in PgBouncer) but neither auth_file nor auth_user is "
+		         "set: every client login fails; set auth_file, or auth_type = trust to accept clients without "
+		         "a password", ps->path, auth_types[cfg->auth_type]);
+}
+
 /* Checks that need more than one setting, after parsing. */
 static int validate(struct parse_state *ps)
 {
@@ -416,8 +440,9 @@ static int validate(struct parse_state *ps)
 	bool any_auth_user = cfg->auth_user && *cfg->auth_user;
 	for (int i = 0; i < cfg->ndbs; i++)
 		any_auth_user |= cfg->dbs[i].auth_user != NULL;
-	if (needs_secrets && !cfg->authfile && !any_auth_user)
+	if (needs_secrets && !cfg->authfile && !any_auth_user && given(ps, "auth_type"))
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets", auth_types[cfg->auth_type]), -1;
+	warn_auth(ps, needs_secrets, any_auth_user);
 	if (any_auth_user && !strstr(cfg->auth_query, "$1"))
 		return at_setting(ps, "auth_query"), config_fail(ps, "auth_query", "must contain $1 (the user name)"), -1;
 	if (tls_build_contexts(cfg, err, sizeof err) < 0)
@@ -551,6 +576,7 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 			return config_fail(ps, keys[i], "unknown setting"), -1;
 		if (apply_setting(cfg, st, values[i], &why) < 0)
 			return config_fail(ps, keys[i], "%s: '%s'", why, values[i]), -1;
+		ps->given[st - settings] = true;
 		cfg->set_keys[i] = strdup(st->name);
 		cfg->set_values[i] = strdup(values[i]);
 		cfg->nsets = i + 1;

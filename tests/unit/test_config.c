@@ -45,7 +45,7 @@ static void check_defaults(const struct config *c)
 		{ "client_idle_timeout", c->client_idle_timeout, 0 },
 		{ "client_login_timeout", c->client_login_timeout, 60000000 },
 		{ "idle_transaction_timeout", c->idle_transaction_timeout, 0 },
-		{ "server_reset_query_always", c->server_reset_query_always, 0 }, { "auth_type", c->auth_type, AUTH_TRUST },
+		{ "server_reset_query_always", c->server_reset_query_always, 0 }, { "auth_type", c->auth_type, AUTH_MD5 },
 		{ "client_tls_sslmode", c->client_tls_sslmode, TLS_DISABLE },
 		{ "server_tls_sslmode", c->server_tls_sslmode, TLS_PREFER },
 		{ "max_packet_size", c->max_packet_size, 2147483647 }, { "pkt_buf", c->pkt_buf, 16384 },
@@ -308,6 +308,42 @@ static void test_validation(void)
 	struct config *c = load_ok(text);
 	CHECK(c && c->auth_type == AUTH_MD5 && c->authfile != NULL);
 	config_put(c);
+	unlink(ul);
+}
+
+/* The default auth_type is PgBouncer's md5: a file that names none lets no one in without a password, and a
+   config that checks no password although it holds secrets is pointed out. */
+static void test_auth_defaults(void)
+{
+	long off = log_end();
+	struct config *c = load_ok("[databases]\napp = host=db user=app password=s3cret\n[pgrouter]\nlisten_port = 6432\n");
+	CHECK(c && c->auth_type == AUTH_MD5);
+	config_put(c);
+	const char *log = log_since(&off);
+	CHECK(strstr(log, "auth_type is md5 (the default, as in PgBouncer) but neither auth_file nor auth_user is set: "
+	                  "every client login fails") != NULL);
+
+	char ul[64], text[256];
+	write_tmp(ul, "\"alice\" \"secretpw\"\n");
+	static const char *const no_password[] = { "trust", "any" };
+	for (int i = 0; i < 2; i++) {
+		snprintf(text, sizeof text, "[pgrouter]\nauth_type = %s\nauth_file = %s\n", no_password[i], ul);
+		off = log_end();
+		config_put(load_ok(text));
+		char want[128];
+		snprintf(want, sizeof want, "auth_type = %s lets every client in without a password although auth_file is set",
+		         no_password[i]);
+		CHECK(strstr(log_since(&off), want) != NULL);
+	}
+	off = log_end();
+	config_put(load_ok("[pgrouter]\nauth_type = trust\nauth_user = pgbouncer\n"));
+	CHECK(strstr(log_since(&off), "although auth_user is set") != NULL);
+	/* An explicit choice that needs no secrets is not warned about. */
+	snprintf(text, sizeof text, "[pgrouter]\nauth_type = md5\nauth_file = %s\n", ul);
+	off = log_end();
+	config_put(load_ok(text));
+	config_put(load_ok("[pgrouter]\nauth_type = trust\n"));
+	CHECK_EQ_STR(log_since(&off), "");
 	unlink(ul);
 }
 
@@ -699,6 +735,7 @@ int main(void)
 	test_ranges();
 	test_errors();
 	test_validation();
+	test_auth_defaults();
 	test_databases();
 	test_replica_count();
 	test_database_errors();
