@@ -38,6 +38,8 @@ static const char *const node_roles[] = { "config", "auto", NULL };
 static const char *const ryw_modes[] = { "off", "lsn", "window", NULL };
 static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram-sha-256", "cert", "hba", NULL };
 
+#define AUTH_QUERY_DEFAULT \
+	"SELECT usename, passwd FROM pg_shadow WHERE usename=$1 AND (valuntil IS NULL OR valuntil > now())"
 #define OFF(f) offsetof(struct config, f)
 #define IMAX 2147483647
 #define DMAX (86400LL * 365 * 1000000)
@@ -73,7 +75,9 @@ static const struct setting settings[] = {
 	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
 	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
 	{ "auth_user", CT_STR, "", OFF(auth_user), 0, 0, NULL, 0 },
-	{ "auth_query", CT_STR, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1", OFF(auth_query), 0, 0, NULL, 0 },
+	/* PgBouncer's default query, except that a password past its VALID UNTIL gives no secret (PostgreSQL refuses
+	   it; a forced server user or a pooled connection would not notice). */
+	{ "auth_query", CT_STR, AUTH_QUERY_DEFAULT, OFF(auth_query), 0, 0, NULL, 0 },
 	{ "auth_dbname", CT_STR, "", OFF(auth_dbname), 0, 0, NULL, 0 },
 	{ "client_tls_sslmode", CT_ENUM, "disable", OFF(client_tls_sslmode), 0, 0, tls_modes, 0 },
 	{ "client_tls_cert_file", CT_STR, "", OFF(client_tls_cert_file), 0, 0, NULL, 0 },
