@@ -21,6 +21,8 @@
 
 enum ctype { CT_INT, CT_BOOL, CT_STR, CT_DUR, CT_SIZE, CT_ENUM };
 #define F_RESTART 1u  /* a change needs a restart; reload keeps the old value */
+#define F_SECRET 2u   /* a password: logs, the console and messages show "********" (or nothing when empty) */
+#define F_SECRET_URL 4u  /* a URL whose user info may hold a password: that part is shown as "********" */
 
 struct setting {
 	const char *name;
@@ -106,7 +108,7 @@ static const struct setting settings[] = {
 	{ "monitor_interval", CT_DUR, "250ms", OFF(monitor_interval), 0, 60000000, NULL, 0 },
 	{ "monitor_timeout", CT_DUR, "1s", OFF(monitor_timeout), 10000, 600000000, NULL, 0 },
 	{ "monitor_user", CT_STR, "", OFF(monitor_user), 0, 0, NULL, 0 },
-	{ "monitor_password", CT_STR, "", OFF(monitor_password), 0, 0, NULL, 0 },
+	{ "monitor_password", CT_STR, "", OFF(monitor_password), 0, 0, NULL, F_SECRET },
 	{ "monitor_dbname", CT_STR, "", OFF(monitor_dbname), 0, 0, NULL, 0 },
 	{ "max_replica_lag", CT_DUR, "10s", OFF(max_replica_lag), 0, DMAX, NULL, 0 },
 	{ "lag_recover_checks", CT_INT, "3", OFF(lag_recover_checks), 1, 100000, NULL, 0 },
@@ -118,11 +120,13 @@ static const struct setting settings[] = {
 	{ "ryw_wait", CT_DUR, "0", OFF(ryw_wait), 0, 60000000, NULL, 0 },
 	{ "ryw_key_ttl", CT_DUR, "60s", OFF(ryw_key_ttl), 1000, DMAX, NULL, 0 },
 	{ "ryw_key_max", CT_INT, "100000", OFF(ryw_key_max), 1, 100000000, NULL, 0 },
-	{ "consistency_store", CT_STR, "", OFF(consistency_store), 0, 0, NULL, 0 },
+	{ "consistency_store", CT_STR, "", OFF(consistency_store), 0, 0, NULL, F_SECRET_URL },
 	{ "consistency_store_timeout", CT_DUR, "100ms", OFF(consistency_store_timeout), 1000, 60000000, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
 _Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
+
+static const struct setting *find_setting(const char *name);
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
@@ -238,6 +242,46 @@ static int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+/* The password in a URL's user info ("scheme://user:password@host…", or all of the user info when it has no
+   ':') replaced by "********" in out; a URL without user info is copied as it is. */
+static void redact_url(const char *url, char *out, size_t n)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *info = scheme_end ? scheme_end + 3 : url;
+	size_t authority = strcspn(info, "/?#");
+	const char *at = NULL;
+	for (const char *q = info; q < info + authority; q++)
+		if (*q == '@')
+			at = q;
+	if (!at) {
+		snprintf(out, n, "%s", url);
+		return;
+	}
+	const char *colon = memchr(info, ':', (size_t)(at - info));
+	const char *keep_end = colon ? colon + 1 : info;   /* the scheme and the user name stay */
+	snprintf(out, n, "%.*s********%s", (int)(keep_end - url), url, at);
+}
+
+/* value of st as logs, the console and error messages may show it (out, or value itself when not secret). */
+static const char *redact(const struct setting *st, const char *value, char *out, size_t n)
+{
+	if ((st->flags & F_SECRET) && *value)
+		snprintf(out, n, "********");
+	else if (st->flags & F_SECRET_URL)
+		redact_url(value, out, n);
+	else
+		return value;
+	return out;
+}
+
+void config_redact(const char *name, const char *value, char *out, size_t n)
+{
+	const struct setting *st = find_setting(name);
+	const char *shown = st ? redact(st, value, out, n) : value;
+	if (shown != out)
+		snprintf(out, n, "%s", shown);
+}
+
 /* Store value into the field described by st; returns 0 or -1 with why set. */
 static int apply_setting(struct config *cfg, const struct setting *st, const char *value, const char **why)
 {
@@ -318,8 +362,9 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 			return config_fail(ps, name, "unknown setting");
 		}
 		const char *why = NULL;
+		char shown[256];
 		if (apply_setting(ps->cfg, st, value, &why) < 0)
-			return config_fail(ps, name, "%s: '%s'", why, value);
+			return config_fail(ps, name, "%s: '%s'", why, redact(st, value, shown, sizeof shown));
 		ps->set_line[st - settings] = ps->line;
 		ps->given[st - settings] = true;
 		return 1;
@@ -576,10 +621,11 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 	for (int i = 0; i < nsets; i++) {
 		const struct setting *st = find_setting(keys[i]);
 		const char *why = NULL;
+		char shown[256];
 		if (!st)
 			return config_fail(ps, keys[i], "unknown setting"), -1;
 		if (apply_setting(cfg, st, values[i], &why) < 0)
-			return config_fail(ps, keys[i], "%s: '%s'", why, values[i]), -1;
+			return config_fail(ps, keys[i], "%s: '%s'", why, redact(st, values[i], shown, sizeof shown)), -1;
 		ps->given[st - settings] = true;
 		cfg->set_keys[i] = strdup(st->name);
 		cfg->set_values[i] = strdup(values[i]);
@@ -757,6 +803,15 @@ static void setting_str(const struct config *cfg, const struct setting *st, char
 	}
 }
 
+/* A setting's value as output may show it (secrets redacted). */
+static void setting_shown(const struct config *cfg, const struct setting *st, char *out, size_t n)
+{
+	char raw[256];
+	setting_str(cfg, st, raw, sizeof raw);
+	if (redact(st, raw, out, n) != out)
+		snprintf(out, n, "%s", raw);
+}
+
 /* Report what a reload changed; restart-only settings keep their old value (copied by the caller). */
 void config_log_changes(const struct config *old_c, const struct config *new_c)
 {
@@ -766,6 +821,8 @@ void config_log_changes(const struct config *old_c, const struct config *new_c)
 		setting_str(new_c, st, b, sizeof b);
 		if (strcmp(a, b) == 0)
 			continue;
+		setting_shown(old_c, st, a, sizeof a);
+		setting_shown(new_c, st, b, sizeof b);
 		if (st->flags & F_RESTART)
 			log_warn(NULL, "reload: %s changed from '%s' to '%s' but needs a restart; keeping '%s'", st->name, a, b, a);
 		else
@@ -781,13 +838,13 @@ bool config_setting_at(const struct config *cfg, int i, struct config_setting_in
 	const struct setting *st = &settings[i];
 	out->name = st->name;
 	out->changeable = !(st->flags & F_RESTART);
-	setting_str(cfg, st, out->value, sizeof out->value);
+	setting_shown(cfg, st, out->value, sizeof out->value);
 	/* The default as the same renderer shows it: parse it into a scratch field of the right type. */
 	struct config scratch;
 	memset(&scratch, 0, sizeof scratch);
 	const char *why;
 	if (apply_setting(&scratch, st, st->def, &why) == 0)
-		setting_str(&scratch, st, out->def, sizeof out->def);
+		setting_shown(&scratch, st, out->def, sizeof out->def);
 	else
 		snprintf(out->def, sizeof out->def, "%s", st->def);
 	if (st->type == CT_STR)

@@ -347,6 +347,46 @@ static void test_auth_defaults(void)
 	unlink(ul);
 }
 
+/* Settings that hold a password show it nowhere: reload log lines, SHOW CONFIG's view, messages. */
+static void test_secrets_redacted(void)
+{
+	static const struct { const char *name, *in, *out; } shown[] = {
+		{ "monitor_password", "hunter2", "********" }, { "monitor_password", "", "" },
+		{ "consistency_store", "redis://:hunter2@cache:6379", "redis://:********@cache:6379" },
+		{ "consistency_store", "redis://app:hunter2@cache/0", "redis://app:********@cache/0" },
+		{ "consistency_store", "redis://hunter2@cache", "redis://********@cache" },
+		{ "consistency_store", "redis://cache:6379", "redis://cache:6379" },
+		{ "consistency_store", "redis://a@b:c@cache", "redis://a@b:********@cache" },
+		{ "listen_addr", "127.0.0.1", "127.0.0.1" },
+	};
+	char out[128];
+	for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++) {
+		config_redact(shown[i].name, shown[i].in, out, sizeof out);
+		CHECK_EQ_STR(out, shown[i].out);
+	}
+	struct config *a = load_ok("[pgrouter]\nmonitor_password = old-hunter2\n");
+	struct config *b = load_ok("[pgrouter]\nmonitor_password = new-hunter2\n");
+	CHECK(a && b);
+	if (a && b) {
+		long off = log_end();
+		config_log_changes(a, b);
+		const char *log = log_since(&off);
+		CHECK(strstr(log, "reload: monitor_password = '********' (was '********')") != NULL);
+		CHECK(strstr(log, "hunter2") == NULL);
+		struct config_setting_info si;
+		for (int i = 0; config_setting_at(b, i, &si); i++)
+			if (strcmp(si.name, "monitor_password") == 0)
+				CHECK_EQ_STR(si.value, "********");
+		char err[256];
+		struct config *bad = NULL;
+		CHECK_EQ_INT(config_with_setting(b, "consistency_store", "redis://:hunter2@cache:6379", &bad, err, sizeof err),
+		             CFGSET_INVALID);
+		CHECK(bad == NULL && strstr(err, "consistency_store") != NULL && strstr(err, "hunter2") == NULL);
+	}
+	config_put(a);
+	config_put(b);
+}
+
 /* The database entry at index i, or NULL. */
 static const struct dbconf *db_at(const struct config *c, int i)
 {
@@ -473,9 +513,13 @@ static void test_database_errors(void)
 		{ "app = pool_mode=txn", "F:2: app: pool_mode: pool_mode must be session, transaction or statement" },
 		{ "app = connect_query='SELECT 1'", "F:2: app: connect_query: not supported yet" },
 		{ "app = password='abc", "F:2: app: bad value for password (unterminated quote or too long)" },
-		{ "app = host", "F:2: app: expected key=value in database definition near 'host'" },
-		{ "app = =x", "F:2: app: expected key=value in database definition near '=x'" },
-		{ "app = replicas=a, b", "F:2: app: expected key=value in database definition near 'b'" },
+		{ "app = host", "F:2: app: expected key=value in database definition" },
+		{ "app = =x", "F:2: app: expected key=value in database definition" },
+		{ "app = replicas=a, b", "F:2: app: expected key=value in database definition after the value of replicas "
+		                         "(quote values that contain spaces)" },
+		/* A password is never echoed, not even the part after an unquoted space. */
+		{ "app = host=x password=two words", "F:2: app: expected key=value in database definition after the value "
+		                                     "of password (quote values that contain spaces)" },
 	};
 	char text[512];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -736,6 +780,7 @@ int main(void)
 	test_errors();
 	test_validation();
 	test_auth_defaults();
+	test_secrets_redacted();
 	test_databases();
 	test_replica_count();
 	test_database_errors();
