@@ -243,16 +243,13 @@ static int parse_bool(const char *s, bool *out)
 }
 
 /* The password in a URL's user info ("scheme://user:password@host…", or all of the user info when it has no
-   ':') replaced by "********" in out; a URL without user info is copied as it is. */
+   ':') replaced by "********" in out; a URL without '@' is copied as it is. The last '@' ends the user info:
+   a password may hold '/' or '@' unencoded, and hiding too much is harmless. */
 static void redact_url(const char *url, char *out, size_t n)
 {
 	const char *scheme_end = strstr(url, "://");
 	const char *info = scheme_end ? scheme_end + 3 : url;
-	size_t authority = strcspn(info, "/?#");
-	const char *at = NULL;
-	for (const char *q = info; q < info + authority; q++)
-		if (*q == '@')
-			at = q;
+	const char *at = strrchr(info, '@');
 	if (!at) {
 		snprintf(out, n, "%s", url);
 		return;

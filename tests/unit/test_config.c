@@ -357,6 +357,7 @@ static void test_secrets_redacted(void)
 		{ "consistency_store", "redis://hunter2@cache", "redis://********@cache" },
 		{ "consistency_store", "redis://cache:6379", "redis://cache:6379" },
 		{ "consistency_store", "redis://a@b:c@cache", "redis://a@b:********@cache" },
+		{ "consistency_store", "redis://:pa/ss@cache", "redis://:********@cache" },
 		{ "listen_addr", "127.0.0.1", "127.0.0.1" },
 	};
 	char out[128];
