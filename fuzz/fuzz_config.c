@@ -3,6 +3,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <strings.h>
+
 #include "config.h"
 #include "log.h"
 #include "fuzz_common.h"
@@ -131,8 +133,19 @@ static void check_list(const char *list)
 			FUZZ_CHECK(list_contains(list, names[i], true));
 }
 
-/* Everything a loaded config promises, then a simulated reload from the defaults. */
-static void check_config(struct config *cfg)
+/* True when needle (lower case) occurs in the first n bytes of hay, ignoring case. */
+static bool memmem_ci(const char *hay, size_t n, const char *needle)
+{
+	size_t nl = strlen(needle);
+	for (size_t i = 0; i + nl <= n; i++)
+		if (strncasecmp(hay + i, needle, nl) == 0)
+			return true;
+	return false;
+}
+
+/* Everything a loaded config promises (auth_type_given: the input may set auth_type), then a simulated reload from
+   the defaults. */
+static void check_config(struct config *cfg, bool auth_type_given)
 {
 	FUZZ_CHECK(cfg->listen_port >= 1 && cfg->listen_port <= 65535);
 	FUZZ_CHECK(cfg->workers >= 0 && cfg->workers <= 64);
@@ -145,7 +158,8 @@ static void check_config(struct config *cfg)
 	bool auth_user = cfg->auth_user && *cfg->auth_user;
 	for (int i = 0; i < cfg->ndbs; i++)
 		auth_user |= cfg->dbs[i].auth_user != NULL;
-	FUZZ_CHECK(!secrets || cfg->authfile != NULL || auth_user);
+	/* ... except with the default md5 (PgBouncer's), which then loads and refuses every login. */
+	FUZZ_CHECK(!secrets || cfg->authfile != NULL || auth_user || (cfg->auth_type == AUTH_MD5 && !auth_type_given));
 	FUZZ_CHECK(!auth_user || strstr(cfg->auth_query, "$1") != NULL);
 	FUZZ_CHECK(cfg->auth_type != AUTH_HBA || cfg->hba != NULL);
 	FUZZ_CHECK(cfg->auth_type != AUTH_CERT || cfg->client_tls_sslmode >= TLS_VERIFY_CA);
@@ -174,6 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *buf = (char *)fuzz_memdup(data, size);
 	fuzz_confine_paths(buf, size);
 	fuzz_write_file(ini_path, buf, size);
+	bool auth_type_given = memmem_ci(buf, size, "auth_type");
 	free(buf);
 	char err[1024];
 	err[0] = '\0';
@@ -181,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct config *cfg = config_load(ini_path, err, sizeof err);
 	fuzz_sandbox_leave(&sandbox);
 	if (cfg) {
-		check_config(cfg);
+		check_config(cfg, auth_type_given);
 		config_put(cfg);
 	} else {
 		FUZZ_CHECK(strncmp(err, ini_path, strlen(ini_path)) == 0); /* "file:line: ..." */

@@ -21,6 +21,8 @@
 
 enum ctype { CT_INT, CT_BOOL, CT_STR, CT_DUR, CT_SIZE, CT_ENUM };
 #define F_RESTART 1u  /* a change needs a restart; reload keeps the old value */
+#define F_SECRET 2u   /* a password: logs, the console and messages show "********" (or nothing when empty) */
+#define F_SECRET_URL 4u  /* a URL whose user info may hold a password: that part is shown as "********" */
 
 struct setting {
 	const char *name;
@@ -38,6 +40,8 @@ static const char *const node_roles[] = { "config", "auto", NULL };
 static const char *const ryw_modes[] = { "off", "lsn", "window", NULL };
 static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram-sha-256", "cert", "hba", NULL };
 
+#define AUTH_QUERY_DEFAULT \
+	"SELECT usename, passwd FROM pg_shadow WHERE usename=$1 AND (valuntil IS NULL OR valuntil > now())"
 #define OFF(f) offsetof(struct config, f)
 #define IMAX 2147483647
 #define DMAX (86400LL * 365 * 1000000)
@@ -69,11 +73,13 @@ static const struct setting settings[] = {
 	{ "max_prepared_statements", CT_INT, "200", OFF(max_prepared_statements), 0, IMAX, NULL, 0 },
 	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
 	{ "track_extra_parameters", CT_STR, "extra_float_digits, search_path", OFF(track_extra_parameters), 0, 0, NULL, 0 },
-	{ "auth_type", CT_ENUM, "trust", OFF(auth_type), 0, 0, auth_types, 0 },
+	{ "auth_type", CT_ENUM, "md5", OFF(auth_type), 0, 0, auth_types, 0 },
 	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
 	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
 	{ "auth_user", CT_STR, "", OFF(auth_user), 0, 0, NULL, 0 },
-	{ "auth_query", CT_STR, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1", OFF(auth_query), 0, 0, NULL, 0 },
+	/* PgBouncer's default query, except that a password past its VALID UNTIL gives no secret (PostgreSQL refuses
+	   it; a forced server user or a pooled connection would not notice). */
+	{ "auth_query", CT_STR, AUTH_QUERY_DEFAULT, OFF(auth_query), 0, 0, NULL, 0 },
 	{ "auth_dbname", CT_STR, "", OFF(auth_dbname), 0, 0, NULL, 0 },
 	{ "client_tls_sslmode", CT_ENUM, "disable", OFF(client_tls_sslmode), 0, 0, tls_modes, 0 },
 	{ "client_tls_cert_file", CT_STR, "", OFF(client_tls_cert_file), 0, 0, NULL, 0 },
@@ -102,7 +108,7 @@ static const struct setting settings[] = {
 	{ "monitor_interval", CT_DUR, "250ms", OFF(monitor_interval), 0, 60000000, NULL, 0 },
 	{ "monitor_timeout", CT_DUR, "1s", OFF(monitor_timeout), 10000, 600000000, NULL, 0 },
 	{ "monitor_user", CT_STR, "", OFF(monitor_user), 0, 0, NULL, 0 },
-	{ "monitor_password", CT_STR, "", OFF(monitor_password), 0, 0, NULL, 0 },
+	{ "monitor_password", CT_STR, "", OFF(monitor_password), 0, 0, NULL, F_SECRET },
 	{ "monitor_dbname", CT_STR, "", OFF(monitor_dbname), 0, 0, NULL, 0 },
 	{ "max_replica_lag", CT_DUR, "10s", OFF(max_replica_lag), 0, DMAX, NULL, 0 },
 	{ "lag_recover_checks", CT_INT, "3", OFF(lag_recover_checks), 1, 100000, NULL, 0 },
@@ -114,11 +120,13 @@ static const struct setting settings[] = {
 	{ "ryw_wait", CT_DUR, "0", OFF(ryw_wait), 0, 60000000, NULL, 0 },
 	{ "ryw_key_ttl", CT_DUR, "60s", OFF(ryw_key_ttl), 1000, DMAX, NULL, 0 },
 	{ "ryw_key_max", CT_INT, "100000", OFF(ryw_key_max), 1, 100000000, NULL, 0 },
-	{ "consistency_store", CT_STR, "", OFF(consistency_store), 0, 0, NULL, 0 },
+	{ "consistency_store", CT_STR, "", OFF(consistency_store), 0, 0, NULL, F_SECRET_URL },
 	{ "consistency_store_timeout", CT_DUR, "100ms", OFF(consistency_store_timeout), 1000, 60000000, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
 _Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
+
+static const struct setting *find_setting(const char *name);
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
@@ -234,6 +242,43 @@ static int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+/* The password in a URL's user info ("scheme://user:password@host…", or all of the user info when it has no
+   ':') replaced by "********" in out; a URL without '@' is copied as it is. The last '@' ends the user info:
+   a password may hold '/' or '@' unencoded, and hiding too much is harmless. */
+static void redact_url(const char *url, char *out, size_t n)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *info = scheme_end ? scheme_end + 3 : url;
+	const char *at = strrchr(info, '@');
+	if (!at) {
+		snprintf(out, n, "%s", url);
+		return;
+	}
+	const char *colon = memchr(info, ':', (size_t)(at - info));
+	const char *keep_end = colon ? colon + 1 : info;   /* the scheme and the user name stay */
+	snprintf(out, n, "%.*s********%s", (int)(keep_end - url), url, at);
+}
+
+/* value of st as logs, the console and error messages may show it (out, or value itself when not secret). */
+static const char *redact(const struct setting *st, const char *value, char *out, size_t n)
+{
+	if ((st->flags & F_SECRET) && *value)
+		snprintf(out, n, "********");
+	else if (st->flags & F_SECRET_URL)
+		redact_url(value, out, n);
+	else
+		return value;
+	return out;
+}
+
+void config_redact(const char *name, const char *value, char *out, size_t n)
+{
+	const struct setting *st = find_setting(name);
+	const char *shown = st ? redact(st, value, out, n) : value;
+	if (shown != out)
+		snprintf(out, n, "%s", shown);
+}
+
 /* Store value into the field described by st; returns 0 or -1 with why set. */
 static int apply_setting(struct config *cfg, const struct setting *st, const char *value, const char **why)
 {
@@ -314,9 +359,11 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 			return config_fail(ps, name, "unknown setting");
 		}
 		const char *why = NULL;
+		char shown[256];
 		if (apply_setting(ps->cfg, st, value, &why) < 0)
-			return config_fail(ps, name, "%s: '%s'", why, value);
+			return config_fail(ps, name, "%s: '%s'", why, redact(st, value, shown, sizeof shown));
 		ps->set_line[st - settings] = ps->line;
+		ps->given[st - settings] = true;
 		return 1;
 	}
 	if (strcasecmp(section, "databases") == 0)
@@ -396,6 +443,29 @@ static void at_setting(struct parse_state *ps, const char *name)
 	ps->line = st ? ps->set_line[st - settings] : 0;
 }
 
+/* True when the file or a SET chose name's value (false: its default). */
+static bool given(const struct parse_state *ps, const char *name)
+{
+	const struct setting *st = find_setting(name);
+	return st && ps->given[st - settings];
+}
+
+/* Warn about logins that are not what the secrets in the config suggest: everyone let in although secrets
+   are configured, or nobody (PgBouncer's default md5 with nowhere to look a secret up). */
+static void warn_auth(const struct parse_state *ps, bool needs_secrets, bool any_auth_user)
+{
+	const struct config *cfg = ps->cfg;
+	bool no_password = cfg->auth_type == AUTH_TRUST || cfg->auth_type == AUTH_ANY;
+	if (no_password && (cfg->authfile || any_auth_user))
+		log_warn(NULL, "%s: auth_type = %s lets every client in without a password although %s is set: "
+		         "those secrets are not checked", ps->path, auth_types[cfg->auth_type],
+		         cfg->authfile ? "auth_file" : "auth_user");
+	if (needs_secrets && !cfg->authfile && !any_auth_user)
+		log_warn(NULL, "%s: auth_type is %s (the default, as in PgBouncer) but neither auth_file nor auth_user is "
+		         "set: every client login fails; set auth_file, or auth_type = trust to accept clients without "
+		         "a password", ps->path, auth_types[cfg->auth_type]);
+}
+
 /* Checks that need more than one setting, after parsing. */
 static int validate(struct parse_state *ps)
 {
@@ -416,8 +486,9 @@ static int validate(struct parse_state *ps)
 	bool any_auth_user = cfg->auth_user && *cfg->auth_user;
 	for (int i = 0; i < cfg->ndbs; i++)
 		any_auth_user |= cfg->dbs[i].auth_user != NULL;
-	if (needs_secrets && !cfg->authfile && !any_auth_user)
+	if (needs_secrets && !cfg->authfile && !any_auth_user && given(ps, "auth_type"))
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets", auth_types[cfg->auth_type]), -1;
+	warn_auth(ps, needs_secrets, any_auth_user);
 	if (any_auth_user && !strstr(cfg->auth_query, "$1"))
 		return at_setting(ps, "auth_query"), config_fail(ps, "auth_query", "must contain $1 (the user name)"), -1;
 	if (tls_build_contexts(cfg, err, sizeof err) < 0)
@@ -547,10 +618,12 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 	for (int i = 0; i < nsets; i++) {
 		const struct setting *st = find_setting(keys[i]);
 		const char *why = NULL;
+		char shown[256];
 		if (!st)
 			return config_fail(ps, keys[i], "unknown setting"), -1;
 		if (apply_setting(cfg, st, values[i], &why) < 0)
-			return config_fail(ps, keys[i], "%s: '%s'", why, values[i]), -1;
+			return config_fail(ps, keys[i], "%s: '%s'", why, redact(st, values[i], shown, sizeof shown)), -1;
+		ps->given[st - settings] = true;
 		cfg->set_keys[i] = strdup(st->name);
 		cfg->set_values[i] = strdup(values[i]);
 		cfg->nsets = i + 1;
@@ -727,6 +800,15 @@ static void setting_str(const struct config *cfg, const struct setting *st, char
 	}
 }
 
+/* A setting's value as output may show it (secrets redacted). */
+static void setting_shown(const struct config *cfg, const struct setting *st, char *out, size_t n)
+{
+	char raw[256];
+	setting_str(cfg, st, raw, sizeof raw);
+	if (redact(st, raw, out, n) != out)
+		snprintf(out, n, "%s", raw);
+}
+
 /* Report what a reload changed; restart-only settings keep their old value (copied by the caller). */
 void config_log_changes(const struct config *old_c, const struct config *new_c)
 {
@@ -736,6 +818,8 @@ void config_log_changes(const struct config *old_c, const struct config *new_c)
 		setting_str(new_c, st, b, sizeof b);
 		if (strcmp(a, b) == 0)
 			continue;
+		setting_shown(old_c, st, a, sizeof a);
+		setting_shown(new_c, st, b, sizeof b);
 		if (st->flags & F_RESTART)
 			log_warn(NULL, "reload: %s changed from '%s' to '%s' but needs a restart; keeping '%s'", st->name, a, b, a);
 		else
@@ -751,13 +835,13 @@ bool config_setting_at(const struct config *cfg, int i, struct config_setting_in
 	const struct setting *st = &settings[i];
 	out->name = st->name;
 	out->changeable = !(st->flags & F_RESTART);
-	setting_str(cfg, st, out->value, sizeof out->value);
+	setting_shown(cfg, st, out->value, sizeof out->value);
 	/* The default as the same renderer shows it: parse it into a scratch field of the right type. */
 	struct config scratch;
 	memset(&scratch, 0, sizeof scratch);
 	const char *why;
 	if (apply_setting(&scratch, st, st->def, &why) == 0)
-		setting_str(&scratch, st, out->def, sizeof out->def);
+		setting_shown(&scratch, st, out->def, sizeof out->def);
 	else
 		snprintf(out->def, sizeof out->def, "%s", st->def);
 	if (st->type == CT_STR)

@@ -137,7 +137,11 @@ int parse_size(const char *s, int64_t *bytes);
 /* True when name appears in a comma/space separated list (case-sensitive unless ci). */
 bool list_contains(const char *list, const char *name, bool ci);
 
-/* Log, at info level, each setting whose value differs between old and new. */
+/* value of the setting name as logs, the console and error messages may show it: the password of a secret
+   setting (monitor_password, the user info of consistency_store's URL) replaced by "********". */
+void config_redact(const char *name, const char *value, char *out, size_t n);
+
+/* Log, at info level, each setting whose value differs between old and new (secrets redacted). */
 void config_log_changes(const struct config *old_c, const struct config *new_c);
 
 /* Copy settings that need a restart from the running config into a reloaded one. */
@@ -159,7 +163,7 @@ struct config_setting_info {
 	bool changeable;          /* RELOAD or SET applies it; otherwise it needs a restart */
 };
 
-/* Describe the i-th setting of the table (0-based) as cfg has it; false past the last one. */
+/* Describe the i-th setting of the table (0-based) as cfg has it, secrets redacted; false past the last one. */
 bool config_setting_at(const struct config *cfg, int i, struct config_setting_info *out);
 
 /* Names of the enum values, for SHOW CONFIG and messages. */

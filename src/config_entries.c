@@ -201,10 +201,12 @@ static int db_resolve_replicas(struct dbconf *db, int default_port, const char *
 	return rc;
 }
 
-/* Walk "key=value key='quoted value' …", calling apply for each pair; 1, or 0 after fail() with what. */
+/* Walk "key=value key='quoted value' …", calling apply for each pair; 1, or 0 after fail() with what. Messages
+   name keys, never values or the text around them: a password= value may be among them. */
 static int for_each_kv(struct parse_state *ps, const char *name, const char *value, const char *what,
                        int (*apply)(void *obj, const char *key, const char *val, const char **why), void *obj)
 {
+	char key[64] = "", val[4096];
 	for (const char *p = value; *p;) {
 		while (isspace((unsigned char)*p))
 			p++;
@@ -212,8 +214,9 @@ static int for_each_kv(struct parse_state *ps, const char *name, const char *val
 			break;
 		const char *eq = strchr(p, '=');
 		if (!eq || eq == p)
-			return config_fail(ps, name, "expected key=value in %s near '%.20s'", what, p);
-		char key[64], val[4096];
+			return *key ? config_fail(ps, name, "expected key=value in %s after the value of %s (quote values "
+			                          "that contain spaces)", what, key)
+			            : config_fail(ps, name, "expected key=value in %s", what);
 		size_t kl = (size_t)(eq - p);
 		while (kl && isspace((unsigned char)p[kl - 1]))
 			kl--;

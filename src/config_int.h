@@ -24,6 +24,7 @@ struct parse_state {
 	int read_errno;                /* set when reading the file failed (not EOF) */
 	int fail_line;                 /* line of the first error recorded by fail() */
 	int set_line[CONFIG_MAX_SETTINGS]; /* where each setting was last set */
+	bool given[CONFIG_MAX_SETTINGS];   /* set by the file or a SET, not left at its default */
 	bool reading_defaults;
 };
 

@@ -1,5 +1,6 @@
 /* consistency_store: consistency keys shared between pgrouter instances through Redis (one connection per worker). */
 #include "ryw_store.h"
+#include "config.h"
 #include "conn.h"
 #include "log.h"
 #include "proxy.h"
@@ -62,6 +63,13 @@ void ryw_store_stats(struct ryw_store_stats *s)
 	s->connected = atomic_load(&n_connected);
 }
 
+/* url as the log may show it (a password in it redacted), in buf. */
+static const char *shown_url(const char *url, char *buf, size_t n)
+{
+	config_redact("consistency_store", url, buf, n);
+	return buf;
+}
+
 /* The connection is gone or failed: log once per outage and try again after the backoff. */
 static void outage(struct ryw_store *st, const char *why)
 {
@@ -69,8 +77,10 @@ static void outage(struct ryw_store *st, const char *why)
 		st->up = false;
 		atomic_fetch_sub(&n_connected, 1);
 	}
+	char shown[300];
 	if (!atomic_exchange(&outage_logged, true))
-		log_warn(NULL, "consistency_store unreachable, using local keys (%s: %s)", st->url, why);
+		log_warn(NULL, "consistency_store unreachable, using local keys (%s: %s)",
+		         shown_url(st->url, shown, sizeof shown), why);
 	st->retry_at = st->w->now + st->backoff;
 	st->backoff = st->backoff * 2 < BACKOFF_MAX ? st->backoff * 2 : BACKOFF_MAX;
 }
@@ -193,8 +203,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		r->st->up = true;
 		r->st->backoff = BACKOFF_MIN;   /* the next outage starts with a short backoff again */
 		atomic_fetch_add(&n_connected, 1);
+		char shown[300];
 		if (atomic_exchange(&outage_logged, false))
-			log_info(NULL, "consistency_store %s reachable again: consistency keys are shared", r->st->url);
+			log_info(NULL, "consistency_store %s reachable again: consistency keys are shared",
+			         shown_url(r->st->url, shown, sizeof shown));
 	}
 	if (!ok)
 		atomic_fetch_add(&n_errors, 1);
@@ -315,7 +327,8 @@ void ryw_store_tick(struct worker *w)
 	const char *url = w->cfg->consistency_store;
 	struct ryw_store *st = w->store;
 	if (st && strcmp(st->url, url) != 0) {
-		log_info(NULL, "consistency_store changed: %s", *url ? url : "(local keys only)");
+		char shown[300];
+		log_info(NULL, "consistency_store changed: %s", *url ? shown_url(url, shown, sizeof shown) : "(local keys only)");
 		ryw_store_free(w);   /* a reload moved or removed the store */
 		st = NULL;
 	}

@@ -155,6 +155,7 @@ class Proxy:
         self.log_path = self.workdir / "proxy.log"
         self.port = harness.pick_ports(1)[0]
         self.databases = databases
+        # trust is the tests' explicit choice (the default is md5); auth_type=None drops the line.
         self.settings = {"listen_addr": "127.0.0.1", "listen_port": self.port,
                          "auth_type": "trust", "admin_users": "postgres",
                          "pool_mode": "transaction", "default_pool_size": 10}

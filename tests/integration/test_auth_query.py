@@ -215,6 +215,42 @@ def test_custom_auth_query(secure_pgrouter, aq_cluster):
             assert who(w)[0] == role
 
 
+EXPIRED_ROLE, VALID_ROLE, VU_PW = "pgr_aq_expired", "pgr_aq_valid", "aq-vu-Pw3"
+
+
+@pytest.fixture
+def valid_until_roles(aq_cluster):
+    """EXPIRED_ROLE, whose password expired (VALID UNTIL in the past), and VALID_ROLE, whose
+    password is valid until far in the future; both dropped afterwards."""
+    c = aq_cluster
+    drop = f"DROP ROLE IF EXISTS {EXPIRED_ROLE}; DROP ROLE IF EXISTS {VALID_ROLE}"
+    c.sql(c.primary, drop)
+    c.sql(c.primary, f"SET password_encryption = 'scram-sha-256'; "
+                     f"CREATE ROLE {EXPIRED_ROLE} LOGIN PASSWORD '{VU_PW}' VALID UNTIL '2001-01-01'; "
+                     f"CREATE ROLE {VALID_ROLE} LOGIN PASSWORD '{VU_PW}' VALID UNTIL '2999-01-01'")
+    try:
+        yield c
+    finally:
+        c.sql(c.primary, drop)
+
+
+def test_expired_password_cannot_log_in(secure_pgrouter, valid_until_roles):
+    """The default auth_query gives no secret for a role past its VALID UNTIL. With a server
+    user forced in the database entry, PostgreSQL never sees the client's role, so pgrouter's
+    lookup is all that stands between the expired password and the database."""
+    c = valid_until_roles
+    entry = db_entry(c, user="pgr_app", password=c.password_of("pgr_app"))
+    pgr = secure_pgrouter(databases={"postgres": entry}, userlist=AUTH_FILE,
+                          auth_type="scram-sha-256", auth_user="postgres")
+    w, err = raw_login(pgr, VALID_ROLE, VU_PW)
+    with w:
+        assert err is None, err
+        assert who(w)[0] == "pgr_app"
+    w, err = raw_login(pgr, EXPIRED_ROLE, VU_PW)
+    w.close()
+    assert err is not None and err["C"] == "28P01" and err["M"] == failed_msg(EXPIRED_ROLE), err
+
+
 @pytest.mark.pgr_timeout(30)
 def test_broken_auth_user_password_fails_fast(secure_pgrouter, aq_cluster):
     users = {"postgres": "not-the-password", "pgr_plain": aq_cluster.password_of("pgr_plain")}

@@ -45,7 +45,7 @@ static void check_defaults(const struct config *c)
 		{ "client_idle_timeout", c->client_idle_timeout, 0 },
 		{ "client_login_timeout", c->client_login_timeout, 60000000 },
 		{ "idle_transaction_timeout", c->idle_transaction_timeout, 0 },
-		{ "server_reset_query_always", c->server_reset_query_always, 0 }, { "auth_type", c->auth_type, AUTH_TRUST },
+		{ "server_reset_query_always", c->server_reset_query_always, 0 }, { "auth_type", c->auth_type, AUTH_MD5 },
 		{ "client_tls_sslmode", c->client_tls_sslmode, TLS_DISABLE },
 		{ "server_tls_sslmode", c->server_tls_sslmode, TLS_PREFER },
 		{ "max_packet_size", c->max_packet_size, 2147483647 }, { "pkt_buf", c->pkt_buf, 16384 },
@@ -311,6 +311,83 @@ static void test_validation(void)
 	unlink(ul);
 }
 
+/* The default auth_type is PgBouncer's md5: a file that names none lets no one in without a password, and a
+   config that checks no password although it holds secrets is pointed out. */
+static void test_auth_defaults(void)
+{
+	long off = log_end();
+	struct config *c = load_ok("[databases]\napp = host=db user=app password=s3cret\n[pgrouter]\nlisten_port = 6432\n");
+	CHECK(c && c->auth_type == AUTH_MD5);
+	config_put(c);
+	const char *log = log_since(&off);
+	CHECK(strstr(log, "auth_type is md5 (the default, as in PgBouncer) but neither auth_file nor auth_user is set: "
+	                  "every client login fails") != NULL);
+
+	char ul[64], text[256];
+	write_tmp(ul, "\"alice\" \"secretpw\"\n");
+	static const char *const no_password[] = { "trust", "any" };
+	for (int i = 0; i < 2; i++) {
+		snprintf(text, sizeof text, "[pgrouter]\nauth_type = %s\nauth_file = %s\n", no_password[i], ul);
+		off = log_end();
+		config_put(load_ok(text));
+		char want[128];
+		snprintf(want, sizeof want, "auth_type = %s lets every client in without a password although auth_file is set",
+		         no_password[i]);
+		CHECK(strstr(log_since(&off), want) != NULL);
+	}
+	off = log_end();
+	config_put(load_ok("[pgrouter]\nauth_type = trust\nauth_user = pgbouncer\n"));
+	CHECK(strstr(log_since(&off), "although auth_user is set") != NULL);
+	/* An explicit choice that needs no secrets is not warned about. */
+	snprintf(text, sizeof text, "[pgrouter]\nauth_type = md5\nauth_file = %s\n", ul);
+	off = log_end();
+	config_put(load_ok(text));
+	config_put(load_ok("[pgrouter]\nauth_type = trust\n"));
+	CHECK_EQ_STR(log_since(&off), "");
+	unlink(ul);
+}
+
+/* Settings that hold a password show it nowhere: reload log lines, SHOW CONFIG's view, messages. */
+static void test_secrets_redacted(void)
+{
+	static const struct { const char *name, *in, *out; } shown[] = {
+		{ "monitor_password", "hunter2", "********" }, { "monitor_password", "", "" },
+		{ "consistency_store", "redis://:hunter2@cache:6379", "redis://:********@cache:6379" },
+		{ "consistency_store", "redis://app:hunter2@cache/0", "redis://app:********@cache/0" },
+		{ "consistency_store", "redis://hunter2@cache", "redis://********@cache" },
+		{ "consistency_store", "redis://cache:6379", "redis://cache:6379" },
+		{ "consistency_store", "redis://a@b:c@cache", "redis://a@b:********@cache" },
+		{ "consistency_store", "redis://:pa/ss@cache", "redis://:********@cache" },
+		{ "listen_addr", "127.0.0.1", "127.0.0.1" },
+	};
+	char out[128];
+	for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++) {
+		config_redact(shown[i].name, shown[i].in, out, sizeof out);
+		CHECK_EQ_STR(out, shown[i].out);
+	}
+	struct config *a = load_ok("[pgrouter]\nmonitor_password = old-hunter2\n");
+	struct config *b = load_ok("[pgrouter]\nmonitor_password = new-hunter2\n");
+	CHECK(a && b);
+	if (a && b) {
+		long off = log_end();
+		config_log_changes(a, b);
+		const char *log = log_since(&off);
+		CHECK(strstr(log, "reload: monitor_password = '********' (was '********')") != NULL);
+		CHECK(strstr(log, "hunter2") == NULL);
+		struct config_setting_info si;
+		for (int i = 0; config_setting_at(b, i, &si); i++)
+			if (strcmp(si.name, "monitor_password") == 0)
+				CHECK_EQ_STR(si.value, "********");
+		char err[256];
+		struct config *bad = NULL;
+		CHECK_EQ_INT(config_with_setting(b, "consistency_store", "redis://:hunter2@cache:6379", &bad, err, sizeof err),
+		             CFGSET_INVALID);
+		CHECK(bad == NULL && strstr(err, "consistency_store") != NULL && strstr(err, "hunter2") == NULL);
+	}
+	config_put(a);
+	config_put(b);
+}
+
 /* The database entry at index i, or NULL. */
 static const struct dbconf *db_at(const struct config *c, int i)
 {
@@ -437,9 +514,13 @@ static void test_database_errors(void)
 		{ "app = pool_mode=txn", "F:2: app: pool_mode: pool_mode must be session, transaction or statement" },
 		{ "app = connect_query='SELECT 1'", "F:2: app: connect_query: not supported yet" },
 		{ "app = password='abc", "F:2: app: bad value for password (unterminated quote or too long)" },
-		{ "app = host", "F:2: app: expected key=value in database definition near 'host'" },
-		{ "app = =x", "F:2: app: expected key=value in database definition near '=x'" },
-		{ "app = replicas=a, b", "F:2: app: expected key=value in database definition near 'b'" },
+		{ "app = host", "F:2: app: expected key=value in database definition" },
+		{ "app = =x", "F:2: app: expected key=value in database definition" },
+		{ "app = replicas=a, b", "F:2: app: expected key=value in database definition after the value of replicas "
+		                         "(quote values that contain spaces)" },
+		/* A password is never echoed, not even the part after an unquoted space. */
+		{ "app = host=x password=two words", "F:2: app: expected key=value in database definition after the value "
+		                                     "of password (quote values that contain spaces)" },
 	};
 	char text[512];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -699,6 +780,8 @@ int main(void)
 	test_ranges();
 	test_errors();
 	test_validation();
+	test_auth_defaults();
+	test_secrets_redacted();
 	test_databases();
 	test_replica_count();
 	test_database_errors();

@@ -88,7 +88,7 @@ static void test_example_file(void)
 	CHECK(c != NULL);
 	if (c) {
 		CHECK_EQ_INT(c->pool_mode, POOL_TRANSACTION);
-		CHECK_EQ_INT(c->auth_type, AUTH_TRUST);
+		CHECK_EQ_INT(c->auth_type, AUTH_MD5);
 		CHECK_EQ_STR(c->admin_users, "postgres");
 		CHECK_EQ_INT(c->ndbs, 1);
 		CHECK(c->ndbs == 1 && c->dbs[0].nnodes == 3 && c->dbs[0].nodes[2].port == 5434);
@@ -119,8 +119,14 @@ static void test_example_file(void)
 		if (def)
 			o += (size_t)snprintf(defaults + o, cap - o, "%.*s\n", (int)strcspn(def, "\n"), def);
 	}
+	/* Both with an auth_file: the default auth_type, md5, set explicitly needs one. */
+	char ul[64], ul_line[96];
+	write_tmp(ul, "\"alice\" \"secretpw\"\n");
+	snprintf(ul_line, sizeof ul_line, "[pgrouter]\nauth_file = %s\n", ul);
+	o += (size_t)snprintf(defaults + o, cap - o, "%s", ul_line);
 	struct config *dflt = load_ok(defaults);
-	struct config *empty = load_ok("");
+	struct config *empty = load_ok(ul_line);
+	unlink(ul);
 	CHECK(dflt && empty);
 	if (dflt && empty) {
 		long off = log_end();
