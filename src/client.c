@@ -40,6 +40,8 @@ static void client_destroy(struct conn *c)
 	ryw_client_free(cl);
 	free(cl->retry);
 	params_clear(&cl->params);
+	params_clear(&cl->startup);
+	free(cl->probe_msg);
 	free(cl->user);
 	free(cl->dbname);
 	free(cl);
@@ -141,11 +143,19 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	if (own != 0)
 		return own < 0 ? (*why = "invalid value", -1) : 0;
 	const char *canon = param_canonical(name);
-	if (!canon && (!valid_param_name(name) || !list_contains(cfg->track_extra_parameters, name, true)))
-		return *why = "not in track_extra_parameters or ignore_startup_parameters", -1;
+	if (!canon && !valid_param_name(name))
+		return *why = "not a setting name", -1;
 	if (strlen(value) > 1024)
 		return *why = "startup parameter value too long", -1;
-	return params_set(&cl->params, canon ? canon : name, value) < 0 ? (*why = "out of memory", -1) : 0;
+	/* Any session setting is taken; the server says whether name and value are valid before the login
+	   ends (client_finish_login), as it would for a direct connection. */
+	if (!canon || strcmp(canon, "application_name") != 0)
+		cl->verify_params = true;
+	if (canon)
+		return params_set(&cl->params, canon, value) < 0 ? (*why = "out of memory", -1) : 0;
+	char v[1026];
+	snprintf(v, sizeof v, "%c%s", PARAM_GUC, value);   /* read as the startup packet reads it */
+	return params_set(&cl->startup, name, v) < 0 || params_set(&cl->params, name, v) < 0 ? (*why = "out of memory", -1) : 0;
 }
 
 /* "-c name=value" and "--name=value" inside the options parameter become session settings. */
@@ -288,6 +298,13 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 
 void client_finish_login(struct client *cl)
 {
+	if (cl->verify_params) {
+		/* Settings from the startup packet: a server tries them first (client_probe_done ends this). */
+		cl->verify_params = false;
+		cl->probing = true;
+		pool_acquire(cl, cl->pool->primary);
+		return;
+	}
 	struct iobuf **out = conn_out(&cl->c);
 	const struct params *welcome = &cl->pool->shared->welcome;
 	int err = msg_auth(out, 0, NULL, 0);
@@ -541,6 +558,8 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 	struct conn *c = &cl->c;
 	switch (cl->state) {
 	case CL_LINKED:
+		if (cl->probing)
+			return ACT_PAUSE;   /* nothing is due from a client before its login has ended */
 		return linked_msg(cl, type, len, body);
 	case CL_IDLE:
 		if (cl->is_console)
@@ -570,6 +589,22 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 		client_close(cl, "XX000", "internal error");
 		return ACT_CLOSED;
 	}
+}
+
+void client_probe_done(struct client *cl)
+{
+	struct server *sv = cl->server;
+	cl->probing = false;
+	if (cl->probe_state[0]) {
+		client_close(cl, cl->probe_state, cl->probe_msg ? cl->probe_msg : "invalid startup parameter");
+		return;
+	}
+	conn_unlink(&sv->c);
+	sv->client = NULL;
+	cl->server = NULL;
+	cl->state = CL_IDLE;
+	server_release(sv);
+	client_finish_login(cl);
 }
 
 void client_link(struct client *cl, struct server *sv)

@@ -14,6 +14,9 @@ struct authfile_entry;
 void client_login(struct client *cl, const uint8_t *scram_client_key, struct authfile_entry *looked_up);
 /* Finish the login of cl with the pool's parameters. */
 void client_finish_login(struct client *cl);
+/* pgrouter's SETs of cl's startup settings were answered on its server: refuse the login with the server's
+   error, or give the server back and finish the login. */
+void client_probe_done(struct client *cl);
 /* Send an error (if msg) and close cl, releasing or closing its server. */
 void client_close(struct client *cl, const char *sqlstate, const char *msg);
 /* Handle a CancelRequest that names one of this worker's clients. */

@@ -7,6 +7,9 @@
 
 /* A value starting with this byte is SQL text to replay as is (e.g. a list "a, b"), not a literal. */
 #define PARAM_RAW '\x01'
+/* A value starting with this byte is read as the startup packet reads it (a list "a,b" is a list): replayed
+   with set_config(), not SET (where a quoted "a,b" is one name). */
+#define PARAM_GUC '\x02'
 
 /* "name\0value\0name\0value\0" in buf[0..len). */
 struct params {

@@ -116,6 +116,7 @@ struct client {
 	struct server *server;
 	int want_node;            /* node the queued request is for */
 	struct params params;     /* what this client's session should look like on any server */
+	struct params startup;    /* unreported settings from its startup packet: what RESET goes back to */
 	struct tracked_view view; /* its tracked values (or the pool's defaults), cached */
 	char *user;
 	char *dbname;
@@ -126,6 +127,10 @@ struct client {
 	bool is_admin;            /* console user in admin_users (may change things) */
 	bool is_console;          /* logged in to the admin console */
 	bool over_limit;          /* accepted past max_client_conn: refused after its startup packet */
+	bool verify_params;       /* startup settings only a server can judge: tried on one before the login ends */
+	bool probing;             /* linked only to try its startup settings (no AuthenticationOk sent yet) */
+	char probe_state[6];      /* SQLSTATE of the server's refusal of a startup setting ("" while none) */
+	char *probe_msg;          /* and its message */
 	uint8_t pins;             /* CLS_PIN_* that keep this session on its primary connection */
 	uint8_t session_pref;     /* enum route_pref from SET pgrouter.target */
 	bool default_read_only;   /* SET default_transaction_read_only = on */

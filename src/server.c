@@ -243,7 +243,14 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e.message ? e.message : "?",
 		         e.sqlstate ? e.sqlstate : "?");
 		sv->pinned = true;   /* what it has is no longer what pgrouter thinks: reset it after this client */
-		if (sv->client) {
+		if (sv->client && sv->client->probing) {
+			/* A startup setting the server refuses: the login fails with the server's own words. */
+			struct client *cl = sv->client;
+			if (!cl->probe_state[0]) {
+				snprintf(cl->probe_state, sizeof cl->probe_state, "%s", e.sqlstate ? e.sqlstate : "22023");
+				cl->probe_msg = e.message ? strdup(e.message) : NULL;
+			}
+		} else if (sv->client) {
 			char note[300];
 			snprintf(note, sizeof note, "pgrouter could not restore a session setting: %s",
 			         e.message ? e.message : "?");
@@ -254,6 +261,10 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 	}
 	sv->tx_status = (char)body[0];
 	sv->skip_z--;
+	if (sv->skip_z == 0 && sv->client && sv->client->probing) {
+		client_probe_done(sv->client);
+		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+	}
 	if (sv->skip_z == 0 && sv->state == SV_RESET && !sv->client) {
 		if (sv->tx_status != 'I') {
 			server_close(sv, "reset query left a transaction open");
@@ -668,23 +679,35 @@ static const struct conn_ops server_ops = {
 	.dir = FROM_SERVER,
 };
 
-/* Append "SET name TO E'value';" with the value escaped for an E'' literal. */
-static int append_set(struct iobuf **b, const char *name, const char *value)
+/* Append text as an E'' literal. */
+static int append_literal(struct iobuf **b, const char *text)
 {
-	if (iobuf_append(b, "SET ", 4) < 0 || iobuf_append(b, name, (uint32_t)strlen(name)) < 0)
+	if (iobuf_append(b, "E'", 2) < 0)
 		return -1;
-	if (value[0] == PARAM_RAW)
-		return iobuf_append(b, " TO ", 4) | iobuf_append(b, value + 1, (uint32_t)strlen(value + 1)) |
-		       iobuf_append(b, ";", 1);
-	if (iobuf_append(b, " TO E'", 6) < 0)
-		return -1;
-	for (const char *p = value; *p; p++) {
+	for (const char *p = text; *p; p++) {
 		if ((*p == '\'' || *p == '\\') && iobuf_append(b, "\\", 1) < 0)
 			return -1;
 		if (iobuf_append(b, p, 1) < 0)
 			return -1;
 	}
-	return iobuf_append(b, "';", 2);
+	return iobuf_append(b, "'", 1);
+}
+
+/* Append the statement that gives the session name = value: "SET name TO E'value';", the client's own SQL
+   for a PARAM_RAW value, set_config() for a PARAM_GUC one. */
+static int append_set(struct iobuf **b, const char *name, const char *value)
+{
+	if (value[0] == PARAM_GUC) {
+		static const char fn[] = "SELECT pg_catalog.set_config(";
+		return iobuf_append(b, fn, sizeof fn - 1) | append_literal(b, name) | iobuf_append(b, ", ", 2) |
+		       append_literal(b, value + 1) | iobuf_append(b, ", false);", 9);
+	}
+	if (iobuf_append(b, "SET ", 4) < 0 || iobuf_append(b, name, (uint32_t)strlen(name)) < 0)
+		return -1;
+	if (value[0] == PARAM_RAW)
+		return iobuf_append(b, " TO ", 4) | iobuf_append(b, value + 1, (uint32_t)strlen(value + 1)) |
+		       iobuf_append(b, ";", 1);
+	return iobuf_append(b, " TO ", 4) | append_literal(b, value) | iobuf_append(b, ";", 1);
 }
 
 void server_sync_params(struct server *sv, struct client *cl)
@@ -694,7 +717,8 @@ void server_sync_params(struct server *sv, struct client *cl)
 	/* Usually nothing differs: compare the cached tracked values before looking closer. */
 	params_view(&cl->view, &cl->params, welcome, sv->c.w->param_values);
 	params_view(&sv->view, &sv->params, NULL, sv->c.w->param_values);
-	if (!cl->view.has_extra && sv->extra.len == 0 && params_view_equal(&cl->view, &sv->view))
+	bool all = cl->probing;   /* trying a client's startup settings: send every one, even those it has */
+	if (!all && !cl->view.has_extra && sv->extra.len == 0 && params_view_equal(&cl->view, &sv->view))
 		return;
 	int err = 0;
 	uint32_t pos = 0;
@@ -707,7 +731,7 @@ void server_sync_params(struct server *sv, struct client *cl)
 		const char *have = params_get(&sv->params, name);
 		if (!want)
 			want = value;
-		if (!have || strcmp(want, have) != 0)
+		if (!have || strcmp(want, have) != 0 || (all && params_get(&cl->params, name)))
 			err |= append_set(&sql, name, want);
 	}
 	/* Other settings from the client's startup packet are tracked by pgrouter itself. */
@@ -716,7 +740,7 @@ void server_sync_params(struct server *sv, struct client *cl)
 		if (param_is_tracked(name))
 			continue;
 		const char *have = params_get(&sv->extra, name);
-		if (!have || strcmp(have, value) != 0) {
+		if (!have || strcmp(have, value) != 0 || all) {
 			err |= append_set(&sql, name, value);
 			params_set(&sv->extra, name, value);
 		}

@@ -132,17 +132,31 @@ void session_track(struct client *cl, struct server *sv, const struct cls_result
 	}
 }
 
-/* Forget every setting that is not reported by the server (RESET ALL / DISCARD ALL committed). */
+/* RESET name committed: back to the value of the client's startup packet, or to the server's default. */
+static void reset_one(struct client *cl, struct server *sv, const char *name)
+{
+	const char *start = params_get(&cl->startup, name);
+	if (start)
+		params_set(&cl->params, name, start);   /* the connection is told at the client's next link */
+	else
+		params_unset(&cl->params, name);
+	params_unset(&sv->extra, name);
+}
+
+/* RESET ALL / DISCARD ALL committed: every unreported setting back to the startup packet's or the default. */
 static void forget_unreported(struct client *cl, struct server *sv)
 {
 	uint32_t pos = 0;
 	const char *n, *v;
 	while (params_next(&cl->params, &pos, &n, &v)) {
-		if (!reported(n)) {
+		if (!reported(n) && !params_get(&cl->startup, n)) {
 			params_unset(&cl->params, n);
 			pos = 0;   /* the set shrank: restart */
 		}
 	}
+	pos = 0;
+	while (params_next(&cl->startup, &pos, &n, &v))
+		params_set(&cl->params, n, v);
 	params_clear(&sv->extra);
 	cl->default_read_only = false;
 }
@@ -156,8 +170,7 @@ static void apply(struct client *cl, struct server *sv, const struct sj_op *o)
 		params_set(&sv->extra, o->name, o->value);
 		break;
 	case SJ_UNSET:
-		params_unset(&cl->params, o->name);
-		params_unset(&sv->extra, o->name);
+		reset_one(cl, sv, o->name);
 		break;
 	case SJ_RESET_ALL:
 		forget_unreported(cl, sv);
