@@ -507,6 +507,8 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 		else if (e->kind == CLS_EV_RESET)
 			ryw_client_set(cl, e->name, NULL);   /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
 	}
+	if (r->flags & CLS_F_SESSION_OPAQUE)
+		prepared_server_unsure(sv);
 	if (r->n_events || (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW)))
 		session_track(cl, sv, r, sql);
 }

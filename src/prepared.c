@@ -390,6 +390,12 @@ void ps_server_forget(struct ps_server *s)
 	s->unsynced = false;
 }
 
+void ps_server_unsure(struct ps_server *s)
+{
+	if (s)
+		s->unsure++;
+}
+
 void ps_server_dropped_all(struct ps_server *s)
 {
 	if (s && s->nops == 0)

@@ -90,6 +90,9 @@ void ps_server_forget(struct ps_server *s);
 void ps_server_free(struct ps_server *s);
 /* True when no answer about prepared statements is owed (the connection may change hands). */
 bool ps_server_quiet(const struct ps_server *s);
+/* Something may have dropped prepared statements without pgrouter seeing it (code in a DO block or a
+   function): each statement is closed and prepared again before its next use on this connection. */
+void ps_server_unsure(struct ps_server *s);
 /* The server dropped every prepared statement (DISCARD ALL as pgrouter's reset query): forget them. */
 void ps_server_dropped_all(struct ps_server *s);
 /* Statements prepared on the connection now (as far as sent messages go). */

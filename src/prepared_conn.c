@@ -210,6 +210,8 @@ enum act prepared_server_msg(struct server *sv, uint8_t type, uint32_t len, cons
 
 void prepared_server_forget(struct server *sv) { ps_server_forget(sv->ps); }
 
+void prepared_server_unsure(struct server *sv) { ps_server_unsure(sv->ps); }
+
 void prepared_server_free(struct server *sv)
 {
 	ps_server_free(sv->ps);

@@ -31,6 +31,8 @@ void prepared_server_free(struct server *sv);
 /* Before the server returns to the pool: false when it still owes answers about prepared statements (then
    its state is unknown and it must be closed). */
 bool prepared_server_release_ok(struct server *sv);
+/* sv ran code that may have dropped prepared statements: re-prepare each before its next use there. */
+void prepared_server_unsure(struct server *sv);
 /* pgrouter's reset query was sent to the server: forget its statements if the query drops them. */
 void prepared_server_reset(struct server *sv, const char *query);
 

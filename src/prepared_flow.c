@@ -285,6 +285,16 @@ static struct ps_sslot *ensure_prepared(const struct ps_env *env, struct ps_serv
 {
 	if (!ss && !(ss = ps_sslot_get(s, st)))
 		return NULL;
+	if (ss->present && ss->checked != s->unsure) {
+		/* It may be gone (DEALLOCATE inside a DO block): close it, which is no error if it is, and
+		   prepare it again, so that the client never sees "does not exist" for pgrouter's name. */
+		struct ps_op *op = op_push(s, OP_CLOSE, true);
+		if (!op || emit_close(b, st->name) < 0)
+			return NULL;
+		op->nrec = 1;
+		change_server(s, &op->rec[0], ss, false);
+	}
+	ss->checked = s->unsure;
 	if (!ss->present && inject_parse(env, s, b, ss) < 0)
 		return NULL;
 	ps_sslot_touch(s, ss);

@@ -64,16 +64,25 @@ static char *find_token(char *text, uint32_t off, uint32_t len, const char *name
 	return NULL;
 }
 
-/* SQL text: rename reserved names that PREPARE, EXECUTE or DEALLOCATE statements use. */
-static void guard_sql(struct client *cl, const uint8_t *body, char *text, size_t tl)
+/* A cheap look before classifying: "pgr" followed by a digit somewhere in the text. */
+static bool mentions_reserved(const char *s, size_t n)
 {
-	struct worker *w = cl->c.w;
+	for (const char *p = s, *end = s + n; end - p >= 4 && (p = memchr(p, 'g', (size_t)(end - p - 1))) != NULL; p++)
+		if (p > s && (p[-1] | 0x20) == 'p' && (p[1] | 0x20) == 'r' && p + 2 < end && isdigit((unsigned char)p[2]))
+			return true;
+	return false;
+}
+
+/* SQL text: rename reserved names that PREPARE, EXECUTE or DEALLOCATE statements use (r: the text's
+   classification, NULL when it is not known yet). */
+static void guard_sql(struct client *cl, const struct cls_result *r, char *text, size_t tl)
+{
 	struct cls_result own;
-	const struct cls_result *r = &own;
-	if (w->last_cls_client == cl && w->last_cls_body == body)
-		r = w->last_cls;   /* classified for routing just now */
-	else if (!clientroute_classify(cl, text, tl, &own))
-		return;
+	if (!r) {
+		if (!mentions_reserved(text, tl) || !clientroute_classify(cl, text, tl, &own))
+			return;
+		r = &own;
+	}
 	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
 		const struct cls_event *e = &r->ev[i];
 		if (e->kind != CLS_EV_PREPARE && e->kind != CLS_EV_EXECUTE && e->kind != CLS_EV_DEALLOCATE)
@@ -86,34 +95,26 @@ static void guard_sql(struct client *cl, const uint8_t *body, char *text, size_t
 	}
 }
 
-/* A cheap look before classifying: "pgr" followed by a digit somewhere in the text. */
-static bool mentions_reserved(const char *s, size_t n)
-{
-	for (const char *p = s, *end = s + n; end - p >= 4 && (p = memchr(p, 'g', (size_t)(end - p - 1))) != NULL; p++)
-		if (p > s && (p[-1] | 0x20) == 'p' && (p[1] | 0x20) == 'r' && p + 2 < end && isdigit((unsigned char)p[2]))
-			return true;
-	return false;
-}
-
 void prepared_guard(struct client *cl, uint8_t type, const uint8_t *body, uint32_t n)
 {
 	/* The bytes are the client's own and not forwarded yet: changing them in place is safe. */
 	struct cursor cur = cur_make(body, n);
 	size_t nl = 0, tl = 0;
 	char *name = NULL;
-	switch (type) {
-	case 'Q':
-		name = (char *)cur_cstr(&cur, &tl);
-		if (name && mentions_reserved(name, tl))
-			guard_sql(cl, body, name, tl);
-		return;
-	case 'P': {
-		cur_cstr(&cur, NULL);
+	if (type == 'Q' || type == 'P') {
+		/* Classified for routing just now (the usual case): only its events matter, no second look. */
+		struct worker *w = cl->c.w;
+		const struct cls_result *r = w->last_cls_client == cl && w->last_cls_body == body ? w->last_cls : NULL;
+		if (r && r->n_events == 0)
+			return;
+		if (type == 'P')
+			cur_cstr(&cur, NULL);   /* its name: a Parse's own name is the client's, mapped by the tracker */
 		char *text = (char *)cur_cstr(&cur, &tl);
-		if (text && mentions_reserved(text, tl))
-			guard_sql(cl, body, text, tl);
+		if (text)
+			guard_sql(cl, r, text, tl);
 		return;
 	}
+	switch (type) {
 	case 'B':
 		cur_cstr(&cur, NULL);   /* portal */
 		name = (char *)cur_cstr(&cur, &nl);

@@ -61,6 +61,7 @@ struct ps_sslot {
 	uint32_t nrec;
 	uint64_t rec_group;
 	uint64_t last_use;        /* Sync group of its last use */
+	uint32_t checked;         /* ps_server.unsure when it was last known to be there */
 	struct list lru;          /* on ps_server.lru while present, most recent first */
 };
 
@@ -102,6 +103,7 @@ struct ps_server {
 	uint64_t group;           /* Sync groups sent so far: the current message belongs to this one */
 	uint64_t idle_before;     /* every group before this ended with the connection idle (no portal left) */
 	uint32_t n_tags;          /* unresolved OP_TAG */
+	uint32_t unsure;          /* bumped when something may have dropped statements behind pgrouter's back */
 	bool unsynced;            /* extended-protocol messages sent since the last Sync */
 	bool broken;
 	bool progress;

@@ -229,12 +229,12 @@ void session_ready(struct server *sv, char status)
 void session_unlinked(struct server *sv)
 {
 	struct sess_journal *j = &sv->sj;
+	j->done = j->sent;   /* answers never seen (a retried read's) must not shift the next client's units */
 	if (j->n) {
 		sv->pinned = true;   /* changes whose outcome was never seen: reset the connection */
-		j->done = j->sent;
 		settle(sv, NULL, false, false);
 	}
-	*j = (struct sess_journal){ .op = j->op, .cap = j->cap };
+	j->failed = j->rollback = j->savepoint = j->unsure = false;
 }
 
 void session_free(struct sess_journal *j)

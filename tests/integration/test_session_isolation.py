@@ -272,3 +272,17 @@ def test_a_client_may_sql_prepare_a_name_of_pgrouters_form(shared, proxy_kind):
         a.execute("DEALLOCATE pgr0_1")
     with shared.connect() as b:
         assert view(b) == CLEAN
+
+
+def test_a_statement_dropped_inside_code_is_prepared_again_for_its_owner(shared, proxy_kind):
+    # DEALLOCATE ALL inside a DO block drops pgrouter's server-side statements without pgrouter seeing
+    # the statement itself: the owner's next execution must still work, in the same transaction too.
+    if proxy_kind != "pgrouter":
+        pytest.skip("pgrouter's own server-side statement names")
+    with shared.connect() as owner:
+        assert owner_runs(owner)
+        with owner.transaction():
+            assert owner_runs(owner)
+            owner.execute("DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$")
+            assert owner_runs(owner)
+        assert owner_runs(owner)
