@@ -32,6 +32,17 @@ static bool lone_begin(const struct cls_result *c)
 	return c->n_stmts == 1 && c->n_events >= 1 && c->ev[0].kind == CLS_EV_BEGIN;
 }
 
+/* True when the unit deallocates or discards: the client's own statements and session, which live on no
+   replica, so a replica picked at random would only be an unrelated node doing needless work. */
+static bool touches_own_session(const struct cls_result *c)
+{
+	for (int i = 0; i < c->n_events && i < CLS_MAX_EVENTS; i++)
+		if (c->ev[i].kind == CLS_EV_DEALLOCATE || c->ev[i].kind == CLS_EV_DEALLOCATE_ALL ||
+		    c->ev[i].kind == CLS_EV_DISCARD)
+			return true;
+	return false;
+}
+
 /* True when the unit opens an explicit transaction. */
 static bool begins_transaction(const struct cls_result *c)
 {
@@ -62,6 +73,8 @@ void route_decide(const struct route_in *in, struct route_out *out)
 		return set(out, ROUTE_PRIMARY, "pinned", NULL);
 	if (!c)
 		return set(out, ROUTE_PRIMARY, "no-statement", NULL);
+	if (touches_own_session(c))
+		return set(out, ROUTE_PRIMARY, "own-session", c->reason);
 	bool must_primary = route_definite_write(c);
 	/* 1. a hint in the statement's comment */
 	if (c->hint == CLS_HINT_PRIMARY)
