@@ -204,3 +204,22 @@ def test_deallocate_and_discard_all_stay_off_the_replicas(router, ncluster, rout
         want = _dealloc_round(direct, "nd_direct")
         got = _dealloc_round(conn, "nd_proxy")
     assert want == b"26000" and got == want, (want, got)
+
+
+@pytest.mark.parametrize("routing", [1, 0])
+def test_parameter_status_is_the_servers_spelling(router, ncluster, routing):
+    """The client_encoding a client sees after asking for "utf8" (at login or with SET) is what
+    PostgreSQL itself reports, byte for byte: "UTF8"."""
+    proxy = router(routing=routing)
+    direct_dsn = f"host=127.0.0.1 port={ncluster.primary.port} dbname=postgres user=postgres"
+    for spelling in ("utf8", "utf-8", "Utf8"):
+        with psycopg.connect(direct_dsn, autocommit=True, client_encoding=spelling) as direct, \
+                connect(proxy, client_encoding=spelling) as conn:
+            want = direct.info.parameter_status("client_encoding")
+            assert conn.info.parameter_status("client_encoding") == want, spelling
+            for c in (direct, conn):
+                c.execute(f"SET client_encoding = '{spelling}'")
+                c.execute("SELECT 1").fetchall()
+            assert conn.info.parameter_status("client_encoding") == \
+                direct.info.parameter_status("client_encoding") == "UTF8"
+            assert conn.execute("SHOW client_encoding").fetchone()[0] == "UTF8"
