@@ -38,6 +38,7 @@ const char cls_r_select_into[] = "select-into";
 const char cls_r_writable_cte[] = "writable-cte";
 const char cls_r_volatile[] = "volatile-function"; /* detail: function name */
 const char cls_r_unknown_fn[] = "unknown-function";/* detail: function name; see cls_result.unknown */
+const char cls_r_node_dep[] = "node-dependent";    /* detail: view, function or setting whose answer is the node's */
 const char cls_r_serializable[] = "serializable";  /* BEGIN READ ONLY ISOLATION LEVEL SERIALIZABLE */
 const char cls_r_lock[] = "lock";
 const char cls_r_copy_from[] = "copy-from";
@@ -86,11 +87,12 @@ void cls_stmt_set(struct cls_stmt *st, uint8_t target, const char *reason, const
 	st->detail[n] = 0;
 }
 
-/* Strictness of a (target, reason) pair: unknown functions rank below definite writes. */
+/* Strictness of a (target, reason) pair: node-dependent reads rank below unknown functions (whose lookup
+   must still happen), which rank below definite writes. */
 static int level(uint8_t target, const char *reason)
 {
 	if (target == CLS_PRIMARY)
-		return reason == cls_r_unknown_fn ? 2 : 3;
+		return reason == cls_r_node_dep ? 2 : reason == cls_r_unknown_fn ? 3 : 4;
 	return target;
 }
 

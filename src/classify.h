@@ -48,6 +48,8 @@
  *            unlisten, notify, call, do, vacuum, analyze, maintenance
  *            (CHECKPOINT/CLUSTER/REINDEX/LOAD), explain-analyze-write:WHAT,
  *            hold-cursor, prepare, execute, prepare-transaction, two-phase,
+ *            node-dependent:WHAT (a view, function or setting each node answers
+ *            with its own state; a hint or rule may still pick a replica),
  *            unparseable:MESSAGE, other:NODE
  */
 

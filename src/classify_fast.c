@@ -217,6 +217,17 @@ static bool call_is_safe(const struct fast *f, const struct qname *q)
 	return fi.cls == CLS_FN_SAFE && fi.pins == 0;
 }
 
+/* True if the last part of q may name a node-dependent view (pg_stat_activity, pg_locks, …). */
+static bool names_node_relation(const struct fast *f, const struct qname *q)
+{
+	const struct sql_tok *t = &q->part[(q->n > 3 ? 3 : q->n) - 1].t;
+	char c = f->sql[t->start];
+	if (c != 'p' && c != 'P' && c != '"')
+		return false;   /* cheap: most names cannot be one */
+	char name[CLS_NAME_MAX];
+	return part_text(f, t, name, sizeof(name)) < 0 || cls_node_relation(name);
+}
+
 /* SELECT / VALUES / TABLE / WITH / "(": read unless something spoils it. */
 static bool f_read(struct fast *f, struct cls_stmt *st)
 {
@@ -245,6 +256,8 @@ static bool f_read(struct fast *f, struct cls_stmt *st)
 		struct ftok before = f->prev;
 		struct qname q;
 		f_name_chain(f, &q);
+		if (names_node_relation(f, &q))
+			return false;   /* the full parser tells a relation from a column of that name */
 		if (!sql_tok_punct(&f_peek(f, 1)->t, '('))
 			continue;
 		enum call_kind k = call_kind(&q, &before, depth > 0 && cast[depth - 1]);
@@ -621,6 +634,10 @@ static bool f_show(struct fast *f, struct cls_stmt *st)
 	}
 	if (!f_at_end(f))
 		return false;
+	if (cls_node_setting(name)) {
+		cls_stmt_set(st, CLS_PRIMARY, cls_r_node_dep, name);
+		return true;
+	}
 	if (strncmp(name, "pgrouter.", 9) != 0) {
 		cls_stmt_set(st, CLS_REPLICA, cls_r_show, NULL);
 		return true;

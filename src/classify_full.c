@@ -20,6 +20,7 @@ struct scan {
 	bool opaque;               /* a function that may change session state (user-defined, or unknown) */
 	char write_fn[CLS_DETAIL_MAX];
 	char unknown_fn[CLS_DETAIL_MAX];
+	char node_dep[CLS_DETAIL_MAX]; /* first view, function or setting whose answer is the node's */
 };
 
 typedef void handler_fn(struct fctx *x, struct jv body, struct cls_stmt *st);
@@ -71,6 +72,29 @@ static bool set_config_local(struct jv fc)
 		return j_get_bool(v, "boolval");
 	char s[16];
 	return j_get(body, "sval", &v) && j_get_str(v, "sval", s, sizeof(s)) && cls_parse_bool(s) == 1;
+}
+
+/* Remember the first node-dependent thing a read looks at. */
+static void note_node_dep(struct scan *sc, const char *what)
+{
+	if (!sc->node_dep[0])
+		snprintf(sc->node_dep, sizeof(sc->node_dep), "%s", what);
+}
+
+/* current_setting(name …): the setting when the name is a string constant, else "current_setting"
+   (any setting, so perhaps one that differs on a standby). */
+static void setting_arg(struct jv fc, char *buf, size_t cap)
+{
+	struct jv args, arg, type, body, v;
+	struct jit it;
+	snprintf(buf, cap, "current_setting");
+	if (!j_get(fc, "args", &args) || !j_iter(args, '[', &it) || !j_arr_next(&it, &arg))
+		return;
+	if (!j_node(arg, &type, &body) || !j_key_is(type, "A_Const") || !j_get(body, "sval", &v))
+		return;
+	char name[CLS_NAME_MAX];
+	if (j_get_str(v, "sval", name, sizeof(name)))
+		snprintf(buf, cap, "%s", name);
 }
 
 /* The last two parts of a FuncCall's funcname list; false if malformed. */
@@ -125,7 +149,14 @@ static void scan_func(struct scan *sc, struct jv fc)
 		fi.pins = CLS_PIN_SET_CONFIG;
 	}
 	sc->opaque |= fi.opaque;
-	if (fi.cls == CLS_FN_WRITE) {
+	if (fi.cls == CLS_FN_SETTING && sc->eval) {
+		char setting[CLS_DETAIL_MAX];
+		setting_arg(fc, setting, sizeof(setting));
+		if (!strcmp(setting, "current_setting") || cls_node_setting(setting))
+			note_node_dep(sc, setting);
+	} else if (fi.cls == CLS_FN_NODE && sc->eval) {
+		note_node_dep(sc, disp);
+	} else if (fi.cls == CLS_FN_WRITE) {
 		sc->pins |= fi.pins;
 		if (!sc->write_fn[0])
 			snprintf(sc->write_fn, sizeof(sc->write_fn), "%s", disp);
@@ -160,7 +191,7 @@ static bool interesting_key(struct jv key)
 {
 	switch (key.end - key.p) {
 	case 8:
-		return j_key_is(key, "FuncCall");
+		return j_key_is(key, "FuncCall") || j_key_is(key, "RangeVar");
 	case 10:
 		return j_key_is(key, "InsertStmt") || j_key_is(key, "UpdateStmt") || j_key_is(key, "DeleteStmt") ||
 		       j_key_is(key, "intoClause");
@@ -183,6 +214,10 @@ static void scan_key(struct jv key, const char *val, const char *end, void *arg)
 		return;
 	if (j_key_is(key, "FuncCall")) {
 		scan_func(sc, v);
+	} else if (j_key_is(key, "RangeVar")) {
+		char rel[CLS_NAME_MAX];
+		if (sc->eval && j_get_str(v, "relname", rel, sizeof(rel)) && cls_node_relation(rel))
+			note_node_dep(sc, rel);
 	} else if (j_key_is(key, "lockingClause")) {
 		scan_locking(sc, v);
 	} else if (j_key_is(key, "intoClause")) {
@@ -227,6 +262,8 @@ static void h_select(struct fctx *x, struct jv body, struct cls_stmt *st)
 		cls_stmt_set(st, CLS_PRIMARY, cls_r_volatile, sc.write_fn);
 	else if (sc.unknown_fn[0])
 		cls_stmt_set(st, CLS_PRIMARY, cls_r_unknown_fn, sc.unknown_fn);
+	else if (sc.node_dep[0])
+		cls_stmt_set(st, CLS_PRIMARY, cls_r_node_dep, sc.node_dep);
 	else
 		cls_stmt_set(st, CLS_REPLICA, cls_r_read, NULL);
 }
@@ -275,10 +312,10 @@ static void absorb(struct cls_result *out, const struct cls_result *in)
 		cls_add_unknown(out, in->unknown[i].schema[0] ? in->unknown[i].schema : NULL, in->unknown[i].name);
 }
 
-/* True if an inner statement result is a definite (not unknown-function) primary. */
+/* True if an inner statement result is a definite (not unknown-function, not node-dependent) primary. */
 static bool hard_primary(const struct cls_stmt *st)
 {
-	return st->target == CLS_PRIMARY && st->reason != cls_r_unknown_fn;
+	return st->target == CLS_PRIMARY && st->reason != cls_r_unknown_fn && st->reason != cls_r_node_dep;
 }
 
 /* EXPLAIN [ANALYZE]: only ANALYZE executes the statement. */

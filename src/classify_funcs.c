@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /*
  * Why a built-in list at all: the router learns volatility from pg_proc, but
@@ -21,6 +22,13 @@
  *  - pg_sleep, random, clock_timestamp, gen_random_uuid: volatile, harmless.
  *  - set_config is decided by its third argument (see classify_full.c).
  *  - setseed changes session state that is not tracked: PRIMARY.
+ *  - Node-dependent readers (pg_backend_pid, pg_is_in_recovery, statistics,
+ *    locks, snapshots, the *_if_assigned xid readers) write nothing, but a
+ *    standby answers with its own state, not the primary's a client expects:
+ *    PRIMARY, yet movable by a hint or rule (the user asks for that node).
+ *  - current_setting is node-dependent only for the settings a standby
+ *    reports differently (see node_settings); classify_full.c reads its
+ *    argument.
  * Entries of kind F_DENY / F_DENY_PIN / F_SET_CONFIG match in any schema
  * (a same-named user function on the primary is merely conservative); the
  * read-only kinds match only unqualified or pg_catalog-qualified calls,
@@ -33,6 +41,8 @@ enum fn_kind {
 	F_ALLOW,      /* volatile but read-only, pg_catalog */
 	F_ALLOW_ANY,  /* volatile but read-only, extension in any schema */
 	F_BUILTIN,    /* immutable or stable pg_catalog function */
+	F_NODE,       /* read-only, answers with the node's own state: any schema */
+	F_SETTING,    /* current_setting: depends on its argument */
 };
 
 struct fn_entry {
@@ -95,7 +105,7 @@ static const struct fn_entry fn_table[] = {
 	{"current_database", F_BUILTIN},
 	{"current_schema", F_BUILTIN},
 	{"current_schemas", F_BUILTIN},
-	{"current_setting", F_BUILTIN},
+	{"current_setting", F_SETTING},
 	{"currval", F_DENY},
 	{"date_bin", F_BUILTIN},
 	{"date_part", F_BUILTIN},
@@ -225,10 +235,10 @@ static const struct fn_entry fn_table[] = {
 	{"pg_advisory_unlock_shared", F_DENY},
 	{"pg_advisory_xact_lock", F_DENY},
 	{"pg_advisory_xact_lock_shared", F_DENY},
-	{"pg_backend_pid", F_ALLOW},
+	{"pg_backend_pid", F_NODE},
 	{"pg_backup_start", F_DENY},
 	{"pg_backup_stop", F_DENY},
-	{"pg_blocking_pids", F_ALLOW},
+	{"pg_blocking_pids", F_NODE},
 	{"pg_cancel_backend", F_DENY},
 	{"pg_collation_for", F_BUILTIN},
 	{"pg_column_size", F_BUILTIN},
@@ -238,12 +248,12 @@ static const struct fn_entry fn_table[] = {
 	{"pg_create_logical_replication_slot", F_DENY},
 	{"pg_create_physical_replication_slot", F_DENY},
 	{"pg_create_restore_point", F_DENY},
-	{"pg_current_snapshot", F_ALLOW},
+	{"pg_current_snapshot", F_NODE},
 	{"pg_current_wal_flush_lsn", F_DENY},
 	{"pg_current_wal_insert_lsn", F_DENY},
 	{"pg_current_wal_lsn", F_DENY},
 	{"pg_current_xact_id", F_DENY},
-	{"pg_current_xact_id_if_assigned", F_ALLOW},
+	{"pg_current_xact_id_if_assigned", F_NODE},
 	{"pg_database_size", F_ALLOW},
 	{"pg_drop_replication_slot", F_DENY},
 	{"pg_encoding_to_char", F_BUILTIN},
@@ -265,12 +275,13 @@ static const struct fn_entry fn_table[] = {
 	{"pg_has_role", F_BUILTIN},
 	{"pg_import_system_collations", F_DENY},
 	{"pg_indexes_size", F_ALLOW},
-	{"pg_is_in_recovery", F_ALLOW},
+	{"pg_is_in_recovery", F_NODE},
 	{"pg_is_wal_replay_paused", F_ALLOW},
 	{"pg_last_wal_receive_lsn", F_ALLOW},
 	{"pg_last_wal_replay_lsn", F_ALLOW},
 	{"pg_last_xact_replay_timestamp", F_ALLOW},
 	{"pg_listening_channels", F_ALLOW},
+	{"pg_lock_status", F_NODE},
 	{"pg_log_backend_memory_contexts", F_DENY},
 	{"pg_logical_emit_message", F_DENY},
 	{"pg_logical_slot_get_binary_changes", F_DENY},
@@ -283,6 +294,7 @@ static const struct fn_entry fn_table[] = {
 	{"pg_notification_queue_usage", F_ALLOW},
 	{"pg_notify", F_DENY},
 	{"pg_postmaster_start_time", F_ALLOW},
+	{"pg_prepared_xact", F_NODE},
 	{"pg_promote", F_DENY},
 	{"pg_read_binary_file", F_ALLOW},
 	{"pg_read_file", F_ALLOW},
@@ -290,7 +302,7 @@ static const struct fn_entry fn_table[] = {
 	{"pg_reload_conf", F_DENY},
 	{"pg_replication_slot_advance", F_DENY},
 	{"pg_rotate_logfile", F_DENY},
-	{"pg_safe_snapshot_blocking_pids", F_ALLOW},
+	{"pg_safe_snapshot_blocking_pids", F_NODE},
 	{"pg_size_bytes", F_BUILTIN},
 	{"pg_size_pretty", F_BUILTIN},
 	{"pg_sleep", F_ALLOW},
@@ -298,8 +310,8 @@ static const struct fn_entry fn_table[] = {
 	{"pg_sleep_until", F_ALLOW},
 	{"pg_start_backup", F_DENY},
 	{"pg_stat_file", F_ALLOW},
-	{"pg_stat_statements", F_ALLOW_ANY},
-	{"pg_stat_statements_info", F_ALLOW_ANY},
+	{"pg_stat_statements", F_NODE},
+	{"pg_stat_statements_info", F_NODE},
 	{"pg_stat_statements_reset", F_DENY},
 	{"pg_stop_backup", F_DENY},
 	{"pg_switch_wal", F_DENY},
@@ -396,8 +408,8 @@ static const struct fn_entry fn_table[] = {
 	{"ts_rank", F_BUILTIN},
 	{"ts_rank_cd", F_BUILTIN},
 	{"txid_current", F_DENY},
-	{"txid_current_if_assigned", F_ALLOW},
-	{"txid_current_snapshot", F_ALLOW},
+	{"txid_current_if_assigned", F_NODE},
+	{"txid_current_snapshot", F_NODE},
 	{"txid_status", F_ALLOW},
 	{"unistr", F_BUILTIN},
 	{"unnest", F_BUILTIN},
@@ -420,7 +432,7 @@ static const struct fn_entry fn_prefixes[] = {
 	{"dblink", F_DENY},                 /* dblink_exec & co. run arbitrary remote SQL */
 	{"lo_", F_DENY},                    /* large objects: create/write/unlink; lo_get needs lo state anyway */
 	{"pg_replication_origin_", F_DENY}, /* replication origin bookkeeping */
-	{"pg_stat_get_", F_ALLOW},          /* statistics readers */
+	{"pg_stat_get_", F_NODE},           /* statistics readers: each node counts its own */
 	{"pg_stat_reset", F_DENY},          /* pg_stat_reset* */
 };
 
@@ -471,6 +483,10 @@ void cls_func_lookup(const struct cls_env *env, const char *schema, const char *
 		fi->cls = CLS_FN_SET_CONFIG;
 		return;
 	}
+	if (e && (e->kind == F_NODE || (e->kind == F_SETTING && catalog_schema(schema)))) {
+		fi->cls = e->kind == F_NODE ? CLS_FN_NODE : CLS_FN_SETTING;
+		return;
+	}
 	if (e && ((e->kind == F_ALLOW && catalog_schema(schema)) || e->kind == F_ALLOW_ANY)) {
 		fi->cls = CLS_FN_SAFE;
 		return;
@@ -489,6 +505,48 @@ void cls_func_lookup(const struct cls_env *env, const char *schema, const char *
 	}
 	fi->cls = (e && e->kind == F_BUILTIN && catalog_schema(schema)) ? CLS_FN_SAFE : CLS_FN_UNKNOWN;
 	fi->opaque = fi->cls == CLS_FN_UNKNOWN;
+}
+
+/*
+ * Views whose rows are the node's own: activity, statistics, locks, prepared
+ * transactions, replication.  Matched by name in any schema (a user table of
+ * that name merely goes to the primary).  pg_statistic and pg_stats are
+ * replicated catalog data, so the prefixes end with "_".
+ */
+static const char *const node_rel_prefixes[] = {"pg_stat_", "pg_statio_"};
+static const char *const node_relations[] = {"pg_locks", "pg_prepared_xacts", "pg_replication_slots"};
+
+/* Settings a standby reports differently; "all" is SHOW ALL, which includes them. */
+static const char *const node_settings[] = {"all", "default_transaction_read_only", "in_hot_standby",
+                                            "transaction_isolation", "transaction_read_only"};
+
+/* True if name equals one of list[0..n), case-insensitively (PostgreSQL folds setting names). */
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(name, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/* True for a relation (view) name whose rows differ from node to node (pg_stat_*, pg_locks, …). */
+bool cls_node_relation(const char *name)
+{
+	if (strncmp(name, "pg_", 3) != 0)
+		return false;   /* the common case, one comparison */
+	for (size_t i = 0; i < N_ELEMS(node_rel_prefixes); i++)
+		if (strncmp(name, node_rel_prefixes[i], strlen(node_rel_prefixes[i])) == 0)
+			return true;
+	for (size_t i = 0; i < N_ELEMS(node_relations); i++)
+		if (strcmp(name, node_relations[i]) == 0)
+			return true;
+	return false;
+}
+
+/* True for a setting whose value differs on a standby (transaction_read_only, in_hot_standby, …). */
+bool cls_node_setting(const char *name)
+{
+	return in_list(name, node_settings, N_ELEMS(node_settings));
 }
 
 /* True if the built-in tables are sorted and free of duplicates (checked by the unit test). */

@@ -12,7 +12,7 @@ extern const char cls_r_read[], cls_r_show[], cls_r_explain[], cls_r_copy_to[], 
 	cls_r_reset[], cls_r_set_txn[], cls_r_pgrouter_set[], cls_r_pgrouter_show[], cls_r_discard[],
 	cls_r_deallocate[], cls_r_prepare[], cls_r_execute[], cls_r_prepare_txn[], cls_r_two_phase[],
 	cls_r_dml[], cls_r_ddl[], cls_r_temp[], cls_r_for_update[], cls_r_select_into[],
-	cls_r_writable_cte[], cls_r_volatile[], cls_r_unknown_fn[], cls_r_serializable[], cls_r_lock[],
+	cls_r_writable_cte[], cls_r_volatile[], cls_r_unknown_fn[], cls_r_node_dep[], cls_r_serializable[], cls_r_lock[],
 	cls_r_copy_from[], cls_r_copy_file[], cls_r_listen[], cls_r_unlisten[], cls_r_notify[],
 	cls_r_call[], cls_r_do[], cls_r_vacuum[], cls_r_analyze[], cls_r_maintenance[],
 	cls_r_explain_write[], cls_r_hold[], cls_r_unparseable[], cls_r_other[];
@@ -72,6 +72,8 @@ enum cls_fn_class {
 	CLS_FN_WRITE,      /* writes or changes server state: primary */
 	CLS_FN_UNKNOWN,    /* nobody knows: primary until looked up */
 	CLS_FN_SET_CONFIG, /* set_config: safe only when is_local is literally true */
+	CLS_FN_NODE,       /* read-only, but each node answers differently (pg_backend_pid …): primary */
+	CLS_FN_SETTING,    /* current_setting: node-dependent for the settings cls_node_setting lists */
 };
 
 struct cls_fn_info {
@@ -86,6 +88,12 @@ void cls_func_lookup(const struct cls_env *env, const char *schema, const char *
 
 /* True if the built-in tables are sorted and free of duplicates (checked by the unit test). */
 bool cls_func_tables_ok(void);
+
+/* True for a relation (view) name whose rows differ from node to node (pg_stat_*, pg_locks, …). */
+bool cls_node_relation(const char *name);
+
+/* True for a setting whose value differs on a standby (transaction_read_only, in_hot_standby, …). */
+bool cls_node_setting(const char *name);
 
 /* ---- keywords for the fast path (classify_kw.c) ---- */
 

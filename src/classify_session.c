@@ -195,6 +195,10 @@ void cls_full_show(struct fctx *x, struct jv body, struct cls_stmt *st)
 {
 	char name[1024] = "";
 	j_get_str(body, "name", name, sizeof(name));
+	if (cls_node_setting(name)) {
+		cls_stmt_set(st, CLS_PRIMARY, cls_r_node_dep, name);
+		return;
+	}
 	if (strncmp(name, "pgrouter.", 9) != 0) {
 		cls_stmt_set(st, CLS_REPLICA, cls_r_show, NULL);
 		return;

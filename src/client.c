@@ -312,6 +312,9 @@ void client_finish_login(struct client *cl)
 	const char *name, *value;
 	while (params_next(welcome, &pos, &name, &value)) {
 		const char *mine = param_is_tracked(name) ? params_get(&cl->params, name) : NULL;
+		/* The client's own spelling of the server's value ("utf8"): a server reports its own ("UTF8"). */
+		if (mine && param_same_value(name, mine, value) && params_set(&cl->params, name, value) == 0)
+			mine = NULL;
 		err |= msg_param_status(out, name, mine ? mine : value);
 	}
 	err |= msg_backend_key(out, cl->cancel_pid, cl->cancel_key);

@@ -563,7 +563,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
 	bool ro_begin = cl->default_read_only && route_is_lone_begin(rp);
-	if (routing && sv->node != sv->pool->primary && rp->target == CLS_PRIMARY && strcmp(rp->reason, "unknown-function") != 0 && !ro_begin &&
+	if (routing && sv->node != sv->pool->primary && route_definite_write(rp) && !ro_begin &&
 	    sv->tx_status == 'I' && !cl->pins && client_pool_mode(cl) != POOL_SESSION) {
 		cl->reroute = true;
 		return ACT_PAUSE;

@@ -1,6 +1,7 @@
 /* Parameter sets (name/value pairs) packed in one allocation: session settings of clients and servers. */
 #include "params.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -101,6 +102,28 @@ const char *param_canonical(const char *name)
 		if (strcasecmp(name, tracked[i]) == 0)
 			return tracked[i];
 	return NULL;
+}
+
+/* The next letter or digit of s at or after *i, lower-cased, or 0 at the end. */
+static char next_alnum(const char *s, size_t *i)
+{
+	while (s[*i] && !isalnum((unsigned char)s[*i]))
+		(*i)++;
+	return s[*i] ? (char)tolower((unsigned char)s[(*i)++]) : 0;
+}
+
+bool param_same_value(const char *name, const char *a, const char *b)
+{
+	if (strcasecmp(name, "application_name") == 0)
+		return strcmp(a, b) == 0;   /* free text: every byte counts */
+	size_t i = 0, j = 0;
+	for (;;) {
+		char x = next_alnum(a, &i), y = next_alnum(b, &j);
+		if (x != y)
+			return false;
+		if (x == 0)
+			return true;
+	}
 }
 
 /* Index of a tracked name, or -1. */

@@ -55,6 +55,10 @@ bool params_next(const struct params *p, uint32_t *pos, const char **name, const
 
 /* Reported parameters that pgrouter keeps per client and restores on every server it gets. */
 bool param_is_tracked(const char *name);
+/* True when two spellings of a tracked setting's value mean the same to the server: equal but for case
+   and punctuation ("utf8", "UTF-8", "UTF8"), the way PostgreSQL matches encoding and style names;
+   application_name must match exactly. */
+bool param_same_value(const char *name, const char *a, const char *b);
 /* The canonical spelling of a tracked parameter name (ParameterStatus uses e.g. "DateStyle"). */
 const char *param_canonical(const char *name);
 

@@ -5,12 +5,14 @@
 #include <string.h>
 
 /* Statements that must never run on a replica, whatever a hint or setting says. */
-static bool definite_write(const struct cls_result *c)
+bool route_definite_write(const struct cls_result *c)
 {
 	if (c->target != CLS_PRIMARY)
 		return false;
-	/* Unknown functions are primary only for want of knowledge: a user's explicit override may vouch for them. */
-	return strcmp(c->reason, "unknown-function") != 0;
+	/* Unknown functions are primary only for want of knowledge: a user's explicit override may vouch for them.
+	   Node-dependent reads are primary because the client most likely means the primary's state; a user who
+	   asks for a replica's (pg_stat_activity of that replica, its pg_is_in_recovery) may say so. */
+	return strcmp(c->reason, "unknown-function") != 0 && strcmp(c->reason, "node-dependent") != 0;
 }
 
 /* Transactions that begin read-only may use a replica; anything else that begins a transaction may write. */
@@ -28,6 +30,17 @@ static bool begins_read_only(const struct cls_result *c, bool default_ro)
 static bool lone_begin(const struct cls_result *c)
 {
 	return c->n_stmts == 1 && c->n_events >= 1 && c->ev[0].kind == CLS_EV_BEGIN;
+}
+
+/* True when the unit deallocates or discards: the client's own statements and session, which live on no
+   replica, so a replica picked at random would only be an unrelated node doing needless work. */
+static bool touches_own_session(const struct cls_result *c)
+{
+	for (int i = 0; i < c->n_events && i < CLS_MAX_EVENTS; i++)
+		if (c->ev[i].kind == CLS_EV_DEALLOCATE || c->ev[i].kind == CLS_EV_DEALLOCATE_ALL ||
+		    c->ev[i].kind == CLS_EV_DISCARD)
+			return true;
+	return false;
 }
 
 /* True when the unit opens an explicit transaction. */
@@ -60,7 +73,9 @@ void route_decide(const struct route_in *in, struct route_out *out)
 		return set(out, ROUTE_PRIMARY, "pinned", NULL);
 	if (!c)
 		return set(out, ROUTE_PRIMARY, "no-statement", NULL);
-	bool must_primary = definite_write(c);
+	if (touches_own_session(c))
+		return set(out, ROUTE_PRIMARY, "own-session", c->reason);
+	bool must_primary = route_definite_write(c);
 	/* 1. a hint in the statement's comment */
 	if (c->hint == CLS_HINT_PRIMARY)
 		return set(out, ROUTE_PRIMARY, "hint", "primary");

@@ -37,6 +37,9 @@ struct route_out {
 /* Decide primary or replica for one unit of work. */
 void route_decide(const struct route_in *in, struct route_out *out);
 
+/* True for statements no hint, rule or setting may send to a replica (writes, locks, session state). */
+bool route_definite_write(const struct cls_result *c);
+
 /* A single BEGIN statement (its own target says nothing about what the transaction will do). */
 bool route_is_lone_begin(const struct cls_result *c);
 

@@ -338,6 +338,8 @@ class Cluster:
             "wal_level": "replica",
             "max_wal_senders": "20",
             "max_replication_slots": "20",
+            # two-phase commit through pgrouter is tested; a standby needs at least the primary's value
+            "max_prepared_transactions": "10",
             "hot_standby": "on",
             "wal_receiver_status_interval": "1s",
             "password_encryption": "'scram-sha-256'",

@@ -6,6 +6,18 @@
 #include <string.h>
 
 /* A client wanting only what the server has needs nothing; one differing value is seen, interned or not. */
+/* Spellings the server treats as one value compare equal; application_name is free text. */
+static void test_same_value(void)
+{
+	CHECK(param_same_value("client_encoding", "utf8", "UTF8"));
+	CHECK(param_same_value("client_encoding", "UTF-8", "UTF8"));
+	CHECK(param_same_value("DateStyle", "iso, mdy", "ISO, MDY"));
+	CHECK(!param_same_value("client_encoding", "LATIN1", "UTF8"));
+	CHECK(!param_same_value("client_encoding", "utf", "UTF8"));
+	CHECK(!param_same_value("application_name", "App", "app"));
+	CHECK(param_same_value("application_name", "app", "app"));
+}
+
 static void test_view_equal(struct str_intern *in)
 {
 	struct params cl = { 0 }, sv = { 0 }, welcome = { 0 };
@@ -82,5 +94,6 @@ int main(void)
 	test_view_equal(NULL);   /* without an intern set: plain string comparison */
 	str_intern_free(in);
 	test_intern_full();
+	test_same_value();
 	return unit_done("test_params");
 }
