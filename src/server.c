@@ -536,6 +536,10 @@ void server_client_gone(struct server *sv)
 		server_release(sv);
 		return;
 	}
+	/* A statement still running (perhaps waiting on a lock) would go on after its client: cancel it, so
+	   the backend reads the Terminate behind it at once. */
+	if (sv->state == SV_ACTIVE && (sv->expect_z > 0 || sv->unsynced) && sv->be_pid)
+		server_cancel(sv);
 	server_close(sv, "client disconnected with work in progress");
 }
 

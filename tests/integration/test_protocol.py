@@ -313,3 +313,27 @@ def test_a_terminated_backend_reaches_the_client_as_the_servers_error(pgrouter, 
             pass
         killer.join()
     assert [(e.get("V", e.get("S")), e.get("C")) for e in errors] == [("FATAL", "57P01")]
+
+
+@pytest.mark.parametrize("replicas", [False, True], ids=["primary", "two-replicas"])
+def test_a_client_that_leaves_mid_statement_leaves_nothing_running(pgrouter, cluster, proxy_kind, replicas):
+    # The client's statement waits on a lock another session holds; the client vanishes. Its statement
+    # must not go on (and take the lock later) after the client is gone.
+    from helpers import db_entry
+    dbs = {"postgres": db_entry(cluster, replicas=replicas and proxy_kind == "pgrouter")}
+    pgr = pgrouter(databases=dbs, pool_mode="transaction", default_pool_size=2)
+    cluster.sql(cluster.primary, "CREATE TABLE IF NOT EXISTS pgr_leave (x int)")
+    holder = cluster.connect(cluster.primary)
+    holder.autocommit = False
+    holder.execute("LOCK TABLE pgr_leave IN ACCESS EXCLUSIVE MODE")
+    w = pgwire.Wire(pgr.port).startup()
+    w.send(pgwire.query("/* pgr_leave_marker */ INSERT INTO pgr_leave VALUES (1)"))
+    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '/* pgr_leave_marker */%' "
+               "AND state = 'active'")
+    wait_for(lambda: cluster.sql(cluster.primary, waiting)[0][0] == 1, what="the INSERT waiting on the lock")
+    w.abort()
+    wait_for(lambda: cluster.sql(cluster.primary, waiting)[0][0] == 0, timeout=1.0,
+             what="nothing left running for the departed client")
+    holder.commit()
+    holder.close()
+    assert cluster.sql(cluster.primary, "SELECT count(*) FROM pgr_leave")[0][0] == 0
