@@ -184,7 +184,8 @@ struct server {
 	bool fatal_sent;          /* a FATAL ErrorResponse of the backend went to the client: it closes next */
 	bool retry_armed;         /* the client's Query copy may still be re-run elsewhere */
 	bool retry_swallow;       /* dropping a replica's refusal up to its ReadyForQuery */
-	bool retry_to_primary;    /* the refusal was 25006: the re-run goes to the primary */
+	bool retry_to_primary;    /* the refusal was 25006 or "not there yet": the re-run goes to the primary */
+	bool retry_learn;         /* the refusal was 25006: the statement's shape is a write from now on */
 	struct iobuf *held;       /* a RowDescription held back while a retry is still possible */
 	struct ps_server *ps;     /* prepared statements on this connection and the answers owed about them */
 	uint32_t ps_seen;         /* c.nmsg + 1 of the answer the tracker last decided about */

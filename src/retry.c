@@ -35,7 +35,7 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	sv->client = NULL;
 	cl->server = NULL;
 	cl->state = CL_IDLE;
-	if (on_primary)
+	if (on_primary && sv->retry_learn)
 		clientroute_learn_message(w, copy->data, copy->wpos);
 	bool ok = conn_unread(&cl->c, copy->data, copy->wpos) == 0;
 	buf_put(w, copy);
@@ -44,9 +44,12 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	cl->retry_exclude |= 1u << sv->node;
 	cl->retrying = true;
 	cl->force_primary = on_primary;
-	if (on_primary)
+	if (on_primary && sv->retry_learn)
 		log_info(cl->c.prefix, "replica %s:%d refused a statement as a write (25006); re-running it on the primary",
 		         sv->pool->host[sv->node], sv->pool->port[sv->node]);
+	else if (on_primary)
+		log_info(cl->c.prefix, "replica %s:%d does not have an object the read uses yet (%s); re-running it on the primary",
+		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
 	else
 		log_info(cl->c.prefix, "read on replica %s:%d failed before any row was sent (%s); re-running it elsewhere",
 		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
@@ -77,13 +80,24 @@ static bool retryable(const char *sqlstate)
 	       strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
 }
 
+/* "Not there yet": an object the replica has not replayed (a table, function or type created a moment ago
+   on the primary, or a catalog entry it lacks). The primary answers for it; if it does not exist there
+   either, the client gets the primary's error. */
+static bool not_there_yet(const struct pg_error *e)
+{
+	return strcmp(e->sqlstate, "42P01") == 0 || strcmp(e->sqlstate, "42883") == 0 ||
+	       strcmp(e->sqlstate, "42704") == 0 ||
+	       (strcmp(e->sqlstate, "XX000") == 0 && e->message && strstr(e->message, "cache lookup failed"));
+}
+
 /* The ReadyForQuery after a swallowed error: the server is free again, the unit runs elsewhere. */
 static enum act after_swallow(struct server *sv, const uint8_t *body)
 {
 	sv->tx_status = (char)body[0];
 	if (sv->expect_z > 0)
 		sv->expect_z--;
-	rerun(sv, sv->retry_to_primary, true, sv->retry_to_primary ? "25006 read-only" : "recovery conflict");
+	rerun(sv, sv->retry_to_primary, true, sv->retry_learn ? "25006 read-only"
+	      : sv->retry_to_primary ? "not there yet" : "recovery conflict");
 	return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
@@ -109,8 +123,9 @@ enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_
 		if (!body)
 			return ACT_NEED_FULL;
 		struct pg_error e;
-		if (proto_parse_error(body, len - 4, &e) == 0 && e.sqlstate && retryable(e.sqlstate)) {
-			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0;
+		if (proto_parse_error(body, len - 4, &e) == 0 && e.sqlstate && (retryable(e.sqlstate) || not_there_yet(&e))) {
+			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0 || not_there_yet(&e);
+			sv->retry_learn = strcmp(e.sqlstate, "25006") == 0;   /* a write in disguise: remember its shape */
 			bool fatal = e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0);
 			if (fatal) {
 				/* The backend is going away: no ReadyForQuery will follow. */

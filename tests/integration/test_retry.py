@@ -312,3 +312,27 @@ def test_volatility_learned_while_waiting_for_a_replica(router, rcluster, tag, p
                         f"{pgr_log}")
     assert not errors, errors
     assert result == rows_on_primary(rcluster, t), (result, rows_on_primary(rcluster, t))
+
+
+def test_a_replica_that_has_not_replayed_a_new_table_yet_is_not_the_answer(router, rcluster, tag):
+    # A migration on one connection, a read on another: the replica that has not replayed the CREATE
+    # TABLE yet answers 42P01; the read is re-run on the primary, where the table is.
+    pgr = router()
+    table = f"pgr_retry.nty_{tag()}"
+    for r in rcluster.replicas:
+        rcluster.set_guc(r, "recovery_min_apply_delay", "3s")
+    try:
+        with psycopg.connect(rcluster.dsn(rcluster.primary), autocommit=True) as migrate, \
+                pgr.connect() as reader:
+            migrate.execute(f"CREATE TABLE {table} (x int)")
+            migrate.execute(f"INSERT INTO {table} VALUES (1)")
+            hint = "/* pgrouter: replica max_lag=1h */ "
+            assert reader.execute(f"{hint}SELECT count(*) FROM {table}").fetchone()[0] == 1
+            assert "does not have an object the read uses yet" in pgr.log
+            # an object that exists nowhere: the primary's error reaches the client
+            with pytest.raises(pgerr.UndefinedTable):
+                reader.execute(f"{hint}SELECT * FROM pgr_retry.nowhere_{tag()}")
+    finally:
+        for r in rcluster.replicas:
+            rcluster.set_guc(r, "recovery_min_apply_delay", None)
+        rcluster.wait_caught_up()
