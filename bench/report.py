@@ -226,9 +226,9 @@ def verdict(value, goal, lower_is_better=False):
 
 
 def targets_table(results, cases, ctx):
-    """Markdown table of issue 9's targets with what this run measured."""
+    """Markdown table of the performance targets with what this run measured."""
     look = Lookup(results)
-    rows = [["target (issue 9)", "measured", "verdict"]]
+    rows = [["target", "measured", "verdict"]]
 
     def tps_ratio(c, a, b):
         x, y = look.tps(c, a), look.tps(c, b)
@@ -404,7 +404,7 @@ def write_report(path, ctx, results, cases, targets, opts):
         *ctx["machine"],
         *settings_lines(ctx, opts),
         "",
-        "## Issue 9's targets",
+        "## Performance targets",
         "",
         targets_table(results, cases, ctx),
         "",

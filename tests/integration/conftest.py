@@ -393,7 +393,7 @@ def proxy_kind():
     return PROXY_KIND
 
 
-# ----- issue 3: a password-protected, TLS-enabled cluster for authentication tests ----------
+# ----- a password-protected, TLS-enabled cluster for authentication tests ----------
 
 import certs  # noqa: E402  (tests/harness is on sys.path, set at the top)
 

@@ -285,7 +285,7 @@ def send_cancel(port, pid, key, host="127.0.0.1"):
             pass
 
 
-# ----- authentication and TLS on a raw connection (issue 3) -----------------------
+# ----- authentication and TLS on a raw connection -----------------------
 
 AUTH_OK = 0
 AUTH_CLEARTEXT = 3

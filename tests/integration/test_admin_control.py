@@ -1,4 +1,4 @@
-"""Admin console control commands (issue 8): RELOAD and SET apply at once without dropping a client,
+"""Admin console control commands: RELOAD and SET apply at once without dropping a client,
 PAUSE answers only after in-flight transactions end and holds new work until RESUME, KILL closes a
 database's connections, SHUTDOWN exits at once and SHUTDOWN WAIT_FOR_CLIENTS loses no query under
 pgbench. Rights for these commands are checked in test_admin.py."""

@@ -1,4 +1,4 @@
-"""SHOW ROUTES and SHOW ROUTE '<sql>' on the admin console (issue 8). SHOW ROUTE must agree with
+"""SHOW ROUTES and SHOW ROUTE '<sql>' on the admin console. SHOW ROUTE must agree with
 where statements really run: every statement below is explained on the console first, then run
 through pgrouter by a client of the same database, user and application_name, and the servers'
 own logs (log_statement = 'all') say which node ran it."""

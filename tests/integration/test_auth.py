@@ -1,4 +1,4 @@
-"""Client authentication against a PostgreSQL 15 that really checks passwords (issue 3).
+"""Client authentication against a PostgreSQL 15 that really checks passwords.
 
 The auth matrix: every client method (plain, md5, scram-sha-256, hba) x first login vs an
 already-pooled server connection x right / wrong / empty password x known / unknown user,

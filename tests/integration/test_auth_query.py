@@ -1,4 +1,4 @@
-"""auth_user + auth_query (issue 3): users missing from auth_file are looked up on a PostgreSQL
+"""auth_user + auth_query: users missing from auth_file are looked up on a PostgreSQL
 15 that really checks passwords. Roles that exist only in PostgreSQL (one with a SCRAM secret,
 one stored as md5) log in through pgrouter, and pgrouter logs in to the server for them by
 SCRAM / md5 passthrough of the secret it looked up. Failures look like wrong passwords (28P01),

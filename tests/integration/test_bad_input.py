@@ -1,5 +1,5 @@
 """Hostile or broken bytes from clients: each gets an ErrorResponse or a close, never a hang,
-a crash or a leak, and everyone else keeps being served (issue 2)."""
+a crash or a leak, and everyone else keeps being served."""
 
 import struct
 import threading

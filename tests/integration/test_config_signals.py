@@ -1,4 +1,4 @@
-"""Config files (good, bad, missing) and the signals an operator sends (issue 2)."""
+"""Config files (good, bad, missing) and the signals an operator sends."""
 
 import re
 import signal

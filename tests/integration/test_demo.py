@@ -1,4 +1,4 @@
-"""`make demo` (issue 8): it starts a primary, two replicas and pgrouter, runs a short mixed
+"""`make demo`: it starts a primary, two replicas and pgrouter, runs a short mixed
 workload and reports where reads went and why, each replica's lag and the status page's address;
 `make demo-stop` ends it cleanly."""
 import os

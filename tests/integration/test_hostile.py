@@ -1,4 +1,4 @@
-"""Hostile clients on raw sockets (issue 3): bytes smuggled after an SSLRequest, malformed
+"""Hostile clients on raw sockets: bytes smuggled after an SSLRequest, malformed
 SCRAM exchanges, oversized messages, 10,000 connections that never finish logging in, and a
 process out of file descriptors. Each gets an ErrorResponse and a close (or just a close),
 never a hang or a crash, and pgrouter keeps serving everyone else."""

@@ -1,4 +1,4 @@
-"""The HTTP listener (issue 8): /metrics parsed by Prometheus' own text-format parser and checked
+"""The HTTP listener: /metrics parsed by Prometheus' own text-format parser and checked
 against the traffic the test made, /status checked against the JSON schema documented in
 docs/monitoring.md, and the listener's errors and isolation from query forwarding."""
 

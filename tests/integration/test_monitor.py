@@ -1,4 +1,4 @@
-"""The cluster monitor (issue 5), told as an operator's stories on a primary and two replicas of
+"""The cluster monitor, told as an operator's stories on a primary and two replicas of
 their own (the shared cluster is left alone): a replica that falls behind leaves rotation and
 comes back, an idle cluster shows no lag, a replica killed or frozen under load costs no read,
 a promoted replica takes the writes without losing one, and a terminated server connection does
@@ -57,7 +57,7 @@ def start_router(pgrouter, c, **settings):
 
 
 def app(proxy, **kw):
-    """An application connection (server-side prepares off: issue 7 covers those)."""
+    """An application connection (server-side prepares off: test_prepared.py covers those)."""
     return psycopg.connect(proxy.dsn(**kw), autocommit=True, prepare_threshold=None)
 
 

@@ -1,5 +1,5 @@
 """pgbench through the proxy: initialisation, select-only and TPC-B, simple and extended
-protocol, with zero failed transactions (issue 2)."""
+protocol, with zero failed transactions."""
 
 import os
 import re

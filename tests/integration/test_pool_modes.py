@@ -1,4 +1,4 @@
-"""Pool modes, pool limits and per-client state, as a PgBouncer user expects them (issue 2)."""
+"""Pool modes, pool limits and per-client state, as a PgBouncer user expects them."""
 
 import threading
 import time

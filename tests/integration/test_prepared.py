@@ -1,4 +1,4 @@
-"""Named prepared statements in transaction pooling (issue 7), on every node.
+"""Named prepared statements in transaction pooling, on every node.
 
 pgrouter runs in transaction mode in front of the primary and both replicas with
 default_pool_size = 2, so that a client's statements really move between server connections and

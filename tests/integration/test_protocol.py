@@ -1,4 +1,4 @@
-"""Protocol paths through the proxy: pipelines, COPY, cancel, clients that vanish (issue 2)."""
+"""Protocol paths through the proxy: pipelines, COPY, cancel, clients that vanish."""
 
 import hashlib
 import struct

@@ -1,4 +1,4 @@
-"""25006 retry (issue 4's failover rules): a statement a replica refuses as a write
+"""25006 retry (the failover rules): a statement a replica refuses as a write
 ("cannot execute … in a read-only transaction") before any row reached the client is re-run on
 the primary, transparently, and its shape is remembered so that the next one goes straight to
 the primary. Every other error, and every error inside an explicit transaction, reaches the

@@ -1,4 +1,4 @@
-"""Read/write routing (issue 4), verified on the servers: every node logs every statement
+"""Read/write routing, verified on the servers: every node logs every statement
 (log_statement = 'all') and each test tags its statements, so where a statement ran is read from
 the PostgreSQL logs of the primary and the two replicas, never from pgrouter's own account."""
 

@@ -1,4 +1,4 @@
-"""Read-your-writes (issue 6) on a primary and two replicas of their own that apply WAL 50 ms late
+"""Read-your-writes on a primary and two replicas of their own that apply WAL 50 ms late
 (and, in the *_2s tests, 2 s late): a session reads its own writes with no stale read yet keeps reading
 old rows from replicas, a token carries the requirement to another pgrouter instance, and a consistency
 key to another connection. Each scope has a control run that shows the stale-read detector does see
@@ -48,7 +48,7 @@ def start_router(pgrouter, c, **settings):
 
 
 def app(proxy, **kw):
-    """An application connection (server-side prepares off: issue 7 covers those)."""
+    """An application connection (server-side prepares off: test_prepared.py covers those)."""
     return psycopg.connect(proxy.dsn(**kw), autocommit=True, prepare_threshold=None)
 
 

@@ -1,4 +1,4 @@
-"""consistency_store (issue 6): two pgrouter instances share consistency keys through a real Redis, so a
+"""consistency_store: two pgrouter instances share consistency keys through a real Redis, so a
 write through one instance is never read stale through the other; Redis stopped, stalled or restarted
 mid-test: no crash, no hang, each session still reads its own writes, and sharing comes back."""
 import signal

@@ -1,4 +1,4 @@
-"""ryw_wait (issue 6): a read that needs an LSN no replica shows yet waits for a replica instead of going to
+"""ryw_wait: a read that needs an LSN no replica shows yet waits for a replica instead of going to
 the primary at once, on a primary and two replicas that apply WAL 50 ms (or 2 s) late. Where each read ran
 is what the server says (inet_server_port()), and whether it saw its write is checked by the row count.
 Parked clients that close, are killed, paused, reloaded or shut down leave no crash or leak."""

@@ -1,4 +1,4 @@
-"""The status page at / (issue 8) in headless Chromium against a running cluster: the page polls
+"""The status page at / in headless Chromium against a running cluster: the page polls
 /status, and once it has live data its DOM must show every node with its role and state, the
 read/write split pgrouter reports, a lag series per replica and a limit line per route with a
 max_lag. A screenshot is saved to tests/artifacts/status_page.png."""

@@ -1,4 +1,4 @@
-"""TLS on both legs (issue 3): clients with psql and psycopg (require, verify-ca, verify-full,
+"""TLS on both legs: clients with psql and psycopg (require, verify-ca, verify-full,
 client certificates, cert authentication), pgrouter toward a PostgreSQL that serves TLS
 (server_tls_sslmode = verify-full, checked in pg_stat_ssl), protocol and cipher limits, and a
 certificate swapped on SIGHUP while a session stays open."""
