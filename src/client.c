@@ -620,6 +620,7 @@ void client_link(struct client *cl, struct server *sv)
 	cl->state_since = cl->c.w->now;
 	sv->state = SV_ACTIVE;
 	sv->state_since = cl->c.w->now;
+	prepared_server_linked(sv);
 	server_sync_params(sv, cl);
 	conn_flush_out(&sv->c);
 }

@@ -106,11 +106,22 @@ static bool classify_batch(struct client *cl, struct cls_result *buf, const stru
 			const char *sql;
 			size_t tl;
 			const struct cls_result *r = st ? prepared_cls(cl, st, &sql, &tl) : NULL;
+			uint32_t ul;
+			if (!st && prepared_unnamed(type, p + PROTO_HDR, len - 4) && (sql = prepared_unnamed_text(cl, &ul)) != NULL) {
+				/* The unnamed statement of an earlier batch: what it does decides, as if parsed here (when buf
+				   holds a Parse of this batch already, that Parse is the statement the Bind uses). */
+				if (buf != *best) {
+					if (!clientroute_classify(cl, sql, ul, buf))
+						return false;
+					r = buf;
+					tl = ul;
+				}
+			}
 			if (r && stricter(r, *best)) {
 				*best = r;
 				*best_sql = sql;
 				*best_len = tl;
-				*best_fp = prepared_fingerprint(st);
+				*best_fp = st ? prepared_fingerprint(st) : 0;
 			}
 		}
 		p += len + 1;

@@ -190,7 +190,14 @@ uint64_t *ps_stmt_fp_slot(struct ps_stmt *st) { return &st->fp; }
 
 /* ---- a client's names ---- */
 
-struct ps_client *ps_client_new(void) { return calloc(1, sizeof(struct ps_client)); }
+struct ps_client *ps_client_new(void)
+{
+	static _Atomic uint64_t next_id;
+	struct ps_client *c = calloc(1, sizeof(struct ps_client));
+	if (c)
+		c->id = ++next_id;
+	return c;
+}
 
 void ps_client_free(struct ps_client *c)
 {
@@ -207,6 +214,7 @@ void ps_client_free(struct ps_client *c)
 		}
 	}
 	free(c->ht.b);
+	free(c->unnamed_def);
 	free(c);
 }
 
@@ -394,6 +402,20 @@ void ps_server_unsure(struct ps_server *s)
 {
 	if (s)
 		s->unsure++;
+}
+
+const char *ps_client_unnamed_text(const struct ps_client *c, uint32_t *len)
+{
+	if (!c || !c->unnamed_def)
+		return NULL;
+	*len = (uint32_t)strlen((const char *)c->unnamed_def);   /* ps_def_valid: the text is NUL-terminated */
+	return (const char *)c->unnamed_def;
+}
+
+void ps_server_unnamed_gone(struct ps_server *s)
+{
+	if (s)
+		s->unnamed_owner = 0;
 }
 
 void ps_server_dropped_all(struct ps_server *s)

@@ -73,6 +73,8 @@ struct ps_client *ps_client_new(void);
 void ps_client_free(struct ps_client *c);
 /* The statement a client's name stands for now, or NULL. */
 struct ps_stmt *ps_client_find(const struct ps_client *c, const char *name, uint32_t len);
+/* The text of the client's last unnamed Parse (NUL-terminated, *len set), or NULL. */
+const char *ps_client_unnamed_text(const struct ps_client *c, uint32_t *len);
 /* Number of names the client has. */
 uint32_t ps_client_count(const struct ps_client *c);
 /* True (once) when the client was told PS_WAIT since the last call: it is held and must be woken. */
@@ -93,6 +95,8 @@ bool ps_server_quiet(const struct ps_server *s);
 /* Something may have dropped prepared statements without pgrouter seeing it (code in a DO block or a
    function): each statement is closed and prepared again before its next use on this connection. */
 void ps_server_unsure(struct ps_server *s);
+/* The connection changed hands or ran a simple Query: whatever unnamed statement it had is not a client's. */
+void ps_server_unnamed_gone(struct ps_server *s);
 /* The server dropped every prepared statement (DISCARD ALL as pgrouter's reset query): forget them. */
 void ps_server_dropped_all(struct ps_server *s);
 /* Statements prepared on the connection now (as far as sent messages go). */

@@ -212,6 +212,8 @@ void prepared_server_forget(struct server *sv) { ps_server_forget(sv->ps); }
 
 void prepared_server_unsure(struct server *sv) { ps_server_unsure(sv->ps); }
 
+void prepared_server_linked(struct server *sv) { ps_server_unnamed_gone(sv->ps); }
+
 void prepared_server_free(struct server *sv)
 {
 	ps_server_free(sv->ps);
@@ -239,6 +241,22 @@ void prepared_server_reset(struct server *sv, const char *query)
 		if (e->kind == CLS_EV_DEALLOCATE_ALL || (e->kind == CLS_EV_DISCARD && e->sub == CLS_DISCARD_ALL))
 			ps_server_dropped_all(sv->ps);
 	}
+}
+
+const char *prepared_unnamed_text(const struct client *cl, uint32_t *len)
+{
+	return cl->ps ? ps_client_unnamed_text(cl->ps, len) : NULL;
+}
+
+bool prepared_unnamed(uint8_t type, const uint8_t *body, uint32_t n)
+{
+	struct cursor cur = cur_make(body, n);
+	if (type == 'B')
+		cur_cstr(&cur, NULL);
+	else if (type != 'D' || cur_u8(&cur) != 'S')
+		return false;
+	size_t nl = 1;
+	return cur_cstr(&cur, &nl) && nl == 0;
 }
 
 struct ps_stmt *prepared_named(const struct client *cl, uint8_t type, const uint8_t *body, uint32_t n)

@@ -33,9 +33,15 @@ void prepared_server_free(struct server *sv);
 bool prepared_server_release_ok(struct server *sv);
 /* sv ran code that may have dropped prepared statements: re-prepare each before its next use there. */
 void prepared_server_unsure(struct server *sv);
+/* sv was just linked to a client (pgrouter may send it queries of its own): no unnamed statement is known. */
+void prepared_server_linked(struct server *sv);
 /* pgrouter's reset query was sent to the server: forget its statements if the query drops them. */
 void prepared_server_reset(struct server *sv, const char *query);
 
+/* True for a Bind (B) or statement Describe (D) body that names the unnamed statement. */
+bool prepared_unnamed(uint8_t type, const uint8_t *body, uint32_t n);
+/* The text of cl's last unnamed Parse (tracked in transaction and statement pooling), or NULL. */
+const char *prepared_unnamed_text(const struct client *cl, uint32_t *len);
 /* The client's statement that a complete Bind or Describe-statement message names, or NULL. */
 struct ps_stmt *prepared_named(const struct client *cl, uint8_t type, const uint8_t *body, uint32_t n);
 /* Routing's classification of a prepared statement (made once, when its Parse goes out), and its text. */

@@ -485,6 +485,22 @@ done:
 	return v;
 }
 
+/* An unnamed Parse goes to s: remember its definition, to parse it again where a later Bind runs. */
+static int keep_unnamed(struct ps_client *c, struct ps_server *s, const uint8_t *def, uint32_t dn)
+{
+	if (dn > c->unnamed_len || !c->unnamed_def) {
+		uint8_t *d = realloc(c->unnamed_def, dn);
+		if (!d)
+			return -1;
+		c->unnamed_def = d;
+	}
+	memcpy(c->unnamed_def, def, dn);
+	c->unnamed_len = dn;
+	s->unnamed_owner = c->id;
+	s->unnamed_gen = ++c->unnamed_gen;
+	return 0;
+}
+
 /* Parse: body = name, text, NUL, parameter types. */
 static enum ps_verdict on_parse(const struct ps_env *env, struct ps_client *c, struct ps_server *s,
                                 const uint8_t *body, uint32_t n, const struct ps_sql *sql, const struct ps_out *out)
@@ -497,10 +513,29 @@ static enum ps_verdict on_parse(const struct ps_env *env, struct ps_client *c, s
 	s->unsynced = true;
 	if (name && nl > 0 && ps_def_valid(def, dn))
 		return on_named_parse(env, c, s, name, (uint32_t)nl, def, dn, out);
+	if (name && nl == 0 && ps_def_valid(def, dn) && keep_unnamed(c, s, def, dn) < 0)
+		return PS_NOMEM;
 	/* Unnamed statements are left alone (and so are malformed ones: the server refuses them). */
 	if (name && nl == 0 && sql && sql->n)
 		return sql_effects(env, c, s, sql, out, false, def, dn);
 	return op_push(s, OP_PARSE, false) ? PS_FORWARD : PS_NOMEM;
+}
+
+/* Bind or Describe of the unnamed statement on a connection that does not have the client's (it was parsed
+   on another connection or node, before a Sync): parse it here first, its ParseComplete hidden. */
+static enum ps_verdict use_unnamed(struct ps_client *c, struct ps_server *s, uint8_t type, const uint8_t *body,
+                                   uint32_t n, uint32_t name_off, const struct ps_out *out)
+{
+	if (!c->unnamed_def || (s->unnamed_owner == c->id && s->unnamed_gen == c->unnamed_gen))
+		return PS_FORWARD;   /* it is there, or the client never parsed one: the server answers */
+	struct iobuf **b = out->get(out->ctx);
+	struct ps_op *op = b ? op_push(s, OP_PARSE, true) : NULL;
+	if (!op || emit_parse(b, "", c->unnamed_def, c->unnamed_len) < 0 ||
+	    emit_renamed(b, type, body, n, name_off, 0, "") < 0)
+		return PS_NOMEM;
+	s->unnamed_owner = c->id;
+	s->unnamed_gen = c->unnamed_gen;
+	return PS_REPLACED;
 }
 
 /* Bind or Describe of a named statement: the server-side name, prepared there first when missing. */
@@ -516,7 +551,9 @@ static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, str
 	uint32_t name_off = (uint32_t)(cur.pos - body);
 	size_t nl = 0;
 	const char *name = cur_cstr(&cur, &nl);
-	if (!name || nl == 0)
+	if (name && nl == 0)
+		return use_unnamed(c, s, type, body, n, name_off, out);
+	if (!name)
 		return PS_FORWARD;
 	struct ps_cslot *cs = ps_cslot_find(c, name, (uint32_t)nl);
 	if (cs_busy(s, cs))
@@ -578,6 +615,8 @@ enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c,
 		return push_term(s, OP_SYNC, false) < 0 ? PS_NOMEM : PS_FORWARD;
 	case 'Q':
 	case 'F': {
+		if (type == 'Q')
+			s->unnamed_owner = 0;   /* a simple Query drops the unnamed statement */
 		enum ps_verdict v = PS_FORWARD;
 		if (type == 'Q' && sql && sql->n && body) {
 			v = sql_effects(env, c, s, sql, out, true, NULL, 0);

@@ -51,6 +51,10 @@ struct ps_cslot {
 struct ps_client {
 	struct ps_htab ht;
 	bool waiting;
+	uint64_t id;              /* unique in the process: which client's unnamed statement a server has */
+	uint32_t unnamed_gen;     /* bumped by each unnamed Parse */
+	uint8_t *unnamed_def;     /* the last unnamed Parse's definition (text, parameter types), or NULL */
+	uint32_t unnamed_len;
 };
 
 /* A statement on one server connection: prepared there or not (as of the messages sent). */
@@ -104,6 +108,8 @@ struct ps_server {
 	uint64_t idle_before;     /* every group before this ended with the connection idle (no portal left) */
 	uint32_t n_tags;          /* unresolved OP_TAG */
 	uint32_t unsure;          /* bumped when something may have dropped statements behind pgrouter's back */
+	uint64_t unnamed_owner;   /* ps_client.id whose unnamed statement this connection has (0: none known) */
+	uint32_t unnamed_gen;     /* and which of its unnamed Parses */
 	bool unsynced;            /* extended-protocol messages sent since the last Sync */
 	bool broken;
 	bool progress;

@@ -709,3 +709,33 @@ def test_session_pooling_and_zero_limit_leave_statements_alone(pgrouter, pcluste
             rows, err = w.simple("SELECT name FROM pg_prepared_statements")
             assert err is None and rows == [["mine"]], rows
             w.simple("DEALLOCATE mine")
+
+
+@pytest.mark.parametrize("routing", [1, 0])
+def test_unnamed_statement_lives_across_syncs(pgrouter, cluster, routing):
+    """libpq's PQprepare(conn, "", ...) then PQexecPrepared(conn, "", ...): Parse + Sync, then Bind + Execute +
+    Sync. In transaction pooling the second batch may run on another connection or node; the unnamed
+    statement must still be the client's, as in PostgreSQL, until its next unnamed Parse or Query."""
+    pgr = pgrouter(databases={"postgres": db_entry(cluster, replicas=True)}, pool_mode="transaction",
+                   default_pool_size=2, routing=routing)
+    with pgwire.Wire(pgr.port) as w, pgr.connect() as other:
+        w.startup()
+
+        def run(*msgs):
+            w.send(b"".join(msgs))
+            out = w.read_until()
+            errors = [pgwire.error_fields(p) for k, p in out if k == b"E"]
+            assert not errors, errors
+            return [pgwire.data_row(p) for k, p in out if k == b"D"]
+
+        run(pgwire.parse("SELECT $1::int + 1, current_setting('port')", param_oids=(23,)), pgwire.sync())
+        for i in range(6):
+            # another client's statements run in between, on the same connections
+            other.execute("SELECT 1").fetchone()
+            rows = run(pgwire.bind(params=(i,)), pgwire.execute(), pgwire.sync())
+            assert rows[0][0] == str(i + 1)
+        # a write parsed unnamed and executed in a later batch runs on the primary
+        run(pgwire.query("CREATE TABLE IF NOT EXISTS pgr_unnamed_t (x int)"))
+        run(pgwire.parse("INSERT INTO pgr_unnamed_t VALUES ($1) RETURNING x", param_oids=(23,)), pgwire.sync())
+        assert run(pgwire.bind(params=(7,)), pgwire.execute(), pgwire.sync()) == [["7"]]
+        run(pgwire.describe_statement(""), pgwire.sync())
