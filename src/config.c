@@ -53,6 +53,7 @@ static const struct setting settings[] = {
 	{ "workers", CT_INT, "0", OFF(workers), 0, 64, NULL, F_RESTART },
 	{ "pool_mode", CT_ENUM, "session", OFF(pool_mode), 0, 0, pool_modes, 0 },
 	{ "max_client_conn", CT_INT, "100", OFF(max_client_conn), 1, IMAX, NULL, 0 },
+	{ "max_pending_logins", CT_INT, "1000", OFF(max_pending_logins), 1, IMAX, NULL, 0 },
 	{ "default_pool_size", CT_INT, "20", OFF(default_pool_size), 1, IMAX, NULL, 0 },
 	{ "min_pool_size", CT_INT, "0", OFF(min_pool_size), 0, IMAX, NULL, 0 },
 	{ "reserve_pool_size", CT_INT, "0", OFF(reserve_pool_size), 0, IMAX, NULL, 0 },

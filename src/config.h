@@ -68,6 +68,7 @@ struct config {
 	int workers;
 	int pool_mode;
 	int max_client_conn;
+	int max_pending_logins;   /* connections not authenticated yet, across all workers */
 	int default_pool_size, min_pool_size, reserve_pool_size, replica_pool_size;
 	int primary_read_weight;
 	bool routing;                   /* off: a plain pooler (no classification, everything on the primary) */
