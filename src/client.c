@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "net.h"
 #include "pause.h"
 #include "pool.h"
@@ -336,6 +337,8 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 		atomic_store(&sh->has_client_key, true);
 		pthread_mutex_unlock(&sh->lock);
 	}
+	if (scram_client_key)
+		monitor_client_key(cl->user, scram_client_key);   /* a SCRAM-only monitor user may log in with it */
 	if (w->cfg->log_connections) {
 		char peer[64];
 		net_peer_name(cl->c.fd, peer, sizeof peer);
