@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "net.h"
 #include "pause.h"
 #include "pool.h"
@@ -47,8 +48,64 @@ static void client_destroy(struct conn *c)
 	free(cl);
 }
 
+#define CONSOLE_EXTRA 16          /* console logins allowed past max_client_conn */
+#define LOGIN_DROP_WARN_USEC 10000000
+
+/* This worker's share of max_pending_logins: the kernel spreads connections over the workers' listeners. */
+static int login_share(const struct worker *w)
+{
+	int64_t n = g_shared.nworkers > 0 ? g_shared.nworkers : 1;
+	return (int)(((int64_t)w->cfg->max_pending_logins + n - 1) / n);
+}
+
+/* Make room for one more login in progress: the oldest connections that have not authenticated go first,
+   so that silent or slow connections cannot keep anyone out for client_login_timeout. */
+static void make_room_for_login(struct worker *w)
+{
+	int share = login_share(w);
+	uint64_t before = w->n_logins_dropped;
+	while (w->n_logins >= share && !list_empty(&w->logins)) {
+		w->n_logins_dropped++;
+		client_close(list_entry(w->logins.next, struct client, login_node), NULL, NULL);
+	}
+	if (w->n_logins_dropped != before && w->now - w->logins_warned > LOGIN_DROP_WARN_USEC) {
+		w->logins_warned = w->now;
+		log_warn(NULL, "max_pending_logins = %d reached: closed the oldest connections that had not logged in "
+		         "(%llu so far in this worker)", w->cfg->max_pending_logins, (unsigned long long)w->n_logins_dropped);
+	}
+}
+
+/* The client has authenticated (or is closing): it no longer counts as a login in progress. */
+static void login_over(struct client *cl)
+{
+	if (!cl->logging_in)
+		return;
+	cl->logging_in = false;
+	list_del(&cl->login_node);
+	cl->c.w->n_logins--;
+}
+
+/* Could a client (console or not) find a max_client_conn slot now? Checked before authentication. */
+static bool client_slot_free(const struct config *cfg, bool console)
+{
+	return atomic_load(&g_shared.nclients) < (int64_t)cfg->max_client_conn + (console ? CONSOLE_EXTRA : 0);
+}
+
+/* Take a max_client_conn slot for an authenticated client; false when none is left. */
+static bool take_client_slot(struct client *cl, bool console)
+{
+	int64_t limit = (int64_t)cl->c.w->cfg->max_client_conn + (console ? CONSOLE_EXTRA : 0);
+	if (atomic_fetch_add(&g_shared.nclients, 1) + 1 > limit) {
+		atomic_fetch_sub(&g_shared.nclients, 1);
+		return false;
+	}
+	cl->counted = true;
+	return true;
+}
+
 void client_accept(struct worker *w, int fd)
 {
+	make_room_for_login(w);
 	struct client *cl = calloc(1, sizeof *cl);
 	if (!cl) {
 		close(fd);
@@ -64,15 +121,11 @@ void client_accept(struct worker *w, int fd)
 	list_init(&cl->wait_node);
 	list_append(&w->clients, &cl->all_node);
 	w->n_clients++;
-	int n = atomic_fetch_add(&g_shared.nclients, 1) + 1;
-	cl->counted = true;
-	if (conn_start(&cl->c) < 0) {
+	list_append(&w->logins, &cl->login_node);
+	cl->logging_in = true;
+	w->n_logins++;
+	if (conn_start(&cl->c) < 0)
 		client_close(cl, NULL, NULL);
-		return;
-	}
-	/* Over the limit: still read the startup packet so the client can read our error. */
-	if (n > w->cfg->max_client_conn)
-		cl->over_limit = true;
 }
 
 void client_close(struct client *cl, const char *sqlstate, const char *msg)
@@ -102,6 +155,7 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		w->last_cls_client = NULL;   /* its memory may be reused by another client */
 	list_del(&cl->all_node);
 	w->n_clients--;
+	login_over(cl);
 	if (w->cfg->log_disconnections && cl->user)
 		log_info(cl->c.prefix, "client disconnected: db=%s user=%s duration=%.3fs", cl->dbname, cl->user,
 		         (double)(w->now - cl->connect_time) / 1e6);
@@ -252,7 +306,15 @@ static void keep_lookup_secret(struct pool_shared *sh, struct authfile_entry *e)
 void client_login(struct client *cl, const uint8_t *scram_client_key, struct authfile_entry *looked_up)
 {
 	struct worker *w = cl->c.w;
-	if (admin_is_console(w->cfg, cl->dbname)) {
+	bool console = admin_is_console(w->cfg, cl->dbname);
+	login_over(cl);
+	if (!take_client_slot(cl, console)) {
+		if (looked_up)
+			free(looked_up->secret);
+		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	if (console) {
 		if (looked_up)
 			free(looked_up->secret);
 		admin_login(cl);
@@ -285,6 +347,8 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 		atomic_store(&sh->has_client_key, true);
 		pthread_mutex_unlock(&sh->lock);
 	}
+	if (scram_client_key)
+		monitor_client_key(cl->user, scram_client_key);   /* a SCRAM-only monitor user may log in with it */
 	if (w->cfg->log_connections) {
 		char peer[64];
 		net_peer_name(cl->c.fd, peer, sizeof peer);
@@ -404,10 +468,11 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 		client_close(cl, "28000", "SSL required: connect with sslmode=require");
 		return ACT_CLOSED;
 	}
-	/* The admin console stays reachable when the client limit is hit (up to 16 extra connections). */
+	/* Refused early when no slot is free (taken for real once authenticated); the admin console stays
+	   reachable past max_client_conn (CONSOLE_EXTRA more logins). */
 	const char *want_db = startup_get(&sp, "database");
 	bool console = admin_is_console(c->w->cfg, want_db && *want_db ? want_db : "");
-	if (cl->over_limit && !(console && atomic_load(&g_shared.nclients) <= c->w->cfg->max_client_conn + 16)) {
+	if (!client_slot_free(c->w->cfg, console)) {
 		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
 		return ACT_CLOSED;
 	}

@@ -1,6 +1,7 @@
 /* Per-statement routing for a client: statement text, classification, node choice, session effects. */
 #include "clientroute.h"
 #include "catalog.h"
+#include "admin_int.h"
 #include "classify.h"
 #include "client.h"
 #include "conn.h"
@@ -11,6 +12,7 @@
 #include "prepared_conn.h"
 #include "proto/cursor.h"
 #include "router.h"
+#include "ryw.h"
 #include "ryw_store.h"
 #include "ryw_wait.h"
 #include "session.h"
@@ -130,9 +132,14 @@ static bool classify_batch(struct client *cl, struct cls_result *buf, const stru
 	return false;
 }
 
-/* pgrouter's own settings: SET pgrouter.target = primary | replica | auto. */
-static bool apply_pgrouter_set(struct client *cl, const struct cls_event *e)
+/* What applying a SET pgrouter.* did. */
+enum own_set { OWN_OK, OWN_BAD_VALUE, OWN_UNKNOWN, OWN_READ_ONLY };
+
+/* pgrouter's own settings: SET pgrouter.target = primary | replica | auto, consistency_key, min_lsn. */
+static enum own_set apply_pgrouter_set(struct client *cl, const struct cls_event *e)
 {
+	if (e->flags & CLS_EVF_TRUNCATED)
+		return strncasecmp(e->name, "pgrouter.", 9) == 0 ? OWN_BAD_VALUE : OWN_UNKNOWN;
 	if (strcasecmp(e->name, "pgrouter.target") == 0) {
 		if (e->sub != CLS_SET_VALUE || strcasecmp(e->value_str, "auto") == 0)
 			cl->session_pref = PREF_AUTO;
@@ -141,45 +148,92 @@ static bool apply_pgrouter_set(struct client *cl, const struct cls_event *e)
 		else if (strcasecmp(e->value_str, "replica") == 0)
 			cl->session_pref = PREF_REPLICA;
 		else
-			return false;
-		return true;
+			return OWN_BAD_VALUE;
+		return OWN_OK;
 	}
-	if (e->flags & CLS_EVF_TRUNCATED)
-		return false;
+	if (strcasecmp(e->name, "pgrouter.lsn") == 0)
+		return OWN_READ_ONLY;
 	int own = ryw_client_set(cl, e->name, e->sub == CLS_SET_VALUE ? e->value_str : NULL);
-	if (own != 0)
-		return own > 0;
-	return strncasecmp(e->name, "pgrouter.", 9) == 0;
+	return own > 0 ? OWN_OK : own < 0 ? OWN_BAD_VALUE : OWN_UNKNOWN;
 }
 
-/* A Query made only of SET pgrouter.* statements is answered here and never reaches a server. */
-static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_result *r)
+/* What SHOW pgrouter.<name> answers (buf may hold it); NULL for a name pgrouter does not have. */
+static const char *pgrouter_setting(const struct client *cl, const char *name, char *buf, size_t n)
+{
+	if (strcasecmp(name, "pgrouter.target") == 0)
+		return cl->session_pref == PREF_PRIMARY ? "primary" : cl->session_pref == PREF_REPLICA ? "replica" : "auto";
+	if (strcasecmp(name, "pgrouter.consistency_key") == 0)
+		return cl->ryw.key ? cl->ryw.key : "";
+	if (strcasecmp(name, "pgrouter.min_lsn") == 0)
+		return cl->ryw.min_lsn ? ryw_format_lsn(cl->ryw.min_lsn, buf, n) : "";
+	if (strcasecmp(name, "pgrouter.lsn") == 0)   /* the token of the session's last commit (ParameterStatus) */
+		return cl->ryw.lsn ? ryw_format_lsn(cl->ryw.lsn, buf, n) : "";
+	return NULL;
+}
+
+/* Is r made only of SET and SHOW pgrouter.* statements (SHOWs only, when shows_only)? */
+static bool only_own_statements(const struct cls_result *r, bool shows_only)
 {
 	if (r->n_stmts == 0 || r->n_events != r->n_stmts || (r->flags & CLS_F_EVENTS_OVERFLOW))
-		return RS_GO;
-	for (int i = 0; i < r->n_events; i++)
-		if (r->ev[i].kind != CLS_EV_SET || !(r->ev[i].flags & CLS_EVF_PGROUTER))
-			return RS_GO;
+		return false;
 	for (int i = 0; i < r->n_events; i++) {
-		if (!apply_pgrouter_set(cl, &r->ev[i])) {
-			char msg[200];
-			bool target = strcasecmp(r->ev[i].name, "pgrouter.target") == 0;
-			snprintf(msg, sizeof msg, "invalid value for parameter \"%s\": \"%s\"%s", r->ev[i].name,
-			         r->ev[i].value_str, target ? " (use primary, replica or auto)" : "");
-			struct iobuf **out = conn_out(&cl->c);
-			msg_error(out, "ERROR", "22023", msg);
-			msg_ready(out, 'I');
-			conn_flush_out(&cl->c);
-			return RS_DONE;
+		const struct cls_event *e = &r->ev[i];
+		bool show = e->kind == CLS_EV_SHOW_PGROUTER && !(e->flags & CLS_EVF_TRUNCATED);
+		bool set = e->kind == CLS_EV_SET && (e->flags & CLS_EVF_PGROUTER);
+		if (!(show || (set && !shows_only)))
+			return false;
+	}
+	return true;
+}
+
+/* One own statement's answer into out (an error ends the Query); false after an error. */
+static bool answer_own(struct client *cl, const struct cls_event *e, struct iobuf **out)
+{
+	char msg[300], buf[64];
+	if (e->kind == CLS_EV_SHOW_PGROUTER) {
+		const char *v = pgrouter_setting(cl, e->name, buf, sizeof buf);
+		if (!v) {
+			snprintf(msg, sizeof msg, "unrecognized configuration parameter \"%.200s\"", e->name);
+			return msg_error(out, "ERROR", "42704", msg), false;
 		}
+		struct result res;
+		const char *col = e->name;
+		res_begin(&res, out, &col, 1);
+		res_row(&res, &v);
+		res_complete(out, "SHOW");
+		return true;
 	}
+	switch (apply_pgrouter_set(cl, e)) {
+	case OWN_OK:
+		res_complete(out, "SET");
+		return true;
+	case OWN_UNKNOWN:
+		snprintf(msg, sizeof msg, "unrecognized configuration parameter \"%.200s\"", e->name);
+		return msg_error(out, "ERROR", "42704", msg), false;
+	case OWN_READ_ONLY:
+		snprintf(msg, sizeof msg, "parameter \"%.200s\" cannot be changed", e->name);
+		return msg_error(out, "ERROR", "55P02", msg), false;
+	case OWN_BAD_VALUE:
+		break;
+	}
+	bool target = strcasecmp(e->name, "pgrouter.target") == 0;
+	snprintf(msg, sizeof msg, "invalid value for parameter \"%.200s\": \"%.60s\"%s", e->name, e->value_str,
+	         target ? " (use primary, replica or auto)" : "");
+	return msg_error(out, "ERROR", "22023", msg), false;
+}
+
+/* A Query made only of SET/SHOW pgrouter.* statements is answered here and never reaches a server; tx is the
+   transaction status to report. Inside a transaction block only SHOWs are answered (an error there would
+   have to abort the server's transaction too). */
+static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_result *r, char tx)
+{
+	if (!only_own_statements(r, tx != 'I'))
+		return RS_GO;
 	struct iobuf **out = conn_out(&cl->c);
-	for (int i = 0; i < r->n_events; i++) {
-		int64_t off = msg_begin(out, 'C');
-		if (off >= 0 && msg_put_str(out, "SET") == 0)
-			msg_end(*out, off);
-	}
-	msg_ready(out, 'I');
+	for (int i = 0; i < r->n_events; i++)
+		if (!answer_own(cl, &r->ev[i], out))
+			break;
+	msg_ready(out, tx);
 	conn_flush_out(&cl->c);
 	return RS_DONE;
 }
@@ -418,7 +472,7 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 			p->w->last_cls_client = cl;
 			p->w->last_cls_body = body;
 			if ((r->flags & CLS_F_EVENTS_OVERFLOW) == 0) {
-				enum route_step s = answer_pgrouter_sets(cl, r);
+				enum route_step s = answer_pgrouter_sets(cl, r, 'I');
 				if (s != RS_GO)
 					return s;
 			}
@@ -571,6 +625,11 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		w->last_cls_client = cl;
 		w->last_cls_body = body;
 	}
+	/* SET/SHOW pgrouter.* between transactions of a session (or SHOW inside one): pgrouter answers, in order
+	   with what the server already answered. */
+	if (type == 'Q' && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0 &&
+	    (sv->tx_status == 'I' || sv->tx_status == 'T') && answer_pgrouter_sets(cl, rp, sv->tx_status) == RS_DONE)
+		return ACT_CONSUMED;
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
 	bool ro_begin = cl->default_read_only && route_is_lone_begin(rp);

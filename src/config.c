@@ -53,6 +53,7 @@ static const struct setting settings[] = {
 	{ "workers", CT_INT, "0", OFF(workers), 0, 64, NULL, F_RESTART },
 	{ "pool_mode", CT_ENUM, "session", OFF(pool_mode), 0, 0, pool_modes, 0 },
 	{ "max_client_conn", CT_INT, "100", OFF(max_client_conn), 1, IMAX, NULL, 0 },
+	{ "max_pending_logins", CT_INT, "1000", OFF(max_pending_logins), 1, IMAX, NULL, 0 },
 	{ "default_pool_size", CT_INT, "20", OFF(default_pool_size), 1, IMAX, NULL, 0 },
 	{ "min_pool_size", CT_INT, "0", OFF(min_pool_size), 0, IMAX, NULL, 0 },
 	{ "reserve_pool_size", CT_INT, "0", OFF(reserve_pool_size), 0, IMAX, NULL, 0 },
@@ -127,6 +128,8 @@ static const struct setting settings[] = {
 _Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
 
 static const struct setting *find_setting(const char *name);
+static void setting_str(const struct config *cfg, const struct setting *st, char *out, size_t n);
+static void setting_shown(const struct config *cfg, const struct setting *st, char *out, size_t n);
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
@@ -555,8 +558,11 @@ static void config_free(struct config *cfg)
 		free(cfg->set_keys[i]);
 		free(cfg->set_values[i]);
 	}
+	for (int i = 0; cfg->set_file_values && i < cfg->nsets; i++)
+		free(cfg->set_file_values[i]);
 	free(cfg->set_keys);
 	free(cfg->set_values);
+	free(cfg->set_file_values);
 	free(cfg->text);
 	free(cfg->path);
 	free(cfg);
@@ -612,7 +618,8 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 		return 0;
 	cfg->set_keys = calloc((size_t)nsets, sizeof *cfg->set_keys);
 	cfg->set_values = calloc((size_t)nsets, sizeof *cfg->set_values);
-	if (!cfg->set_keys || !cfg->set_values)
+	cfg->set_file_values = calloc((size_t)nsets, sizeof *cfg->set_file_values);
+	if (!cfg->set_keys || !cfg->set_values || !cfg->set_file_values)
 		return config_fail(ps, NULL, "out of memory"), -1;
 	ps->line = 0;
 	for (int i = 0; i < nsets; i++) {
@@ -621,13 +628,16 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 		char shown[256];
 		if (!st)
 			return config_fail(ps, keys[i], "unknown setting"), -1;
+		char file_value[256];
+		setting_str(cfg, st, file_value, sizeof file_value);   /* keys are distinct: still the file's */
+		cfg->set_file_values[i] = strdup(file_value);
 		if (apply_setting(cfg, st, values[i], &why) < 0)
 			return config_fail(ps, keys[i], "%s: '%s'", why, redact(st, values[i], shown, sizeof shown)), -1;
 		ps->given[st - settings] = true;
 		cfg->set_keys[i] = strdup(st->name);
 		cfg->set_values[i] = strdup(values[i]);
 		cfg->nsets = i + 1;
-		if (!cfg->set_keys[i] || !cfg->set_values[i])
+		if (!cfg->set_keys[i] || !cfg->set_values[i] || !cfg->set_file_values[i])
 			return config_fail(ps, NULL, "out of memory"), -1;
 	}
 	return 0;
@@ -693,6 +703,57 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	if (!text)
 		return NULL;
 	struct config *cfg = load_text(path, text, len, 0, NULL, NULL, err, errlen);
+	free(text);
+	return cfg;
+}
+
+/* The console's SETs of old that still apply over base (the file as read now): a SET survives unless the file
+   changed that setting since. Fills keys/values (borrowed from old); returns how many. */
+static int surviving_sets(const struct config *old, const struct config *base, char **keys, char **values)
+{
+	int n = 0;
+	for (int i = 0; i < old->nsets; i++) {
+		const struct setting *st = find_setting(old->set_keys[i]);
+		char now[256];
+		if (!st)
+			continue;
+		setting_str(base, st, now, sizeof now);
+		if (old->set_file_values && old->set_file_values[i] && strcmp(now, old->set_file_values[i]) == 0) {
+			keys[n] = old->set_keys[i];
+			values[n++] = old->set_values[i];
+			continue;
+		}
+		char shown[256];
+		setting_shown(base, st, shown, sizeof shown);
+		log_info(NULL, "reload: the file changed %s to '%s': it replaces the admin console's SET", st->name, shown);
+	}
+	return n;
+}
+
+struct config *config_reload(const struct config *old, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *text = read_file(old->path, &len, err, errlen);
+	if (!text)
+		return NULL;
+	struct config *base = load_text(old->path, text, len, 0, NULL, NULL, err, errlen);
+	char **keys = base && old->nsets ? calloc((size_t)old->nsets, sizeof *keys) : NULL;
+	char **values = keys ? calloc((size_t)old->nsets, sizeof *values) : NULL;
+	int n = values ? surviving_sets(old, base, keys, values) : 0;
+	struct config *cfg = base;
+	if (n > 0) {
+		char why[600];
+		cfg = load_text(old->path, text, len, n, keys, values, why, sizeof why);
+		if (cfg)
+			config_put(base);
+		else {
+			log_warn(NULL, "reload: the admin console's SETs do not fit the file any more (%s); using the file's values",
+			         why);
+			cfg = base;
+		}
+	}
+	free(keys);
+	free(values);
 	free(text);
 	return cfg;
 }

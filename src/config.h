@@ -62,12 +62,14 @@ struct config {
 	char *text;                     /* the file as it was read: SET re-parses it with its overrides */
 	int nsets;                      /* the console's SET key = value since the file was read */
 	char **set_keys, **set_values;
+	char **set_file_values;         /* what the file said for each set_keys[i] when it was SET (reload compares) */
 	/* [pgrouter] — see etc/pgrouter.ini for meanings and defaults */
 	char *logfile, *pidfile, *listen_addr;
 	int listen_port;
 	int workers;
 	int pool_mode;
 	int max_client_conn;
+	int max_pending_logins;   /* connections not authenticated yet, across all workers */
 	int default_pool_size, min_pool_size, reserve_pool_size, replica_pool_size;
 	int primary_read_weight;
 	bool routing;                   /* off: a plain pooler (no classification, everything on the primary) */
@@ -120,6 +122,9 @@ struct config {
 };
 
 /* Parse path into a new config (refcount 1); NULL with a "file:line: key: problem" message in err. */
+/* Load the file of old again with old's console SETs on top, except those whose setting the file changed since
+   (the file wins there); NULL with err. */
+struct config *config_reload(const struct config *old, char *err, size_t errlen);
 struct config *config_load(const char *path, char *err, size_t errlen);
 
 /* Take and drop references; the last put frees it. */

@@ -35,7 +35,7 @@ static void publish(struct config *nc)
 int control_reload(char *err, size_t errlen)
 {
 	struct config *old = shared_config_get();
-	struct config *nc = config_load(old->path, err, errlen);
+	struct config *nc = config_reload(old, err, errlen);   /* the console's SETs stay unless the file changed them */
 	config_put(old);
 	if (!nc) {
 		log_error(NULL, "reload failed, keeping the running configuration: %s", err);

@@ -50,8 +50,9 @@ struct mnode {
 	bool failed;                 /* the last attempt failed */
 	bool refused;                /* ... because the server refused our login or query: it is up, but unmonitored */
 	bool answers_poke;           /* the result was asked for by monitor_poke(): publish it without PUBLISH_GAP */
-	char error[160];
+	char error[256];
 	uint64_t polls, errors;
+	bool refusal_logged;         /* coordinator: the log says why the monitor cannot log in */
 	/* coordinator only */
 	uint64_t seen_seq;
 	enum mon_role role;
@@ -78,6 +79,11 @@ static struct {
 	int64_t retired_at[256];
 	int nretired;
 	int64_t deferred_at;         /* a snapshot with news was held back by PUBLISH_GAP: publish at this time (0: none) */
+	/* A ClientKey a client proved for the monitor's login user (SCRAM auth_file entry: no other way in). */
+	atomic_bool need_key;        /* a poller has a SCRAM secret but no key: clients' logins should offer theirs */
+	bool have_key;
+	char key_user[64];
+	uint8_t key[32];
 } mon = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static const char POLL_SQL[] =
@@ -126,8 +132,11 @@ static void timed_wait(pthread_cond_t *cond, int64_t deadline)
 	pthread_cond_timedwait(cond, &mon.lock, &ts);
 }
 
-/* Who the monitor logs in as: monitor_user, else auth_user, else the first entry's forced user, else postgres. */
-static void login_for(const struct config *cfg, const struct mnode *n, struct pgc_login *lg)
+/* Who the monitor logs in as: monitor_user, else auth_user, else the first entry's forced user, else postgres; with
+   monitor_password, else its auth_file entry (plain, md5, or SCRAM with a client's proven key), else a
+   [databases] password for that user. key: a ClientKey proven for key_user, or NULL. */
+static void login_for(const struct config *cfg, const struct mnode *n, const char *key_user, const uint8_t *key,
+                      struct pgc_login *lg)
 {
 	memset(lg, 0, sizeof *lg);
 	lg->host = n->host;
@@ -152,11 +161,42 @@ static void login_for(const struct config *cfg, const struct mnode *n, struct pg
 		lg->entry = e;
 		if (e->kind == AUTH_SECRET_PLAIN && e->secret_len)
 			lg->password = e->secret;
+		if (e->kind == AUTH_SECRET_SCRAM && key && strcmp(key_user, lg->user) == 0)
+			lg->client_key = key;
 		return;
 	}
 	for (int i = 0; i < cfg->ndbs; i++)
 		if (cfg->dbs[i].password && cfg->dbs[i].user && strcmp(cfg->dbs[i].user, lg->user) == 0)
 			lg->password = cfg->dbs[i].password;
+}
+
+/* When the monitor has nothing it can log in with: what to do about it, in out (else ""). */
+static void login_fix(const struct pgc_login *lg, char *out, size_t n)
+{
+	out[0] = 0;
+	if (lg->password || lg->client_key)
+		return;
+	if (lg->entry && lg->entry->kind == AUTH_SECRET_SCRAM)
+		snprintf(out, n, "auth_file has only a SCRAM secret for %.24s: set monitor_password or a plain/md5 "
+		         "auth_file entry, or log in as %.24s once", lg->user, lg->user);
+	else if (!lg->entry)
+		snprintf(out, n, "no password for %.24s: set monitor_user and monitor_password, or an auth_file entry",
+		         lg->user);
+}
+
+void monitor_client_key(const char *user, const uint8_t key[32])
+{
+	if (!atomic_load(&mon.need_key) || strlen(user) >= sizeof mon.key_user)
+		return;
+	pthread_mutex_lock(&mon.lock);
+	if (!mon.have_key || strcmp(mon.key_user, user) != 0) {
+		snprintf(mon.key_user, sizeof mon.key_user, "%s", user);
+		memcpy(mon.key, key, sizeof mon.key);
+		mon.have_key = true;
+		mon.poke++;   /* pollers waiting out a back-off try at once */
+		pthread_cond_broadcast(&mon.wake);
+	}
+	pthread_mutex_unlock(&mon.lock);
 }
 
 /* A failure that says the node is alive but will not answer the monitor (credentials, database, rights, or a
@@ -170,7 +210,7 @@ static bool refusal(const struct pgclient *pc)
 }
 
 /* Store a result for the coordinator. */
-static void report(struct mnode *n, const struct sample *s, const struct pgclient *pc, bool poked)
+static void report(struct mnode *n, const struct sample *s, const struct pgclient *pc, const char *fix, bool poked)
 {
 	pthread_mutex_lock(&mon.lock);
 	n->seq++;
@@ -183,7 +223,7 @@ static void report(struct mnode *n, const struct sample *s, const struct pgclien
 		n->failed = true;
 		n->refused = refusal(pc);
 		n->errors++;
-		snprintf(n->error, sizeof n->error, "%.159s", pc->err);
+		snprintf(n->error, sizeof n->error, "%.80s%s%.170s", pc->err, fix[0] ? "; " : "", fix);
 	}
 	pthread_cond_signal(&mon.sampled);
 	pthread_mutex_unlock(&mon.lock);
@@ -208,10 +248,22 @@ static void *poller_main(void *arg)
 		int64_t start = mono_usec();
 		struct sample s = { 0 };
 		bool failed = false;
+		char fix[180] = "";
 		if (pc.fd < 0) {
 			struct pgc_login lg;
-			login_for(cfg, n, &lg);
+			char key_user[64];
+			uint8_t key[32];
+			pthread_mutex_lock(&mon.lock);
+			bool have = mon.have_key;
+			memcpy(key_user, mon.key_user, sizeof key_user);
+			memcpy(key, mon.key, sizeof key);
+			pthread_mutex_unlock(&mon.lock);
+			login_for(cfg, n, key_user, have ? key : NULL, &lg);
+			login_fix(&lg, fix, sizeof fix);
+			if (lg.entry && lg.entry->kind == AUTH_SECRET_SCRAM && !lg.client_key && !lg.password)
+				atomic_store(&mon.need_key, true);
 			failed = pgc_connect(&pc, &lg, (int)(timeout / 1000)) < 0;
+			OPENSSL_cleanse(key, sizeof key);
 		}
 		if (!failed) {
 			s.t_sent = mono_usec();
@@ -231,7 +283,7 @@ static void *poller_main(void *arg)
 			retry_now = !timed_out && !reconnected;   /* e.g. pg_terminate_backend of our session */
 			reconnected = true;
 			if (!retry_now) {
-				report(n, NULL, &pc, answers);
+				report(n, NULL, &pc, fix, answers);
 				backoff = backoff ? backoff * 2 : interval;
 				if (backoff > DOWN_BACKOFF_MAX)
 					backoff = DOWN_BACKOFF_MAX > interval ? DOWN_BACKOFF_MAX : interval;
@@ -239,7 +291,7 @@ static void *poller_main(void *arg)
 		} else {
 			reconnected = false;
 			backoff = 0;
-			report(n, &s, NULL, answers);
+			report(n, &s, NULL, "", answers);
 		}
 		pthread_mutex_lock(&mon.lock);
 		if (retry_now)
@@ -408,12 +460,16 @@ static void judge_node(struct mnode *n, int primary_idx, int self, int64_t now)
 {
 	if (n->seq != n->seen_seq) {
 		enum mon_state st = !n->failed ? MS_UP : n->refused ? MS_UNKNOWN : MS_DOWN;
+		/* Logged on its own: MS_UNKNOWN is also every node's state before its first answer. */
+		if (st == MS_UNKNOWN && !n->refusal_logged)
+			log_error(NULL, "monitor: cannot monitor node %s:%d (%s): its role and lag are unknown, so it gets no "
+			          "reads", n->host, n->port, n->error);
+		else if (st == MS_UP && n->refusal_logged)
+			log_info(NULL, "monitor: node %s:%d accepts the monitor now", n->host, n->port);
+		n->refusal_logged = st == MS_UNKNOWN || (n->refusal_logged && st != MS_UP);
 		if (st != n->state) {
 			if (st == MS_DOWN)
 				log_warn(NULL, "monitor: node %s:%d is down: %s", n->host, n->port, n->error);
-			else if (st == MS_UNKNOWN)
-				log_error(NULL, "monitor: node %s:%d refuses the monitor (%s): its role and lag are unknown, so "
-				          "it gets no reads; set monitor_user / monitor_password", n->host, n->port, n->error);
 			else if (n->state == MS_DOWN)
 				log_info(NULL, "monitor: node %s:%d is up again", n->host, n->port);
 			n->state = st;
@@ -516,7 +572,7 @@ static bool publish(const struct config *cfg)
 		o->state_since = n->state_since;
 		o->polls = n->polls;
 		o->poll_errors = n->errors;
-		snprintf(o->error, sizeof o->error, "%.159s", n->failed ? n->error : "");
+		snprintf(o->error, sizeof o->error, "%s", n->failed ? n->error : "");
 		const struct mnode *p = primary_of[i] >= 0 ? mon.nodes[primary_of[i]] : NULL;
 		judge_lag(cfg, n, p, o, lim_us, lim_bytes, nclasses);
 		for (int c = 0; c < nclasses; c++)

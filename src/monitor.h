@@ -40,7 +40,7 @@ struct mon_node {
 	int64_t sampled_at;         /* monotonic µs of the last successful poll */
 	int64_t state_since;
 	uint64_t polls, poll_errors;
-	char error[160];            /* last poll failure */
+	char error[256];            /* last poll failure (and, for a login it cannot perform, the fix) */
 };
 
 /* Everything workers need to route, published as a whole and never changed afterwards. */
@@ -56,6 +56,9 @@ struct mon_snapshot {
 int monitor_start(struct config *cfg);
 /* A reloaded configuration: new nodes, limits and timings apply from the next poll. */
 void monitor_reconfigure(struct config *cfg);
+/* A client proved its SCRAM ClientKey for user (any thread): the monitor may log in with it when user is its
+   login user and its auth_file entry is a SCRAM secret (as the pools do). */
+void monitor_client_key(const char *user, const uint8_t key[32]);
 /* Stop the threads (at exit). */
 void monitor_stop(void);
 /* Ask for a poll of every node now (e.g. a write was refused with 25006, or reads wait for a replay LSN): the

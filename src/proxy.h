@@ -126,7 +126,7 @@ struct client {
 	bool counted;             /* holds a max_client_conn slot */
 	bool is_admin;            /* console user in admin_users (may change things) */
 	bool is_console;          /* logged in to the admin console */
-	bool over_limit;          /* accepted past max_client_conn: refused after its startup packet */
+	bool logging_in;          /* on its worker's list of logins in progress (max_pending_logins) */
 	bool verify_params;       /* startup settings only a server can judge: tried on one before the login ends */
 	bool probing;             /* linked only to try its startup settings (no AuthenticationOk sent yet) */
 	char probe_state[6];      /* SQLSTATE of the server's refusal of a startup setting ("" while none) */
@@ -144,6 +144,7 @@ struct client {
 	struct client_auth *auth;  /* exchange state, only while authenticating */
 	struct list wait_node;    /* on a pool's waiting or login-wait list */
 	struct list all_node;     /* on the worker's client list */
+	struct list login_node;   /* on the worker's logins in progress, oldest first, while logging_in */
 };
 
 /* Server states; each line is what the server connection is doing now. */
@@ -339,6 +340,10 @@ struct worker {
 	int peak_clients;         /* most clients since memory was last trimmed */
 	bool trim_due;            /* give freed memory back at the next janitor run */
 	int n_clients;            /* clients of this worker */
+	struct list logins;       /* clients not authenticated yet, oldest first (by login_node) */
+	int n_logins;
+	uint64_t n_logins_dropped; /* oldest logins in progress closed to make room for new ones */
+	int64_t logins_warned;    /* when dropping logins was last logged (µs) */
 	bool stopping;
 	struct list parked;       /* clients held by PAUSE or KILL until RESUME (src/pause.c) */
 	struct admin_worker *admin;  /* console commands of this worker's clients still running (admin_ctl.c) */
@@ -374,7 +379,7 @@ struct slo_counter {
 struct shared {
 	_Atomic(struct config *) cfg;
 	pthread_mutex_t cfg_lock; /* taking a reference to cfg and replacing it exclude each other */
-	atomic_int nclients;
+	atomic_int nclients;      /* logged-in clients (max_client_conn counts these) */
 	atomic_int shutdown;      /* 0 running, 1 safe shutdown (SIGINT), 2 immediate (SIGTERM) */
 	atomic_uint reload_gen;
 	int nworkers;

@@ -63,6 +63,8 @@ static void node_health(struct node_status *n, bool configured_primary, int weig
 	                : !monitor_readable(s, i, 0, cfg->max_replica_lag, now) ? "lag" : "";
 	if (why[0] && m->role == MR_REPLICA && !strcmp(why, "lag"))
 		snprintf(n->why_not, sizeof n->why_not, "lag %.3fs > %.3fs", lag, (double)cfg->max_replica_lag / 1e6);
+	else if (m->state == MS_UNKNOWN && m->error[0])   /* why the monitor cannot log in, and the fix */
+		snprintf(n->why_not, sizeof n->why_not, "unmonitored: %s", m->error);
 	else if (why[0])
 		snprintf(n->why_not, sizeof n->why_not, "%s", why);
 	n->in_rotation = !why[0] && (m->role == MR_PRIMARY || weight > 0);

@@ -22,7 +22,7 @@ struct node_status {
 	int64_t lag_bytes;          /* replay lag in bytes; -1 when unknown */
 	char replay_lsn[24];        /* e.g. "0/3000060"; "" when unknown */
 	bool in_rotation;           /* takes the traffic of its role (reads for a replica, writes for the primary) */
-	char why_not[96];           /* when not in rotation: why (e.g. "weight=0", "down", "lag 12s > 5s") */
+	char why_not[300];          /* when not in rotation: why (e.g. "weight=0", "down", "lag 12s > 5s") */
 	uint64_t reads, writes;     /* units of work routed to it: replica-eligible / primary-only */
 	uint64_t errors;            /* failed connection or login attempts */
 };

@@ -48,7 +48,7 @@ static void accept_emfile(struct worker *w, int lfd, struct event *ev)
 		int fd = accept(lfd, NULL, NULL);
 		if (fd >= 0) {
 			close(fd);
-			log_warn(NULL, "out of file descriptors: refused a connection (raise ulimit -n or lower max_client_conn)");
+			log_warn(NULL, "out of file descriptors: refused a connection (raise ulimit -n, or lower max_client_conn or max_pending_logins)");
 		}
 		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd >= 0 && w->reserve_fd >= 0)
@@ -290,6 +290,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	w->cfg = config_get(cfg);
 	w->now = now_usec();
 	list_init(&w->clients);
+	list_init(&w->logins);
 	list_init(&w->pools);
 	list_init(&w->justfree);
 	list_init(&w->inbox);

@@ -103,7 +103,8 @@ def _reload_pool_size_and_route(pgrouter, cluster):
 def test_set_changes_settings_at_runtime(pgrouter, cluster):
     """SET key = value applies a changeable setting at once (here: the pool size real traffic
     gets), refuses restart-only, unknown and invalid ones with distinct SQLSTATEs, keeps earlier
-    SETs, never picks up unreviewed file edits, and RELOAD goes back to the file."""
+    SETs, never picks up unreviewed file edits, and RELOAD takes the file's value only for the
+    settings the file changed."""
     pgr = pgrouter(default_pool_size=2, workers=2)
     counter = ServerCounter(cluster, "pgr_pool")
     try:
@@ -132,14 +133,37 @@ def test_set_changes_settings_at_runtime(pgrouter, cluster):
             conf = config(c)
             assert (conf["default_pool_size"], conf["max_client_conn"]) == ("4", "50"), conf
 
-            c.execute("RELOAD")                        # the file wins again; SETs are forgotten
+            c.execute("RELOAD")                        # the file changed default_pool_size: it wins there
             conf = config(c)
             assert (conf["default_pool_size"], conf["max_client_conn"], conf["query_wait_timeout"],
-                    conf["log_connections"]) == ("9", "100", "120.000s", "1"), conf
+                    conf["log_connections"]) == ("9", "50", "30.000s", "0"), conf
         assert "SET default_pool_size applied" in pgr.log
         assert pgr.alive()
     finally:
         counter.close()
+
+
+def test_console_set_survives_sighup_unless_the_file_changed_it(pgrouter, cluster):
+    """A logrotate SIGHUP with the file unchanged keeps the operator's SET; once the file's own
+    value of that setting changes, a reload takes the file's value."""
+    pgr = pgrouter(default_pool_size=4)
+    with console(pgr) as c:
+        c.execute("SET default_pool_size = 7")
+        assert config(c)["default_pool_size"] == "7"
+        pgr.reload()
+        assert config(c)["default_pool_size"] == "7"
+        c.execute("RELOAD")
+        assert config(c)["default_pool_size"] == "7"
+        assert database_row(c, "postgres")["pool_size"] == "7"
+        pgr.write_config(default_pool_size=5, query_wait_timeout=40)   # the file changes
+        pgr.reload()
+        conf = config(c)
+        assert (conf["default_pool_size"], conf["query_wait_timeout"]) == ("5", "40.000s"), conf
+        pgr.write_config(default_pool_size=4)   # back to the value the SET once overrode
+        pgr.reload()
+        assert config(c)["default_pool_size"] == "4"   # the SET is gone: the file rules this setting now
+    assert "the file changed default_pool_size to '5'" in pgr.log
+    assert pgr.alive()
 
 
 def test_sighup_and_console_reload_agree(pgrouter, cluster):

@@ -254,8 +254,10 @@ def test_ten_thousand_half_open_connections(secure_pgrouter, auth_cluster, tls, 
     if hard < FLOOD + 1000:
         pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is below {FLOOD + 1000}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # pgrouter inherits it
+    # max_pending_logins above the flood: this test is about the login timeout and memory
     pgr = scram_proxy(secure_pgrouter, auth_cluster, tls, client_login_timeout=2,
-                      max_client_conn=FLOOD + 1000, log_connections=0, log_disconnections=0,
+                      max_client_conn=FLOOD + 1000, max_pending_logins=FLOOD + 1000,
+                      log_connections=0, log_disconnections=0,
                       log_pooler_errors=0)
     password = auth_cluster.password_of("pgr_app")
     for _ in range(20):  # warm-up: pools, buffers and allocator arenas reach working size
@@ -365,3 +367,38 @@ def test_out_of_descriptors_refuses_instead_of_spinning(secure_pgrouter, auth_cl
         s.close()
     time.sleep(0.3)
     login_works(pgr, auth_cluster)  # descriptors are back: business as usual
+
+
+SILENT = 10_000
+
+
+@pytest.mark.pgr_timeout(150)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_silent_connections_lock_out_neither_clients_nor_console(pgrouter, psql, workers):
+    """Connections that never send a byte are logins in progress: bounded by max_pending_logins
+    (oldest closed first), never counted against max_client_conn or the console's extra slots."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = SILENT + 1000
+    if hard < want:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is below {want}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    pgr = pgrouter(workers=workers, max_client_conn=100, max_pending_logins=500,
+                   log_connections=0, log_disconnections=0)
+    socks = []
+    try:
+        for _ in range(SILENT):
+            socks.append(socket.create_connection(("127.0.0.1", pgr.port), timeout=10))
+        time.sleep(0.5)  # let pgrouter accept the last of them
+        for user, db, sql in (("pgr_app", "postgres", "SELECT current_user"),
+                              ("postgres", "pgrouter", "SHOW VERSION")):
+            t0 = time.monotonic()
+            r = psql(pgr.dsn(user=user, dbname=db), sql)
+            took = time.monotonic() - t0
+            assert r.rc == 0 and r.out, (user, db, r)
+            assert took < 5, f"{user}@{db} needed {took:.1f}s to get in past {SILENT} silent sockets"
+        held = open_fds(pgr.pid)
+        assert held < 500 + 200, f"pgrouter holds {held} descriptors for {SILENT} silent sockets"
+    finally:
+        for s in socks:
+            s.close()
+    assert "max_pending_logins = 500 reached" in pgr.log

@@ -767,6 +767,28 @@ static void test_route_regex_limits(void)
 	}
 }
 
+/* A console SET survives config_reload while the file keeps that setting's value; the file wins once it changes it. */
+static void test_reload_keeps_sets(void)
+{
+	char path[64], err[600];
+	write_tmp(path, "[pgrouter]\ndefault_pool_size = 4\nmax_client_conn = 100\n");
+	struct config *c = config_load(path, err, sizeof err), *s = NULL;
+	CHECK(c != NULL);
+	CHECK_EQ_INT(config_with_setting(c, "default_pool_size", "7", &s, err, sizeof err), CFGSET_OK);
+	struct config *r = config_reload(s, err, sizeof err);   /* file unchanged (a logrotate SIGHUP) */
+	CHECK(r && r->default_pool_size == 7 && r->nsets == 1);
+	FILE *f = fopen(path, "w");
+	fputs("[pgrouter]\ndefault_pool_size = 5\nmax_client_conn = 90\n", f);
+	fclose(f);
+	struct config *r2 = config_reload(r, err, sizeof err);   /* the file changed it: the file wins */
+	CHECK(r2 && r2->default_pool_size == 5 && r2->max_client_conn == 90 && r2->nsets == 0);
+	config_put(r2);
+	config_put(r);
+	config_put(s);
+	config_put(c);
+	unlink(path);
+}
+
 int main(void)
 {
 	write_tmp(log_path, "");
@@ -791,6 +813,7 @@ int main(void)
 	test_reload();
 	test_list_contains();
 	test_set_at_runtime();
+	test_reload_keeps_sets();
 	test_route_regex_limits();
 	unlink(log_path);
 	return unit_done("test_config");
