@@ -3,6 +3,7 @@
 #include "prepared_int.h"
 
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,29 @@ struct cls_result **ps_stmt_cls_slot(struct ps_stmt *st, uint64_t **generation)
 uint64_t *ps_stmt_fp_slot(struct ps_stmt *st) { return &st->fp; }
 
 /* ---- a client's names ---- */
+
+/* True for a name of pgrouter's form: "pgr", digits, '_', digits. */
+bool ps_name_reserved(const char *s, size_t n)
+{
+	size_t i = 3;
+	if (n < 6 || strncmp(s, "pgr", 3) != 0 || !isdigit((unsigned char)s[3]))
+		return false;
+	while (i < n && isdigit((unsigned char)s[i]))
+		i++;
+	if (i + 1 >= n || s[i] != '_')
+		return false;
+	for (i++; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+void ps_name_disarm(char *p, size_t n)
+{
+	char *u = ps_name_reserved(p, n) ? memchr(p, '_', n) : NULL;
+	if (u)
+		*u = '$';
+}
 
 struct ps_client *ps_client_new(void)
 {

@@ -65,6 +65,11 @@ struct cls_result **ps_stmt_cls_slot(struct ps_stmt *st, uint64_t **generation);
 /* Slot for the text's fingerprint (0 until computed). */
 uint64_t *ps_stmt_fp_slot(struct ps_stmt *st);
 
+/* True for a name of the form pgrouter gives server-side statements: "pgr", digits, '_', digits. */
+bool ps_name_reserved(const char *s, size_t n);
+/* If the n bytes at p are such a name, make it one pgrouter never uses ('_' becomes '$'), in place. */
+void ps_name_disarm(char *p, size_t n);
+
 /* ---- a client's named statements ---- */
 
 /* A client with no named statements; NULL when out of memory. */

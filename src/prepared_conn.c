@@ -148,7 +148,7 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		goto nomem;
 	if (!w->ps_intern && !(w->ps_intern = ps_intern_new(w->id)))
 		goto nomem;
-	if (body && memchr("QPBDC", type, 5))
+	if (body && (type == 'Q' || type == 'P'))
 		prepared_guard(cl, type, body, len - 4);   /* other clients' server-side names stay out of reach */
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
@@ -250,13 +250,16 @@ const char *prepared_unnamed_text(const struct client *cl, uint32_t *len)
 
 bool prepared_unnamed(uint8_t type, const uint8_t *body, uint32_t n)
 {
-	struct cursor cur = cur_make(body, n);
-	if (type == 'B')
-		cur_cstr(&cur, NULL);
-	else if (type != 'D' || cur_u8(&cur) != 'S')
+	const uint8_t *name;
+	if (type == 'B') {
+		const uint8_t *nul = n && body[0] == 0 ? body : memchr(body, 0, n);   /* the portal's name (usually "") */
+		name = nul ? nul + 1 : NULL;
+	} else if (type == 'D' && n && body[0] == 'S') {
+		name = body + 1;
+	} else {
 		return false;
-	size_t nl = 1;
-	return cur_cstr(&cur, &nl) && nl == 0;
+	}
+	return name && name < body + n && *name == 0;
 }
 
 struct ps_stmt *prepared_named(const struct client *cl, uint8_t type, const uint8_t *body, uint32_t n)

@@ -558,8 +558,10 @@ static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, str
 	struct ps_cslot *cs = ps_cslot_find(c, name, (uint32_t)nl);
 	if (cs_busy(s, cs))
 		return PS_WAIT;
-	if (!cs || !cs->st)
+	if (!cs || !cs->st) {
+		ps_name_disarm((char *)name, nl);   /* never another client's statement */
 		return PS_FORWARD;            /* unknown: the server says "does not exist" about the client's name */
+	}
 	struct iobuf **b;
 	enum ps_verdict v = prepare_here(env, s, cs, out, &b);
 	if (v != PS_REPLACED)
@@ -580,6 +582,8 @@ static enum ps_verdict on_close(struct ps_client *c, struct ps_server *s, const 
 	struct ps_cslot *cs = name && kind == 'S' && nl ? ps_cslot_find(c, name, (uint32_t)nl) : NULL;
 	if (cs_busy(s, cs))
 		return PS_WAIT;
+	if (name && kind == 'S' && nl && (!cs || !cs->st))
+		ps_name_disarm((char *)name, nl);   /* never another client's statement */
 	/* Forwarded as is: closing a name the server does not have is not an error, and the answer is in order. */
 	struct ps_op *op = op_push(s, OP_CLOSE, false);
 	if (!op)

@@ -21,30 +21,6 @@
  * the client's input buffer, before they are forwarded: the message keeps its length.
  */
 
-/* True for a name of pgrouter's form: "pgr", digits, '_', digits. */
-static bool reserved(const char *s, size_t n)
-{
-	size_t i = 3;
-	if (n < 6 || strncmp(s, "pgr", 3) != 0 || !isdigit((unsigned char)s[3]))
-		return false;
-	while (i < n && isdigit((unsigned char)s[i]))
-		i++;
-	if (i + 1 >= n || s[i] != '_')
-		return false;
-	for (i++; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-/* Rename a reserved name at p (n bytes) in place. */
-static void rename_at(char *p, size_t n)
-{
-	char *u = memchr(p, '_', n);
-	if (u)
-		*u = '$';
-}
-
 static bool ident_char(char c)
 {
 	return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
@@ -87,11 +63,11 @@ static void guard_sql(struct client *cl, const struct cls_result *r, char *text,
 		const struct cls_event *e = &r->ev[i];
 		if (e->kind != CLS_EV_PREPARE && e->kind != CLS_EV_EXECUTE && e->kind != CLS_EV_DEALLOCATE)
 			continue;
-		if (!reserved(e->name, strlen(e->name)) || e->stmt.off + e->stmt.len > tl)
+		if (!ps_name_reserved(e->name, strlen(e->name)) || e->stmt.off + e->stmt.len > tl)
 			continue;
 		char *at = find_token(text, e->stmt.off, e->stmt.len, e->name);
 		if (at)
-			rename_at(at, strlen(e->name));
+			ps_name_disarm(at, strlen(e->name));
 	}
 }
 
@@ -99,35 +75,15 @@ void prepared_guard(struct client *cl, uint8_t type, const uint8_t *body, uint32
 {
 	/* The bytes are the client's own and not forwarded yet: changing them in place is safe. */
 	struct cursor cur = cur_make(body, n);
-	size_t nl = 0, tl = 0;
-	char *name = NULL;
-	if (type == 'Q' || type == 'P') {
-		/* Classified for routing just now (the usual case): only its events matter, no second look. */
-		struct worker *w = cl->c.w;
-		const struct cls_result *r = w->last_cls_client == cl && w->last_cls_body == body ? w->last_cls : NULL;
-		if (r && r->n_events == 0)
-			return;
-		if (type == 'P')
-			cur_cstr(&cur, NULL);   /* its name: a Parse's own name is the client's, mapped by the tracker */
-		char *text = (char *)cur_cstr(&cur, &tl);
-		if (text)
-			guard_sql(cl, r, text, tl);
+	size_t tl = 0;
+	/* Classified for routing just now (the usual case): only its events matter, no second look. */
+	struct worker *w = cl->c.w;
+	const struct cls_result *r = w->last_cls_client == cl && w->last_cls_body == body ? w->last_cls : NULL;
+	if (r && r->n_events == 0)
 		return;
-	}
-	switch (type) {
-	case 'B':
-		cur_cstr(&cur, NULL);   /* portal */
-		name = (char *)cur_cstr(&cur, &nl);
-		break;
-	case 'D':
-	case 'C':
-		if (cur_u8(&cur) != 'S')
-			return;
-		name = (char *)cur_cstr(&cur, &nl);
-		break;
-	default:
-		return;
-	}
-	if (name && reserved(name, nl) && !ps_client_find(cl->ps, name, (uint32_t)nl))
-		rename_at(name, nl);
+	if (type == 'P')
+		cur_cstr(&cur, NULL);   /* its name: a Parse's own name is the client's, mapped by the tracker */
+	char *text = (char *)cur_cstr(&cur, &tl);
+	if (text)
+		guard_sql(cl, r, text, tl);
 }

@@ -6,8 +6,8 @@
 
 struct client;
 
-/* Before a client message (type, body of n bytes, complete) is forwarded: rename in place any reference
-   to a name of pgrouter's form that is not the client's own statement (see prepared_guard.c). */
+/* Before a client's Query or Parse (type, body of n bytes, complete) is forwarded: rename in place the
+   names of pgrouter's form its SQL PREPARE, EXECUTE or DEALLOCATE statements use (see prepared_guard.c). */
 void prepared_guard(struct client *cl, uint8_t type, const uint8_t *body, uint32_t n);
 
 #endif

@@ -498,7 +498,7 @@ void server_release(struct server *sv)
 	int mode = sv->pool->pool_mode;
 	sv->state = SV_RESET;
 	sv->state_since = sv->c.w->now;
-	session_unlinked(sv);
+	session_unlinked(&sv->sj, sv);
 	if (!prepared_server_release_ok(sv))
 		sv->dirty = true;
 	if (sv->pinned && !cfg->server_reset_query[0]) {
@@ -531,7 +531,7 @@ void server_client_gone(struct server *sv)
 		prepared_server_forget(sv);   /* the client's names go with it; the server is closed below */
 	conn_unlink(&sv->c);
 	sv->client = NULL;
-	session_unlinked(sv);
+	session_unlinked(&sv->sj, sv);
 	if (clean) {
 		server_release(sv);
 		return;

@@ -226,15 +226,10 @@ void session_ready(struct server *sv, char status)
 	j->failed = j->rollback = j->savepoint = j->unsure = false;
 }
 
-void session_unlinked(struct server *sv)
+void session_drop_pending(struct server *sv)
 {
-	struct sess_journal *j = &sv->sj;
-	j->done = j->sent;   /* answers never seen (a retried read's) must not shift the next client's units */
-	if (j->n) {
-		sv->pinned = true;   /* changes whose outcome was never seen: reset the connection */
-		settle(sv, NULL, false, false);
-	}
-	j->failed = j->rollback = j->savepoint = j->unsure = false;
+	sv->pinned = true;   /* changes whose outcome was never seen: reset the connection */
+	settle(sv, NULL, false, false);
 }
 
 void session_free(struct sess_journal *j)

@@ -43,7 +43,14 @@ static inline void session_error(struct sess_journal *j) { j->failed = true; }
 void session_ready(struct server *sv, char status);
 
 /* sv leaves its client: whatever is still pending can no longer be confirmed (the connection is reset). */
-void session_unlinked(struct server *sv);
+void session_drop_pending(struct server *sv);
+static inline void session_unlinked(struct sess_journal *j, struct server *sv)
+{
+	j->done = j->sent;   /* answers never seen (a retried read's) must not shift the next client's units */
+	if (j->n)
+		session_drop_pending(sv);
+	j->failed = j->rollback = j->savepoint = j->unsure = false;
+}
 
 /* Free the journal's memory. */
 void session_free(struct sess_journal *j);
