@@ -36,8 +36,8 @@ void net_tune(int fd, const struct config *cfg)
 	}
 }
 
-/* One listener socket for one resolved address. */
-static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const char *name, int port, bool probe)
+/* A TCP socket for ai with the options every listener (and its probe) needs; -1 with err. */
+static int listen_socket(const struct addrinfo *ai, char *err, size_t errlen, const char *name, int port)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0) {
@@ -46,6 +46,18 @@ static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const
 	}
 	int one = 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	/* "*" and "0.0.0.0,::" bind both families: the IPv6 socket must not claim the IPv4 port too. */
+	if (ai->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	return fd;
+}
+
+/* One listener socket for one resolved address (probe: only check that the port is free, return 0). */
+static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const char *name, int port, bool probe)
+{
+	int fd = listen_socket(ai, err, errlen, name, port);
+	if (fd < 0)
+		return -1;
 	if (probe) {
 		/* Without SO_REUSEPORT this bind fails if another process (a second pgrouter) holds the port:
 		   SO_REUSEPORT would otherwise let both bind and split the clients between them. */
@@ -58,9 +70,8 @@ static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const
 		}
 		return 0;
 	}
+	int one = 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-	if (ai->ai_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
 		snprintf(err, errlen, "listen %s:%d: %s", name, port, strerror(errno));
 		close(fd);
