@@ -50,6 +50,9 @@ static const struct setting settings[] = {
 	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
 	{ "listen_addr", CT_STR, "127.0.0.1", OFF(listen_addr), 0, 0, NULL, F_RESTART },
 	{ "listen_port", CT_INT, "6432", OFF(listen_port), 1, 65535, NULL, F_RESTART },
+	{ "unix_socket_dir", CT_STR, "", OFF(unix_socket_dir), 0, 0, NULL, F_RESTART },
+	{ "unix_socket_mode", CT_STR, "0777", OFF(unix_socket_mode), 0, 0, NULL, F_RESTART },
+	{ "unix_socket_group", CT_STR, "", OFF(unix_socket_group), 0, 0, NULL, F_RESTART },
 	{ "workers", CT_INT, "0", OFF(workers), 0, 64, NULL, F_RESTART },
 	{ "pool_mode", CT_ENUM, "session", OFF(pool_mode), 0, 0, pool_modes, 0 },
 	{ "max_client_conn", CT_INT, "100", OFF(max_client_conn), 1, IMAX, NULL, 0 },
@@ -130,7 +133,7 @@ static const struct setting *find_setting(const char *name);
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
-	"unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user", "so_reuseport", "stats_period",
+	"user", "so_reuseport", "stats_period",
 	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
 	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",
@@ -497,6 +500,11 @@ static int validate(struct parse_state *ps)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
 	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
+	char *end;
+	long mode = strtol(cfg->unix_socket_mode, &end, 8);
+	if (end == cfg->unix_socket_mode || *end || mode < 0 || mode > 0777)
+		return at_setting(ps, "unix_socket_mode"), config_fail(ps, "unix_socket_mode", "expected octal permission bits such as 0777 or 0770"), -1;
+	cfg->unix_mode = (int)mode;
 	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
 		return at_setting(ps, "monitor_interval"), config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
 	char h[256];

@@ -65,6 +65,8 @@ struct config {
 	/* [pgrouter] — see etc/pgrouter.ini for meanings and defaults */
 	char *logfile, *pidfile, *listen_addr;
 	int listen_port;
+	char *unix_socket_dir, *unix_socket_mode, *unix_socket_group;   /* "" dir: no Unix-socket listener */
+	int unix_mode;                  /* unix_socket_mode as permission bits */
 	int workers;
 	int pool_mode;
 	int max_client_conn;

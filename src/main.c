@@ -5,6 +5,7 @@
 #include "http.h"
 #include "log.h"
 #include "monitor.h"
+#include "net.h"
 #include "pool.h"
 #include "proxy.h"
 #include "worker.h"
@@ -201,6 +202,8 @@ int main(int argc, char **argv)
 	g_shared.workers = calloc((size_t)g_shared.nworkers, sizeof *g_shared.workers);
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_init(&g_shared.workers[i], i, cfg, err, sizeof err) < 0) {
+			if (i > 0)   /* worker 0 made the socket file */
+				net_unlink_unix(cfg->unix_socket_dir, cfg->listen_port);
 			log_error(NULL, "%s", err);
 			fprintf(stderr, "pgrouter: %s\n", err);
 			return 1;
@@ -242,6 +245,7 @@ int main(int argc, char **argv)
 	const struct config *last = atomic_load(&g_shared.cfg);   /* cfg may have been replaced by a reload */
 	if (last->pidfile && *last->pidfile)
 		unlink(last->pidfile);
+	net_unlink_unix(last->unix_socket_dir, last->listen_port);
 	log_info(NULL, "pgrouter stopped");
 	control_free();
 	main_loop_free();

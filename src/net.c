@@ -4,12 +4,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -121,6 +123,91 @@ fail:
 	while (n > 0)
 		close(fds[--n]);
 	return -1;
+}
+
+/* Remove a socket file nobody answers on (left by a crash); -1 with err when a live process holds it. */
+static int clear_stale_socket(const struct sockaddr_un *un, char *err, size_t errlen)
+{
+	struct stat st;
+	if (lstat(un->sun_path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "unix socket %s: a file that is not a socket is in the way", un->sun_path);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool live = fd >= 0 && connect(fd, (const struct sockaddr *)un, sizeof *un) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (live) {
+		snprintf(err, errlen, "unix socket %s: Address already in use (another process listens on it)",
+		         un->sun_path);
+		return -1;
+	}
+	(void)unlink(un->sun_path);
+	return 0;
+}
+
+/* Give the socket file its group and mode, as unix_socket_group and unix_socket_mode ask. */
+static int socket_file_access(const char *path, int mode, const char *group, char *err, size_t errlen)
+{
+	if (group && *group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			snprintf(err, errlen, "unix_socket_group: no group named '%s'", group);
+			return -1;
+		}
+		if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
+			snprintf(err, errlen, "unix socket %s: chown to group %s: %s", path, group, strerror(errno));
+			return -1;
+		}
+	}
+	if (chmod(path, (mode_t)mode) < 0) {
+		snprintf(err, errlen, "unix socket %s: chmod %o: %s", path, mode, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int net_unix_path(const char *dir, int port, char *out, size_t n)
+{
+	return (size_t)snprintf(out, n, "%s/.s.PGSQL.%d", dir, port) < n ? 0 : -1;
+}
+
+void net_unlink_unix(const char *dir, int port)
+{
+	char path[sizeof ((struct sockaddr_un *)0)->sun_path];
+	if (*dir && net_unix_path(dir, port, path, sizeof path) == 0)
+		(void)unlink(path);
+}
+
+int net_listen_unix(const char *dir, int port, int mode, const char *group, char *err, size_t errlen)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	if (net_unix_path(dir, port, un.sun_path, sizeof un.sun_path) < 0) {
+		snprintf(err, errlen, "unix_socket_dir '%s' is too long for a socket path", dir);
+		return -1;
+	}
+	if (clear_stale_socket(&un, err, errlen) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof un) < 0) {
+		snprintf(err, errlen, "unix socket %s: %s", un.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	int rc = socket_file_access(un.sun_path, mode, group, err, errlen);
+	if (rc == 0 && listen(fd, 4096) < 0) {
+		snprintf(err, errlen, "unix socket %s: listen: %s", un.sun_path, strerror(errno));
+		rc = -1;
+	}
+	if (rc < 0) {
+		close(fd);
+		unlink(un.sun_path);
+		return -1;
+	}
+	return fd;
 }
 
 int net_connect(const char *host, int port, int *err)

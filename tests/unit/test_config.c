@@ -273,12 +273,15 @@ static void test_errors(void)
 	CHECK(strncmp(e, "F:1: ", 5) == 0 && strstr(e, "syntax error") != NULL);
 
 	long off = log_end();
-	struct config *c = load_ok("[pgbouncer]\nlisten_port = 7002\nunix_socket_dir = /var/run/postgresql\n"
-	                           "Server_Round_Robin = 1\n");
-	CHECK(c && c->listen_port == 7002);
+	struct config *c = load_ok("[pgbouncer]\nlisten_port = 7002\nstats_period = 60\n"
+	                           "Server_Round_Robin = 1\nunix_socket_dir = /var/run/postgresql\nunix_socket_mode = 0770\n");
+	CHECK(c && c->listen_port == 7002 && c->unix_mode == 0770 && strcmp(c->unix_socket_dir, "/var/run/postgresql") == 0);
 	config_put(c);
 	const char *log = log_since(&off);
-	CHECK(strstr(log, ":3: unix_socket_dir: PgBouncer setting not used by pgrouter; ignored") != NULL);
+	CHECK(strstr(log, ":3: stats_period: PgBouncer setting not used by pgrouter; ignored") != NULL);
+	CHECK(strstr(log, "unix_socket_dir") == NULL);
+	e = load_err("[pgrouter]\nunix_socket_mode = 0789\n");
+	CHECK(strncmp(e, "F:2: unix_socket_mode: expected octal", 37) == 0);
 	CHECK(strstr(log, ":4: Server_Round_Robin: PgBouncer setting not used") != NULL);
 
 	char err[512];
