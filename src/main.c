@@ -5,6 +5,7 @@
 #include "http.h"
 #include "log.h"
 #include "monitor.h"
+#include "pause.h"
 #include "net.h"
 #include "pool.h"
 #include "proxy.h"
@@ -27,7 +28,7 @@
 
 static struct event_base *main_base;
 static struct event *done_ev;
-static struct event *sig_ev[3];   /* SIGHUP, SIGINT, SIGTERM */
+static struct event *sig_ev[5];   /* SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2 */
 
 static void usage(const char *prog)
 {
@@ -112,6 +113,31 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_add(done_ev, &tv);
 }
 
+/* SIGUSR1: PAUSE every database, SIGUSR2: RESUME, as the console's commands (and PgBouncer's signals). */
+static void on_pause_signal(evutil_socket_t sig, short what, void *arg)
+{
+	char err[200];
+	bool pause = sig == SIGUSR1;
+	int rc = pause ? pause_set(NULL, err, sizeof err) : pause_clear(NULL, err, sizeof err);
+	if (rc < 0)
+		log_info(NULL, "%s: %s; nothing to do", pause ? "SIGUSR1" : "SIGUSR2", err);
+	else
+		log_info(NULL, "%s", pause ? "SIGUSR1: PAUSE (all databases): new work waits for SIGUSR2 or RESUME"
+		                           : "SIGUSR2: RESUME (all databases)");
+}
+
+/* Signals with no meaning for pgrouter whose default action would end or stop the process: ignored, so a stray
+   kill -ALRM (or a write to a closed socket, SIGPIPE) is harmless. */
+static void ignore_stray_signals(void)
+{
+	static const int stray[] = { SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT, SIGXCPU,
+	                             SIGXFSZ, SIGTTIN, SIGTTOU };
+	for (size_t i = 0; i < sizeof stray / sizeof stray[0]; i++)
+		signal(stray[i], SIG_IGN);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		signal(s, SIG_IGN);
+}
+
 /* Poll for finished workers so that signals keep working while we wait. */
 static void check_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -127,10 +153,26 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	event_add(done_ev, &tv);
 }
 
+/* The signals the main loop handles, and the timer that waits for the workers at shutdown; 0 or -1. */
+static int add_signal_events(void)
+{
+	static const int sigs[5] = { SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2 };
+	static void (*const handlers[5])(evutil_socket_t, short, void *) = {
+		on_sighup, on_stop, on_stop, on_pause_signal, on_pause_signal,
+	};
+	for (int i = 0; i < 5; i++) {
+		sig_ev[i] = evsignal_new(main_base, sigs[i], handlers[i], NULL);
+		if (!sig_ev[i] || event_add(sig_ev[i], NULL) < 0)
+			return -1;
+	}
+	done_ev = evtimer_new(main_base, check_done, NULL);
+	return done_ev ? 0 : -1;
+}
+
 /* The main thread's loop and its events (control_free first: its event lives on the same loop). */
 static void main_loop_free(void)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		if (sig_ev[i])
 			event_free(sig_ev[i]);
 	if (done_ev)
@@ -170,7 +212,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pgrouter: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
 		return 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	ignore_stray_signals();
 	if (RAND_bytes(g_shared.mock_key, sizeof g_shared.mock_key) != 1) {
 		fprintf(stderr, "pgrouter: no randomness available\n");
 		return 1;
@@ -180,14 +222,7 @@ int main(int argc, char **argv)
 	/* Signals are caught before the listeners open: a SIGHUP sent as soon as the port answers is a reload
 	   (handled once the loop runs), not the default action's exit. */
 	main_base = event_base_new();
-	if (main_base) {
-		sig_ev[0] = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
-		sig_ev[1] = evsignal_new(main_base, SIGINT, on_stop, NULL);
-		sig_ev[2] = evsignal_new(main_base, SIGTERM, on_stop, NULL);
-		done_ev = evtimer_new(main_base, check_done, NULL);
-	}
-	if (!main_base || !sig_ev[0] || !sig_ev[1] || !sig_ev[2] || !done_ev ||
-	    event_add(sig_ev[0], NULL) < 0 || event_add(sig_ev[1], NULL) < 0 || event_add(sig_ev[2], NULL) < 0) {
+	if (!main_base || add_signal_events() < 0) {
 		fprintf(stderr, "pgrouter: cannot create the main event loop and its signal handlers\n");
 		return 1;
 	}
