@@ -53,6 +53,7 @@ static const struct setting settings[] = {
 	{ "unix_socket_dir", CT_STR, "", OFF(unix_socket_dir), 0, 0, NULL, F_RESTART },
 	{ "unix_socket_mode", CT_STR, "0777", OFF(unix_socket_mode), 0, 0, NULL, F_RESTART },
 	{ "unix_socket_group", CT_STR, "", OFF(unix_socket_group), 0, 0, NULL, F_RESTART },
+	{ "user", CT_STR, "", OFF(user), 0, 0, NULL, F_RESTART },
 	{ "workers", CT_INT, "0", OFF(workers), 0, 64, NULL, F_RESTART },
 	{ "pool_mode", CT_ENUM, "session", OFF(pool_mode), 0, 0, pool_modes, 0 },
 	{ "max_client_conn", CT_INT, "100", OFF(max_client_conn), 1, IMAX, NULL, 0 },
@@ -133,7 +134,7 @@ static const struct setting *find_setting(const char *name);
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
-	"user", "so_reuseport", "stats_period",
+	"so_reuseport", "stats_period",
 	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
 	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",

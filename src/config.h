@@ -67,6 +67,7 @@ struct config {
 	int listen_port;
 	char *unix_socket_dir, *unix_socket_mode, *unix_socket_group;   /* "" dir: no Unix-socket listener */
 	int unix_mode;                  /* unix_socket_mode as permission bits */
+	char *user;                     /* the Unix user to switch to once the listeners are bound ("": stay) */
 	int workers;
 	int pool_mode;
 	int max_client_conn;

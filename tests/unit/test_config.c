@@ -774,6 +774,7 @@ int main(void)
 {
 	write_tmp(log_path, "");
 	log_setup(LOG_INFO, log_path);
+	log_stderr(false);
 	test_defaults();
 	test_sections();
 	test_durations();
