@@ -45,6 +45,7 @@ static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram
 #define OFF(f) offsetof(struct config, f)
 #define IMAX 2147483647
 #define DMAX (86400LL * 365 * 1000000)
+#define KEEPALIVE_MAX (32767LL * 1000000)   /* Linux's limit for TCP_KEEPIDLE and TCP_KEEPINTVL, in seconds */
 static const struct setting settings[] = {
 	{ "logfile", CT_STR, "", OFF(logfile), 0, 0, NULL, 0 },
 	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
@@ -102,8 +103,8 @@ static const struct setting settings[] = {
 	{ "max_packet_size", CT_SIZE, "2147483647", OFF(max_packet_size), 1024, IMAX, NULL, 0 },
 	{ "pkt_buf", CT_SIZE, "16384", OFF(pkt_buf), 1024, 1 << 24, NULL, F_RESTART },
 	{ "tcp_keepalive", CT_BOOL, "1", OFF(tcp_keepalive), 0, 1, NULL, 0 },
-	{ "tcp_keepidle", CT_INT, "0", OFF(tcp_keepidle), 0, IMAX, NULL, 0 },
-	{ "tcp_keepintvl", CT_INT, "0", OFF(tcp_keepintvl), 0, IMAX, NULL, 0 },
+	{ "tcp_keepidle", CT_DUR, "0", OFF(tcp_keepidle), 0, KEEPALIVE_MAX, NULL, 0 },
+	{ "tcp_keepintvl", CT_DUR, "0", OFF(tcp_keepintvl), 0, KEEPALIVE_MAX, NULL, 0 },
 	{ "tcp_keepcnt", CT_INT, "0", OFF(tcp_keepcnt), 0, IMAX, NULL, 0 },
 	{ "log_connections", CT_BOOL, "1", OFF(log_connections), 0, 1, NULL, 0 },
 	{ "log_disconnections", CT_BOOL, "1", OFF(log_disconnections), 0, 1, NULL, 0 },

@@ -87,7 +87,8 @@ struct config {
 	int64_t max_packet_size;        /* sizes are bytes */
 	int64_t pkt_buf;
 	bool tcp_keepalive;
-	int tcp_keepidle, tcp_keepintvl, tcp_keepcnt;
+	int64_t tcp_keepidle, tcp_keepintvl;  /* durations; the socket takes whole seconds */
+	int tcp_keepcnt;
 	bool log_connections, log_disconnections, log_pooler_errors;
 	int verbose;
 	int64_t monitor_interval, monitor_timeout;   /* 0 interval: no monitor (configured roles, no lag checks) */

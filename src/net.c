@@ -23,16 +23,23 @@ int net_nonblock(int fd)
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/* A keepalive duration as the socket option's whole seconds: rounded up, so 500ms is 1s and not "off". */
+static int usec_to_keepalive_sec(int64_t usec)
+{
+	return (int)((usec + 999999) / 1000000);
+}
+
 void net_tune(int fd, const struct config *cfg)
 {
 	int one = 1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (cfg->tcp_keepalive) {
 		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-		if (cfg->tcp_keepidle)
-			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->tcp_keepidle, sizeof(int));
-		if (cfg->tcp_keepintvl)
-			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->tcp_keepintvl, sizeof(int));
+		int idle = usec_to_keepalive_sec(cfg->tcp_keepidle), intvl = usec_to_keepalive_sec(cfg->tcp_keepintvl);
+		if (idle)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+		if (intvl)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
 		if (cfg->tcp_keepcnt)
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->tcp_keepcnt, sizeof(int));
 	}

@@ -1,6 +1,7 @@
 """Where the proxy listens: both address families, a Unix socket, and a port shared by two processes."""
 
 import grp
+import re
 import os
 import shutil
 import signal
@@ -133,3 +134,25 @@ def test_peer_auth_over_unix_socket(pgrouter):
     assert (as_postgres.returncode, as_postgres.stdout.strip()) == (0, "postgres"), as_postgres
     as_root = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=20)
     assert as_root.returncode != 0 and "FATAL" in as_root.stderr, as_root
+
+
+def keepalive_timer_seconds(port):
+    """Seconds left on the keepalive timer of an established connection to 127.0.0.1:port (from ss), or None."""
+    out = subprocess.run(["ss", "-tnoH", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, timeout=10).stdout
+    m = re.search(r"timer:\(keepalive,([^,]+),", out)
+    if not m:
+        return None
+    units = {"min": 60, "sec": 1, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)(min|sec|ms)", m.group(1)))
+
+
+@pytest.mark.pgrouter_only   # PgBouncer 1.18 takes plain seconds only here ("invalid value")
+def test_keepalive_durations_take_units(pgrouter):
+    proxy = pgrouter(tcp_keepalive=1, tcp_keepidle="2min", tcp_keepintvl="10s")
+    with proxy.connect() as conn:
+        conn.execute("SELECT 1")
+        # right after a reply the retransmission timer shows instead, until the client's ACK
+        wait_for(lambda: keepalive_timer_seconds(proxy.port) is not None, what="the keepalive timer")
+        left = keepalive_timer_seconds(proxy.port)
+    assert 60 < left <= 120, left

@@ -237,7 +237,10 @@ static void test_ranges(void)
 	struct config *c = load_ok("[pgrouter]\nlisten_port = 65535\nworkers = 64\nverbose = 3\nmax_client_conn = "
 	                           "2147483647\nmin_pool_size = 0\ntcp_keepidle = 60\ntcp_keepintvl = +5\n");
 	CHECK(c && c->listen_port == 65535 && c->workers == 64 && c->verbose == 3 && c->max_client_conn == 2147483647);
-	CHECK(c && c->tcp_keepidle == 60 && c->tcp_keepintvl == 5);
+	CHECK(c && c->tcp_keepidle == 60000000 && c->tcp_keepintvl == 5000000);
+	config_put(c);
+	c = load_ok("[pgrouter]\ntcp_keepidle = 1min\ntcp_keepintvl = 1500ms\n");
+	CHECK(c && c->tcp_keepidle == 60000000 && c->tcp_keepintvl == 1500000);
 	config_put(c);
 	static const struct { const char *line, *err; } bad[] = {
 		{ "listen_port = 0", "F:2: listen_port: value out of range: '0'" },
