@@ -45,6 +45,11 @@ def give_to_postgres(path):
         shutil.chown(path, "postgres", "postgres")
 
 
+def run_as_settings():
+    """pgrouter settings that make it switch to postgres when we are root (it refuses to serve as root)."""
+    return {"user": "postgres"} if os.geteuid() == 0 else {}
+
+
 def write_file(path, text, mode=0o644):
     """Write a small config file readable by the postgres user."""
     with open(path, "w") as f:

@@ -29,6 +29,7 @@ import urllib.request
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
 import cluster as harness  # noqa: E402  (path set just above)
+from procs import run_as_settings  # noqa: E402  (bench/ is the script's directory)
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 ROWS = 1000
@@ -92,7 +93,8 @@ def start_pgrouter(binary, workdir, cluster, port, http_port, mode):
                 f"[pgrouter]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n"
                 f"pool_mode = transaction\ndefault_pool_size = 20\nread_your_writes = {rw}\n"
                 f"ryw_window = 1s\nhttp_port = {http_port}\nmonitor_interval = 100ms\n"
-                f"logfile = {log}\n" + "".join(f"{e}\n" for e in extra))
+                f"logfile = {log}\n" + "".join(f"{k} = {v}\n" for k, v in run_as_settings().items())
+                + "".join(f"{e}\n" for e in extra))
     proc = subprocess.Popen([binary, ini], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 15

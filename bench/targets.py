@@ -4,7 +4,8 @@ equivalent settings, and reading their counters."""
 import os
 import signal
 
-from procs import (DB, PGBOUNCER, PGPOOL, Proxy, as_postgres, give_to_postgres, psql, write_file)
+from procs import (DB, PGBOUNCER, PGPOOL, Proxy, as_postgres, give_to_postgres, psql, run_as_settings,
+                   write_file)
 
 
 def pool_settings(opts):
@@ -25,7 +26,7 @@ def start_pgrouter(binary, name, port, cl, workdir, opts, routing=True, replicas
     settings = {"listen_addr": "127.0.0.1", "listen_port": str(port), **pool_settings(opts),
                 "workers": str(opts.workers), "routing": "1" if routing else "0",
                 # Lets bench/run read SHOW STATS (routed_primary/routed_replica) between runs.
-                "stats_users": "postgres", **(extra or {})}
+                "stats_users": "postgres", **run_as_settings(), **(extra or {})}
     entry = f"host=127.0.0.1 port={cl.primary.port} dbname={DB}"
     if replicas:
         entry += " replicas=" + ",".join(f"127.0.0.1:{r.port}" for r in cl.replicas)

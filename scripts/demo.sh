@@ -82,6 +82,10 @@ admin_users = postgres
 http_addr = 127.0.0.1
 http_port = $HTTP_PORT
 EOF
+	# pgrouter will not serve as root: it switches to postgres once its port is bound.
+	if [ "$(id -u)" -eq 0 ]; then
+		echo "user = postgres" >>"$INI"
+	fi
 }
 
 # Wait up to $1 seconds for something to accept TCP connections on 127.0.0.1:$PORT.

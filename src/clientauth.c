@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/socket.h>
 
 #define AUTH_REQ_OK 0
@@ -184,6 +185,29 @@ static void clientauth_cert(struct client *cl)
 	auth_ok(cl);
 }
 
+/* Peer authentication (auth_hba_file "local ... peer"): the Unix user at the other end of the socket, as the
+   kernel reports it, must have the requested user's name. */
+static void clientauth_peer(struct client *cl)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(cl->c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		auth_fail(cl, "peer authentication needs a Unix-socket connection");
+		return;
+	}
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof buf, &found) != 0 || !found) {
+		auth_fail(cl, "peer authentication: the connecting process's user id has no name");
+		return;
+	}
+	if (strcmp(found->pw_name, cl->user) != 0) {
+		auth_fail(cl, "peer authentication: the Unix user does not match the user name");
+		return;
+	}
+	auth_ok(cl);
+}
+
 void clientauth_start(struct client *cl)
 {
 	struct worker *w = cl->c.w;
@@ -193,7 +217,11 @@ void clientauth_start(struct client *cl)
 		client_login(cl, NULL, NULL);
 		return;
 	}
-	if (m == HBA_METHOD_REJECT || m == HBA_METHOD_PEER) {
+	if (m == HBA_METHOD_PEER) {
+		clientauth_peer(cl);
+		return;
+	}
+	if (m == HBA_METHOD_REJECT) {
 		char user[80], msg[300];
 		log_sanitize(user, sizeof user, cl->user, strlen(cl->user));
 		snprintf(msg, sizeof msg, "no pg_hba.conf entry allows user \"%s\", database \"%s\"%s", user, cl->dbname,

@@ -45,11 +45,16 @@ static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram
 #define OFF(f) offsetof(struct config, f)
 #define IMAX 2147483647
 #define DMAX (86400LL * 365 * 1000000)
+#define KEEPALIVE_MAX (32767LL * 1000000)   /* Linux's limit for TCP_KEEPIDLE and TCP_KEEPINTVL, in seconds */
 static const struct setting settings[] = {
 	{ "logfile", CT_STR, "", OFF(logfile), 0, 0, NULL, 0 },
 	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
 	{ "listen_addr", CT_STR, "127.0.0.1", OFF(listen_addr), 0, 0, NULL, F_RESTART },
 	{ "listen_port", CT_INT, "6432", OFF(listen_port), 1, 65535, NULL, F_RESTART },
+	{ "unix_socket_dir", CT_STR, "", OFF(unix_socket_dir), 0, 0, NULL, F_RESTART },
+	{ "unix_socket_mode", CT_STR, "0777", OFF(unix_socket_mode), 0, 0, NULL, F_RESTART },
+	{ "unix_socket_group", CT_STR, "", OFF(unix_socket_group), 0, 0, NULL, F_RESTART },
+	{ "user", CT_STR, "", OFF(user), 0, 0, NULL, F_RESTART },
 	{ "workers", CT_INT, "0", OFF(workers), 0, 64, NULL, F_RESTART },
 	{ "pool_mode", CT_ENUM, "session", OFF(pool_mode), 0, 0, pool_modes, 0 },
 	{ "max_client_conn", CT_INT, "100", OFF(max_client_conn), 1, IMAX, NULL, 0 },
@@ -99,8 +104,8 @@ static const struct setting settings[] = {
 	{ "max_packet_size", CT_SIZE, "2147483647", OFF(max_packet_size), 1024, IMAX, NULL, 0 },
 	{ "pkt_buf", CT_SIZE, "16384", OFF(pkt_buf), 1024, 1 << 24, NULL, F_RESTART },
 	{ "tcp_keepalive", CT_BOOL, "1", OFF(tcp_keepalive), 0, 1, NULL, 0 },
-	{ "tcp_keepidle", CT_INT, "0", OFF(tcp_keepidle), 0, IMAX, NULL, 0 },
-	{ "tcp_keepintvl", CT_INT, "0", OFF(tcp_keepintvl), 0, IMAX, NULL, 0 },
+	{ "tcp_keepidle", CT_DUR, "0", OFF(tcp_keepidle), 0, KEEPALIVE_MAX, NULL, 0 },
+	{ "tcp_keepintvl", CT_DUR, "0", OFF(tcp_keepintvl), 0, KEEPALIVE_MAX, NULL, 0 },
 	{ "tcp_keepcnt", CT_INT, "0", OFF(tcp_keepcnt), 0, IMAX, NULL, 0 },
 	{ "log_connections", CT_BOOL, "1", OFF(log_connections), 0, 1, NULL, 0 },
 	{ "log_disconnections", CT_BOOL, "1", OFF(log_disconnections), 0, 1, NULL, 0 },
@@ -133,7 +138,7 @@ static void setting_shown(const struct config *cfg, const struct setting *st, ch
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
-	"unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user", "so_reuseport", "stats_period",
+	"so_reuseport", "stats_period",
 	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
 	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",
@@ -500,6 +505,11 @@ static int validate(struct parse_state *ps)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
 	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
+	char *end;
+	long mode = strtol(cfg->unix_socket_mode, &end, 8);
+	if (end == cfg->unix_socket_mode || *end || mode < 0 || mode > 0777)
+		return at_setting(ps, "unix_socket_mode"), config_fail(ps, "unix_socket_mode", "expected octal permission bits such as 0777 or 0770"), -1;
+	cfg->unix_mode = (int)mode;
 	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
 		return at_setting(ps, "monitor_interval"), config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
 	char h[256];

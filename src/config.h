@@ -66,6 +66,9 @@ struct config {
 	/* [pgrouter] — see etc/pgrouter.ini for meanings and defaults */
 	char *logfile, *pidfile, *listen_addr;
 	int listen_port;
+	char *unix_socket_dir, *unix_socket_mode, *unix_socket_group;   /* "" dir: no Unix-socket listener */
+	int unix_mode;                  /* unix_socket_mode as permission bits */
+	char *user;                     /* the Unix user to switch to once the listeners are bound ("": stay) */
 	int workers;
 	int pool_mode;
 	int max_client_conn;
@@ -86,7 +89,8 @@ struct config {
 	int64_t max_packet_size;        /* sizes are bytes */
 	int64_t pkt_buf;
 	bool tcp_keepalive;
-	int tcp_keepidle, tcp_keepintvl, tcp_keepcnt;
+	int64_t tcp_keepidle, tcp_keepintvl;  /* durations; the socket takes whole seconds */
+	int tcp_keepcnt;
 	bool log_connections, log_disconnections, log_pooler_errors;
 	int verbose;
 	int64_t monitor_interval, monitor_timeout;   /* 0 interval: no monitor (configured roles, no lag checks) */

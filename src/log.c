@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,8 +13,14 @@
 
 static _Atomic int cur_level = LOG_INFO;
 static char *log_path;
-static int log_fd = 2;
+static int log_fd = -1;               /* the log file, or -1 */
+static bool to_stderr = true;         /* off with -q and once daemonized */
 static pthread_mutex_t reopen_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Lines logged before log_setup (the config's warnings) go to the log file too once it is open: a daemon's
+   terminal is gone by the time anyone looks. */
+static char early[16384];
+static size_t early_len;
+static bool early_done;
 
 static const char *level_names[] = { "error", "warning", "info", "debug", "trace" };
 
@@ -21,15 +28,24 @@ static const char *level_names[] = { "error", "warning", "info", "debug", "trace
 int log_setup(enum log_level level, const char *path)
 {
 	atomic_store(&cur_level, (int)level);
-	if (!path || !*path)
+	if (!path || !*path) {
+		pthread_mutex_lock(&reopen_lock);
+		early_done = true;
+		pthread_mutex_unlock(&reopen_lock);
 		return 0;
+	}
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
 	pthread_mutex_lock(&reopen_lock);
-	if (log_fd != 2)
+	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
+	if (!early_done && early_len) {
+		ssize_t w = write(fd, early, early_len);
+		(void)w;
+	}
+	early_done = true;
 	static char pathbuf[4096];
 	snprintf(pathbuf, sizeof pathbuf, "%s", path);
 	log_path = pathbuf;
@@ -38,6 +54,13 @@ int log_setup(enum log_level level, const char *path)
 }
 
 enum log_level log_get_level(void) { return (enum log_level)atomic_load(&cur_level); }
+
+void log_stderr(bool on)
+{
+	pthread_mutex_lock(&reopen_lock);
+	to_stderr = on;
+	pthread_mutex_unlock(&reopen_lock);
+}
 
 /* Reopen the log file so that rotation by an external tool takes effect. */
 void log_reopen(void)
@@ -51,7 +74,7 @@ void log_reopen(void)
 	int old = log_fd;
 	log_fd = fd;
 	pthread_mutex_unlock(&reopen_lock);
-	if (old != 2)
+	if (old >= 0)
 		close(old);
 }
 
@@ -81,7 +104,15 @@ void log_line(enum log_level level, const char *prefix, const char *fmt, ...)
 	if (n > (int)sizeof line - 1)
 		n = (int)sizeof line - 1;
 	pthread_mutex_lock(&reopen_lock);
-	ssize_t w = write(log_fd, line, (size_t)n);
+	ssize_t w = 0;
+	if (log_fd >= 0)
+		w = write(log_fd, line, (size_t)n);
+	if (to_stderr)
+		w = write(2, line, (size_t)n);
+	if (!early_done && early_len + (size_t)n <= sizeof early) {
+		memcpy(early + early_len, line, (size_t)n);
+		early_len += (size_t)n;
+	}
 	pthread_mutex_unlock(&reopen_lock);
 	(void)w;
 }

@@ -2,13 +2,16 @@
 #ifndef PGR_LOG_H
 #define PGR_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 
-/* Set the level below which lines are dropped and the destination (NULL = stderr). */
+/* Set the level below which lines are dropped and the log file (NULL: none; lines logged so far are copied in). */
 int log_setup(enum log_level level, const char *path);
 enum log_level log_get_level(void);
+/* Whether lines also go to standard error (the default; off for -q and a daemon). */
+void log_stderr(bool on);
 /* Reopen the log file (after rotation); no-op for stderr. */
 void log_reopen(void);
 

@@ -5,6 +5,9 @@
 #include "http.h"
 #include "log.h"
 #include "monitor.h"
+#include "pause.h"
+#include "process.h"
+#include "net.h"
 #include "pool.h"
 #include "proxy.h"
 #include "worker.h"
@@ -12,13 +15,11 @@
 #include <errno.h>
 #include <event2/thread.h>
 #include <openssl/rand.h>
-#include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -26,68 +27,81 @@
 
 static struct event_base *main_base;
 static struct event *done_ev;
-static struct event *sig_ev[3];   /* SIGHUP, SIGINT, SIGTERM */
+static struct event *sig_ev[5];   /* SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2 */
 
-static void usage(const char *prog)
+static void usage(FILE *out, const char *prog)
 {
-	fprintf(stderr,
-	        "usage: %s [-d] [-v] [-V] CONFIG.ini\n"
-	        "  -d  run in the background (daemon); logs go to logfile\n"
-	        "  -v  more verbose logging (repeat for more)\n"
-	        "  -V  print the version and exit\n", prog);
+	fprintf(out,
+	        "usage: %s [OPTION]... CONFIG.ini\n"
+	        "A PostgreSQL connection pooler that sends reads to streaming replicas (PgBouncer's config and console).\n"
+	        "  -d, --daemon      run in the background; needs pidfile and logfile in the config\n"
+	        "  -u, --user=USER   switch to USER once the listeners are bound (as the user setting)\n"
+	        "  -q, --quiet       do not log to standard error (logfile still gets everything)\n"
+	        "  -v, --verbose     more logging (repeat for more)\n"
+	        "  -V, --version     print the version and exit\n"
+	        "  -h, --help        print this help and exit\n"
+	        "Signals: HUP reload, INT safe shutdown, TERM immediate shutdown, USR1 pause, USR2 resume.\n"
+	        "Exit status: 0 stopped normally, 1 could not start (config, listeners, user), 2 bad command line.\n",
+	        prog);
 }
 
-/* Raise the soft descriptor limit to the hard one; every client costs one descriptor, every server one more. */
-static void raise_nofile(const struct config *cfg)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			log_warn(NULL, "cannot raise the open-files limit: %s", strerror(errno));
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if ((rlim_t)cfg->max_client_conn + 64 > rl.rlim_cur)
-		log_warn(NULL, "max_client_conn = %d exceeds the open-files limit %llu; raise ulimit -n",
-		         cfg->max_client_conn, (unsigned long long)rl.rlim_cur);
-}
+/* What the command line asked for. */
+struct options {
+	bool daemon, quiet;
+	int verbose;
+	const char *user;   /* -u, over the config's user */
+	const char *config;
+};
 
-static int daemonize(void)
+/* Parse argv into o; -1 to exit with *status (help, version, usage error), 0 to run. */
+static int parse_args(int argc, char **argv, struct options *o, int *status)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid > 0)
-		_exit(0);
-	int fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
+	static const struct option longopts[] = {
+		{ "daemon", no_argument, NULL, 'd' }, { "user", required_argument, NULL, 'u' },
+		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	int opt;
+	*status = 0;
+	while ((opt = getopt_long(argc, argv, "du:qvVh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': o->daemon = true; break;
+		case 'u': o->user = optarg; break;
+		case 'q': o->quiet = true; break;
+		case 'v': o->verbose++; break;
+		case 'V': printf("pgrouter %s\n", PGROUTER_VERSION); return -1;
+		case 'h': usage(stdout, argv[0]); return -1;
+		default: usage(stderr, argv[0]); *status = 2; return -1;
+		}
 	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "pgrouter: %s\n", optind == argc ? "no config file given" : "more than one config file given");
+		usage(stderr, argv[0]);
+		*status = 2;
+		return -1;
+	}
+	o->config = argv[optind];
 	return 0;
 }
 
-static int write_pidfile(const char *path)
+/* Checks of the command line against the config before anything starts; 0 or -1 after a message. */
+static int check_startup(const struct options *o, const struct config *cfg, const char *user)
 {
-	if (!path || !*path)
-		return 0;
-	FILE *f = fopen(path, "w");
-	if (!f)
+	char err[300];
+	if (o->daemon && !*cfg->pidfile) {
+		fprintf(stderr, "pgrouter: -d needs a pidfile: set pidfile in %s\n", o->config);
 		return -1;
-	fprintf(f, "%d\n", (int)getpid());
-	return fclose(f);
+	}
+	if (o->daemon && !*cfg->logfile) {
+		fprintf(stderr, "pgrouter: -d needs a logfile (nothing could be logged once detached): set logfile in %s\n",
+		        o->config);
+		return -1;
+	}
+	if (process_check_root(user, err, sizeof err) < 0) {
+		fprintf(stderr, "pgrouter: %s\n", err);
+		return -1;
+	}
+	return 0;
 }
 
 /* SIGHUP: parse the file again; on success publish it, otherwise keep running on the old one. */
@@ -111,6 +125,31 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_add(done_ev, &tv);
 }
 
+/* SIGUSR1: PAUSE every database, SIGUSR2: RESUME, as the console's commands (and PgBouncer's signals). */
+static void on_pause_signal(evutil_socket_t sig, short what, void *arg)
+{
+	char err[200];
+	bool pause = sig == SIGUSR1;
+	int rc = pause ? pause_set(NULL, err, sizeof err) : pause_clear(NULL, err, sizeof err);
+	if (rc < 0)
+		log_info(NULL, "%s: %s; nothing to do", pause ? "SIGUSR1" : "SIGUSR2", err);
+	else
+		log_info(NULL, "%s", pause ? "SIGUSR1: PAUSE (all databases): new work waits for SIGUSR2 or RESUME"
+		                           : "SIGUSR2: RESUME (all databases)");
+}
+
+/* Signals with no meaning for pgrouter whose default action would end or stop the process: ignored, so a stray
+   kill -ALRM (or a write to a closed socket, SIGPIPE) is harmless. */
+static void ignore_stray_signals(void)
+{
+	static const int stray[] = { SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT, SIGXCPU,
+	                             SIGXFSZ, SIGTTIN, SIGTTOU };
+	for (size_t i = 0; i < sizeof stray / sizeof stray[0]; i++)
+		signal(stray[i], SIG_IGN);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		signal(s, SIG_IGN);
+}
+
 /* Poll for finished workers so that signals keep working while we wait. */
 static void check_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -126,10 +165,26 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	event_add(done_ev, &tv);
 }
 
+/* The signals the main loop handles, and the timer that waits for the workers at shutdown; 0 or -1. */
+static int add_signal_events(void)
+{
+	static const int sigs[5] = { SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2 };
+	static void (*const handlers[5])(evutil_socket_t, short, void *) = {
+		on_sighup, on_stop, on_stop, on_pause_signal, on_pause_signal,
+	};
+	for (int i = 0; i < 5; i++) {
+		sig_ev[i] = evsignal_new(main_base, sigs[i], handlers[i], NULL);
+		if (!sig_ev[i] || event_add(sig_ev[i], NULL) < 0)
+			return -1;
+	}
+	done_ev = evtimer_new(main_base, check_done, NULL);
+	return done_ev ? 0 : -1;
+}
+
 /* The main thread's loop and its events (control_free first: its event lives on the same loop). */
 static void main_loop_free(void)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		if (sig_ev[i])
 			event_free(sig_ev[i]);
 	if (done_ev)
@@ -139,54 +194,42 @@ static void main_loop_free(void)
 
 int main(int argc, char **argv)
 {
-	bool daemon_mode = false;
-	int verbose = 0, opt;
-	while ((opt = getopt(argc, argv, "dvVh")) != -1) {
-		switch (opt) {
-		case 'd': daemon_mode = true; break;
-		case 'v': verbose++; break;
-		case 'V': printf("pgrouter %s\n", PGROUTER_VERSION); return 0;
-		default: usage(argv[0]); return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (optind != argc - 1) {
-		usage(argv[0]);
-		return 2;
-	}
+	struct options o = { 0 };
+	int status;
+	if (parse_args(argc, argv, &o, &status) < 0)
+		return status;
 	char err[600] = "out of memory";
-	struct config *cfg = config_load(argv[optind], err, sizeof err);
+	struct config *cfg = config_load(o.config, err, sizeof err);
 	if (!cfg) {
 		fprintf(stderr, "pgrouter: %s\n", err);
 		return 1;
 	}
-	if (verbose > cfg->verbose)
-		cfg->verbose = verbose;
-	if (daemon_mode && daemonize() < 0) {
+	if (o.verbose > cfg->verbose)
+		cfg->verbose = o.verbose;
+	const char *user = o.user ? o.user : cfg->user;
+	if (check_startup(&o, cfg, user) < 0)
+		return 1;
+	if (o.daemon && process_daemonize() < 0) {
 		fprintf(stderr, "pgrouter: cannot daemonize: %s\n", strerror(errno));
 		return 1;
 	}
+	if (o.daemon || o.quiet)
+		log_stderr(false);
 	if (log_setup(cfg->verbose >= 2 ? LOG_DEBUG : LOG_INFO, cfg->logfile) < 0) {
 		fprintf(stderr, "pgrouter: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
 		return 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	ignore_stray_signals();
 	if (RAND_bytes(g_shared.mock_key, sizeof g_shared.mock_key) != 1) {
 		fprintf(stderr, "pgrouter: no randomness available\n");
 		return 1;
 	}
-	raise_nofile(cfg);
+	process_raise_nofile(cfg);
 	evthread_use_pthreads();
 	/* Signals are caught before the listeners open: a SIGHUP sent as soon as the port answers is a reload
 	   (handled once the loop runs), not the default action's exit. */
 	main_base = event_base_new();
-	if (main_base) {
-		sig_ev[0] = evsignal_new(main_base, SIGHUP, on_sighup, NULL);
-		sig_ev[1] = evsignal_new(main_base, SIGINT, on_stop, NULL);
-		sig_ev[2] = evsignal_new(main_base, SIGTERM, on_stop, NULL);
-		done_ev = evtimer_new(main_base, check_done, NULL);
-	}
-	if (!main_base || !sig_ev[0] || !sig_ev[1] || !sig_ev[2] || !done_ev ||
-	    event_add(sig_ev[0], NULL) < 0 || event_add(sig_ev[1], NULL) < 0 || event_add(sig_ev[2], NULL) < 0) {
+	if (!main_base || add_signal_events() < 0) {
 		fprintf(stderr, "pgrouter: cannot create the main event loop and its signal handlers\n");
 		return 1;
 	}
@@ -201,22 +244,28 @@ int main(int argc, char **argv)
 	g_shared.workers = calloc((size_t)g_shared.nworkers, sizeof *g_shared.workers);
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_init(&g_shared.workers[i], i, cfg, err, sizeof err) < 0) {
+			if (i > 0)   /* worker 0 made the socket file */
+				net_unlink_unix(cfg->unix_socket_dir, cfg->listen_port);
 			log_error(NULL, "%s", err);
 			fprintf(stderr, "pgrouter: %s\n", err);
 			return 1;
 		}
 	}
-	if (write_pidfile(cfg->pidfile) < 0) {
-		log_error(NULL, "cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
-		return 1;
-	}
-	/* The HTTP listener binds before anything else runs: a port in use stops startup cleanly. */
-	if (http_start(cfg, err, sizeof err) < 0 || control_init(main_base) < 0) {
+	/* The HTTP listener binds before anything else runs: a port in use stops startup cleanly. The user changes
+	   once every port is bound (a port below 1024 needs root), before any client is served. */
+	if (http_start(cfg, err, sizeof err) < 0 || process_become_user(user, cfg->logfile, err, sizeof err) < 0 ||
+	    control_init(main_base) < 0) {
 		log_error(NULL, "%s", err);
 		fprintf(stderr, "pgrouter: %s\n", err);
 		http_stop();
 		control_free();
 		main_loop_free();
+		return 1;
+	}
+	if (process_write_pidfile(cfg->pidfile) < 0) {
+		log_error(NULL, "cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
+		fprintf(stderr, "pgrouter: cannot write pidfile %s: %s\n", cfg->pidfile, strerror(errno));
+		http_stop();
 		return 1;
 	}
 	if (catalog_start() < 0) {
@@ -242,6 +291,7 @@ int main(int argc, char **argv)
 	const struct config *last = atomic_load(&g_shared.cfg);   /* cfg may have been replaced by a reload */
 	if (last->pidfile && *last->pidfile)
 		unlink(last->pidfile);
+	net_unlink_unix(last->unix_socket_dir, last->listen_port);
 	log_info(NULL, "pgrouter stopped");
 	control_free();
 	main_loop_free();

@@ -283,6 +283,26 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	shutdown_step(w);
 }
 
+/* The Unix socket has no SO_REUSEPORT: worker 0 opens it, the others accept on duplicates of its descriptor. */
+static int add_unix_listener(struct worker *w, const struct config *cfg, int *n, char *err, size_t errlen)
+{
+	static int first_fd = -1;
+	if (!*cfg->unix_socket_dir)
+		return 0;
+	int fd = w->id == 0 ? net_listen_unix(cfg->unix_socket_dir, cfg->listen_port, cfg->unix_mode,
+	                                      cfg->unix_socket_group, err, errlen)
+	                    : fcntl(first_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		if (w->id != 0)
+			snprintf(err, errlen, "unix socket: dup: %s", strerror(errno));
+		return -1;
+	}
+	if (w->id == 0)
+		first_fd = fd;
+	w->listen_fd[(*n)++] = fd;
+	return 0;
+}
+
 int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t errlen)
 {
 	memset(w, 0, sizeof *w);
@@ -316,9 +336,19 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 		snprintf(err, errlen, "cannot create an edge-triggered event loop");
 		return -1;
 	}
-	int n = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd, 8, id == 0, err, errlen);
-	if (n < 0)
+	/* The socket file first: once the TCP port answers, the Unix socket exists too. */
+	int n = 0;
+	if (add_unix_listener(w, cfg, &n, err, errlen) < 0)
 		return -1;
+	int ntcp = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd + n, 8 - n, id == 0, err, errlen);
+	if (ntcp < 0) {
+		if (n > 0 && id == 0)
+			net_unlink_unix(cfg->unix_socket_dir, cfg->listen_port);
+		while (n > 0)
+			close(w->listen_fd[--n]);
+		return -1;
+	}
+	n += ntcp;
 	w->nlisten = n;
 	for (int i = 0; i < n; i++) {
 		w->listen_ev[i] = event_new(w->base, w->listen_fd[i], EV_READ | EV_PERSIST, accept_cb, w);

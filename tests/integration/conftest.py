@@ -29,6 +29,8 @@ PGBOUNCER_BIN = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 TEST_USERS = {"pgr_app": "pgr_app", "pgr_pool": "pgr_pool", "pgr_other": "pgr_other"}
 # Settings pgrouter has and PgBouncer does not; dropped when the suite runs PgBouncer.
 PGROUTER_ONLY_SETTINGS = {"workers"}
+# The unprivileged user both proxies run as when the suite runs as root (PostgreSQL's own).
+RUN_AS = "postgres"
 DEFAULT_TEST_TIMEOUT = int(os.environ.get("PGR_TEST_TIMEOUT", "60"))
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error", "LeakSanitizer")
@@ -159,6 +161,11 @@ class Proxy:
         self.settings = {"listen_addr": "127.0.0.1", "listen_port": self.port,
                          "auth_type": "trust", "admin_users": "postgres",
                          "pool_mode": "transaction", "default_pool_size": 10}
+        if kind == "pgrouter" and os.geteuid() == 0:
+            # pgrouter, like PgBouncer, will not run as root: it switches to postgres once bound, and
+            # then writes its pidfile and reopens its logfile in the work directory as postgres.
+            self.settings["user"] = RUN_AS
+            shutil.chown(self.workdir, RUN_AS, RUN_AS)
         self.settings.update(settings)
         self.proc = None
         self.stopped_by_test = False
@@ -203,6 +210,13 @@ class Proxy:
             p = self.workdir / "userlist.txt"
             p.write_text("".join(f'"{u}" ""\n' for u in users))
             p.chmod(0o644)
+
+    def hand_over(self, *paths):
+        """Give paths to the user the proxy runs as (when the suite runs as root), as an operator gives
+        it a key it must read again on reload."""
+        if self.settings.get("user"):
+            for p in paths:
+                shutil.chown(p, self.settings["user"], self.settings["user"])
 
     # process
 
@@ -428,6 +442,10 @@ class TlsMaterial:
             p.chmod(0o755)
         for p in [self.ca.cert, self.ca2.cert, self.server.cert, self.server2.cert]:
             os.chmod(p, 0o644)
+        if os.geteuid() == 0:
+            # pgrouter reads its key again on reload, by then as postgres (see Proxy).
+            for issued in (self.server, self.server2):
+                shutil.chown(issued.key, RUN_AS, RUN_AS)
 
     def client(self, cn):
         """The client certificate (certs.Issued) issued by CA1 for cn."""

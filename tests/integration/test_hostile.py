@@ -9,6 +9,7 @@ import resource
 import selectors
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -337,13 +338,24 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def set_nofile_limit(proxy, limit):
+    """Set the proxy's open-files limit (soft and hard); as the user it switched to, when it did, since a
+    process of another user's may not be changed without CAP_SYS_RESOURCE."""
+    user = proxy.settings.get("user")
+    if not user:
+        resource.prlimit(proxy.pid, resource.RLIMIT_NOFILE, (limit, limit))
+        return
+    subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "prlimit",
+                    f"--pid={proxy.pid}", f"--nofile={limit}:{limit}"], check=True, timeout=10)
+
+
 def test_out_of_descriptors_refuses_instead_of_spinning(secure_pgrouter, auth_cluster, tls):
     """At the descriptor limit, accept refuses (closes) each pending connection once, logs it
     once, and then waits: no busy loop, no log flood, no memory growth."""
     pgr = scram_proxy(secure_pgrouter, auth_cluster, tls, client_login_timeout=30)
     login_works(pgr, auth_cluster)
     limit = open_fds(pgr.pid) + 10
-    resource.prlimit(pgr.pid, resource.RLIMIT_NOFILE, (limit, limit))
+    set_nofile_limit(pgr, limit)
     held = open_half_open(pgr.port, 40, "silent")
     time.sleep(0.5)
     lifetimes, open_ones = wait_all_closed(held, time.monotonic() + 1.0)

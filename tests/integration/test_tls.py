@@ -228,6 +228,7 @@ def test_sighup_swaps_certificate_and_keeps_sessions(secure_pgrouter, auth_clust
     cert, key = pgr.workdir / "live.crt", pgr.workdir / "live.key"
     shutil.copy(tls.server.cert, cert)
     shutil.copy(tls.server.key, key)
+    pgr.hand_over(key)   # read again on reload, after the switch to an unprivileged user
     pgr.settings.update(tls.proxy_settings("require"))
     pgr.settings.update(client_tls_cert_file=str(cert), client_tls_key_file=str(key))
     pgr.start()

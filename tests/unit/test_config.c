@@ -237,7 +237,10 @@ static void test_ranges(void)
 	struct config *c = load_ok("[pgrouter]\nlisten_port = 65535\nworkers = 64\nverbose = 3\nmax_client_conn = "
 	                           "2147483647\nmin_pool_size = 0\ntcp_keepidle = 60\ntcp_keepintvl = +5\n");
 	CHECK(c && c->listen_port == 65535 && c->workers == 64 && c->verbose == 3 && c->max_client_conn == 2147483647);
-	CHECK(c && c->tcp_keepidle == 60 && c->tcp_keepintvl == 5);
+	CHECK(c && c->tcp_keepidle == 60000000 && c->tcp_keepintvl == 5000000);
+	config_put(c);
+	c = load_ok("[pgrouter]\ntcp_keepidle = 1min\ntcp_keepintvl = 1500ms\n");
+	CHECK(c && c->tcp_keepidle == 60000000 && c->tcp_keepintvl == 1500000);
 	config_put(c);
 	static const struct { const char *line, *err; } bad[] = {
 		{ "listen_port = 0", "F:2: listen_port: value out of range: '0'" },
@@ -273,12 +276,15 @@ static void test_errors(void)
 	CHECK(strncmp(e, "F:1: ", 5) == 0 && strstr(e, "syntax error") != NULL);
 
 	long off = log_end();
-	struct config *c = load_ok("[pgbouncer]\nlisten_port = 7002\nunix_socket_dir = /var/run/postgresql\n"
-	                           "Server_Round_Robin = 1\n");
-	CHECK(c && c->listen_port == 7002);
+	struct config *c = load_ok("[pgbouncer]\nlisten_port = 7002\nstats_period = 60\n"
+	                           "Server_Round_Robin = 1\nunix_socket_dir = /var/run/postgresql\nunix_socket_mode = 0770\n");
+	CHECK(c && c->listen_port == 7002 && c->unix_mode == 0770 && strcmp(c->unix_socket_dir, "/var/run/postgresql") == 0);
 	config_put(c);
 	const char *log = log_since(&off);
-	CHECK(strstr(log, ":3: unix_socket_dir: PgBouncer setting not used by pgrouter; ignored") != NULL);
+	CHECK(strstr(log, ":3: stats_period: PgBouncer setting not used by pgrouter; ignored") != NULL);
+	CHECK(strstr(log, "unix_socket_dir") == NULL);
+	e = load_err("[pgrouter]\nunix_socket_mode = 0789\n");
+	CHECK(strncmp(e, "F:2: unix_socket_mode: expected octal", 37) == 0);
 	CHECK(strstr(log, ":4: Server_Round_Robin: PgBouncer setting not used") != NULL);
 
 	char err[512];
@@ -793,6 +799,7 @@ int main(void)
 {
 	write_tmp(log_path, "");
 	log_setup(LOG_INFO, log_path);
+	log_stderr(false);
 	test_defaults();
 	test_sections();
 	test_durations();

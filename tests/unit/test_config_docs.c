@@ -185,6 +185,7 @@ int main(void)
 {
 	write_tmp(log_path, "");
 	log_setup(LOG_INFO, log_path);
+	log_stderr(false);
 	test_example_file();
 	test_debian_pgbouncer_ini();
 	unlink(log_path);
