@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "prepared_conn.h"
 #include "server.h"
 
@@ -81,8 +82,8 @@ static bool retryable(const char *sqlstate)
 }
 
 /* "Not there yet": an object the replica has not replayed (a table, function or type created a moment ago
-   on the primary, or a catalog entry it lacks). The primary answers for it; if it does not exist there
-   either, the client gets the primary's error. */
+   on the primary, or a catalog entry it lacks). While the replica is behind, the primary answers for it (if
+   it does not exist there either, the client gets the primary's error); a caught-up replica's answer stands. */
 static bool not_there_yet(const struct pg_error *e)
 {
 	return strcmp(e->sqlstate, "42P01") == 0 || strcmp(e->sqlstate, "42883") == 0 ||
@@ -122,9 +123,12 @@ enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_
 	if (type == 'E' && eligible) {
 		if (!body)
 			return ACT_NEED_FULL;
-		struct pg_error e;
-		if (proto_parse_error(body, len - 4, &e) == 0 && e.sqlstate && (retryable(e.sqlstate) || not_there_yet(&e))) {
-			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0 || not_there_yet(&e);
+		struct pg_error e = {0};
+		if (proto_parse_error(body, len - 4, &e) < 0)
+			e.sqlstate = NULL;
+		bool missing = e.sqlstate && not_there_yet(&e) && pool_node_behind(sv->pool, sv->node);
+		if (e.sqlstate && (retryable(e.sqlstate) || missing)) {
+			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0 || missing;
 			sv->retry_learn = strcmp(e.sqlstate, "25006") == 0;   /* a write in disguise: remember its shape */
 			bool fatal = e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0);
 			if (fatal) {

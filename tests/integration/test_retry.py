@@ -326,6 +326,7 @@ def test_a_replica_that_has_not_replayed_a_new_table_yet_is_not_the_answer(route
                 pgr.connect() as reader:
             migrate.execute(f"CREATE TABLE {table} (x int)")
             migrate.execute(f"INSERT INTO {table} VALUES (1)")
+            time.sleep(0.6)   # the monitor (every 250 ms) has seen the replicas behind; they stay so for 3 s
             hint = "/* pgrouter: replica max_lag=1h */ "
             assert reader.execute(f"{hint}SELECT count(*) FROM {table}").fetchone()[0] == 1
             assert "does not have an object the read uses yet" in pgr.log
