@@ -170,8 +170,9 @@ static const char *lag_text(char *buf, size_t n, int64_t ms, int64_t bytes)
 /* SHOW ROUTES: each [routes] rule in file order with its hits and SLO breach seconds. */
 static void show_routes(struct iobuf **out, const struct config *cfg)
 {
+	/* pgrouter's own command: text columns, as it has always answered */
 	static const struct col cols[] = { COL_TEXT("name"), COL_TEXT("match"), COL_TEXT("target"), COL_TEXT("max_lag"),
-	                                   COL_TEXT("fallback"), COL_INT8("hits"), COL_NUM("slo_breach_seconds") };
+	                                   COL_TEXT("fallback"), COL_TEXT("hits"), COL_TEXT("slo_breach_seconds") };
 	struct result r;
 	res_begin(&r, out, cols, NCOLS(cols));
 	struct route_status *rs = calloc((size_t)cfg->nroutes + 1, sizeof *rs);
@@ -191,10 +192,11 @@ static void show_routes(struct iobuf **out, const struct config *cfg)
 /* SHOW NODES: every configured node with role, state, lag, rotation and traffic (see status.h). */
 static void show_nodes(struct iobuf **out)
 {
-	static const struct col cols[] = { COL_TEXT("node"), COL_TEXT("role"), COL_TEXT("state"), COL_INT8("lag_bytes"),
-	                                   COL_NUM("lag_seconds"), COL_TEXT("replay_lsn"), COL_TEXT("in_rotation"),
-	                                   COL_TEXT("not_in_rotation_reason"), COL_INT8("reads"), COL_INT8("writes"),
-	                                   COL_INT8("errors") };
+	/* pgrouter's own command: text columns, as it has always answered */
+	static const struct col cols[] = { COL_TEXT("node"), COL_TEXT("role"), COL_TEXT("state"), COL_TEXT("lag_bytes"),
+	                                   COL_TEXT("lag_seconds"), COL_TEXT("replay_lsn"), COL_TEXT("in_rotation"),
+	                                   COL_TEXT("not_in_rotation_reason"), COL_TEXT("reads"), COL_TEXT("writes"),
+	                                   COL_TEXT("errors") };
 	struct result r;
 	res_begin(&r, out, cols, NCOLS(cols));
 	struct node_status *nodes = calloc(MET_NODES, sizeof *nodes);
