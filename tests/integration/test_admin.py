@@ -204,6 +204,38 @@ def test_show_pools_shows_waiting_client(pgrouter, cluster):
         holder.close()
 
 
+def test_show_pools_counts_the_primary_and_the_replicas_apart(pgrouter, cluster):
+    """A client queued for the primary while replica connections sit idle: PgBouncer's sv_* columns
+    count the primary's connections only (sv_idle 0: nothing there to take), the replicas' are in
+    pgrouter's *_replica columns, and cl_waiting_primary says which node the client waits for."""
+    pgr = pgrouter(databases={"postgres": db_entry(cluster, replicas=True, pool_size=1)}, workers=1)
+    reader, holder = pgr.connect(user=NOBODY), pgr.connect(user=NOBODY)
+    try:
+        for i in range(4):   # reads go to the replicas and leave their connections idle
+            reader.execute(f"SELECT {i}")
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1")   # holds the primary's only server connection
+        waiter = Background(lambda: pgr.connect(user=NOBODY).execute("/* pgrouter: primary */ SELECT 1").close())
+        with console(pgr) as c:
+            row = wait_for(lambda: (r := pool_row(c, "postgres", NOBODY)) and r["cl_waiting"] == 1 and r,
+                           timeout=3, what="SHOW POOLS to show the client queued for the primary")
+            assert (row["sv_active"], row["sv_idle"], row["sv_login"]) == (1, 0, 0), row
+            assert (row["cl_waiting_primary"], row["cl_waiting_replica"]) == (1, 0), row
+            assert row["sv_idle_replica"] >= 1 and row["sv_active_replica"] == 0, row
+            replica_ports = {r.port for r in cluster.replicas}
+            servers = show(c, "SERVERS")
+            assert sum(s["role"] == "replica" and s["port"] in replica_ports for s in servers) \
+                == row["sv_idle_replica"], servers
+            holder.execute("COMMIT")
+            assert waiter.done.wait(5) and not waiter.error, waiter.error
+            row = wait_for(lambda: (r := pool_row(c, "postgres", NOBODY)) and r["cl_waiting"] == 0
+                           and r["sv_active"] == 0 and r, timeout=3, what="SHOW POOLS to show the queue drained")
+            assert row["sv_idle"] == 1 and row["cl_waiting_primary"] == 0, row
+    finally:
+        reader.close()
+        holder.close()
+
+
 CLIENT_COLUMNS = ["type", "user", "database", "state", "addr", "port", "local_addr", "local_port",
                   "connect_time", "request_time", "wait", "wait_us", "close_needed", "ptr", "link",
                   "remote_pid", "tls", "application_name", "id", "worker", "node", "role"]

@@ -1,6 +1,7 @@
 """Admin console control commands (issue 8): RELOAD and SET apply at once without dropping a client,
 PAUSE answers only after in-flight transactions end and holds new work until RESUME, KILL closes a
-database's connections, SHUTDOWN exits at once and SHUTDOWN WAIT_FOR_CLIENTS loses no query under
+database's connections, DISABLE refuses new logins until ENABLE, RECONNECT replaces server connections
+as they are released and WAIT_CLOSE waits for that, SHUTDOWN exits at once and SHUTDOWN WAIT_FOR_CLIENTS loses no query under
 pgbench. Rights for these commands are checked in test_admin.py."""
 
 import os
@@ -276,6 +277,72 @@ def test_kill_closes_clients_and_servers_and_holds_the_database_until_resume(pgr
     finally:
         for conn in (in_tx, idle, bystander):
             conn.close()
+
+
+# ----- DISABLE, ENABLE, RECONNECT and WAIT_CLOSE (PgBouncer's commands) -------------------------
+
+def login_error(pgr, dbname):
+    """The ErrorResponse fields a new client gets when it logs in to dbname, or None if it may."""
+    with pgwire.Wire(pgr.port) as w:
+        try:
+            w.startup(user=NOBODY, database=dbname)
+        except pgwire.ServerError as e:
+            return e.fields
+    return None
+
+
+def test_disable_refuses_new_logins_and_enable_lets_them_in(pgrouter, cluster):
+    pgr = pgrouter(databases={"postgres": db_entry(cluster), "other": db_entry(cluster)}, workers=2)
+    inside = pgr.connect(user=NOBODY)
+    try:
+        inside.execute("SELECT 1")
+        with console(pgr) as c:
+            c.execute("DISABLE postgres")
+            assert {r["name"]: r["disabled"] for r in show(c, "DATABASES")} == {"postgres": 1, "other": 0}
+            for _ in range(4):   # every worker refuses
+                fields = login_error(pgr, "postgres")
+                assert fields and fields["C"] == "55000" and "DISABLE" in fields["M"], fields
+            assert login_error(pgr, "other") is None
+            assert inside.execute("SELECT 'still served'").fetchone()[0] == "still served"
+            c.execute("DISABLE postgres")   # again: no change, as in PgBouncer
+            c.execute("ENABLE postgres")
+            assert database_row(c, "postgres")["disabled"] == 0
+            assert login_error(pgr, "postgres") is None
+            with pgr.connect(user=NOBODY) as again:
+                assert again.execute("SELECT 2").fetchone()[0] == 2
+            for cmd, state in (("DISABLE", "42601"), ("ENABLE a b", "42601"), ("DISABLE nosuch", "3D000"),
+                               ("DISABLE pgbouncer", "22023")):
+                assert sqlstate_of(lambda: c.execute(cmd)) == state, cmd
+    finally:
+        inside.close()
+
+
+def test_reconnect_replaces_servers_as_released_and_wait_close_waits_for_it(pgrouter, cluster):
+    """RECONNECT closes idle server connections at once and marks those in use (close_needed = 1 in
+    SHOW SERVERS); WAIT_CLOSE answers once the last of them was released and closed."""
+    pgr = pgrouter(workers=2)
+    busy, idle = pgr.connect(user=NOBODY), pgr.connect(user="pgr_pool")
+    try:
+        busy.execute("BEGIN")
+        busy_pid = busy.execute("SELECT pg_backend_pid()").fetchone()[0]
+        idle_pid = idle.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with console(pgr) as c, console(pgr) as waiter_console:
+            c.execute("RECONNECT postgres")
+            wait_for(lambda: idle_pid not in {r[0] for r in client_backends(cluster)}, timeout=3,
+                     what="the idle server connection to close")
+            rows = {r["remote_pid"]: r for r in show(c, "SERVERS")}
+            assert rows[busy_pid]["close_needed"] == 1, rows
+            waiter = Background(lambda: waiter_console.execute("WAIT_CLOSE postgres").statusmessage)
+            assert not waiter.done.wait(0.5), "WAIT_CLOSE answered while a server still waits to close"
+            busy.execute("COMMIT")
+            assert waiter.done.wait(5) and waiter.result == "WAIT_CLOSE", waiter.error
+            assert busy_pid not in {r[0] for r in client_backends(cluster)}
+            assert busy.execute("SELECT pg_backend_pid()").fetchone()[0] not in (busy_pid, idle_pid)
+            assert all(r["close_needed"] == 0 for r in show(c, "SERVERS"))
+            assert c.execute("WAIT_CLOSE").statusmessage == "WAIT_CLOSE"   # nothing to wait for
+    finally:
+        busy.close()
+        idle.close()
 
 
 # ----- SHUTDOWN ---------------------------------------------------------------------------

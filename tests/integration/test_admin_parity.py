@@ -3,6 +3,8 @@ PgBouncer's column names and type OIDs, in its order, with pgrouter's own column
 the commands both have answer with the same tag. Both proxies run in the same test against the same
 cluster, so the reference is the PgBouncer installed here, not a list copied into the test."""
 
+import re
+
 import psycopg
 import pytest
 
@@ -92,3 +94,66 @@ def test_shared_commands_answer_with_pgbouncers_tags(both):
         with pytest.raises(psycopg.errors.FeatureNotSupported, match="online restart"):
             pgr.execute("SUSPEND")
         pgr.execute("SHOW VERSION")
+
+
+# ----- pgbouncer_exporter ----------------------------------------------------------------------
+# What the Prometheus exporter for PgBouncer 1.18 reads: per command, the label columns and the
+# columns it parses as float metrics by name; SHOW LISTS becomes one metric per list, SHOW CONFIG one
+# per key it knows. The exporter is not installable here, so its parsing is encoded below and run
+# against PgBouncer too, which checks the encoding itself.
+EXPORTER = {
+    "STATS": (["database"], ["total_query_count", "total_query_time", "total_received", "total_sent",
+                             "total_xact_count", "total_xact_time", "total_wait_time"]),
+    "POOLS": (["database", "user"], ["cl_active", "cl_waiting", "cl_active_cancel_req", "cl_waiting_cancel_req",
+                                     "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle",
+                                     "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us"]),
+    "DATABASES": (["name", "host", "port", "database", "force_user", "pool_mode"],
+                  ["pool_size", "reserve_pool", "max_connections", "current_connections", "paused",
+                   "disabled"]),
+}
+EXPORTER_CONFIG = ["max_client_conn"]
+NUMERIC_OIDS = {20, 21, 23, 700, 701, 1700}   # int8, int2, int4, float4, float8, numeric
+
+
+def scrape(conn):
+    """The exporter's scrape as {(command, labels..., column): float}; fails where the exporter would."""
+    metrics = {}
+    for what, (labels, values) in EXPORTER.items():
+        cur = conn.execute(f"SHOW {what}")
+        types = {d.name: d.type_code for d in cur.description}
+        for col in values:
+            assert types.get(col) in NUMERIC_OIDS, (what, col, types.get(col))
+        names = [d.name for d in cur.description]
+        for row in cur.fetchall():
+            r = dict(zip(names, row))
+            key = tuple(str(r[label]) for label in labels)
+            for col in values:
+                series = (what, *key, col)
+                assert series not in metrics, f"duplicate series {series}: Prometheus refuses the scrape"
+                metrics[series] = float(r[col])
+    cur = conn.execute("SHOW LISTS")
+    assert [d.type_code for d in cur.description] == [25, 23], cur.description
+    for name, items in cur.fetchall():
+        metrics[("LISTS", name)] = float(items)
+    conf = dict((r[0], r[1]) for r in conn.execute("SHOW CONFIG").fetchall())
+    for key in EXPORTER_CONFIG:
+        metrics[("CONFIG", key)] = float(conf[key])
+    version = conn.execute("SHOW VERSION").fetchone()[0]
+    assert re.search(r"\d+\.\d+\.\d+", version), version
+    return metrics
+
+
+def test_pgbouncer_exporter_scrapes_pgrouter(both, cluster):
+    for kind, proxy in both.items():
+        with proxy.connect(user="pgr_pool") as app:
+            for i in range(5):
+                app.execute(f"SELECT {i}")
+        dbname = "pgbouncer" if kind == "pgbouncer" else "pgrouter"
+        with console(proxy, dbname=dbname) as c:
+            m = wait_for(lambda: (s := scrape(c)) and s[("STATS", "postgres", "total_query_count")] >= 6 and s,
+                         timeout=3, what=f"{kind}: the statistics to count the queries")
+        assert m[("STATS", "postgres", "total_xact_count")] >= 6, (kind, m)
+        assert ("POOLS", "postgres", "pgr_pool", "sv_idle") in m, (kind, m)
+        assert m[("DATABASES", "postgres", "127.0.0.1", str(cluster.primary.port), "postgres", "None", "None",
+                  "pool_size")] == 5, (kind, m)
+        assert m[("LISTS", "used_clients")] >= 1 and m[("CONFIG", "max_client_conn")] == 50, (kind, m)
