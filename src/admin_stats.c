@@ -40,9 +40,12 @@ static void db_sums(const char *db, struct db_sums *s)
 		if (db && strcmp(ps->dbname, db) != 0)
 			continue;
 		pthread_mutex_lock(&ps->lock);
-		for (int w = 0; w < g_shared.nworkers; w++)
+		int primary = 0;   /* workers without this pool publish 0; those with it agree on the primary */
+		for (int w = 0; w < g_shared.nworkers; w++) {
 			add_stats(&s->st, &ps->stats[w]);
-		int primary = ps->stats[0].primary;
+			if (ps->stats[w].primary > primary)
+				primary = ps->stats[w].primary;
+		}
 		pthread_mutex_unlock(&ps->lock);
 		for (int n = 0; n < MAX_NODES; n++)
 			*(n == primary ? &s->primary_conns : &s->replica_conns) += atomic_load(&ps->quota[n].conns);
