@@ -1,5 +1,5 @@
-/* Admin console SHOW CLIENTS, SERVERS and LISTS: each worker describes its own connections, the console adds
-   the parts up (connections belong to their worker's thread, so nobody else reads them). */
+/* Admin console SHOW CLIENTS, SERVERS, SOCKETS, LISTS and MEM: each worker describes its own connections, the
+   console adds the parts up (connections belong to their worker's thread, so nobody else reads them). */
 #include "admin_int.h"
 #include "client.h"
 #include "conn.h"
@@ -14,19 +14,26 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-static const char *const client_cols[] = { "type", "user", "database", "replication", "state", "addr", "port",
-                                           "local_addr", "local_port", "connect_time", "request_time", "wait",
-                                           "wait_us", "close_needed", "ptr", "link", "remote_pid", "tls",
-                                           "application_name", "id", "worker", "node" };
-#define CLIENT_COLS 22
+/* PgBouncer's columns of SHOW CLIENTS, SERVERS and SOCKETS. */
+#define CONN_COLS \
+	COL_TEXT("type"), COL_TEXT("user"), COL_TEXT("database"), COL_TEXT("state"), COL_TEXT("addr"), COL_INT4("port"), \
+	COL_TEXT("local_addr"), COL_INT4("local_port"), COL_TEXT("connect_time"), COL_TEXT("request_time"), \
+	COL_INT4("wait"), COL_INT4("wait_us"), COL_INT4("close_needed"), COL_TEXT("ptr"), COL_TEXT("link"), \
+	COL_INT4("remote_pid"), COL_TEXT("tls"), COL_TEXT("application_name")
+#define NCONN 18
+/* pgrouter's columns after them: the connection id, its worker thread, and the server's node. */
+#define CONN_OWN_COLS COL_INT8("id"), COL_INT4("worker"), COL_TEXT("node"), COL_TEXT("role")
+#define NOWN 4
+/* SHOW SOCKETS' buffer columns: bytes in pgrouter's input buffer, of the current message still to decide, and
+   in its output buffer. */
+#define BUF_COLS \
+	COL_INT4("recv_pos"), COL_INT4("pkt_pos"), COL_INT4("pkt_remain"), COL_INT4("send_pos"), \
+	COL_INT4("send_remain"), COL_INT4("pkt_avail"), COL_INT4("send_avail")
+#define NBUF 7
 
-static const char *const server_cols[] = { "type", "user", "database", "replication", "state", "addr", "port",
-                                           "local_addr", "local_port", "connect_time", "request_time", "wait",
-                                           "wait_us", "close_needed", "ptr", "link", "remote_pid", "tls",
-                                           "application_name", "id", "worker", "role" };
-#define SERVER_COLS 22
-
-static const char *const list_cols[] = { "list", "items" };
+static const struct col conn_cols[] = { CONN_COLS, CONN_OWN_COLS };
+static const struct col socket_cols[] = { CONN_COLS, BUF_COLS, CONN_OWN_COLS };
+static const struct col list_cols[] = { COL_TEXT("list"), COL_INT4("items") };
 
 /* Address and port of one end of fd (peer or local) as text; "" when unknown. */
 static void sock_addr(int fd, bool peer, char *addr, size_t an, char *port, size_t pn)
@@ -58,11 +65,33 @@ static const char *client_state_name(const struct client *cl)
 	}
 }
 
-/* One SHOW CLIENTS row for cl (worker w's thread). */
-static int client_row(struct worker *w, const struct client *cl, struct iobuf **rows)
+/* Encode one row: PgBouncer's values v (NCONN), c's buffer numbers when the row is for SOCKETS, then pgrouter's
+   values own (NOWN); the state gets PgBouncer's SOCKETS prefix ("cl_" / "sv_") there. 0 or -1. */
+static int emit_row(const struct conn *c, bool sockets, const char **v, const char *const *own, struct iobuf **rows)
+{
+	const char *all[NCONN + NBUF + NOWN];
+	char state[32], buf[NBUF][16];
+	int n = 0;
+	for (int i = 0; i < NCONN; i++)
+		all[n++] = v[i];
+	if (sockets) {
+		snprintf(state, sizeof state, "%s_%s", c->kind == 's' ? "sv" : "cl", v[3]);
+		all[3] = state;
+		uint32_t in = c->in ? (uint32_t)iobuf_len(c->in) : 0, out = c->out ? (uint32_t)iobuf_len(c->out) : 0;
+		const long long nums[NBUF] = { in, 0, c->pkt_remain, 0, out, in, 0 };
+		for (int i = 0; i < NBUF; i++)
+			all[n++] = res_int(buf[i], sizeof buf[i], nums[i]);
+	}
+	for (int i = 0; i < NOWN; i++)
+		all[n++] = own[i];
+	return res_encode_row(rows, all, n);
+}
+
+/* One SHOW CLIENTS (or SOCKETS) row for cl (worker w's thread). */
+static int client_row(struct worker *w, const struct client *cl, bool sockets, struct iobuf **rows)
 {
 	char addr[64], port[16], laddr[64], lport[16], ct[40], rt[40], wait[24], wait_us[16], ptr[20], link[20];
-	char pid[16], tls[96], id[16], wid[8], node[300] = "";
+	char tls[96], id[16], wid[8], node[300] = "";
 	sock_addr(cl->c.fd, true, addr, sizeof addr, port, sizeof port);
 	sock_addr(cl->c.fd, false, laddr, sizeof laddr, lport, sizeof lport);
 	tls_text(&cl->c, tls, sizeof tls);
@@ -70,21 +99,22 @@ static int client_row(struct worker *w, const struct client *cl, struct iobuf **
 	             (cl->state == CL_IDLE && !list_empty(&cl->wait_node));   /* parked by PAUSE */
 	int64_t waited = waits ? w->now - cl->state_since : 0;
 	snprintf(ptr, sizeof ptr, "%s", cl->c.prefix);
-	if (cl->server) {
-		snprintf(link, sizeof link, "%s", cl->server->c.prefix);
-		snprintf(node, sizeof node, "%s:%d", cl->pool->host[cl->server->node], cl->pool->port[cl->server->node]);
+	const struct server *sv = cl->server;
+	if (sv) {
+		snprintf(link, sizeof link, "%s", sv->c.prefix);
+		snprintf(node, sizeof node, "%s:%d", cl->pool->host[sv->node], cl->pool->port[sv->node]);
 	}
-	const char *v[CLIENT_COLS] = {
-		"C", cl->user, cl->dbname, "none", client_state_name(cl), addr, port, laddr, lport,
+	const char *app = params_get(&cl->params, "application_name");
+	const char *v[NCONN] = {
+		"C", cl->user, cl->dbname, client_state_name(cl), addr, port[0] ? port : NULL, laddr, lport[0] ? lport : NULL,
 		res_time(ct, sizeof ct, cl->connect_time, w->now), res_time(rt, sizeof rt, cl->state_since, w->now),
-		res_int(wait, sizeof wait, (long long)(waited / 1000000)), res_int(wait_us, sizeof wait_us, (long long)(waited % 1000000)),
-		"0", ptr, cl->server ? link : NULL, res_int(pid, sizeof pid, 0), tls,
-		params_get(&cl->params, "application_name"), res_uint(id, sizeof id, cl->c.id), res_int(wid, sizeof wid, w->id),
-		cl->server ? node : NULL,
+		res_int(wait, sizeof wait, (long long)(waited / 1000000)),
+		res_int(wait_us, sizeof wait_us, (long long)(waited % 1000000)), "0", ptr, sv ? link : NULL, "0", tls,
+		app ? app : "",
 	};
-	if (!v[18])
-		v[18] = "";
-	return res_encode_row(rows, v, CLIENT_COLS);
+	const char *own[NOWN] = { res_uint(id, sizeof id, cl->c.id), res_int(wid, sizeof wid, w->id), sv ? node : NULL,
+	                          sv ? (sv->node == cl->pool->primary ? "primary" : "replica") : NULL };
+	return emit_row(&cl->c, sockets, v, own, rows);
 }
 
 static const char *server_state_name(const struct server *sv)
@@ -99,31 +129,34 @@ static const char *server_state_name(const struct server *sv)
 	}
 }
 
-/* One SHOW SERVERS row for sv. */
-static int server_row(struct worker *w, const struct server *sv, struct iobuf **rows)
+/* One SHOW SERVERS (or SOCKETS) row for sv. */
+static int server_row(struct worker *w, const struct server *sv, bool sockets, struct iobuf **rows)
 {
 	const struct pool *p = sv->pool;
 	char port[16], laddr[64], lport[16], ct[40], rt[40], ptr[20], link[20], pid[16], tls[96], id[16], wid[8];
-	char peer[64], peer_port[16];
+	char peer[64], peer_port[16], node[300];
 	sock_addr(sv->c.fd, false, laddr, sizeof laddr, lport, sizeof lport);
 	sock_addr(sv->c.fd, true, peer, sizeof peer, peer_port, sizeof peer_port);
 	tls_text(&sv->c, tls, sizeof tls);
 	snprintf(ptr, sizeof ptr, "%s", sv->c.prefix);
+	snprintf(node, sizeof node, "%s:%d", p->host[sv->node], p->port[sv->node]);
 	if (sv->client)
 		snprintf(link, sizeof link, "%s", sv->client->c.prefix);
 	const char *app = sv->client ? params_get(&sv->client->params, "application_name") : NULL;
-	const char *v[SERVER_COLS] = {
-		"S", p->server_user, p->server_db, "none", server_state_name(sv), peer[0] ? peer : p->host[sv->node],
-		res_int(port, sizeof port, p->port[sv->node]), laddr, lport, res_time(ct, sizeof ct, sv->connect_time, w->now),
+	const char *v[NCONN] = {
+		"S", p->server_user, p->server_db, server_state_name(sv), peer[0] ? peer : p->host[sv->node],
+		res_int(port, sizeof port, p->port[sv->node]), laddr, lport[0] ? lport : NULL,
+		res_time(ct, sizeof ct, sv->connect_time, w->now),
 		res_time(rt, sizeof rt, sv->last_used ? sv->last_used : sv->connect_time, w->now), "0", "0",
 		sv->dirty ? "1" : "0", ptr, sv->client ? link : NULL, res_uint(pid, sizeof pid, sv->be_pid), tls,
-		app ? app : "", res_uint(id, sizeof id, sv->c.id), res_int(wid, sizeof wid, w->id),
-		sv->node == 0 ? "primary" : "replica",
+		app ? app : "",
 	};
-	return res_encode_row(rows, v, SERVER_COLS);
+	const char *own[NOWN] = { res_uint(id, sizeof id, sv->c.id), res_int(wid, sizeof wid, w->id), node,
+	                          sv->node == p->primary ? "primary" : "replica" };
+	return emit_row(&sv->c, sockets, v, own, rows);
 }
 
-/* In worker w: rows for SHOW CLIENTS. */
+/* In worker w: rows of its clients (SHOW CLIENTS, SOCKETS). */
 static void gather_clients(struct worker *w, struct gather *g)
 {
 	struct list *it, *tmp;
@@ -131,12 +164,12 @@ static void gather_clients(struct worker *w, struct gather *g)
 		const struct client *cl = list_entry(it, struct client, all_node);
 		if (!cl->user || !cl->dbname)
 			continue;   /* has not sent its startup packet yet */
-		if (client_row(w, cl, &g->rows[w->id]) == 0)
+		if (client_row(w, cl, g->cols == socket_cols, &g->rows[w->id]) == 0)
 			g->nrows[w->id]++;
 	}
 }
 
-/* In worker w: rows for SHOW SERVERS. */
+/* In worker w: rows of its server connections (SHOW SERVERS, SOCKETS). */
 static void gather_servers(struct worker *w, struct gather *g)
 {
 	struct list *pit, *ptmp;
@@ -148,7 +181,7 @@ static void gather_servers(struct worker *w, struct gather *g)
 				struct list *it, *tmp;
 				list_for_each_safe(it, tmp, lists[l]) {
 					const struct server *sv = list_entry(it, struct server, pool_node);
-					if (server_row(w, sv, &g->rows[w->id]) == 0)
+					if (server_row(w, sv, g->cols == socket_cols, &g->rows[w->id]) == 0)
 						g->nrows[w->id]++;
 				}
 			}
@@ -156,7 +189,14 @@ static void gather_servers(struct worker *w, struct gather *g)
 	}
 }
 
-/* In worker w: counts for SHOW LISTS (clients, clients logging in, server connections). */
+/* In worker w: rows of SHOW SOCKETS (clients, then server connections). */
+static void gather_sockets(struct worker *w, struct gather *g)
+{
+	gather_clients(w, g);
+	gather_servers(w, g);
+}
+
+/* In worker w: counts for SHOW LISTS and MEM (clients, clients logging in, server connections, pools). */
 static void gather_lists(struct worker *w, struct gather *g)
 {
 	int64_t *c = g->counts[w->id];
@@ -168,6 +208,7 @@ static void gather_lists(struct worker *w, struct gather *g)
 	}
 	list_for_each_safe(it, tmp, &w->pools) {
 		const struct pool *p = list_entry(it, struct pool, node);
+		c[3]++;
 		for (int n = 0; n < MAX_NODES; n++)
 			c[2] += p->nodes[n].n_idle + p->nodes[n].n_used + p->nodes[n].n_pending;
 	}
@@ -184,14 +225,43 @@ static void answer_rows(struct admin_op *op, struct client *cl, struct iobuf **o
 	res_complete(out, g->tag);
 }
 
-/* SHOW LISTS as PgBouncer's (list, items) rows. */
+/* The gathered counts of every worker added up (see gather_lists). */
+static void count_sums(const struct gather *g, int64_t sum[4])
+{
+	memset(sum, 0, 4 * sizeof sum[0]);
+	for (int i = 0; i < g_shared.nworkers; i++)
+		for (int k = 0; k < 4; k++)
+			sum[k] += g->counts[i][k];
+}
+
+/* SHOW MEM as PgBouncer's (name, size, used, free, memtotal) rows for the objects pgrouter allocates per
+   connection and pool; it keeps no free lists of them (free is 0). */
+static void answer_mem(struct admin_op *op, struct client *cl, struct iobuf **out)
+{
+	static const struct col cols[] = { COL_TEXT("name"), COL_INT4("size"), COL_INT4("used"), COL_INT4("free"),
+	                                   COL_INT4("memtotal") };
+	int64_t sum[4];
+	count_sums((struct gather *)op, sum);
+	const char *names[] = { "client_cache", "server_cache", "pool_cache" };
+	const long long size[] = { sizeof(struct client), sizeof(struct server), sizeof(struct pool) };
+	const long long used[] = { sum[0], sum[2], sum[3] };
+	struct result r;
+	res_begin(&r, out, cols, NCOLS(cols));
+	for (int i = 0; i < 3; i++) {
+		char b[3][24];
+		const char *v[] = { names[i], res_int(b[0], 24, size[i]), res_int(b[1], 24, used[i]), "0",
+		                    res_int(b[2], 24, size[i] * used[i]) };
+		res_row(&r, v);
+	}
+	res_complete(out, "SHOW");
+}
+
+/* SHOW LISTS as PgBouncer's (list, items) rows (no DNS cache: its four rows are 0). */
 static void answer_lists(struct admin_op *op, struct client *cl, struct iobuf **out)
 {
 	struct gather *g = (struct gather *)op;
-	int64_t sum[3] = { 0, 0, 0 };
-	for (int i = 0; i < g_shared.nworkers; i++)
-		for (int k = 0; k < 3; k++)
-			sum[k] += g->counts[i][k];
+	int64_t sum[4];
+	count_sums(g, sum);
 	int npools = 0, nusers = 0;
 	char users[64][64];
 	pthread_mutex_lock(&g_shared.pools_lock);
@@ -208,11 +278,11 @@ static void answer_lists(struct admin_op *op, struct client *cl, struct iobuf **
 	pthread_mutex_unlock(&g_shared.pools_lock);
 	const struct config *cfg = cl ? cl->c.w->cfg : NULL;
 	const char *names[] = { "databases", "users", "pools", "free_clients", "used_clients", "login_clients",
-	                        "free_servers", "used_servers" };
-	long long vals[] = { cfg ? cfg->ndbs : 0, nusers, npools, 0, sum[0], sum[1], 0, sum[2] };
+	                        "free_servers", "used_servers", "dns_names", "dns_zones", "dns_queries", "dns_pending" };
+	long long vals[] = { cfg ? cfg->ndbs : 0, nusers, npools, 0, sum[0], sum[1], 0, sum[2], 0, 0, 0, 0 };
 	struct result r;
-	res_begin(&r, out, list_cols, 2);
-	for (int i = 0; i < 8; i++) {
+	res_begin(&r, out, list_cols, NCOLS(list_cols));
+	for (int i = 0; i < NCOLS(names); i++) {
 		char buf[24];
 		const char *v[] = { names[i], res_int(buf, sizeof buf, vals[i]) };
 		res_row(&r, v);
@@ -231,17 +301,19 @@ void admin_show_conns(struct client *cl, const char *what, struct iobuf **out)
 	g->op.ready = gather_ready;
 	g->op.release = gather_release;
 	g->op.answer = answer_rows;
+	g->cols = conn_cols;
+	g->ncols = NCOLS(conn_cols);
 	if (strcasecmp(what, "CLIENTS") == 0) {
 		g->fn = gather_clients;
-		g->cols = client_cols;
-		g->ncols = CLIENT_COLS;
 	} else if (strcasecmp(what, "SERVERS") == 0) {
 		g->fn = gather_servers;
-		g->cols = server_cols;
-		g->ncols = SERVER_COLS;
+	} else if (strcasecmp(what, "SOCKETS") == 0) {
+		g->fn = gather_sockets;
+		g->cols = socket_cols;
+		g->ncols = NCOLS(socket_cols);
 	} else {
 		g->fn = gather_lists;
-		g->op.answer = answer_lists;
+		g->op.answer = strcasecmp(what, "MEM") == 0 ? answer_mem : answer_lists;
 	}
 	if (gather_start(g) < 0) {
 		free(g);

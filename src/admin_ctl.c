@@ -1,4 +1,5 @@
-/* Admin console control commands (RELOAD, SET, PAUSE, RESUME, KILL, SHUTDOWN) and the answers that wait:
+/* Admin console control commands (RELOAD, SET, PAUSE, RESUME, KILL, DISABLE, ENABLE, RECONNECT, WAIT_CLOSE,
+   SUSPEND, SHUTDOWN) and the answers that wait:
    a command whose answer is not known yet is an admin_op, polled on its client's worker. */
 #include "admin_ctl.h"
 #include "admin_int.h"
@@ -7,6 +8,7 @@
 #include "control.h"
 #include "log.h"
 #include "pause.h"
+#include "pool.h"
 #include "worker.h"
 
 #include <signal.h>
@@ -287,7 +289,7 @@ static int db_arg(struct client *cl, const struct admin_cmd *c, const char **db,
 		return -1;
 	}
 	if (admin_is_console(cl->c.w->cfg, c->w[1])) {
-		msg_error(out, "ERROR", "22023", "the admin console cannot be paused or killed");
+		msg_error(out, "ERROR", "22023", "the admin console has no server connections to pause, kill, disable or reconnect");
 		return -1;
 	}
 	if (!config_find_db(cl->c.w->cfg, c->w[1])) {
@@ -379,6 +381,104 @@ static void cmd_kill(struct client *cl, const struct admin_cmd *c, struct iobuf 
 	*deferred = true;
 }
 
+/* DISABLE db / ENABLE db: new client logins to db are refused with 55000 / accepted again; connected clients stay. */
+static void cmd_disable(struct client *cl, const struct admin_cmd *c, struct iobuf **out, bool on)
+{
+	const char *db;
+	char err[200];
+	if (c->n != 2) {
+		snprintf(err, sizeof err, "usage: %s database", on ? "DISABLE" : "ENABLE");
+		msg_error(out, "ERROR", "42601", err);
+		return;
+	}
+	if (db_arg(cl, c, &db, out) < 0)
+		return;
+	if (pause_disable(db, on, err, sizeof err) < 0) {
+		msg_error(out, "ERROR", "53400", err);
+		return;
+	}
+	log_info(cl->c.prefix, "%s %s by %s", on ? "DISABLE" : "ENABLE", db, cl->user);
+	res_complete(out, on ? "DISABLE" : "ENABLE");
+}
+
+/* In worker w: every server connection of db (g->arg, NULL: all) is replaced once released; idle ones now. */
+static void reconnect_local(struct worker *w, struct gather *g)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->pools) {
+		struct pool *p = list_entry(it, struct pool, node);
+		if (g->arg && strcmp(p->dbname, g->arg) != 0)
+			continue;
+		for (int n = 0; n < MAX_NODES; n++)
+			pool_mark_dirty(&p->nodes[n]);
+	}
+}
+
+/* In worker w: how many server connections of db (g->arg, NULL: all) wait to be replaced (close_needed). */
+static void count_dirty(struct worker *w, struct gather *g)
+{
+	int64_t n = 0;
+	struct list *pit, *ptmp;
+	list_for_each_safe(pit, ptmp, &w->pools) {
+		struct pool *p = list_entry(pit, struct pool, node);
+		if (g->arg && strcmp(p->dbname, g->arg) != 0)
+			continue;
+		for (int k = 0; k < MAX_NODES; k++) {
+			struct list *lists[] = { &p->nodes[k].used, &p->nodes[k].idle, &p->nodes[k].pending };
+			for (int l = 0; l < 3; l++) {
+				struct list *it, *tmp;
+				list_for_each_safe(it, tmp, lists[l])
+					n += list_entry(it, struct server, pool_node)->dirty;
+			}
+		}
+	}
+	g->counts[w->id][0] = n;
+}
+
+/* WAIT_CLOSE: ask every worker again until none has a server connection of the database left to replace. */
+static bool wait_close_ready(struct admin_op *op, struct worker *w)
+{
+	struct gather *g = (struct gather *)op;
+	if (!gather_ready(op, w))
+		return false;
+	int64_t left = 0;
+	for (int i = 0; i < g_shared.nworkers; i++)
+		left += g->counts[i][0];
+	if (left == 0)
+		return true;
+	memset(g->counts, 0, sizeof g->counts);
+	return gather_start(g) < 0;   /* (cannot ask the workers: answer rather than wait forever) */
+}
+
+/* RECONNECT [db] or WAIT_CLOSE [db]: a gather over every worker, answered with the command's tag. */
+static void cmd_reconnect(struct client *cl, const struct admin_cmd *c, struct iobuf **out, bool *deferred, bool wait)
+{
+	const char *db;
+	if (db_arg(cl, c, &db, out) < 0)
+		return;
+	struct gather *g = calloc(1, sizeof *g);
+	if (!g || (db && !(g->arg = strdup(db)))) {
+		free(g);
+		msg_error(out, "ERROR", "53200", "out of memory");
+		return;
+	}
+	g->tag = wait ? "WAIT_CLOSE" : "RECONNECT";
+	g->fn = wait ? count_dirty : reconnect_local;
+	g->op.ready = wait ? wait_close_ready : gather_ready;
+	g->op.answer = answer_tag;
+	g->op.release = gather_release;
+	if (gather_start(g) < 0) {
+		gather_release(&g->op);
+		msg_error(out, "ERROR", "53200", "out of memory");
+		return;
+	}
+	if (!wait)
+		log_info(cl->c.prefix, "RECONNECT %s by %s: server connections are replaced as they are released",
+		         db ? db : "(all)", cl->user);
+	admin_defer(cl, &g->op);
+	*deferred = true;
+}
+
 static void cmd_shutdown(struct client *cl, const struct admin_cmd *c, struct iobuf **out)
 {
 	bool wait = cmd_kw(c, 1, "WAIT_FOR_CLIENTS");
@@ -407,6 +507,14 @@ bool admin_control(struct client *cl, const struct admin_cmd *c, struct iobuf **
 		cmd_resume(cl, c, out);
 	else if (cmd_kw(c, 0, "KILL"))
 		cmd_kill(cl, c, out, deferred);
+	else if (cmd_kw(c, 0, "DISABLE") || cmd_kw(c, 0, "ENABLE"))
+		cmd_disable(cl, c, out, cmd_kw(c, 0, "DISABLE"));
+	else if (cmd_kw(c, 0, "RECONNECT") || cmd_kw(c, 0, "WAIT_CLOSE"))
+		cmd_reconnect(cl, c, out, deferred, cmd_kw(c, 0, "WAIT_CLOSE"));
+	else if (cmd_kw(c, 0, "SUSPEND"))
+		/* PgBouncer's SUSPEND prepares handing its sockets to a new process; pgrouter has no such restart. */
+		msg_error(out, "ERROR", "0A000", "SUSPEND is not supported: pgrouter has no online restart "
+		                                 "(use PAUSE, or SHUTDOWN WAIT_FOR_CLIENTS behind a shared address)");
 	else if (cmd_kw(c, 0, "SHUTDOWN"))
 		cmd_shutdown(cl, c, out);
 	else

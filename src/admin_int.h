@@ -6,6 +6,24 @@
 
 /* --- result sets (admin_result.c) --- */
 
+/* Type OIDs of result columns: PgBouncer's console uses these, and tools read them to parse values. */
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_INT4 23
+#define OID_TEXT 25
+#define OID_NUMERIC 1700
+
+/* One result column: its name and type (values are always sent in text format). */
+struct col {
+	const char *name;
+	uint32_t oid;
+};
+#define COL_TEXT(n) { n, OID_TEXT }
+#define COL_INT4(n) { n, OID_INT4 }
+#define COL_INT8(n) { n, OID_INT8 }
+#define COL_NUM(n) { n, OID_NUMERIC }
+#define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 struct result {
 	struct iobuf **out;
 	int ncols;
@@ -13,9 +31,9 @@ struct result {
 	int err;
 };
 
-/* RowDescription of n text columns. */
-void res_begin(struct result *r, struct iobuf **out, const char *const *cols, int n);
-/* One DataRow of r->ncols text values (NULL for SQL NULL). */
+/* RowDescription of n columns. */
+void res_begin(struct result *r, struct iobuf **out, const struct col *cols, int n);
+/* One DataRow of r->ncols values in text format (NULL for SQL NULL). */
 void res_row(struct result *r, const char *const *vals);
 /* A DataRow already encoded (rows gathered from other workers). */
 void res_raw_rows(struct result *r, const struct iobuf *rows, int nrows);
@@ -51,9 +69,16 @@ bool cmd_name(const struct admin_cmd *c, int i);
 
 /* SHOW …: false when the word after SHOW is unknown (the caller answers 42601). */
 bool admin_show(struct client *cl, const struct admin_cmd *c, struct iobuf **out, bool *deferred);
-/* SHOW CLIENTS / SERVERS / LISTS: rows gathered from every worker, answered later. */
+/* SHOW CLIENTS / SERVERS / SOCKETS / LISTS / MEM: rows gathered from every worker, answered later. */
 void admin_show_conns(struct client *cl, const char *what, struct iobuf **out);
-/* RELOAD, PAUSE, RESUME, KILL, SET, SHUTDOWN (the caller checked admin rights); false if not one of them. */
+/* SHOW POOLS, SHOW TOTALS, and SHOW STATS / STATS_TOTALS / STATS_AVERAGES (what names which) (admin_stats.c). */
+void admin_show_pools(struct iobuf **out, const struct config *cfg);
+void admin_show_totals(struct iobuf **out);
+void admin_show_stats(struct iobuf **out, const char *what);
+/* Server connections of db open or opening, to its primary and to its replicas, and its clients. */
+void admin_db_conns(const char *db, int *primary, int *replicas, int *clients);
+/* RELOAD, PAUSE, RESUME, KILL, SET, DISABLE, ENABLE, RECONNECT, WAIT_CLOSE, SUSPEND, SHUTDOWN (the caller checked
+   admin rights); false if not one of them. */
 bool admin_control(struct client *cl, const struct admin_cmd *c, struct iobuf **out, bool *deferred);
 
 /* --- answers that come later (admin_ctl.c) --- */
@@ -83,7 +108,7 @@ struct gather {
 	int64_t counts[MAX_WORKERS][8];    /* per worker: numbers (SHOW LISTS) */
 	char *arg;                         /* e.g. the database of KILL */
 	const char *tag;                   /* CommandComplete tag */
-	const char *const *cols;           /* column names of a result, or NULL for a bare command */
+	const struct col *cols;            /* columns of a result, or NULL for a bare command */
 	int ncols;
 };
 

@@ -1,4 +1,4 @@
-/* Admin console result sets: RowDescription, DataRows and CommandComplete of text columns. */
+/* Admin console result sets: RowDescription of typed columns, DataRows of text values, CommandComplete. */
 #include "admin_int.h"
 
 #include <stdio.h>
@@ -6,9 +6,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define OID_TEXT 25
-
-void res_begin(struct result *r, struct iobuf **out, const char *const *cols, int n)
+void res_begin(struct result *r, struct iobuf **out, const struct col *cols, int n)
 {
 	r->out = out;
 	r->ncols = n;
@@ -18,9 +16,11 @@ void res_begin(struct result *r, struct iobuf **out, const char *const *cols, in
 	r->err |= off < 0;
 	r->err |= msg_put_u16(out, (uint16_t)n);
 	for (int i = 0; i < n; i++) {
-		r->err |= msg_put_str(out, cols[i]);
-		r->err |= msg_put_u32(out, 0) | msg_put_u16(out, 0) | msg_put_u32(out, OID_TEXT);
-		r->err |= msg_put_u16(out, 0xffff) | msg_put_u32(out, 0xffffffff) | msg_put_u16(out, 0);
+		/* typlen as PostgreSQL sends it: the fixed size of an integer type, -1 for variable length */
+		int16_t typlen = cols[i].oid == OID_INT4 ? 4 : cols[i].oid == OID_INT8 ? 8 : -1;
+		r->err |= msg_put_str(out, cols[i].name);
+		r->err |= msg_put_u32(out, 0) | msg_put_u16(out, 0) | msg_put_u32(out, cols[i].oid);
+		r->err |= msg_put_u16(out, (uint16_t)typlen) | msg_put_u32(out, 0xffffffff) | msg_put_u16(out, 0);
 	}
 	if (off >= 0)
 		msg_end(*out, off);

@@ -1,5 +1,5 @@
-/* Admin console SHOW commands answered from shared state: VERSION, DATABASES, POOLS, STATS, TOTALS, CONFIG,
-   ROUTES, NODES, RYW, ROUTE '<sql>' and HELP. */
+/* Admin console SHOW commands answered from the configuration and shared state: VERSION, DATABASES, USERS,
+   CONFIG, FDS, DNS_HOSTS, DNS_ZONES, ROUTES, NODES, RYW, ROUTE '<sql>' and HELP. */
 #include "admin_int.h"
 #include "client.h"
 #include "clientroute.h"
@@ -15,188 +15,115 @@
 #include <string.h>
 #include <strings.h>
 
+/* qsort order of C strings. */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 static void show_version(struct iobuf **out)
 {
-	static const char *const cols[] = { "version" };
+	static const struct col cols[] = { COL_TEXT("version") };
 	struct result r;
-	res_begin(&r, out, cols, 1);
+	res_begin(&r, out, cols, NCOLS(cols));
 	const char *v[] = { "pgrouter 0.1.0" };
 	res_row(&r, v);
 	res_complete(out, "SHOW");
 }
 
-/* Sums over every worker's published numbers of the pools of one database (NULL: all databases). */
-struct db_sums {
-	struct pool_stats st;
-	int conns;                /* server connections open or opening */
-};
-
-static void db_sums(const char *db, struct db_sums *s)
-{
-	memset(s, 0, sizeof *s);
-	s->conns = pause_open_servers(db);
-	pthread_mutex_lock(&g_shared.pools_lock);
-	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools) {
-		struct pool_shared *ps = list_entry(it, struct pool_shared, node);
-		if (db && strcmp(ps->dbname, db) != 0)
-			continue;
-		pthread_mutex_lock(&ps->lock);
-		for (int w = 0; w < g_shared.nworkers; w++) {
-			const struct pool_stats *p = &ps->stats[w];
-			s->st.cl_active += p->cl_active;
-			s->st.cl_waiting += p->cl_waiting;
-			s->st.queries += p->queries;
-			s->st.assignments += p->assignments;
-			s->st.wait_us += p->wait_us;
-			s->st.routed[0] += p->routed[0];
-			s->st.routed[1] += p->routed[1];
-		}
-		pthread_mutex_unlock(&ps->lock);
-	}
-	pthread_mutex_unlock(&g_shared.pools_lock);
-}
-
-/* SHOW DATABASES: one row per [databases] entry, PgBouncer's columns first (never the password). */
+/* SHOW DATABASES: one row per [databases] entry, PgBouncer's columns (host and port, and current_connections,
+   are the primary's) then pgrouter's; never the password. */
 static void show_databases(struct iobuf **out, const struct config *cfg)
 {
-	static const char *const cols[] = { "name", "host", "port", "database", "force_user", "pool_size",
-	                                    "min_pool_size", "reserve_pool_size", "server_lifetime", "pool_mode",
-	                                    "max_connections", "current_connections", "max_client_connections",
-	                                    "current_client_connections", "paused", "disabled", "replicas", "target" };
+	static const struct col cols[] = {
+		COL_TEXT("name"), COL_TEXT("host"), COL_INT4("port"), COL_TEXT("database"), COL_TEXT("force_user"),
+		COL_INT4("pool_size"), COL_INT4("min_pool_size"), COL_INT4("reserve_pool"), COL_TEXT("pool_mode"),
+		COL_INT4("max_connections"), COL_INT4("current_connections"), COL_INT4("paused"), COL_INT4("disabled"),
+		/* pgrouter's own */
+		COL_TEXT("replicas"), COL_TEXT("target"), COL_INT4("current_replica_connections"),
+		COL_INT4("current_client_connections"), COL_INT4("server_lifetime"),
+	};
 	static const char *const targets[] = { "auto", "primary", "replica" };
 	struct result r;
-	res_begin(&r, out, cols, 18);
+	res_begin(&r, out, cols, NCOLS(cols));
 	for (int i = 0; i < cfg->ndbs; i++) {
 		const struct dbconf *d = &cfg->dbs[i];
-		char port[16], ps[16], mps[16], rps[16], life[24], cur[16], clients[16], reps[1024] = "";
+		char b[NCOLS(cols)][24], reps[1024] = "";
 		for (int n = 1; n < d->nnodes; n++) {
 			size_t l = strlen(reps);
 			snprintf(reps + l, sizeof reps - l, "%s%s:%d@%d", n > 1 ? "," : "", d->nodes[n].host,
 			         d->nodes[n].port, d->nodes[n].weight);
 		}
-		struct db_sums s;
-		db_sums(d->name, &s);
+		int primary, replicas, clients;
+		admin_db_conns(d->name, &primary, &replicas, &clients);
 		const char *v[] = {
-			d->name, d->nodes[0].host, res_int(port, sizeof port, d->nodes[0].port), d->dbname ? d->dbname : d->name,
-			d->user, res_int(ps, sizeof ps, d->pool_size >= 0 ? d->pool_size : cfg->default_pool_size),
-			res_int(mps, sizeof mps, d->min_pool_size >= 0 ? d->min_pool_size : cfg->min_pool_size),
-			res_int(rps, sizeof rps, d->reserve_pool >= 0 ? d->reserve_pool : cfg->reserve_pool_size),
-			res_int(life, sizeof life, (long long)(cfg->server_lifetime / 1000000)),
-			d->pool_mode >= 0 ? pool_mode_name(d->pool_mode) : NULL,
-			"0", res_int(cur, sizeof cur, s.conns), "0",
-			res_int(clients, sizeof clients, s.st.cl_active + s.st.cl_waiting),
-			pause_is_paused(d->name) ? "1" : "0", "0", reps,
-			targets[d->target >= 0 && d->target <= 2 ? d->target : 0],
+			d->name, d->nodes[0].host, res_int(b[2], 24, d->nodes[0].port), d->dbname ? d->dbname : d->name,
+			d->user, res_int(b[5], 24, d->pool_size >= 0 ? d->pool_size : cfg->default_pool_size),
+			res_int(b[6], 24, d->min_pool_size >= 0 ? d->min_pool_size : cfg->min_pool_size),
+			res_int(b[7], 24, d->reserve_pool >= 0 ? d->reserve_pool : cfg->reserve_pool_size),
+			d->pool_mode >= 0 ? pool_mode_name(d->pool_mode) : NULL, "0", res_int(b[10], 24, primary),
+			pause_is_paused(d->name) ? "1" : "0", pause_is_disabled(d->name) ? "1" : "0", reps,
+			targets[d->target >= 0 && d->target <= 2 ? d->target : 0], res_int(b[15], 24, replicas),
+			res_int(b[16], 24, clients), res_int(b[17], 24, (long long)(cfg->server_lifetime / 1000000)),
 		};
 		res_row(&r, v);
 	}
 	res_complete(out, "SHOW");
 }
 
-/* SHOW POOLS: the numbers every worker published for each (database, user), added up. */
-static void show_pools(struct iobuf **out, const struct config *cfg)
+/* SHOW USERS: each user that has a pool or is a database's forced user, by name; pgrouter has no per-user
+   pool_mode (NULL). */
+static void show_users(struct iobuf **out, const struct config *cfg)
 {
-	static const char *const cols[] = { "database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle",
-	                                    "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode",
-	                                    "paused" };
-	struct result r;
-	res_begin(&r, out, cols, 13);
+	static const struct col cols[] = { COL_TEXT("name"), COL_TEXT("pool_mode") };
+	const char *names[512];
+	int n = 0;
+	for (int i = 0; i < cfg->ndbs; i++)
+		if (cfg->dbs[i].user && n < 512)
+			names[n++] = cfg->dbs[i].user;
 	pthread_mutex_lock(&g_shared.pools_lock);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools) {
-		struct pool_shared *ps = list_entry(it, struct pool_shared, node);
-		struct pool_stats sum;
-		memset(&sum, 0, sizeof sum);
-		pthread_mutex_lock(&ps->lock);
-		for (int w = 0; w < g_shared.nworkers; w++) {
-			sum.cl_active += ps->stats[w].cl_active;
-			sum.cl_waiting += ps->stats[w].cl_waiting;
-			sum.sv_active += ps->stats[w].sv_active;
-			sum.sv_idle += ps->stats[w].sv_idle;
-			sum.sv_login += ps->stats[w].sv_login;
-			if (ps->stats[w].maxwait_us > sum.maxwait_us)
-				sum.maxwait_us = ps->stats[w].maxwait_us;
-		}
-		pthread_mutex_unlock(&ps->lock);
-		char a[16], b[16], c[16], d[16], e[16], f[24], g[24];
-		const struct dbconf *db = config_find_db(cfg, ps->dbname);
-		const char *mode = pool_mode_name(db && db->pool_mode >= 0 ? db->pool_mode : cfg->pool_mode);
-		const char *v[] = { ps->dbname, ps->user, res_int(a, sizeof a, sum.cl_active),
-		                    res_int(b, sizeof b, sum.cl_waiting), res_int(c, sizeof c, sum.sv_active),
-		                    res_int(d, sizeof d, sum.sv_idle), "0", "0", res_int(e, sizeof e, sum.sv_login),
-		                    res_int(f, sizeof f, (long long)(sum.maxwait_us / 1000000)),
-		                    res_int(g, sizeof g, (long long)(sum.maxwait_us % 1000000)), mode,
-		                    pause_is_paused(ps->dbname) ? "1" : "0" };
-		res_row(&r, v);
-	}
+	list_for_each_safe(it, tmp, &g_shared.pools)
+		if (n < 512)
+			names[n++] = list_entry(it, struct pool_shared, node)->user;   /* live until exit */
 	pthread_mutex_unlock(&g_shared.pools_lock);
-	res_complete(out, "SHOW");
-}
-
-/* SHOW STATS: per database, since start (PgBouncer's totals; pgrouter adds where units were routed). */
-static void show_stats(struct iobuf **out)
-{
-	static const char *const cols[] = { "database", "total_query_count", "total_server_assignment_count",
-	                                    "total_wait_time", "total_routed_primary", "total_routed_replica" };
+	qsort(names, (size_t)n, sizeof names[0], cmp_str);
 	struct result r;
-	res_begin(&r, out, cols, 6);
-	/* Databases in pool order, each once. */
-	char *seen[256];
-	int nseen = 0;
-	pthread_mutex_lock(&g_shared.pools_lock);
-	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools) {
-		struct pool_shared *ps = list_entry(it, struct pool_shared, node);
-		bool dup = false;
-		for (int i = 0; i < nseen && !dup; i++)
-			dup = strcmp(seen[i], ps->dbname) == 0;
-		if (!dup && nseen < 256)
-			seen[nseen++] = ps->dbname;   /* pool_shared entries live until exit */
-	}
-	pthread_mutex_unlock(&g_shared.pools_lock);
-	for (int i = 0; i < nseen; i++) {
-		struct db_sums s;
-		db_sums(seen[i], &s);
-		char a[24], b[24], c[24], d[24], e[24];
-		const char *v[] = { seen[i], res_uint(a, sizeof a, s.st.queries), res_uint(b, sizeof b, s.st.assignments),
-		                    res_uint(c, sizeof c, s.st.wait_us), res_uint(d, sizeof d, s.st.routed[0]),
-		                    res_uint(e, sizeof e, s.st.routed[1]) };
+	res_begin(&r, out, cols, NCOLS(cols));
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		const char *v[] = { names[i], NULL };
 		res_row(&r, v);
 	}
 	res_complete(out, "SHOW");
 }
 
-/* SHOW TOTALS: process-wide counters as (name, value) rows. */
-static void show_totals(struct iobuf **out)
+/* SHOW FDS, DNS_HOSTS, DNS_ZONES: PgBouncer's columns and no rows. pgrouter hands no sockets to a new process
+   (FDS is for PgBouncer's online restart) and keeps no DNS cache (each connection resolves its host). */
+static void show_no_rows(struct iobuf **out, const char *what)
 {
-	static const char *const cols[] = { "name", "value" };
+	static const struct col fds[] = {
+		COL_INT4("fd"), COL_TEXT("task"), COL_TEXT("user"), COL_TEXT("database"), COL_TEXT("addr"),
+		COL_INT4("port"), COL_INT8("cancel"), COL_INT4("link"), COL_TEXT("client_encoding"),
+		COL_TEXT("std_strings"), COL_TEXT("datestyle"), COL_TEXT("timezone"), COL_TEXT("password"),
+		{ "scram_client_key", OID_BYTEA }, { "scram_server_key", OID_BYTEA },
+	};
+	static const struct col hosts[] = { COL_TEXT("hostname"), COL_INT8("ttl"), COL_TEXT("addrs") };
+	static const struct col zones[] = { COL_TEXT("zonename"), COL_INT8("serial"), COL_INT4("count") };
 	struct result r;
-	res_begin(&r, out, cols, 2);
-	struct metrics_totals t;
-	metrics_totals(&t);
-	struct db_sums s;
-	db_sums(NULL, &s);
-	const char *names[] = { "query_count", "server_assignment_count", "wait_time", "server_connects",
-	                        "protocol_errors", "auth_failures", "routed_primary", "routed_replica", "retries",
-	                        "sessions_pinned", "clients" };
-	uint64_t vals[] = { t.queries, s.st.assignments, s.st.wait_us, t.server_connects, t.protocol_errors,
-	                    t.auth_failures, t.routed_primary, t.routed_replica, t.retries, t.sessions_pinned,
-	                    (uint64_t)atomic_load(&g_shared.nclients) };
-	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
-		char buf[24];
-		const char *v[] = { names[i], res_uint(buf, sizeof buf, vals[i]) };
-		res_row(&r, v);
-	}
+	if (strcasecmp(what, "FDS") == 0)
+		res_begin(&r, out, fds, NCOLS(fds));
+	else if (strcasecmp(what, "DNS_HOSTS") == 0)
+		res_begin(&r, out, hosts, NCOLS(hosts));
+	else
+		res_begin(&r, out, zones, NCOLS(zones));
 	res_complete(out, "SHOW");
 }
 
 /* SHOW RYW: read-your-writes counters as (name, value) rows. */
 static void show_ryw(struct iobuf **out)
 {
-	static const char *const cols[] = { "name", "value" };
+	static const struct col cols[] = { COL_TEXT("name"), COL_NUM("value") };
 	struct result r;
-	res_begin(&r, out, cols, 2);
+	res_begin(&r, out, cols, NCOLS(cols));
 	const char *names[] = { "primary_reads_session", "primary_reads_token", "primary_reads_key",
 	                        "primary_reads_window", "lsn_learned", "keys", "waited_replica", "waited_primary",
 	                        "wait_time" };
@@ -215,9 +142,9 @@ static void show_ryw(struct iobuf **out)
 /* SHOW CONFIG: every setting with its value, default and whether RELOAD/SET may change it. */
 static void show_config(struct iobuf **out, const struct config *cfg)
 {
-	static const char *const cols[] = { "key", "value", "default", "changeable" };
+	static const struct col cols[] = { COL_TEXT("key"), COL_TEXT("value"), COL_TEXT("default"), COL_TEXT("changeable") };
 	struct result r;
-	res_begin(&r, out, cols, 4);
+	res_begin(&r, out, cols, NCOLS(cols));
 	struct config_setting_info si;
 	for (int i = 0; config_setting_at(cfg, i, &si); i++) {
 		const char *v[] = { si.name, si.value, si.def, si.changeable ? "yes" : "no" };   /* secrets come redacted */
@@ -243,10 +170,11 @@ static const char *lag_text(char *buf, size_t n, int64_t ms, int64_t bytes)
 /* SHOW ROUTES: each [routes] rule in file order with its hits and SLO breach seconds. */
 static void show_routes(struct iobuf **out, const struct config *cfg)
 {
-	static const char *const cols[] = { "name", "match", "target", "max_lag", "fallback", "hits",
-	                                    "slo_breach_seconds" };
+	/* pgrouter's own command: text columns, as it has always answered */
+	static const struct col cols[] = { COL_TEXT("name"), COL_TEXT("match"), COL_TEXT("target"), COL_TEXT("max_lag"),
+	                                   COL_TEXT("fallback"), COL_TEXT("hits"), COL_TEXT("slo_breach_seconds") };
 	struct result r;
-	res_begin(&r, out, cols, 7);
+	res_begin(&r, out, cols, NCOLS(cols));
 	struct route_status *rs = calloc((size_t)cfg->nroutes + 1, sizeof *rs);
 	int n = rs ? status_routes(cfg, rs, cfg->nroutes) : 0;
 	for (int i = 0; i < n; i++) {
@@ -264,10 +192,13 @@ static void show_routes(struct iobuf **out, const struct config *cfg)
 /* SHOW NODES: every configured node with role, state, lag, rotation and traffic (see status.h). */
 static void show_nodes(struct iobuf **out)
 {
-	static const char *const cols[] = { "node", "role", "state", "lag_bytes", "lag_seconds", "replay_lsn",
-	                                    "in_rotation", "not_in_rotation_reason", "reads", "writes", "errors" };
+	/* pgrouter's own command: text columns, as it has always answered */
+	static const struct col cols[] = { COL_TEXT("node"), COL_TEXT("role"), COL_TEXT("state"), COL_TEXT("lag_bytes"),
+	                                   COL_TEXT("lag_seconds"), COL_TEXT("replay_lsn"), COL_TEXT("in_rotation"),
+	                                   COL_TEXT("not_in_rotation_reason"), COL_TEXT("reads"), COL_TEXT("writes"),
+	                                   COL_TEXT("errors") };
 	struct result r;
-	res_begin(&r, out, cols, 11);
+	res_begin(&r, out, cols, NCOLS(cols));
 	struct node_status *nodes = calloc(MET_NODES, sizeof *nodes);
 	int nn = nodes ? status_nodes(nodes, MET_NODES) : 0;
 	for (int i = 0; i < nn; i++) {
@@ -371,10 +302,11 @@ static void show_route(struct client *cl, const struct admin_cmd *c, struct iobu
 	struct route_explain ex;
 	clientroute_explain(&stand, c->w[2], strlen(c->w[2]), &ex);
 	params_clear(&stand.params);
-	static const char *const cols[] = { "target", "reason", "rule", "max_lag", "fallback", "nodes",
-	                                    "statement_class", "statement_reason", "database", "user" };
+	static const struct col cols[] = { COL_TEXT("target"), COL_TEXT("reason"), COL_TEXT("rule"), COL_TEXT("max_lag"),
+	                                   COL_TEXT("fallback"), COL_TEXT("nodes"), COL_TEXT("statement_class"),
+	                                   COL_TEXT("statement_reason"), COL_TEXT("database"), COL_TEXT("user") };
 	struct result r;
-	res_begin(&r, out, cols, 10);
+	res_begin(&r, out, cols, NCOLS(cols));
 	char why[128], nodes[512], cls_reason[128], lag[32];
 	route_reason_str(&ex.out, why, sizeof why);
 	route_nodes(stand.pool, ex.out.target, nodes, sizeof nodes);
@@ -390,21 +322,26 @@ static void show_route(struct client *cl, const struct admin_cmd *c, struct iobu
 
 static void show_help(struct iobuf **out)
 {
-	static const char *const cols[] = { "command", "description" };
+	static const struct col cols[] = { COL_TEXT("command"), COL_TEXT("description") };
 	static const char *const rows[][2] = {
-		{ "SHOW VERSION|DATABASES|POOLS|CLIENTS|SERVERS|STATS|TOTALS|CONFIG|LISTS", "as PgBouncer" },
+		{ "SHOW VERSION|DATABASES|USERS|POOLS|CLIENTS|SERVERS|SOCKETS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|CONFIG|LISTS|MEM",
+		  "PgBouncer's columns, then pgrouter's" },
+		{ "SHOW FDS|DNS_HOSTS|DNS_ZONES", "PgBouncer's columns, no rows (no online restart, no DNS cache)" },
 		{ "SHOW NODES", "each server node: role, state, lag, rotation, traffic" },
 		{ "SHOW RYW", "read-your-writes: reads sent to the primary by scope, LSNs learned, keys, waits (wait_time in µs)" },
 		{ "SHOW ROUTES", "each [routes] rule with its hits and SLO breach seconds" },
 		{ "SHOW ROUTE '<sql>' [DATABASE d] [USER u] [APPLICATION_NAME a]", "where the statement would go, and why" },
 		{ "PAUSE [db] / RESUME [db]", "hold new work until servers are released / let it continue" },
 		{ "KILL [db]", "close the database's clients and servers (it stays paused until RESUME)" },
+		{ "DISABLE db / ENABLE db", "refuse / accept again new client logins to the database" },
+		{ "RECONNECT [db]", "replace the database's server connections as they are released" },
+		{ "WAIT_CLOSE [db]", "wait until no server connection of the database is waiting to be replaced" },
 		{ "SET key = value", "change a setting with changeable = yes in SHOW CONFIG" },
 		{ "RELOAD", "read the config file again" },
 		{ "SHUTDOWN [WAIT_FOR_CLIENTS]", "exit now / once every client has disconnected" },
 	};
 	struct result r;
-	res_begin(&r, out, cols, 2);
+	res_begin(&r, out, cols, NCOLS(cols));
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
 		res_row(&r, rows[i]);
 	res_complete(out, "SHOW");
@@ -424,12 +361,16 @@ bool admin_show(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 		show_version(out);
 	else if (cmd_kw(c, 1, "DATABASES"))
 		show_databases(out, cfg);
+	else if (cmd_kw(c, 1, "USERS"))
+		show_users(out, cfg);
 	else if (cmd_kw(c, 1, "POOLS"))
-		show_pools(out, cfg);
-	else if (cmd_kw(c, 1, "STATS"))
-		show_stats(out);
+		admin_show_pools(out, cfg);
+	else if (cmd_kw(c, 1, "STATS") || cmd_kw(c, 1, "STATS_TOTALS") || cmd_kw(c, 1, "STATS_AVERAGES"))
+		admin_show_stats(out, c->w[1]);
 	else if (cmd_kw(c, 1, "TOTALS"))
-		show_totals(out);
+		admin_show_totals(out);
+	else if (cmd_kw(c, 1, "FDS") || cmd_kw(c, 1, "DNS_HOSTS") || cmd_kw(c, 1, "DNS_ZONES"))
+		show_no_rows(out, c->w[1]);
 	else if (cmd_kw(c, 1, "CONFIG"))
 		show_config(out, cfg);
 	else if (cmd_kw(c, 1, "ROUTES"))
@@ -440,7 +381,8 @@ bool admin_show(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 		show_ryw(out);
 	else if (cmd_kw(c, 1, "HELP"))
 		show_help(out);
-	else if (cmd_kw(c, 1, "CLIENTS") || cmd_kw(c, 1, "SERVERS") || cmd_kw(c, 1, "LISTS")) {
+	else if (cmd_kw(c, 1, "CLIENTS") || cmd_kw(c, 1, "SERVERS") || cmd_kw(c, 1, "SOCKETS") || cmd_kw(c, 1, "LISTS") ||
+	         cmd_kw(c, 1, "MEM")) {
 		admin_show_conns(cl, c->w[1], out);
 		*deferred = admin_pending(cl);   /* false when it could not start and answered with an error */
 	} else

@@ -329,6 +329,14 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 		client_close(cl, "3D000", msg);
 		return;
 	}
+	if (pause_is_disabled(cl->dbname)) {
+		char msg[200];
+		if (looked_up)
+			free(looked_up->secret);
+		snprintf(msg, sizeof msg, "database \"%s\" is not currently accepting connections (DISABLE)", cl->dbname);
+		client_close(cl, "55000", msg);
+		return;
+	}
 	cl->pool = pool_get(w, db, cl->dbname, cl->user);
 	if (!cl->pool) {
 		if (looked_up)

@@ -197,7 +197,7 @@ static bool answer_own(struct client *cl, const struct cls_event *e, struct iobu
 			return msg_error(out, "ERROR", "42704", msg), false;
 		}
 		struct result res;
-		const char *col = e->name;
+		const struct col col = COL_TEXT(e->name);
 		res_begin(&res, out, &col, 1);
 		res_row(&res, &v);
 		res_complete(out, "SHOW");

@@ -857,6 +857,18 @@ bool list_contains(const char *list, const char *name, bool ci)
 	return false;
 }
 
+/* A duration in µs as PgBouncer shows it: seconds, without a unit, with a fraction only when there is one. */
+static void seconds_str(int64_t us, char *out, size_t n)
+{
+	if (us % 1000000 == 0) {
+		snprintf(out, n, "%lld", (long long)(us / 1000000));
+		return;
+	}
+	int len = snprintf(out, n, "%lld.%06lld", (long long)(us / 1000000), (long long)(us % 1000000));
+	while (len > 0 && (size_t)len < n && out[len - 1] == '0')
+		out[--len] = 0;
+}
+
 /* Render a setting's value for comparison and display. */
 static void setting_str(const struct config *cfg, const struct setting *st, char *out, size_t n)
 {
@@ -866,7 +878,7 @@ static void setting_str(const struct config *cfg, const struct setting *st, char
 	case CT_BOOL: snprintf(out, n, "%d", *(const bool *)f); break;
 	case CT_ENUM: snprintf(out, n, "%s", st->enums[*(const int *)f]); break;
 	case CT_INT: snprintf(out, n, "%d", *(const int *)f); break;
-	case CT_DUR: snprintf(out, n, "%.3fs", (double)*(const int64_t *)f / 1e6); break;
+	case CT_DUR: seconds_str(*(const int64_t *)f, out, n); break;
 	case CT_SIZE: snprintf(out, n, "%lld", (long long)*(const int64_t *)f); break;
 	}
 }

@@ -1,4 +1,4 @@
-/* PAUSE, RESUME, KILL and SHUTDOWN WAIT_FOR_CLIENTS: the shared pause state and each worker's part in it. */
+/* PAUSE, RESUME, KILL, DISABLE, ENABLE and SHUTDOWN WAIT_FOR_CLIENTS: the shared pause state and each worker's part in it. */
 #include "pause.h"
 #include "worker.h"
 #include "client.h"
@@ -102,6 +102,47 @@ bool pause_is_paused_slow(const char *dbname)
 	bool held = g_shared.pause.all || find_locked(dbname) >= 0;
 	pthread_mutex_unlock(&g_shared.pause.lock);
 	return held;
+}
+
+/* Index of db among the disabled names, or -1 (caller holds the lock). */
+static int find_disabled_locked(const char *db)
+{
+	for (int i = 0; i < MAX_PAUSED; i++)
+		if (g_shared.pause.disabled[i] && strcmp(g_shared.pause.disabled[i], db) == 0)
+			return i;
+	return -1;
+}
+
+int pause_disable(const char *db, bool on, char *err, size_t errlen)
+{
+	struct pause_state *ps = &g_shared.pause;
+	int rc = 0;
+	pthread_mutex_lock(&ps->lock);
+	int i = find_disabled_locked(db);
+	if (!on && i >= 0) {
+		free(ps->disabled[i]);
+		ps->disabled[i] = NULL;
+		atomic_fetch_sub(&ps->ndisabled, 1);
+	} else if (on && i < 0) {
+		for (i = 0; i < MAX_PAUSED && ps->disabled[i]; i++)
+			;
+		if (i == MAX_PAUSED || !(ps->disabled[i] = strdup(db))) {
+			snprintf(err, errlen, "too many disabled databases");
+			rc = -1;
+		} else {
+			atomic_fetch_add(&ps->ndisabled, 1);
+		}
+	}
+	pthread_mutex_unlock(&ps->lock);
+	return rc;
+}
+
+bool pause_is_disabled_slow(const char *dbname)
+{
+	pthread_mutex_lock(&g_shared.pause.lock);
+	bool off = find_disabled_locked(dbname) >= 0;
+	pthread_mutex_unlock(&g_shared.pause.lock);
+	return off;
 }
 
 bool pause_park_slow(struct client *cl)

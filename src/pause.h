@@ -1,4 +1,4 @@
-/* PAUSE, RESUME, KILL and SHUTDOWN WAIT_FOR_CLIENTS: the shared pause state and each worker's part in it. */
+/* PAUSE, RESUME, KILL, DISABLE, ENABLE and SHUTDOWN WAIT_FOR_CLIENTS: the shared pause state and each worker's part in it. */
 #ifndef PGR_PAUSE_H
 #define PGR_PAUSE_H
 
@@ -13,6 +13,15 @@ bool pause_is_paused_slow(const char *dbname);
 static inline bool pause_is_paused(const char *dbname)
 {
 	return atomic_load_explicit(&g_shared.pause.npaused, memory_order_relaxed) != 0 && pause_is_paused_slow(dbname);
+}
+
+/* DISABLE (on) or ENABLE (off) new client logins to db; 0, or -1 with err when too many are disabled. */
+int pause_disable(const char *db, bool on, char *err, size_t errlen);
+/* True when db refuses new client logins (DISABLE); any thread. */
+bool pause_is_disabled_slow(const char *dbname);
+static inline bool pause_is_disabled(const char *dbname)
+{
+	return atomic_load_explicit(&g_shared.pause.ndisabled, memory_order_relaxed) != 0 && pause_is_disabled_slow(dbname);
 }
 
 /* The hot-path check before a client's next unit of work: true when cl was parked (its input waits for RESUME). */

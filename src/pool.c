@@ -693,6 +693,8 @@ static void publish_stats(struct pool *p)
 	}
 	st.cl_active = p->n_clients - st.cl_waiting;
 	st.queries = p->n_queries;
+	st.xacts = p->n_xacts;
+	st.primary = p->primary;
 	st.assignments = p->n_assignments;
 	st.wait_us = p->wait_us;
 	st.routed[0] = p->n_routed[0];

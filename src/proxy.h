@@ -214,11 +214,12 @@ struct node_quota {
 struct pool_stats {
 	int cl_active, cl_waiting, sv_active, sv_idle, sv_login;
 	int64_t maxwait_us;
-	uint64_t queries;
+	uint64_t queries, xacts;         /* statements, and transactions ended (ReadyForQuery 'I') */
 	uint64_t assignments, wait_us;   /* servers handed to clients, and the time those clients waited */
 	uint64_t routed[2];              /* units of work sent to the primary [0] and to replicas [1] */
 	/* per node: server connections active (linked or resetting), idle, logging in; clients queued */
 	int node_active[MAX_NODES], node_idle[MAX_NODES], node_login[MAX_NODES], node_waiting[MAX_NODES];
+	int primary;                     /* the node that takes writes (index into the node_* arrays) */
 };
 
 #define MAX_WORKERS 64
@@ -280,7 +281,7 @@ struct pool {
 	int n_clients;
 	bool gone;                /* its [databases] entry was removed by a reload */
 	/* this worker's counters, published by the janitor (pool_stats) */
-	uint64_t n_queries, n_assignments, wait_us, n_routed[2];
+	uint64_t n_queries, n_xacts, n_assignments, wait_us, n_routed[2];
 };
 
 /* A request handed to a worker from another thread. */
@@ -366,6 +367,9 @@ struct pause_state {
 	pthread_mutex_t lock;
 	bool all;
 	char *db[MAX_PAUSED];
+	/* Databases refused to new clients by DISABLE (same lock; logins read ndisabled first). */
+	atomic_int ndisabled;
+	char *disabled[MAX_PAUSED];
 };
 
 /* Seconds each [routes] rule's max_lag was not met, by rule name: fed by the cluster monitor (status.c). */

@@ -366,21 +366,23 @@ def clean_server(cluster, timeout=5.0):
 
 @pytest.fixture
 def pgrouter(cluster, request):
-    """Factory: pgrouter(databases=None, wait=True, launch=True, **settings) -> a started Proxy.
+    """Factory: pgrouter(databases=None, wait=True, launch=True, kind=None, **settings) -> a started Proxy.
 
     databases maps a database name to a dict (or connection string); the default is the
-    cluster's primary alone (routing tests pass db_entry(cluster, replicas=True)). Settings go to [pgrouter] (or [pgbouncer]). At teardown
+    cluster's primary alone (routing tests pass db_entry(cluster, replicas=True)). Settings go to [pgrouter] (or [pgbouncer]).
+    kind ("pgrouter" or "pgbouncer") picks the proxy regardless of PGR_TEST_PROXY (tests that compare
+    the two start one of each); the default is the suite's PROXY_KIND. At teardown
     every proxy is stopped and the test fails if one crashed, hung or logged a sanitizer error."""
     made = []
     workroot = Path(tempfile.mkdtemp(prefix="proxy-", dir=cluster.base_dir))
     workroot.chmod(0o755)  # PgBouncer runs as postgres and must read its files
 
-    def start(databases=None, wait=True, launch=True, **settings):
+    def start(databases=None, wait=True, launch=True, kind=None, **settings):
         workdir = workroot / str(len(made))
         workdir.mkdir()
         workdir.chmod(0o755)
         dbs = databases if databases is not None else {"postgres": db_entry(cluster)}
-        proxy = Proxy(PROXY_KIND, cluster, workdir, dbs, settings)
+        proxy = Proxy(kind or PROXY_KIND, cluster, workdir, dbs, settings)
         made.append(proxy)
         if not launch:  # the caller only wants the config (e.g. to break it)
             proxy.write_config()

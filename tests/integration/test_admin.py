@@ -23,18 +23,23 @@ from helpers import client_backends, db_entry, wait_for
 pytestmark = pytest.mark.pgrouter_only
 
 SHOWS = ("VERSION", "DATABASES", "POOLS", "CLIENTS", "SERVERS", "STATS", "TOTALS", "CONFIG", "LISTS",
-         "NODES", "ROUTES", "HELP")
+         "NODES", "ROUTES", "HELP", "STATS_TOTALS", "STATS_AVERAGES", "USERS", "SOCKETS", "MEM", "FDS",
+         "DNS_HOSTS", "DNS_ZONES")
+# SHOWs with no rows before any client has used a pool (or always, in pgrouter: FDS and the DNS cache)
+EMPTY_AT_START = ("POOLS", "STATS", "SERVERS", "ROUTES", "STATS_TOTALS", "STATS_AVERAGES", "USERS", "FDS",
+                  "DNS_HOSTS", "DNS_ZONES")
 CHANGING = ("RELOAD", "SHUTDOWN", "SHUTDOWN WAIT_FOR_CLIENTS", "reload;", "  shutdown  ", "PAUSE",
             "PAUSE postgres", "RESUME", "RESUME postgres", "KILL postgres", "KILL",
-            "SET default_pool_size = 1", "set verbose to 2")
+            "SET default_pool_size = 1", "set verbose to 2", "DISABLE postgres", "ENABLE postgres",
+            "RECONNECT", "RECONNECT postgres", "WAIT_CLOSE", "SUSPEND")
 
 
 # ----- SHOW output matches the config and the traffic ----------------------------------
 
 DATABASE_COLUMNS = ["name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
-                    "reserve_pool_size", "server_lifetime", "pool_mode", "max_connections",
-                    "current_connections", "max_client_connections", "current_client_connections",
-                    "paused", "disabled", "replicas", "target"]
+                    "reserve_pool", "pool_mode", "max_connections", "current_connections", "paused",
+                    "disabled", "replicas", "target", "current_replica_connections",
+                    "current_client_connections", "server_lifetime"]
 
 
 def test_show_version_databases_config(pgrouter, cluster, psql):
@@ -58,14 +63,13 @@ def test_show_version_databases_config(pgrouter, cluster, psql):
         conf_cols = columns(c, "CONFIG")
         conf_rows = {r["key"]: r for r in show(c, "CONFIG")}
     assert set(got) == {"postgres", "reports", "solo"}, got
-    base = {"host": "127.0.0.1", "port": str(cluster.primary.port), "database": "postgres",
-            "server_lifetime": "1800", "max_connections": "0", "max_client_connections": "0",
-            "paused": "0", "disabled": "0", "reserve_pool_size": "0"}
-    want = {"postgres": dict(base, name="postgres", force_user=None, pool_size="7", min_pool_size="0",
+    base = {"host": "127.0.0.1", "port": cluster.primary.port, "database": "postgres",
+            "server_lifetime": 1800, "max_connections": 0, "paused": 0, "disabled": 0, "reserve_pool": 0}
+    want = {"postgres": dict(base, name="postgres", force_user=None, pool_size=7, min_pool_size=0,
                              pool_mode=None, replicas=reps, target="auto"),
-            "reports": dict(base, name="reports", force_user=None, pool_size="3", min_pool_size="1",
+            "reports": dict(base, name="reports", force_user=None, pool_size=3, min_pool_size=1,
                             pool_mode="session", replicas=reps, target="replica"),
-            "solo": dict(base, name="solo", force_user="pgr_other", pool_size="7", min_pool_size="0",
+            "solo": dict(base, name="solo", force_user="pgr_other", pool_size=7, min_pool_size=0,
                          pool_mode=None, replicas="", target="auto")}
     for name, row in want.items():
         assert {k: got[name][k] for k in row} == row, got[name]
@@ -76,8 +80,8 @@ def test_show_version_databases_config(pgrouter, cluster, psql):
             "default_pool_size": "7", "max_client_conn": "40", "workers": "2", "http_port": "0"}
     assert {k: conf.get(k) for k in want} == want, conf
     assert conf_rows["default_pool_size"]["default"] == "20"
-    assert conf_rows["server_lifetime"]["default"] == "3600.000s"
-    assert conf_rows["server_lifetime"]["value"] == "1800.000s"
+    assert conf_rows["server_lifetime"]["default"] == "3600"   # seconds, as PgBouncer prints them
+    assert conf_rows["server_lifetime"]["value"] == "1800"
     changeable = {k: r["changeable"] for k, r in conf_rows.items()}
     assert {k: changeable[k] for k in ("listen_port", "listen_addr", "workers", "pkt_buf", "http_port",
                                        "http_addr", "pidfile")} == dict.fromkeys(
@@ -87,7 +91,18 @@ def test_show_version_databases_config(pgrouter, cluster, psql):
 
     # psql (simple protocol, as operators use it) sees the same
     r = psql(pgr.dsn(dbname="pgbouncer"), "SHOW DATABASES")
-    assert r.rc == 0 and f"solo|127.0.0.1|{cluster.primary.port}|postgres|pgr_other|7|0|0|1800|" in r.out, r
+    assert r.rc == 0 and f"solo|127.0.0.1|{cluster.primary.port}|postgres|pgr_other|7|0|0||0|0|0|0||auto|0|0|1800" \
+        in r.out, r
+
+
+PGBOUNCER_TOTALS = {f"{kind}_{what}" for kind in ("total", "avg")
+                    for what in ("xact_count", "query_count", "client_bytes", "server_bytes", "xact_time",
+                                 "query_time", "wait_time")}
+STATS_COLUMNS = ["database", "total_xact_count", "total_query_count", "total_received", "total_sent",
+                 "total_xact_time", "total_query_time", "total_wait_time", "avg_xact_count",
+                 "avg_query_count", "avg_recv", "avg_sent", "avg_xact_time", "avg_query_time",
+                 "avg_wait_time", "total_server_assignment_count", "total_routed_primary",
+                 "total_routed_replica"]
 
 
 def test_show_totals_and_stats_follow_traffic(pgrouter, cluster):
@@ -97,7 +112,7 @@ def test_show_totals_and_stats_follow_traffic(pgrouter, cluster):
         before = totals(c)
         assert set(before) == {"query_count", "server_assignment_count", "wait_time", "server_connects",
                                "protocol_errors", "auth_failures", "routed_primary", "routed_replica",
-                               "retries", "sessions_pinned", "clients"}, before
+                               "retries", "sessions_pinned", "clients"} | PGBOUNCER_TOTALS, before
         assert before["clients"] >= 1   # this console session
         with pgr.connect(user=NOBODY) as app, pgr.connect(user=NOBODY, dbname="other") as other:
             for i in range(25):
@@ -126,19 +141,21 @@ def test_show_totals_and_stats_follow_traffic(pgrouter, cluster):
                       and s["server_connects"] >= before["server_connects"] + 2
                       # 36 queries, one fewer assignment: the pinned session keeps its server
                       and s["server_assignment_count"] >= before["server_assignment_count"] + 35
-                      and s["clients"] >= before["clients"] + 2)
+                      and s["clients"] >= before["clients"] + 2
+                      # PgBouncer's names: every autocommit statement is a transaction of its own
+                      and s["total_query_count"] == s["query_count"]
+                      and s["total_xact_count"] >= before["total_xact_count"] + 36)
                 return s if ok else None
             after = wait_for(grown, timeout=3, what=f"SHOW TOTALS to count the traffic (before {before})")
 
             # SHOW STATS: the same per database, PgBouncer's column names first
-            assert columns(c, "STATS") == ["database", "total_query_count", "total_server_assignment_count",
-                                           "total_wait_time", "total_routed_primary",
-                                           "total_routed_replica"]
+            assert columns(c, "STATS") == STATS_COLUMNS
 
             def per_db():
                 rows = {r["database"]: {k: int(v) for k, v in r.items() if k != "database"}
                         for r in show(c, "STATS")}
                 ok = ("other" in rows and rows["other"]["total_query_count"] == 4
+                      and rows["other"]["total_xact_count"] == 4
                       and rows["other"]["total_routed_primary"] == 4
                       and rows["postgres"]["total_query_count"] >= 32
                       and rows["postgres"]["total_routed_replica"] >= 25)
@@ -150,6 +167,12 @@ def test_show_totals_and_stats_follow_traffic(pgrouter, cluster):
                  what="SHOW TOTALS clients to drop after a disconnect")
 
 
+POOL_COLUMNS = ["database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req", "cl_waiting_cancel_req",
+                "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle", "sv_used", "sv_tested",
+                "sv_login", "maxwait", "maxwait_us", "pool_mode", "paused", "cl_waiting_primary",
+                "cl_waiting_replica", "sv_active_replica", "sv_idle_replica", "sv_login_replica"]
+
+
 def test_show_pools_shows_waiting_client(pgrouter, cluster):
     pgr = pgrouter(default_pool_size=1, workers=1, pool_mode="transaction")
     holder = pgr.connect(user=NOBODY)
@@ -158,9 +181,7 @@ def test_show_pools_shows_waiting_client(pgrouter, cluster):
     waiter = Background(lambda: pgr.connect(user=NOBODY).execute("SELECT 1").close())
     try:
         with console(pgr) as c:
-            assert columns(c, "POOLS") == ["database", "user", "cl_active", "cl_waiting", "sv_active",
-                                           "sv_idle", "sv_used", "sv_tested", "sv_login", "maxwait",
-                                           "maxwait_us", "pool_mode", "paused"]
+            assert columns(c, "POOLS") == POOL_COLUMNS
             row = wait_for(lambda: (r := pool_row(c, "postgres", NOBODY)) and r["cl_waiting"] == 1
                            and r["maxwait"] * 1_000_000 + r["maxwait_us"] > 0 and r, timeout=3,
                            what="SHOW POOLS to show the queued client")
@@ -183,10 +204,42 @@ def test_show_pools_shows_waiting_client(pgrouter, cluster):
         holder.close()
 
 
-CLIENT_COLUMNS = ["type", "user", "database", "replication", "state", "addr", "port", "local_addr",
-                  "local_port", "connect_time", "request_time", "wait", "wait_us", "close_needed", "ptr",
-                  "link", "remote_pid", "tls", "application_name", "id", "worker", "node"]
-SERVER_COLUMNS = CLIENT_COLUMNS[:-1] + ["role"]
+def test_show_pools_counts_the_primary_and_the_replicas_apart(pgrouter, cluster):
+    """A client queued for the primary while replica connections sit idle: PgBouncer's sv_* columns
+    count the primary's connections only (sv_idle 0: nothing there to take), the replicas' are in
+    pgrouter's *_replica columns, and cl_waiting_primary says which node the client waits for."""
+    pgr = pgrouter(databases={"postgres": db_entry(cluster, replicas=True, pool_size=1)}, workers=1)
+    reader, holder = pgr.connect(user=NOBODY), pgr.connect(user=NOBODY)
+    try:
+        for i in range(4):   # reads go to the replicas and leave their connections idle
+            reader.execute(f"SELECT {i}")
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1")   # holds the primary's only server connection
+        waiter = Background(lambda: pgr.connect(user=NOBODY).execute("/* pgrouter: primary */ SELECT 1").close())
+        with console(pgr) as c:
+            row = wait_for(lambda: (r := pool_row(c, "postgres", NOBODY)) and r["cl_waiting"] == 1 and r,
+                           timeout=3, what="SHOW POOLS to show the client queued for the primary")
+            assert (row["sv_active"], row["sv_idle"], row["sv_login"]) == (1, 0, 0), row
+            assert (row["cl_waiting_primary"], row["cl_waiting_replica"]) == (1, 0), row
+            assert row["sv_idle_replica"] >= 1 and row["sv_active_replica"] == 0, row
+            replica_ports = {r.port for r in cluster.replicas}
+            servers = show(c, "SERVERS")
+            assert sum(s["role"] == "replica" and s["port"] in replica_ports for s in servers) \
+                == row["sv_idle_replica"], servers
+            holder.execute("COMMIT")
+            assert waiter.done.wait(5) and not waiter.error, waiter.error
+            row = wait_for(lambda: (r := pool_row(c, "postgres", NOBODY)) and r["cl_waiting"] == 0
+                           and r["sv_active"] == 0 and r, timeout=3, what="SHOW POOLS to show the queue drained")
+            assert row["sv_idle"] == 1 and row["cl_waiting_primary"] == 0, row
+    finally:
+        reader.close()
+        holder.close()
+
+
+CLIENT_COLUMNS = ["type", "user", "database", "state", "addr", "port", "local_addr", "local_port",
+                  "connect_time", "request_time", "wait", "wait_us", "close_needed", "ptr", "link",
+                  "remote_pid", "tls", "application_name", "id", "worker", "node", "role"]
+SERVER_COLUMNS = CLIENT_COLUMNS
 
 
 def test_show_clients_servers_and_lists_match_the_sockets(pgrouter, cluster):
@@ -210,20 +263,21 @@ def test_show_clients_servers_and_lists_match_the_sockets(pgrouter, cluster):
             b = clients[local_port(busy)]
             assert (b["type"], b["user"], b["database"], b["state"], b["application_name"]) == \
                 ("C", NOBODY, "postgres", "active", "admin-test-busy"), b
-            assert b["addr"] == "127.0.0.1" and b["local_port"] == str(pgr.port), b
+            assert b["addr"] == "127.0.0.1" and b["local_port"] == pgr.port, b
             assert b["node"] == f"127.0.0.1:{cluster.primary.port}" and b["tls"] == "", b
-            assert b["connect_time"].endswith(" UTC") and b["replication"] == "none", b
+            assert b["connect_time"].endswith(" UTC") and b["role"] == "primary", b
             i = clients[local_port(idle)]
-            assert (i["state"], i["link"], i["node"], i["user"]) == ("idle", None, None, "pgr_pool"), i
+            assert (i["state"], i["link"], i["node"], i["role"], i["user"]) == ("idle", None, None, None, "pgr_pool"), i
             assert len({r["id"] for r in clients.values()}) == len(clients)
 
             mine = [s for s in servers if s["ptr"] == b["link"]]
             assert len(mine) == 1, (b, servers)
             s = mine[0]
             assert (s["type"], s["state"], s["link"], s["remote_pid"], s["role"]) == \
-                ("S", "active", b["ptr"], str(busy_pid), "primary"), s
+                ("S", "active", b["ptr"], busy_pid, "primary"), s
             assert (s["user"], s["database"], s["port"], s["application_name"]) == \
-                (NOBODY, "postgres", str(cluster.primary.port), "admin-test-busy"), s
+                (NOBODY, "postgres", cluster.primary.port, "admin-test-busy"), s
+            assert s["node"] == f"127.0.0.1:{cluster.primary.port}", s
             # every backend pgrouter shows exists on its node, and every pool backend is shown
             on_nodes = {}
             for node in cluster.nodes:
@@ -234,7 +288,7 @@ def test_show_clients_servers_and_lists_match_the_sockets(pgrouter, cluster):
             others = [r for r in servers if r["ptr"] != b["link"]]
             assert others and all(r["state"] == "idle" and r["link"] is None for r in others), others
 
-            lists = {r["list"]: int(r["items"]) for r in show(c, "LISTS")}
+            lists = {r["list"]: r["items"] for r in show(c, "LISTS")}
             assert lists["databases"] == 1 and lists["used_clients"] == 3, lists
             assert lists["used_servers"] == len(servers) and lists["login_clients"] == 0, lists
             assert lists["pools"] == 2 and lists["users"] == 2, lists
@@ -302,12 +356,12 @@ def test_rights_admin_stats_and_others(pgrouter, cluster):
     with console(pgr, user=STATS) as c:
         for what in SHOWS:   # (no pool exists yet: SHOW POOLS and STATS are empty)
             cur = c.execute(f"SHOW {what}")
-            assert cur.description and (cur.fetchall() or what in ("POOLS", "STATS", "SERVERS", "ROUTES")), what
+            assert cur.description and (cur.fetchall() or what in EMPTY_AT_START), what
         assert c.execute("SHOW ROUTE 'select 1'").fetchone()   # explaining changes nothing
         for cmd in CHANGING:
             assert sqlstate_of(lambda: c.execute(cmd)) == "42501", cmd
         assert show(c, "VERSION")   # the session survives its refusals
-        assert database_row(c, "postgres")["paused"] == "0"
+        assert database_row(c, "postgres")["paused"] == 0
         assert config(c)["default_pool_size"] == "10"
     time.sleep(0.3)
     assert pgr.alive(), "a stats user's SHUTDOWN stopped pgrouter"

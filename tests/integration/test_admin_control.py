@@ -1,6 +1,7 @@
 """Admin console control commands: RELOAD and SET apply at once without dropping a client,
 PAUSE answers only after in-flight transactions end and holds new work until RESUME, KILL closes a
-database's connections, SHUTDOWN exits at once and SHUTDOWN WAIT_FOR_CLIENTS loses no query under
+database's connections, DISABLE refuses new logins until ENABLE, RECONNECT replaces server connections
+as they are released and WAIT_CLOSE waits for that, SHUTDOWN exits at once and SHUTDOWN WAIT_FOR_CLIENTS loses no query under
 pgbench. Rights for these commands are checked in test_admin.py."""
 
 import os
@@ -70,15 +71,15 @@ def _reload_pool_size_and_route(pgrouter, cluster):
     try:
         reader.execute(f"/* route: reload_test */ SELECT '{before}'").fetchall()
         with console(pgr) as c:
-            assert database_row(c, "postgres")["pool_size"] == "2"
+            assert database_row(c, "postgres")["pool_size"] == 2
             assert show(c, "ROUTES") == []
             pgr.write_config(default_pool_size=5,
                              routes={"reload_test": "database=routed tag=reload_test target=primary"})
             time.sleep(0.2)
-            assert database_row(c, "postgres")["pool_size"] == "2"   # the file alone changes nothing
+            assert database_row(c, "postgres")["pool_size"] == 2   # the file alone changes nothing
             c.execute("RELOAD")
             # RELOAD has returned: every worker runs on the new file now (no waiting needed)
-            assert database_row(c, "postgres")["pool_size"] == "5"
+            assert database_row(c, "postgres")["pool_size"] == 5
             assert config(c)["default_pool_size"] == "5"
             assert [r["name"] for r in show(c, "ROUTES")] == ["reload_test"]
         reader.execute(f"/* route: reload_test */ SELECT '{after}'").fetchall()   # same connection
@@ -111,7 +112,7 @@ def test_set_changes_settings_at_runtime(pgrouter, cluster):
         with console(pgr) as c:
             c.execute("SET default_pool_size = 3")
             assert config(c)["default_pool_size"] == "3"
-            assert database_row(c, "postgres")["pool_size"] == "3"
+            assert database_row(c, "postgres")["pool_size"] == 3
             with Sampler(counter) as s:
                 assert burst(pgr, 6, 0.5) == []
             assert s.max == 3, f"after SET default_pool_size = 3 saw {s.max} server connections"
@@ -126,7 +127,7 @@ def test_set_changes_settings_at_runtime(pgrouter, cluster):
                 assert sqlstate_of(lambda: c.execute(cmd)) == state, cmd
             conf = config(c)
             assert (conf["default_pool_size"], conf["query_wait_timeout"], conf["log_connections"],
-                    conf["listen_port"], conf["auth_type"]) == ("4", "30.000s", "0", str(pgr.port), "trust"), conf
+                    conf["listen_port"], conf["auth_type"]) == ("4", "30", "0", str(pgr.port), "trust"), conf
 
             pgr.write_config(default_pool_size=9)      # edited, not reloaded
             c.execute("SET max_client_conn = 50")
@@ -136,7 +137,7 @@ def test_set_changes_settings_at_runtime(pgrouter, cluster):
             c.execute("RELOAD")                        # the file changed default_pool_size: it wins there
             conf = config(c)
             assert (conf["default_pool_size"], conf["max_client_conn"], conf["query_wait_timeout"],
-                    conf["log_connections"]) == ("9", "50", "30.000s", "0"), conf
+                    conf["log_connections"]) == ("9", "50", "30", "0"), conf
         assert "SET default_pool_size applied" in pgr.log
         assert pgr.alive()
     finally:
@@ -178,17 +179,17 @@ def test_sighup_and_console_reload_agree(pgrouter, cluster):
         assert "default_pool_size" in str(e.value) and "pgrouter.ini:" in str(e.value), e.value
         assert pgr.log.count("reload failed") == 1
         assert pgr.alive()
-        assert database_row(c, "postgres")["pool_size"] == "4"
+        assert database_row(c, "postgres")["pool_size"] == 4
         pgr.send_signal(signal.SIGHUP)
         wait_for(lambda: pgr.log.count("reload failed") == 2, timeout=3,
                  what="SIGHUP to refuse the bad file")
         assert pgr.alive() and config(c)["default_pool_size"] == "4"
         pgr.write_config(default_pool_size=6)   # fixed: both paths now apply it
         c.execute("RELOAD")
-        assert database_row(c, "postgres")["pool_size"] == "6"
+        assert database_row(c, "postgres")["pool_size"] == 6
         pgr.write_config(default_pool_size=8)
         pgr.send_signal(signal.SIGHUP)
-        wait_for(lambda: database_row(c, "postgres")["pool_size"] == "8", timeout=3,
+        wait_for(lambda: database_row(c, "postgres")["pool_size"] == 8, timeout=3,
                  what="SIGHUP to apply the file")
 
 
@@ -207,7 +208,7 @@ def test_pause_waits_for_the_open_transaction_and_holds_new_queries(pgrouter, cl
         tx.execute("INSERT INTO admin_pause_test VALUES (1)")
         with console(pgr) as c, console(pgr) as watch:
             pause = Background(lambda: c.execute("PAUSE postgres"))
-            wait_for(lambda: database_row(watch, "postgres")["paused"] == "1", timeout=3,
+            wait_for(lambda: database_row(watch, "postgres")["paused"] == 1, timeout=3,
                      what="SHOW DATABASES to show the database paused")
             assert pool_row(watch, "postgres", "pgr_pool")["paused"] == 1
             assert not pause.done.wait(0.5), f"PAUSE returned with a transaction open: {pause.error}"
@@ -230,7 +231,7 @@ def test_pause_waits_for_the_open_transaction_and_holds_new_queries(pgrouter, cl
             watch.execute("RESUME postgres")
             assert query.done.wait(5) and query.result == 2, query.error
             assert late_login.done.wait(5) and late_login.result == 3, late_login.error
-            assert database_row(watch, "postgres")["paused"] == "0"
+            assert database_row(watch, "postgres")["paused"] == 0
             assert sqlstate_of(lambda: watch.execute("RESUME postgres")) == "55000"   # not paused
         assert later.execute("SELECT 4").fetchone()[0] == 4
     finally:
@@ -249,7 +250,7 @@ def test_pause_one_database_and_resume_cancels_a_waiting_pause(pgrouter, cluster
         a.execute("SELECT 1")
         with console(pgr) as c, console(pgr) as watch:
             c.execute("PAUSE postgres")   # nothing open: returns at once
-            assert {r["name"]: r["paused"] for r in show(watch, "DATABASES")} == {"postgres": "1", "other": "0"}
+            assert {r["name"]: r["paused"] for r in show(watch, "DATABASES")} == {"postgres": 1, "other": 0}
             assert b.execute("SELECT 'other runs'").fetchone()[0] == "other runs"
             held = Background(lambda: a.execute("SELECT 'held'").fetchone()[0])
             assert not held.done.wait(0.3)
@@ -260,7 +261,7 @@ def test_pause_one_database_and_resume_cancels_a_waiting_pause(pgrouter, cluster
             b.execute("BEGIN")
             b.execute("SELECT 1")
             pause = Background(lambda: c.execute("PAUSE"))
-            wait_for(lambda: database_row(watch, "other")["paused"] == "1", timeout=3, what="PAUSE to start")
+            wait_for(lambda: database_row(watch, "other")["paused"] == 1, timeout=3, what="PAUSE to start")
             assert not pause.done.wait(0.3)
             watch.execute("RESUME")
             assert pause.done.wait(5) and getattr(pause.error, "sqlstate", None) == "57014", pause.error
@@ -291,7 +292,7 @@ def test_kill_closes_clients_and_servers_and_holds_the_database_until_resume(pgr
             wait_for(lambda: len(client_backends(cluster, user="pgr_pool")) == 1, timeout=3,
                      what="the killed database's backends to go")
             bystander.execute("COMMIT")
-            assert database_row(c, "postgres")["paused"] == "1"
+            assert database_row(c, "postgres")["paused"] == 1
             newcomer = Background(lambda: pgr.connect(user="pgr_pool").execute("SELECT 'after'").fetchone()[0])
             assert not newcomer.done.wait(0.5), "a killed database served a new client before RESUME"
             c.execute("RESUME postgres")
@@ -300,6 +301,72 @@ def test_kill_closes_clients_and_servers_and_holds_the_database_until_resume(pgr
     finally:
         for conn in (in_tx, idle, bystander):
             conn.close()
+
+
+# ----- DISABLE, ENABLE, RECONNECT and WAIT_CLOSE (PgBouncer's commands) -------------------------
+
+def login_error(pgr, dbname):
+    """The ErrorResponse fields a new client gets when it logs in to dbname, or None if it may."""
+    with pgwire.Wire(pgr.port) as w:
+        try:
+            w.startup(user=NOBODY, database=dbname)
+        except pgwire.ServerError as e:
+            return e.fields
+    return None
+
+
+def test_disable_refuses_new_logins_and_enable_lets_them_in(pgrouter, cluster):
+    pgr = pgrouter(databases={"postgres": db_entry(cluster), "other": db_entry(cluster)}, workers=2)
+    inside = pgr.connect(user=NOBODY)
+    try:
+        inside.execute("SELECT 1")
+        with console(pgr) as c:
+            c.execute("DISABLE postgres")
+            assert {r["name"]: r["disabled"] for r in show(c, "DATABASES")} == {"postgres": 1, "other": 0}
+            for _ in range(4):   # every worker refuses
+                fields = login_error(pgr, "postgres")
+                assert fields and fields["C"] == "55000" and "DISABLE" in fields["M"], fields
+            assert login_error(pgr, "other") is None
+            assert inside.execute("SELECT 'still served'").fetchone()[0] == "still served"
+            c.execute("DISABLE postgres")   # again: no change, as in PgBouncer
+            c.execute("ENABLE postgres")
+            assert database_row(c, "postgres")["disabled"] == 0
+            assert login_error(pgr, "postgres") is None
+            with pgr.connect(user=NOBODY) as again:
+                assert again.execute("SELECT 2").fetchone()[0] == 2
+            for cmd, state in (("DISABLE", "42601"), ("ENABLE a b", "42601"), ("DISABLE nosuch", "3D000"),
+                               ("DISABLE pgbouncer", "22023")):
+                assert sqlstate_of(lambda: c.execute(cmd)) == state, cmd
+    finally:
+        inside.close()
+
+
+def test_reconnect_replaces_servers_as_released_and_wait_close_waits_for_it(pgrouter, cluster):
+    """RECONNECT closes idle server connections at once and marks those in use (close_needed = 1 in
+    SHOW SERVERS); WAIT_CLOSE answers once the last of them was released and closed."""
+    pgr = pgrouter(workers=2)
+    busy, idle = pgr.connect(user=NOBODY), pgr.connect(user="pgr_pool")
+    try:
+        busy.execute("BEGIN")
+        busy_pid = busy.execute("SELECT pg_backend_pid()").fetchone()[0]
+        idle_pid = idle.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with console(pgr) as c, console(pgr) as waiter_console:
+            c.execute("RECONNECT postgres")
+            wait_for(lambda: idle_pid not in {r[0] for r in client_backends(cluster)}, timeout=3,
+                     what="the idle server connection to close")
+            rows = {r["remote_pid"]: r for r in show(c, "SERVERS")}
+            assert rows[busy_pid]["close_needed"] == 1, rows
+            waiter = Background(lambda: waiter_console.execute("WAIT_CLOSE postgres").statusmessage)
+            assert not waiter.done.wait(0.5), "WAIT_CLOSE answered while a server still waits to close"
+            busy.execute("COMMIT")
+            assert waiter.done.wait(5) and waiter.result == "WAIT_CLOSE", waiter.error
+            assert busy_pid not in {r[0] for r in client_backends(cluster)}
+            assert busy.execute("SELECT pg_backend_pid()").fetchone()[0] not in (busy_pid, idle_pid)
+            assert all(r["close_needed"] == 0 for r in show(c, "SERVERS"))
+            assert c.execute("WAIT_CLOSE").statusmessage == "WAIT_CLOSE"   # nothing to wait for
+    finally:
+        busy.close()
+        idle.close()
 
 
 # ----- SHUTDOWN ---------------------------------------------------------------------------

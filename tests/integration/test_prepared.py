@@ -665,8 +665,11 @@ def test_server_connections_replaced_and_a_replica_lost(router, pcluster, tag):
             psycopg.connect(pgr.dsn(dbname="pgrouter"), autocommit=True, prepare_threshold=None) as admin:
         def idle_servers_gone():
             """pgrouter has no server connection for the pool any more."""
-            rows = admin.execute("SHOW POOLS").fetchall()
-            return all(int(r[4]) == 0 and int(r[5]) == 0 for r in rows if r[0] == "postgres")
+            cur = admin.execute("SHOW POOLS")
+            names = [d.name for d in cur.description]
+            rows = [dict(zip(names, r)) for r in cur.fetchall()]
+            return all(r[k] == 0 for r in rows if r["database"] == "postgres"
+                       for k in ("sv_active", "sv_idle", "sv_active_replica", "sv_idle_replica"))
         def kill_servers():
             """Terminate every backend pgrouter has (they are idle) and wait until it noticed."""
             wait_for(lambda: not idle_servers_gone(), timeout=10, what="pgrouter to report its servers")
