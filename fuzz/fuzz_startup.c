@@ -2,6 +2,7 @@
 #include "fuzz_common.h"
 #include "iobuf.h"
 #include "proto/codec.h"
+#include "proto/options.h"
 
 /* The input is one packet as a client sends it first: int32 length, int32 code, body.
  * It is parsed twice: as given (so wrong length words are exercised) and with the
@@ -56,13 +57,33 @@ static void check_parsed(const uint8_t *pkt, uint32_t len, const struct startup_
 		check_rebuild(pkt, len, sp);
 }
 
+/* Every setting the options parser hands out: a name without '=' or '-', inside the argument limit. */
+static int check_option(void *ctx, const char *name, const char *value)
+{
+	(void)ctx;
+	FUZZ_CHECK(name[0] != '\0' && !strchr(name, '=') && !strchr(name, '-'));
+	FUZZ_CHECK(strlen(name) + strlen(value) + 1 < PROTO_OPTION_MAX);
+	return 0;
+}
+
+/* The options parameter, split as the proxy splits it for session settings; a failure must say why. */
+static void check_options(const struct startup_pkt *sp)
+{
+	const char *opts = startup_get(sp, "options");
+	const char *why = NULL;
+	if (opts && proto_parse_options(opts, check_option, NULL, &why) < 0)
+		FUZZ_CHECK(why != NULL && *why != '\0');
+}
+
 /* Parse one packet; a failure must say why. */
 static void parse_one(const uint8_t *pkt, uint32_t len)
 {
 	struct startup_pkt sp;
 	const char *why = NULL;
-	if (proto_parse_startup(pkt, len, &sp, &why) == 0)
+	if (proto_parse_startup(pkt, len, &sp, &why) == 0) {
 		check_parsed(pkt, len, &sp);
+		check_options(&sp);
+	}
 	else
 		FUZZ_CHECK(why != NULL && *why != '\0');
 }

@@ -27,7 +27,8 @@ SCRAM="src/auth/scram.c src/auth/scram_server.c src/auth/scram_client.c src/auth
 SECRETS="src/auth/authfile.c src/auth/readfile.c src/auth/secret.c src/auth/md5pw.c $SCRAM"
 sources() {
 	case "$1" in
-	fuzz_codec | fuzz_startup) echo "$CODEC" ;;
+	fuzz_codec) echo "$CODEC" ;;
+	fuzz_startup) echo "$CODEC src/proto/options.c" ;;
 	fuzz_scram_server | fuzz_scram_client) echo "$SCRAM" ;;
 	fuzz_authfile) echo "$SECRETS" ;;
 	fuzz_hba) echo "src/auth/hba.c src/auth/readfile.c" ;;

@@ -15,6 +15,7 @@
 #include "ryw.h"
 #include "ryw_wait.h"
 #include "proto/cursor.h"
+#include "proto/options.h"
 #include "server.h"
 #include "tls.h"
 #include "worker.h"
@@ -212,36 +213,29 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	return params_set(&cl->startup, name, v) < 0 || params_set(&cl->params, name, v) < 0 ? (*why = "out of memory", -1) : 0;
 }
 
-/* "-c name=value" and "--name=value" inside the options parameter become session settings. */
+struct option_ctx {
+	struct client *cl;
+	const char *why;   /* why take_setting refused one */
+};
+
+/* One "-c name=value" of the options parameter: a session setting like any other startup parameter. */
+static int take_option(void *ctx, const char *name, const char *value)
+{
+	struct option_ctx *o = ctx;
+	return take_setting(o->cl, name, value, &o->why);
+}
+
+/* The options parameter: its -c settings become session settings; 0, or -1 with *why naming the problem. */
 static int take_options(struct client *cl, const char *opts, const char **why)
 {
 	if (list_contains(cl->c.w->cfg->ignore_startup_parameters, "options", true))
 		return 0;
-	char buf[1024];
-	if (strlen(opts) >= sizeof buf)
-		return *why = "options too long", -1;
-	snprintf(buf, sizeof buf, "%s", opts);
-	char *save = NULL;
-	for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		if (strcmp(tok, "-c") == 0)
-			tok = strtok_r(NULL, " \t", &save);
-		else if (strncmp(tok, "-c", 2) == 0)
-			tok += 2;
-		else if (strncmp(tok, "--", 2) == 0)
-			tok += 2;
-		else
-			return *why = "unsupported options (only -c name=value)", -1;
-		char *eq = tok ? strchr(tok, '=') : NULL;
-		if (!eq)
-			return *why = "unsupported options (only -c name=value)", -1;
-		*eq = 0;
-		for (char *d = tok; *d; d++)
-			if (*d == '-')
-				*d = '_';
-		if (take_setting(cl, tok, eq + 1, why) < 0)
-			return -1;
-	}
-	return 0;
+	struct option_ctx o = { .cl = cl };
+	if (proto_parse_options(opts, take_option, &o, why) == 0)
+		return 0;
+	if (o.why)
+		*why = o.why;   /* a setting in it was refused */
+	return -1;
 }
 
 /* Check and store the startup parameters; returns 0, or -1 after closing the client. */

@@ -6,6 +6,7 @@
 
 #include "iobuf.h"
 #include "proto/codec.h"
+#include "proto/options.h"
 #include "proto/cursor.h"
 #include "unit.h"
 
@@ -724,8 +725,48 @@ static void test_iobuf_small_limit(void)
 	free(b);
 }
 
+/* Collects "name=value;" for each setting proto_parse_options hands out. */
+static int collect_option(void *ctx, const char *name, const char *value)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 512 - n, "%s=%s;", name, value);
+	return strcmp(name, "stop_here") == 0 ? -1 : 0;
+}
+
+/* What one options value gives: the settings, or "ERR" when refused. */
+static const char *options_of(const char *opts, char *out)
+{
+	const char *why = NULL;
+	out[0] = 0;
+	if (proto_parse_options(opts, collect_option, out, &why) < 0 && why)
+		snprintf(out, 512, "ERR");
+	return out;
+}
+
+static void test_startup_options(void)
+{
+	char out[512];
+	CHECK_EQ_STR(options_of("", out), "");
+	CHECK_EQ_STR(options_of("-c statement_timeout=5s", out), "statement_timeout=5s;");
+	CHECK_EQ_STR(options_of("  -cwork_mem=8MB\t--search-path=a,b ", out), "work_mem=8MB;search_path=a,b;");
+	CHECK_EQ_STR(options_of("-c search_path=a,\\ b -c x.y=\\\\", out), "search_path=a, b;x.y=\\;");
+	CHECK_EQ_STR(options_of("-c application-name=a-b", out), "application_name=a-b;");
+	CHECK_EQ_STR(options_of("-c", out), "ERR");
+	CHECK_EQ_STR(options_of("-c =x", out), "ERR");
+	CHECK_EQ_STR(options_of("-c novalue", out), "ERR");
+	CHECK_EQ_STR(options_of("-D /tmp", out), "ERR");
+	CHECK_EQ_STR(options_of("plain", out), "ERR");
+	/* a refusal by the callback stops the split, with the callback's reason (none here) */
+	CHECK_EQ_STR(options_of("-c a=1 -c stop_here=1 -c b=2", out), "a=1;stop_here=1;");
+	char big[3000];
+	snprintf(big, sizeof big, "-c x=%02900d", 0);
+	CHECK_EQ_STR(options_of(big, out), "ERR");
+}
+
 int main(void)
 {
+	test_startup_options();
 	test_frame_types();
 	test_frame_limits();
 	test_frame_need_more();
