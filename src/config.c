@@ -52,6 +52,7 @@ static const struct setting settings[] = {
 	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
 	{ "listen_addr", CT_STR, "127.0.0.1", OFF(listen_addr), 0, 0, NULL, F_RESTART },
 	{ "listen_port", CT_INT, "6432", OFF(listen_port), 1, 65535, NULL, F_RESTART },
+	{ "so_reuseport", CT_BOOL, "0", OFF(so_reuseport), 0, 1, NULL, F_RESTART },
 	{ "unix_socket_dir", CT_STR, "", OFF(unix_socket_dir), 0, 0, NULL, F_RESTART },
 	{ "unix_socket_mode", CT_STR, "0777", OFF(unix_socket_mode), 0, 0, NULL, F_RESTART },
 	{ "unix_socket_group", CT_STR, "", OFF(unix_socket_group), 0, 0, NULL, F_RESTART },
@@ -139,7 +140,7 @@ static void setting_shown(const struct config *cfg, const struct setting *st, ch
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
-	"so_reuseport", "stats_period",
+	"stats_period",
 	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
 	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",

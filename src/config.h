@@ -67,6 +67,7 @@ struct config {
 	/* [pgrouter] — see etc/pgrouter.ini for meanings and defaults */
 	char *logfile, *pidfile, *listen_addr;
 	int listen_port;
+	bool so_reuseport;              /* other processes may listen on the same port (rolling restarts) */
 	char *unix_socket_dir, *unix_socket_mode, *unix_socket_group;   /* "" dir: no Unix-socket listener */
 	int unix_mode;                  /* unix_socket_mode as permission bits */
 	char *user;                     /* the Unix user to switch to once the listeners are bound ("": stay) */
