@@ -32,7 +32,7 @@ sources() {
 	fuzz_scram_server | fuzz_scram_client) echo "$SCRAM" ;;
 	fuzz_authfile) echo "$SECRETS" ;;
 	fuzz_hba) echo "src/auth/hba.c src/auth/readfile.c" ;;
-	fuzz_config) echo "src/config.c src/config_entries.c src/ryw_store_url.c src/log.c src/tls.c src/auth/hba.c $SECRETS" ;;
+	fuzz_config) echo "src/config.c src/config_source.c src/config_entries.c src/ryw_store_url.c src/log.c src/tls.c src/auth/hba.c $SECRETS" ;;
 	*) return 1 ;;
 	esac
 }

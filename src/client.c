@@ -581,7 +581,8 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 		client_bad_input(&cl->c, "unexpected message type", &type, 1);
 		return ACT_CLOSED;
 	}
-	if (atomic_load(&g_shared.shutdown) && !ryw_resuming(cl)) {   /* a parked read was accepted: serve it */
+	/* A parked read was accepted, and a connection accepted before the listeners closed gets its transaction. */
+	if (atomic_load(&g_shared.shutdown) && !ryw_resuming(cl) && !client_shutdown_spares(cl)) {
 		client_close(cl, "57P01", "pgrouter is shutting down");
 		return ACT_CLOSED;
 	}
@@ -677,6 +678,14 @@ void client_probe_done(struct client *cl)
 	client_finish_login(cl);
 }
 
+bool client_shutdown_spares(const struct client *cl)
+{
+	/* Bounded like a login: a connection that never sends a query cannot hold the shutdown forever. */
+	int64_t limit = cl->c.w->cfg->client_login_timeout;
+	return atomic_load(&g_shared.shutdown) == 1 && !cl->served && !cl->is_console &&
+	       (limit == 0 || cl->c.w->now - cl->connect_time < limit);
+}
+
 void client_link(struct client *cl, struct server *sv)
 {
 	metrics_linked(cl->c.w, cl);
@@ -685,6 +694,7 @@ void client_link(struct client *cl, struct server *sv)
 	conn_link(&cl->c, &sv->c);
 	cl->state = CL_LINKED;
 	cl->state_since = cl->c.w->now;
+	cl->served |= !cl->probing;
 	sv->state = SV_ACTIVE;
 	sv->state_since = cl->c.w->now;
 	prepared_server_linked(sv);

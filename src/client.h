@@ -19,6 +19,8 @@ void client_finish_login(struct client *cl);
 void client_probe_done(struct client *cl);
 /* Send an error (if msg) and close cl, releasing or closing its server. */
 void client_close(struct client *cl, const char *sqlstate, const char *msg);
+/* True while a safe shutdown still owes cl its first transaction: it was accepted before the listeners closed. */
+bool client_shutdown_spares(const struct client *cl);
 /* Handle a CancelRequest that names one of this worker's clients. */
 void client_cancel_request(struct worker *w, uint32_t pid, uint32_t key);
 /* The pool mode in force for cl. */

@@ -6,6 +6,7 @@
 #include "ryw_store.h"
 #include "tls.h"
 #include "config_int.h"
+#include "config_source.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -51,6 +52,7 @@ static const struct setting settings[] = {
 	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
 	{ "listen_addr", CT_STR, "127.0.0.1", OFF(listen_addr), 0, 0, NULL, F_RESTART },
 	{ "listen_port", CT_INT, "6432", OFF(listen_port), 1, 65535, NULL, F_RESTART },
+	{ "so_reuseport", CT_BOOL, "0", OFF(so_reuseport), 0, 1, NULL, F_RESTART },
 	{ "unix_socket_dir", CT_STR, "", OFF(unix_socket_dir), 0, 0, NULL, F_RESTART },
 	{ "unix_socket_mode", CT_STR, "0777", OFF(unix_socket_mode), 0, 0, NULL, F_RESTART },
 	{ "unix_socket_group", CT_STR, "", OFF(unix_socket_group), 0, 0, NULL, F_RESTART },
@@ -138,7 +140,7 @@ static void setting_shown(const struct config *cfg, const struct setting *st, ch
 
 /* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
-	"so_reuseport", "stats_period",
+	"stats_period",
 	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
 	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",
@@ -159,8 +161,22 @@ int config_fail(struct parse_state *ps, const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	snprintf(ps->err, ps->errlen, "%s:%d: %s: %s", ps->path, ps->line, key ? key : "", msg);
+	const char *file;
+	int line;
+	config_where(ps, &file, &line);
+	snprintf(ps->err, ps->errlen, "%s:%d: %s: %s", file, line, key ? key : "", msg);
 	return 0;
+}
+
+/* The file and line (in that file) of the line being parsed: an included file's own, not the main file's. */
+void config_where(const struct parse_state *ps, const char **file, int *line)
+{
+	if (ps->src) {
+		config_source_where(ps->src, ps->line, file, line);
+		return;
+	}
+	*file = ps->path;
+	*line = ps->line;
 }
 
 /* Durations: plain numbers are seconds (PgBouncer's unit); suffixes us, ms, s, min, h. */
@@ -360,8 +376,10 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 		if (!st) {
 			for (int i = 0; ignored_settings[i]; i++)
 				if (strcasecmp(name, ignored_settings[i]) == 0) {
-					log_warn(NULL, "%s:%d: %s: PgBouncer setting not used by pgrouter; ignored",
-					         ps->path, ps->line, name);
+					const char *file;
+					int line;
+					config_where(ps, &file, &line);
+					log_warn(NULL, "%s:%d: %s: PgBouncer setting not used by pgrouter; ignored", file, line, name);
 					return 1;
 				}
 			return config_fail(ps, name, "unknown setting");
@@ -573,51 +591,9 @@ static void config_free(struct config *cfg)
 	free(cfg->set_keys);
 	free(cfg->set_values);
 	free(cfg->set_file_values);
-	free(cfg->text);
+	config_source_put(cfg->src);
 	free(cfg->path);
 	free(cfg);
-}
-
-/* The whole file as one string (NUL-terminated); NULL with err. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		if (n + 1 >= cap) {
-			char *nb = cap > (64u << 20) ? NULL : realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				errno = ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	/* A directory opens fine but cannot be read: never run on defaults instead. */
-	if (buf && ferror(f)) {
-		free(buf);
-		buf = NULL;
-	}
-	if (!buf)
-		snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(errno ? errno : EIO));
-	fclose(f);
-	if (buf) {
-		buf[n] = 0;
-		*len = n;
-	}
-	return buf;
 }
 
 /* Apply the console's SETs (after the file, before validation); 0 or -1 after config_fail(). */
@@ -653,11 +629,11 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 	return 0;
 }
 
-/* Parse text (the file at path, as read) with the console's SETs on top, and validate. */
-static struct config *load_text(const char *path, const char *text, size_t len, int nsets, char *const *keys,
+/* Parse src (the file at path with its includes, as read) with the console's SETs on top, and validate. */
+static struct config *load_text(const char *path, struct config_source *src, int nsets, char *const *keys,
                                 char *const *values, char *err, size_t errlen)
 {
-	struct parse_state ps = { .path = path, .err = err, .errlen = errlen };
+	struct parse_state ps = { .path = path, .src = src, .err = err, .errlen = errlen };
 	struct config *cfg = calloc(1, sizeof *cfg);
 	if (!cfg) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -665,16 +641,12 @@ static struct config *load_text(const char *path, const char *text, size_t len, 
 	}
 	atomic_init(&cfg->refcount, 1);
 	cfg->path = strdup(path);
-	cfg->text = malloc(len + 1);
-	if (cfg->text) {
-		memcpy(cfg->text, text, len);
-		cfg->text[len] = 0;
-	}
+	cfg->src = config_source_get(src);
 	ps.cfg = cfg;
 	set_defaults(cfg);
 	/* fmemopen refuses an empty buffer: an empty file reads as one blank line. */
-	ps.f = len ? fmemopen((void *)text, len, "r") : fmemopen((void *)"\n", 1, "r");
-	if (!ps.f || !cfg->text || !cfg->path) {
+	ps.f = src->len ? fmemopen(src->text, src->len, "r") : fmemopen((void *)"\n", 1, "r");
+	if (!ps.f || !cfg->path) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		if (ps.f)
 			fclose(ps.f);
@@ -708,12 +680,11 @@ static struct config *load_text(const char *path, const char *text, size_t len, 
 /* Load and validate a config file. */
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
-	size_t len = 0;
-	char *text = read_file(path, &len, err, errlen);
-	if (!text)
+	struct config_source *src = config_source_read(path, err, errlen);
+	if (!src)
 		return NULL;
-	struct config *cfg = load_text(path, text, len, 0, NULL, NULL, err, errlen);
-	free(text);
+	struct config *cfg = load_text(path, src, 0, NULL, NULL, err, errlen);
+	config_source_put(src);
 	return cfg;
 }
 
@@ -742,18 +713,18 @@ static int surviving_sets(const struct config *old, const struct config *base, c
 
 struct config *config_reload(const struct config *old, char *err, size_t errlen)
 {
-	size_t len = 0;
-	char *text = read_file(old->path, &len, err, errlen);
-	if (!text)
+	/* Included files are read again too: a reload sees what they say now. */
+	struct config_source *src = config_source_read(old->path, err, errlen);
+	if (!src)
 		return NULL;
-	struct config *base = load_text(old->path, text, len, 0, NULL, NULL, err, errlen);
+	struct config *base = load_text(old->path, src, 0, NULL, NULL, err, errlen);
 	char **keys = base && old->nsets ? calloc((size_t)old->nsets, sizeof *keys) : NULL;
 	char **values = keys ? calloc((size_t)old->nsets, sizeof *values) : NULL;
 	int n = values ? surviving_sets(old, base, keys, values) : 0;
 	struct config *cfg = base;
 	if (n > 0) {
 		char why[600];
-		cfg = load_text(old->path, text, len, n, keys, values, why, sizeof why);
+		cfg = load_text(old->path, src, n, keys, values, why, sizeof why);
 		if (cfg)
 			config_put(base);
 		else {
@@ -764,7 +735,7 @@ struct config *config_reload(const struct config *old, char *err, size_t errlen)
 	}
 	free(keys);
 	free(values);
-	free(text);
+	config_source_put(src);
 	return cfg;
 }
 
@@ -800,8 +771,7 @@ int config_with_setting(const struct config *cfg, const char *key, const char *v
 	keys[n] = (char *)st->name;
 	values[n++] = (char *)value;
 	char why[600];
-	const char *text = cfg->text ? cfg->text : "";
-	*out = load_text(cfg->path, text, strlen(text), n, keys, values, why, sizeof why);
+	*out = load_text(cfg->path, cfg->src, n, keys, values, why, sizeof why);
 	free(keys);
 	free(values);
 	if (!*out) {

@@ -15,6 +15,7 @@ enum auth_type { AUTH_TRUST, AUTH_ANY, AUTH_PLAIN, AUTH_MD5, AUTH_SCRAM, AUTH_CE
 struct authfile;
 struct hba;
 struct ssl_ctx_st;
+struct config_source;
 
 #define MAX_NODES 16   /* primary + replicas of one database entry */
 
@@ -59,13 +60,14 @@ struct routeconf {
 struct config {
 	atomic_int refcount;
 	char *path;
-	char *text;                     /* the file as it was read: SET re-parses it with its overrides */
+	struct config_source *src;      /* the file and its includes as read: SET re-parses it with its overrides */
 	int nsets;                      /* the console's SET key = value since the file was read */
 	char **set_keys, **set_values;
 	char **set_file_values;         /* what the file said for each set_keys[i] when it was SET (reload compares) */
 	/* [pgrouter] — see etc/pgrouter.ini for meanings and defaults */
 	char *logfile, *pidfile, *listen_addr;
 	int listen_port;
+	bool so_reuseport;              /* other processes may listen on the same port (rolling restarts) */
 	char *unix_socket_dir, *unix_socket_mode, *unix_socket_group;   /* "" dir: no Unix-socket listener */
 	int unix_mode;                  /* unix_socket_mode as permission bits */
 	char *user;                     /* the Unix user to switch to once the listeners are bound ("": stay) */

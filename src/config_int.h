@@ -8,6 +8,8 @@
 
 #include "config.h"
 
+struct config_source;
+
 #define CONFIG_MAX_SETTINGS 128
 
 /* While parsing: the config under construction, the line reader's state and the first error. */
@@ -15,6 +17,7 @@ struct parse_state {
 	struct config *cfg;
 	FILE *f;
 	const char *path;
+	const struct config_source *src;   /* maps line (in the expanded text) to a file and its line */
 	int line;
 	char *longvals[64];
 	int nlong;
@@ -30,6 +33,8 @@ struct parse_state {
 
 /* Record the first error as "file:line: key: problem"; returns 0 (inih's "stop"). */
 int config_fail(struct parse_state *ps, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The file and line in it of ps->line (the main file and 0 for a line outside the text). */
+void config_where(const struct parse_state *ps, const char **file, int *line);
 /* Strict integer; 0 or -1. */
 int config_parse_int(const char *s, int64_t *out);
 /* enum pool_mode for a name, or -1. */

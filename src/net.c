@@ -69,7 +69,8 @@ static int listen_one(const struct addrinfo *ai, char *err, size_t errlen, const
 		return -1;
 	if (probe) {
 		/* Without SO_REUSEPORT this bind fails if another process (a second pgrouter) holds the port:
-		   SO_REUSEPORT would otherwise let both bind and split the clients between them. */
+		   SO_REUSEPORT would otherwise let both bind and split the clients between them (which so_reuseport
+		   asks for: then there is no probe). */
 		int rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
 		int e = errno;
 		close(fd);

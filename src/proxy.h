@@ -127,6 +127,7 @@ struct client {
 	bool is_admin;            /* console user in admin_users (may change things) */
 	bool is_console;          /* logged in to the admin console */
 	bool logging_in;          /* on its worker's list of logins in progress (max_pending_logins) */
+	bool served;              /* has had a server for a transaction (a safe shutdown spares it until then) */
 	bool verify_params;       /* startup settings only a server can judge: tried on one before the login ends */
 	bool probing;             /* linked only to try its startup settings (no AuthenticationOk sent yet) */
 	char probe_state[6];      /* SQLSTATE of the server's refusal of a startup setting ("" while none) */

@@ -59,6 +59,28 @@ static void accept_emfile(struct worker *w, int lfd, struct event *ev)
 	w->accept_paused = true;
 }
 
+/* Accept up to 256 connections queued on lfd; true when more may be waiting. An immediate shutdown closes them;
+   otherwise they are served (a safe shutdown too: they came before the listeners closed). */
+static bool accept_queued(struct worker *w, int lfd, struct event *ev)
+{
+	for (int i = 0; i < 256; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EMFILE || errno == ENFILE)
+				accept_emfile(w, lfd, ev);
+			return false;
+		}
+		if (atomic_load(&g_shared.shutdown) == 2) {
+			close(fd);
+			continue;
+		}
+		client_accept(w, fd);
+	}
+	return true;
+}
+
 /* Accept every pending connection; on EMFILE give up the spare descriptor to refuse one cleanly. */
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
@@ -68,23 +90,8 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (w->listen_fd[i] == lfd)
 			ev = w->listen_ev[i];
 	w->now = now_usec();
-	for (int i = 0; i < 256; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EMFILE || errno == ENFILE)
-				accept_emfile(w, lfd, ev);
-			return;
-		}
-		if (atomic_load(&g_shared.shutdown)) {
-			close(fd);
-			continue;
-		}
-		client_accept(w, fd);
-	}
 	/* More may be waiting: come back after other events had their turn. */
-	if (ev)
+	if (accept_queued(w, lfd, ev) && ev)
 		event_active(ev, EV_READ, 0);
 }
 
@@ -118,9 +125,16 @@ static void trim_after_flood(struct worker *w)
 	}
 }
 
+/* Stop listening. Unless shutting down at once, what the kernel already queued is accepted first: closing a
+   listener resets the connections in its queue (with so_reuseport they would have gone to another process). */
 static void close_listeners(struct worker *w)
 {
+	bool drain = atomic_load(&g_shared.shutdown) != 2;
 	for (int i = 0; i < w->nlisten; i++) {
+		/* Bounded: a flood arriving faster than it is accepted cannot keep the listener open. */
+		for (int round = 0; drain && w->listen_fd[i] >= 0 && round < 64; round++)
+			if (!accept_queued(w, w->listen_fd[i], w->listen_ev[i]))
+				break;
 		if (w->listen_ev[i]) {
 			event_free(w->listen_ev[i]);
 			w->listen_ev[i] = NULL;
@@ -181,7 +195,8 @@ static void shutdown_step(struct worker *w)
 		list_for_each_safe(it, tmp, &w->clients) {
 			struct client *cl = list_entry(it, struct client, all_node);
 			bool busy = cl->state == CL_WAITING || cl->state == CL_RYW_WAIT ||
-			            (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server));
+			            (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server)) ||
+			            client_shutdown_spares(cl);
 			if (mode == 2 || !busy) {
 				client_close(cl, "57P01", "pgrouter is shutting down");
 				again = true;
@@ -340,7 +355,9 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	int n = 0;
 	if (add_unix_listener(w, cfg, &n, err, errlen) < 0)
 		return -1;
-	int ntcp = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd + n, 8 - n, id == 0, err, errlen);
+	/* With so_reuseport another process on the port is the point: no probe for one. */
+	bool probe = id == 0 && !cfg->so_reuseport;
+	int ntcp = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd + n, 8 - n, probe, err, errlen);
 	if (ntcp < 0) {
 		if (n > 0 && id == 0)
 			net_unlink_unix(cfg->unix_socket_dir, cfg->listen_port);
