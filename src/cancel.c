@@ -14,6 +14,7 @@ struct cancel_req {
 	struct conn c;
 	struct server *sv;
 	struct list sv_node;
+	struct list w_node;       /* on its worker's cancel_reqs until it is finished */
 	uint32_t pid, key;
 	bool sent;
 };
@@ -23,6 +24,7 @@ struct cancel_req {
 static void cancel_finish(struct cancel_req *cr)
 {
 	struct server *sv = cr->sv;
+	list_del(&cr->w_node);
 	if (sv) {
 		cr->sv = NULL;
 		list_del(&cr->sv_node);
@@ -33,6 +35,13 @@ static void cancel_finish(struct cancel_req *cr)
 		}
 	}
 	conn_close(&cr->c);
+}
+
+void cancel_close_all(struct worker *w)
+{
+	struct list *it, *tmp;
+	list_for_each_safe(it, tmp, &w->cancel_reqs)
+		cancel_finish(list_entry(it, struct cancel_req, w_node));
 }
 
 void server_detach_cancels(struct server *sv)
@@ -102,6 +111,7 @@ void server_cancel(struct server *sv)
 	cr->sv = sv;
 	cr->pid = sv->be_pid;
 	cr->key = sv->be_key;
+	list_append(&sv->c.w->cancel_reqs, &cr->w_node);
 	list_append(&sv->cancels, &cr->sv_node);
 	sv->cancels_inflight++;
 	if (conn_start(&cr->c) < 0)

@@ -617,6 +617,7 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 		char file_value[256];
 		setting_str(cfg, st, file_value, sizeof file_value);   /* keys are distinct: still the file's */
 		cfg->set_file_values[i] = strdup(file_value);
+		cfg->nsets = i + 1;   /* config_free frees entries [0, nsets), this one's too if it fails below */
 		if (apply_setting(cfg, st, values[i], &why) < 0)
 			return config_fail(ps, keys[i], "%s: '%s'", why, redact(st, values[i], shown, sizeof shown)), -1;
 		ps->given[st - settings] = true;

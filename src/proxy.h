@@ -320,6 +320,7 @@ struct worker {
 	struct list clients;
 	struct list pools;
 	struct list justfree;     /* closed conns, freed by reap_ev after the current callback */
+	struct list cancel_reqs;  /* cancel requests still on their way to a postmaster (src/cancel.c) */
 	struct iobuf **freebufs;
 	int nfree, maxfree;
 	pthread_mutex_t inbox_lock;

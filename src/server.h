@@ -18,6 +18,8 @@ void server_cancel(struct server *sv);
 int server_auth(struct server *sv, const uint8_t *body, uint32_t n);
 /* Forget the cancel requests in flight for sv (it is going away). */
 void server_detach_cancels(struct server *sv);
+/* The worker is going away: close the cancel requests still on their way (their connections are freed). */
+void cancel_close_all(struct worker *w);
 /* Nothing is in flight: the server could be handed to another client. */
 bool server_is_clean(const struct server *sv);
 /* Make sv idle: run the reset query when required, then hand it to the pool. */

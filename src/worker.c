@@ -328,6 +328,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	list_init(&w->logins);
 	list_init(&w->pools);
 	list_init(&w->justfree);
+	list_init(&w->cancel_reqs);
 	list_init(&w->inbox);
 	list_init(&w->parked);
 	list_init(&w->ryw_parked);
@@ -397,6 +398,7 @@ static void *worker_main(void *arg)
 	list_for_each_safe(it, tmp, &w->clients)
 		client_close(list_entry(it, struct client, all_node), "57P01", "pgrouter is shutting down");
 	close_idle_servers(w);
+	cancel_close_all(w);   /* a cancel for a departed client's statement may still be on its way */
 	ryw_store_free(w);   /* before the loop goes: its events live in w->base */
 	reap_cb(-1, 0, w);
 	return NULL;
