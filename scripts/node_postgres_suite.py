@@ -10,7 +10,8 @@ its repository that this script never copies into ours.
         [--ref pg@8.23.1] --into /tmp/node-postgres
     # 2. the run: primary + 2 replicas, pgrouter in session and in transaction mode, every file
     /usr/bin/python3 scripts/node_postgres_suite.py run --suite /tmp/node-postgres \\
-        [--timeout 60] [--only SUBSTRING] [--modes direct,session,transaction] [--verbose]
+        [--timeout 60] [--only SUBSTRING] [--modes direct,session,transaction[,transaction-primary]]
+        [--verbose]
 
 `prepare` takes `packages/pg/test` from the git ref (default: the tag of the `pg` version in
 tests/integration/node/package-lock.json) and `lib/` from that published npm version, so the client
@@ -37,6 +38,10 @@ CLUSTER_PY = os.path.join(REPO, "tests", "harness", "cluster.py")
 PGROUTER = os.path.join(REPO, "build", "pgrouter")
 PYTHON = "/usr/bin/python3"
 MODES = ("direct", "session", "transaction")
+# Optional extra column: transaction mode with the primary alone (no read routing), to tell what
+# read routing changes from what transaction pooling changes.
+PROXY_MODES = {"session": ("session", True), "transaction": ("transaction", True),
+               "transaction-primary": ("transaction", False)}
 # Test-only modules the integration files require (node-postgres's devDependencies).
 TEST_DEPS = ("async", "bluebird", "co", "pg-copy-streams")
 
@@ -103,19 +108,23 @@ def find_files(pkg_dir, only):
     return sorted(found)
 
 
-def write_pgrouter_ini(path, port, cluster, mode):
-    """A pgrouter config: trust, one database routed over the primary and both replicas."""
+def write_pgrouter_ini(path, port, cluster, pool_mode, with_replicas):
+    """A pgrouter config: trust, one database routed over the primary and both replicas (or on the
+    primary alone)."""
     nodes = {n["name"]: n["port"] for n in cluster["nodes"]}
     replicas = ",".join(f"127.0.0.1:{p}" for name, p in sorted(nodes.items()) if name != "primary")
     lines = [
         "[databases]",
-        f"postgres = host=127.0.0.1 port={nodes['primary']} dbname=postgres replicas={replicas}",
+        f"postgres = host=127.0.0.1 port={nodes['primary']} dbname=postgres"
+        + (f" replicas={replicas}" if with_replicas else ""),
+        # Any other database (a test runs psql against template1) on the primary, as PgBouncer's "*".
+        f"* = host=127.0.0.1 port={nodes['primary']}",
         "[pgrouter]",
         "listen_addr = 127.0.0.1",
         f"listen_port = {port}",
         "auth_type = trust",
         "admin_users = postgres",
-        f"pool_mode = {mode}",
+        f"pool_mode = {pool_mode}",
         "default_pool_size = 10",
         "max_client_conn = 500",
     ]
@@ -175,6 +184,9 @@ def run(args):
     if not files:
         sys.exit(f"no test files under {pkg_dir}/test/integration")
     modes = args.modes.split(",")
+    unknown = [m for m in modes if m != "direct" and m not in PROXY_MODES]
+    if unknown:
+        sys.exit(f"unknown mode(s) {unknown}; known: direct, {', '.join(PROXY_MODES)}")
     work = args.work or tempfile.mkdtemp(prefix="pgr-node-suite.")
     os.makedirs(work, exist_ok=True)
     cdir = os.path.join(work, "cluster")
@@ -184,13 +196,13 @@ def run(args):
     procs = []
     started = time.monotonic()
     try:
-        for mode in ("session", "transaction"):
+        for mode, (pool_mode, with_replicas) in PROXY_MODES.items():
             if mode not in modes:
                 continue
             port = free_port()
             ini = os.path.join(work, f"pgrouter-{mode}.ini")
-            write_pgrouter_ini(ini, port, cluster, mode)
-            argv = [PGROUTER] + (["-v"] if args.verbose else []) + [ini]
+            write_pgrouter_ini(ini, port, cluster, pool_mode, with_replicas)
+            argv = [PGROUTER] + (["-v", "-v"] if args.verbose else []) + [ini]
             with open(os.path.join(work, f"pgrouter-{mode}.log"), "w") as err:
                 proc = subprocess.Popen(argv, stdout=err, stderr=subprocess.STDOUT, cwd=work)
             procs.append(proc)
@@ -246,11 +258,12 @@ def main():
     p.add_argument("--into", required=True, help="scratch directory, outside this repository")
     r = sub.add_parser("run", help="run every integration test file in every mode")
     r.add_argument("--suite", required=True, help="directory made by prepare")
-    r.add_argument("--modes", default=",".join(MODES))
+    r.add_argument("--modes", default=",".join(MODES),
+                   help="columns, from direct, " + ", ".join(PROXY_MODES))
     r.add_argument("--only", action="append", help="only files whose path contains this (repeatable)")
     r.add_argument("--timeout", type=float, default=60.0, help="seconds per file and mode")
     r.add_argument("--work", help="work directory (default: a new /tmp/pgr-node-suite.*)")
-    r.add_argument("--verbose", action="store_true", help="run pgrouter with -v")
+    r.add_argument("--verbose", action="store_true", help="run pgrouter with -v -v (routing decisions logged)")
     r.add_argument("--keep-cluster", action="store_true", help="leave PostgreSQL running afterwards")
     args = ap.parse_args()
     return prepare(args) if args.cmd == "prepare" else run(args)
