@@ -170,6 +170,13 @@ static void client_bad_input(struct conn *c, const char *why, const uint8_t *exc
 	log_sanitize(buf, sizeof buf, excerpt, n);
 	log_warn(c->prefix, "protocol violation: %s (first bytes: %s)", why, buf);
 	c->w->n_bad_input++;
+	/* Bytes that cannot be a startup packet get no answer from PostgreSQL: there is no protocol
+	 * to answer in yet. node-postgres relies on that: a client ended while still connecting
+	 * sends Terminate before its startup packet and takes any reply for an error. */
+	if (strcmp(why, BAD_STARTUP_LENGTH) == 0) {
+		client_close(CL(c), NULL, NULL);
+		return;
+	}
 	char msg[160];
 	snprintf(msg, sizeof msg, "protocol violation: %s", why);
 	client_close(CL(c), "08P01", msg);

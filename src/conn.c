@@ -234,7 +234,7 @@ static enum act next_startup(struct conn *c, const uint8_t *p, uint32_t avail)
 		return ACT_NEED_FULL;
 	uint32_t len = get_u32(p);
 	if (len < 8 || len > STARTUP_MAX_LEN) {
-		c->ops->on_bad_input(c, "invalid startup packet length", p, avail < 16 ? avail : 16);
+		c->ops->on_bad_input(c, BAD_STARTUP_LENGTH, p, avail < 16 ? avail : 16);
 		return ACT_CLOSED;
 	}
 	if (avail < len) {

@@ -44,6 +44,9 @@ enum act {
 
 struct conn;
 
+/* on_bad_input's why for a startup packet whose length is out of bounds. */
+#define BAD_STARTUP_LENGTH "invalid startup packet length"
+
 /* Per-kind behaviour plugged into the relay. */
 struct conn_ops {
 	/* Decide about one message; body is the message after the length word when it is fully buffered, else NULL. */
@@ -54,7 +57,8 @@ struct conn_ops {
 	void (*after_last)(struct conn *c);
 	/* The socket hit EOF or an error after all buffered input was processed. */
 	void (*on_eof)(struct conn *c, const char *why);
-	/* Malformed input: send an error and close (one path for all bad input). */
+	/* Malformed input: send an error and close (one path for all bad input). why is
+	 * BAD_STARTUP_LENGTH when the first packet's length is impossible. */
 	void (*on_bad_input)(struct conn *c, const char *why, const uint8_t *excerpt, size_t n);
 	/* The socket became writable (e.g. a connect completed); may be NULL. */
 	void (*on_writable)(struct conn *c);

@@ -101,6 +101,41 @@ def test_truncated_message_then_close(pgrouter, when):
     still_serving(pgr)  # the pool of one is not stuck behind a half-read message
 
 
+def bytes_until_close(port, data):
+    """Send data on a fresh connection; return everything the peer sends before it closes."""
+    with pgwire.Wire(port) as w:
+        try:
+            w.send(data)
+        except pgwire.Closed:
+            return b""
+        got = b""
+        try:
+            while True:
+                got += w.recv_exact(1)
+        except pgwire.Closed:
+            return got
+
+
+# Not a startup packet: PostgreSQL closes without an answer, since there is no protocol yet.
+SILENT_BEFORE_STARTUP = {
+    # node-postgres's client.end() while still connecting queues Terminate before the startup packet.
+    "terminate-then-startup": pgwire.terminate() + pgwire.startup_packet(),
+    "garbage-http": BEFORE_STARTUP["garbage-http"],
+    "startup-length-3": BEFORE_STARTUP["startup-length-3"],
+}
+
+
+@pytest.mark.pgrouter_only
+@pytest.mark.parametrize("case", sorted(SILENT_BEFORE_STARTUP))
+def test_invalid_startup_length_closes_silently_like_postgres(pgrouter, cluster, case):
+    pgr = pgrouter()
+    data = SILENT_BEFORE_STARTUP[case]
+    assert bytes_until_close(cluster.primary.port, data) == b""
+    assert bytes_until_close(pgr.port, data) == b""
+    assert "invalid startup packet length" in pgr.log   # still logged, as PostgreSQL logs it
+    still_serving(pgr)
+
+
 @pytest.mark.parametrize("code", [pgwire.SSL_REQUEST, pgwire.GSSENC_REQUEST], ids=["ssl", "gssenc"])
 def test_encryption_requests_answered_n(pgrouter, code):
     pgr = pgrouter()
