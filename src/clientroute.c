@@ -1,6 +1,7 @@
 /* Per-statement routing for a client: statement text, classification, node choice, session effects. */
 #include "clientroute.h"
 #include "catalog.h"
+#include "catalog_wait.h"
 #include "admin_int.h"
 #include "classify.h"
 #include "client.h"
@@ -502,6 +503,10 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 		out.detail[0] = 0;
 	}
 	*node = p->primary;
+	/* Primary only for want of a pg_proc answer that is on its way: wait for it, then route as later calls. */
+	if (out.target == ROUTE_PRIMARY && cls && cls->n_unknown && strcmp(out.reason, "unknown-function") == 0 &&
+	    catalog_wait_park(cl, cls))
+		return parked(cl, retrying);
 	if (out.target == ROUTE_REPLICA && cl->ryw.key && ryw_store_fetch(cl))
 		return parked(cl, retrying);   /* back once the store has answered */
 	enum ryw_scope scope = RYW_SCOPE_SESSION;
@@ -551,8 +556,10 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	enum route_step s = route_unit(cl, type, len, body, node);
-	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED)   /* a read's ryw_wait is over, however it ended */
+	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED) {   /* a read's waits are over, however it ended */
 		ryw_wait_routed(cl, s == RS_GO && *node != cl->pool->primary);
+		catalog_wait_routed(cl);
+	}
 	return s;
 }
 

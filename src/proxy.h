@@ -104,7 +104,8 @@ enum client_state {
 	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's server parameters to finish its login */
 	CL_IDLE,        /* logged in with no server linked (between transactions) */
 	CL_WAITING,     /* has a query and is queued for a server connection */
-	CL_RYW_WAIT,    /* a read parked until read-your-writes knows where it may run; message kept (src/ryw_wait.c) */
+	CL_RYW_WAIT,    /* a read parked until read-your-writes (src/ryw_wait.c) or a pg_proc lookup (src/catalog_wait.c)
+	                   knows where it may run; message kept */
 	CL_LINKED,      /* a server connection is linked; bytes flow both ways */
 	CL_CLOSED,      /* closed; waiting to be freed */
 };
@@ -139,6 +140,7 @@ struct client {
 	bool retrying;            /* the next unit is a re-run: keep retry_exclude */
 	uint32_t retry_exclude;   /* nodes this unit already failed on (a re-run goes elsewhere) */
 	struct iobuf *retry;      /* copy of a Query sent to a replica, until its first answer arrives */
+	int64_t cat_wait_until;   /* its read waits for a pg_proc lookup until then (µs; 0: not waiting) */
 	struct ps_client *ps;     /* its named prepared statements (transaction/statement pooling), or NULL */
 	struct ryw_client ryw;    /* what its reads must see (read-your-writes) */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
