@@ -115,6 +115,7 @@ struct client {
 	enum client_state state;
 	struct pool *pool;
 	struct server *server;
+	struct server *home;      /* session pooling with routing: its primary connection while unlinked (SV_HELD) */
 	int want_node;            /* node the queued request is for */
 	struct params params;     /* what this client's session should look like on any server */
 	struct params startup;    /* unreported settings from its startup packet: what RESET goes back to */
@@ -157,6 +158,7 @@ enum server_state {
 	SV_IDLE,        /* clean, in its pool's idle list */
 	SV_ACTIVE,      /* linked to a client */
 	SV_RESET,       /* running pgrouter's own reset query with no client */
+	SV_HELD,        /* a session-pooled client's primary connection, kept for it while its reads use replicas */
 	SV_CLOSING,     /* Terminate sent: keeps its pool slot until the backend has closed the connection */
 	SV_CLOSED,      /* closed; waiting to be freed */
 };
@@ -171,6 +173,7 @@ struct server {
 	struct pool *pool;
 	int node;                 /* index into pool->nodes */
 	struct client *client;
+	struct client *holder;    /* SV_HELD: the session it is kept for (that client's home) */
 	struct params params;     /* the session settings this backend has now */
 	struct tracked_view view; /* its tracked values, cached */
 	uint32_t be_pid, be_key;
