@@ -436,8 +436,9 @@ def test_hints_and_session_target(router, rcluster, tag):
 
 def test_read_only_alias_and_session_mode(router, rcluster, tag):
     """`app_ro = … target=replica` sends reads (even unknown functions) to replicas and still
-    never sends a write to one; a target=primary entry and session-mode entries do not route,
-    except a session-mode target=replica alias, which runs the whole session on one replica."""
+    never sends a write to one; a target=primary entry does not route; a session-mode entry routes
+    reads as transaction mode does (its writes on the session's own primary connection), and a
+    session-mode target=replica alias runs the whole session on one replica."""
     entry = db_entry(rcluster, replicas=True)
     dbs = {"postgres": entry, "app_ro": dict(entry, target="replica"),
            "app_rw": dict(entry, target="primary"),
@@ -445,7 +446,7 @@ def test_read_only_alias_and_session_mode(router, rcluster, tag):
            "sess_ro": dict(entry, pool_mode="session", target="replica")}
     proxy = router(databases=dbs)
     logs = ServerLogs(rcluster)
-    ro_reads, ro_write, rw, sess, sess_ro = [], tag(), [], [], []
+    ro_reads, ro_write, rw, sess, sess_ro, sess_w = [], tag(), [], [], [], []
     with connect(proxy, dbname="app_ro") as conn:
         for _ in range(6):
             ro_reads.append(tag())
@@ -459,6 +460,8 @@ def test_read_only_alias_and_session_mode(router, rcluster, tag):
         for _ in range(3):
             sess.append(tag())
             conn.execute(f"SELECT '{sess[-1]}'")
+            sess_w.append(tag())
+            conn.execute(f"INSERT INTO pgr_rt.t (v) VALUES ('{sess_w[-1]}')")
     with connect(proxy, dbname="sess_ro") as conn:
         for _ in range(3):
             sess_ro.append(tag())
@@ -466,8 +469,11 @@ def test_read_only_alias_and_session_mode(router, rcluster, tag):
     counts = count_by_node(logs, ro_reads)
     assert PRIMARY not in counts and set(counts) == REPLICAS, counts
     assert logs.nodes_of(ro_write) == {PRIMARY}
-    for t in rw + sess:
+    for t in rw:
         assert logs.nodes_of(t) == {PRIMARY}, (t, logs.nodes_of(t))
+    for t in sess:
+        assert len(logs.nodes_of(t)) == 1 and logs.nodes_of(t) <= REPLICAS, (t, logs.nodes_of(t))
+    assert_one_backend(logs, sess_w, {PRIMARY}, "the sess session's writes")
     assert_one_backend(logs, sess_ro, REPLICAS, "the sess_ro session")
 
 

@@ -114,3 +114,18 @@ def test_session_mode_show_route_explains_replica_reads(session_router, cluster)
         cur = console.execute("SHOW ROUTE 'SELECT 1' DATABASE postgres")
         row = dict(zip([d.name for d in cur.description], cur.fetchone()))
     assert (row["target"], row["reason"]) == ("replica", "read"), row
+
+
+def test_session_mode_reads_see_the_sessions_own_writes(cluster, pgrouter):
+    # read-your-writes (on by default) holds in session pooling too: a read right after the
+    # session's commit sees it, wherever it runs
+    cluster.sql(cluster.primary, "CREATE TABLE IF NOT EXISTS sr_ryw (n int)")
+    cluster.wait_caught_up()
+    pgr = pgrouter(databases={"postgres": db_entry(cluster, replicas=True)}, pool_mode="session")
+    try:
+        with pgr.connect() as c:
+            for n in range(30):
+                c.execute("INSERT INTO sr_ryw VALUES (%s)", (n,))
+                assert c.execute("SELECT count(*) FROM sr_ryw WHERE n = %s", (n,)).fetchone()[0] == 1, n
+    finally:
+        cluster.sql(cluster.primary, "DROP TABLE IF EXISTS sr_ryw")
