@@ -1,6 +1,7 @@
 /* Admin console SHOW CLIENTS, SERVERS, SOCKETS, LISTS and MEM: each worker describes its own connections, the
    console adds the parts up (connections belong to their worker's thread, so nobody else reads them). */
 #include "admin_int.h"
+#include "pool.h"
 #include "client.h"
 #include "conn.h"
 #include "worker.h"
@@ -120,7 +121,7 @@ static int client_row(struct worker *w, const struct client *cl, bool sockets, s
 static const char *server_state_name(const struct server *sv)
 {
 	switch (sv->state) {
-	case SV_ACTIVE: return "active";
+	case SV_ACTIVE: case SV_HELD: return "active";   /* held for its session's client, as PgBouncer shows it */
 	case SV_IDLE: return "idle";
 	case SV_RESET: return "tested";   /* running pgrouter's reset query, as PgBouncer's "tested" */
 	case SV_CONNECTING: case SV_TLS: case SV_LOGIN: return "login";

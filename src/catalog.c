@@ -1,6 +1,8 @@
 /* Function volatility from pg_proc: looked up once per (database, function name) by a catalog thread. */
 #include "catalog.h"
 #include "auth/authfile.h"
+#include "catalog_wait.h"
+#include "conn.h"
 #include "log.h"
 #include "pgclient.h"
 #include "worker.h"
@@ -13,12 +15,15 @@
 
 #define CAT_CAP 8192          /* known (database, function) pairs; a full table simply learns no more */
 #define CAT_TIMEOUT_MS 5000
+#define CAT_RETRY_USEC 1000000   /* a failed lookup is asked again no sooner: reads waiting for it go on */
 #define VOL_PENDING 'p'
+#define VOL_FAILED 'f'
 
 struct cat_entry {
 	const void *key;          /* the pool_shared of the database (and user) */
 	char name[CLS_NAME_MAX];
-	char vol;                 /* 'i', 's', 'v', or VOL_PENDING */
+	char vol;                 /* 'i', 's', 'v', VOL_PENDING, or VOL_FAILED */
+	int64_t retry_at;         /* VOL_FAILED: when the name may be asked again (monotonic µs) */
 };
 
 /* One lookup: everything the thread needs, copied, so that it never touches a worker's state. */
@@ -76,7 +81,7 @@ static char lookup(void *ctx, const char *schema, const char *name)
 	char v = 0;
 	pthread_mutex_lock(&lock);
 	struct cat_entry *e = table ? slot(ctx, name) : NULL;
-	if (e && e->key && e->vol != VOL_PENDING)
+	if (e && e->key && e->vol != VOL_PENDING && e->vol != VOL_FAILED)
 		v = e->vol;
 	pthread_mutex_unlock(&lock);
 	return v;
@@ -122,11 +127,12 @@ void catalog_request(struct pool *p, const struct cls_result *r)
 	struct cat_req *q = calloc(1, sizeof *q);
 	if (!q)
 		return;
+	int64_t now = now_usec();
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < r->n_unknown && i < CLS_MAX_UNKNOWN; i++) {
 		struct cat_entry *e = slot(p->shared, r->unknown[i].name);
-		if (!e || e->key)
-			continue;   /* known, asked already, or no room */
+		if (!e || (e->key && (e->vol != VOL_FAILED || now < e->retry_at)))
+			continue;   /* known, asked already, failed a moment ago, or no room */
 		e->key = p->shared;
 		snprintf(e->name, sizeof e->name, "%s", r->unknown[i].name);
 		e->vol = VOL_PENDING;
@@ -143,6 +149,18 @@ void catalog_request(struct pool *p, const struct cls_result *r)
 	list_append(&queue, &q->node);
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
+}
+
+bool catalog_pending(struct pool *p, const struct cls_result *r)
+{
+	bool pending = false;
+	pthread_mutex_lock(&lock);
+	for (int i = 0; table && !pending && i < r->n_unknown && i < CLS_MAX_UNKNOWN; i++) {
+		struct cat_entry *e = slot(p->shared, r->unknown[i].name);
+		pending = e && e->key && e->vol == VOL_PENDING;
+	}
+	pthread_mutex_unlock(&lock);
+	return pending;
 }
 
 /* One row of the lookup: name and the most volatile provolatile of its overloads. */
@@ -184,14 +202,15 @@ static void resolve(struct cat_req *q)
 		rc = pgc_query(&pc, sql, on_row, q);
 		pgc_close(&pc);
 	}
+	int64_t retry_at = now_usec() + CAT_RETRY_USEC;
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < q->nnames; i++) {
 		struct cat_entry *e = slot(q->key, q->names[i]);
 		if (e && e->key && e->vol == VOL_PENDING) {
-			if (rc == 0)
-				e->vol = 'v';
-			else
-				e->key = NULL, e->name[0] = 0;   /* failed: forget, so that a later statement asks again */
+			/* Failed: a statement after CAT_RETRY_USEC asks again (not at once: the reads that waited for
+			   this answer would only ask, fail and wait again). */
+			e->vol = rc == 0 ? 'v' : VOL_FAILED;
+			e->retry_at = retry_at;
 		}
 	}
 	pthread_mutex_unlock(&lock);
@@ -201,6 +220,7 @@ static void resolve(struct cat_req *q)
 	else
 		log_debug(NULL, "catalog: learned the volatility of %d function(s) in %s", q->nnames, q->dbname);
 	atomic_fetch_add(&generation, 1);
+	catalog_wait_answered();
 }
 
 /* auth_query's one row: user name and secret. */

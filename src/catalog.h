@@ -11,8 +11,11 @@ int catalog_start(void);
 void catalog_stop(void);
 /* The volatility knowledge to classify statements of pool p with. */
 void catalog_env(struct pool *p, struct cls_env *env);
-/* Ask, without waiting, for the volatility of the functions r did not know; each name is asked once. */
+/* Ask, without waiting, for the volatility of the functions r did not know; each name is asked once (a failed
+   lookup again after a second). */
 void catalog_request(struct pool *p, const struct cls_result *r);
+/* Is a lookup of one of r's unknown functions under way (its answer will come through catalog_wait)? */
+bool catalog_pending(struct pool *p, const struct cls_result *r);
 
 /* Run auth_query for cl's user as auth_user on its database's primary; the answer arrives in cl's worker
    inbox (INBOX_AUTH). 0, or -1 when no lookup could be started. */

@@ -145,6 +145,7 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		cl->server = NULL;
 		server_client_gone(sv);
 	}
+	server_release_home(cl);
 	if (cl->pool)
 		cl->pool->n_clients--;
 	if (cl->counted) {

@@ -1,6 +1,7 @@
 /* Per-statement routing for a client: statement text, classification, node choice, session effects. */
 #include "clientroute.h"
 #include "catalog.h"
+#include "catalog_wait.h"
 #include "admin_int.h"
 #include "classify.h"
 #include "client.h"
@@ -238,6 +239,14 @@ static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_
 	return RS_DONE;
 }
 
+/* What keeps a session on its primary connection, for the route's reason (the first pin taken counts). */
+static const char *pin_name(uint8_t pins)
+{
+	return pins & CLS_PIN_TEMP ? "temp table" : pins & CLS_PIN_ADVISORY ? "advisory lock"
+	     : pins & CLS_PIN_LISTEN ? "listen" : pins & CLS_PIN_HOLD ? "cursor with hold"
+	     : pins & CLS_PIN_PREPARE ? "prepare" : "session state";
+}
+
 #define LEARNED_CAP 1024   /* fingerprints of statements replicas refused; a full table learns no more */
 
 /* Is this statement shape one a replica refused before? */
@@ -376,10 +385,12 @@ const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, cons
 		.default_read_only = cl->default_read_only,
 		.have_replicas = p->nnodes > 1 || p->w->cfg->primary_read_weight > 0,
 	};
-	/* Session mode keeps one server for the whole session: only a read-only alias sends it to a replica. */
-	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA)
+	/* Plain session pooling (routing off) keeps one server for the whole session. */
+	if (client_pool_mode(cl) == POOL_SESSION && p->target != PREF_REPLICA && !pool_session_routes(p))
 		in.have_replicas = false;
 	route_decide(&in, out);
+	if (in.pinned && in.have_replicas && strcmp(out->reason, "pinned") == 0)
+		snprintf(out->detail, sizeof out->detail, "%s", pin_name(cl->pins));
 	if (have_replicas)
 		*have_replicas = in.have_replicas;
 	if ((type == 'P' || (type == 'B' && !batch_len)) && !r && out->target == ROUTE_PRIMARY && in.have_replicas &&
@@ -502,6 +513,10 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 		out.detail[0] = 0;
 	}
 	*node = p->primary;
+	/* Primary only for want of a pg_proc answer that is on its way: wait for it, then route as later calls. */
+	if (out.target == ROUTE_PRIMARY && cls && cls->n_unknown && strcmp(out.reason, "unknown-function") == 0 &&
+	    catalog_wait_park(cl, cls))
+		return parked(cl, retrying);
 	if (out.target == ROUTE_REPLICA && cl->ryw.key && ryw_store_fetch(cl))
 		return parked(cl, retrying);   /* back once the store has answered */
 	enum ryw_scope scope = RYW_SCOPE_SESSION;
@@ -551,8 +566,10 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	enum route_step s = route_unit(cl, type, len, body, node);
-	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED)   /* a read's ryw_wait is over, however it ended */
+	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED) {   /* a read's waits are over, however it ended */
 		ryw_wait_routed(cl, s == RS_GO && *node != cl->pool->primary);
+		catalog_wait_routed(cl);
+	}
 	return s;
 }
 
@@ -560,8 +577,12 @@ enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len,
 static void track_effects(struct client *cl, struct server *sv, const struct cls_result *r, const char *sql)
 {
 	if (r->pins) {
-		if (!cl->pins)
+		if (!cl->pins) {
 			cl->c.w->n_pinned++;
+			if (log_get_level() >= LOG_DEBUG)
+				log_debug(cl->c.prefix, "session-pinned: %s: the session stays on its primary connection",
+				          pin_name(r->pins));
+		}
 		cl->pins |= r->pins;
 		sv->pinned = true;
 	}
@@ -634,7 +655,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	   and writes): hold it until the replica's work is done, then route it afresh. */
 	bool ro_begin = cl->default_read_only && route_is_lone_begin(rp);
 	if (routing && sv->node != sv->pool->primary && route_definite_write(rp) && !ro_begin &&
-	    sv->tx_status == 'I' && !cl->pins && client_pool_mode(cl) != POOL_SESSION) {
+	    sv->tx_status == 'I' && !cl->pins && pool_releases_per_unit(cl)) {
 		cl->reroute = true;
 		return ACT_PAUSE;
 	}

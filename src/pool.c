@@ -6,6 +6,7 @@
 #include "monitor.h"
 #include "metrics.h"
 #include "pause.h"
+#include "router.h"
 #include "server.h"
 #include "worker.h"
 
@@ -480,10 +481,41 @@ void pool_server_move(struct server *sv, enum sv_list to)
 		publish_load(sv->pool, sv->node);   /* opened or closed: other workers' hand-off decisions see it */
 }
 
+bool pool_session_routes(const struct pool *p)
+{
+	const struct config *cfg = p->w->cfg;
+	return p->pool_mode == POOL_SESSION && cfg->routing && p->target != PREF_REPLICA &&
+	       (p->nnodes > 1 || cfg->primary_read_weight > 0);
+}
+
+bool pool_releases_per_unit(const struct client *cl)
+{
+	return cl->pool && (cl->pool->pool_mode != POOL_SESSION || pool_session_routes(cl->pool));
+}
+
+/* Link cl to the primary connection kept for its session: true, or false when it has none usable for node. */
+static bool take_home(struct client *cl, int node)
+{
+	struct server *sv = cl->home;
+	if (!sv)
+		return false;
+	if (sv->node != node || sv->dirty) {
+		server_close(sv, sv->dirty ? "server connection is dirty" : "the primary changed");   /* clears cl->home */
+		return false;
+	}
+	cl->home = NULL;
+	sv->holder = NULL;
+	sv->state = SV_ACTIVE;
+	client_link(cl, sv);
+	return true;
+}
+
 bool pool_acquire(struct client *cl, int node)
 {
 	struct pool *p = cl->pool;
 	struct node_pool *np = &p->nodes[node];
+	if (cl->home && node == p->primary && take_home(cl, node))
+		return true;
 	if (!list_empty(&np->idle)) {
 		struct server *sv = list_entry(np->idle.next, struct server, pool_node);
 		pool_server_move(sv, SL_USED);

@@ -11,6 +11,12 @@ void pool_reconfigure(struct worker *w);
 
 /* Link cl to a server of node now if one is idle (true); otherwise queue it and open connections (false). */
 bool pool_acquire(struct client *cl, int node);
+/* Session pooling that routes reads: p's clients keep a primary connection each, and take replica connections
+   per unit of work as in transaction pooling. */
+bool pool_session_routes(const struct pool *p);
+/* Does cl give its server connection back at the end of each transaction (unless pinned)? Not in plain session
+   pooling; in session pooling that routes reads its primary connection is kept for it (SV_HELD) instead. */
+bool pool_releases_per_unit(const struct client *cl);
 /* Take cl off whatever queue it is on. */
 void pool_dequeue(struct client *cl);
 /* A server has become clean and free: give it to a waiting client, keep it idle, or close it. */

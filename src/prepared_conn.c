@@ -1,5 +1,6 @@
 /* Prepared statements on real connections: feeds client messages and server answers to the tracker. */
 #include "prepared_conn.h"
+#include "pool.h"
 #include "catalog.h"
 #include "classify.h"
 #include "client.h"
@@ -20,7 +21,7 @@
 void prepared_client_start(struct client *cl)
 {
 	const struct config *cfg = cl->c.w->cfg;
-	if (cfg->max_prepared_statements > 0 && cl->pool && cl->pool->pool_mode != POOL_SESSION && !cl->ps)
+	if (cfg->max_prepared_statements > 0 && cl->pool && pool_releases_per_unit(cl) && !cl->ps)
 		cl->ps = ps_client_new();   /* without memory the client simply is not tracked */
 }
 

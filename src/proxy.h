@@ -108,7 +108,8 @@ enum client_state {
 	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's server parameters to finish its login */
 	CL_IDLE,        /* logged in with no server linked (between transactions) */
 	CL_WAITING,     /* has a query and is queued for a server connection */
-	CL_RYW_WAIT,    /* a read parked until read-your-writes knows where it may run; message kept (src/ryw_wait.c) */
+	CL_RYW_WAIT,    /* a read parked until read-your-writes (src/ryw_wait.c) or a pg_proc lookup (src/catalog_wait.c)
+	                   knows where it may run; message kept */
 	CL_LINKED,      /* a server connection is linked; bytes flow both ways */
 	CL_CLOSED,      /* closed; waiting to be freed */
 };
@@ -118,6 +119,7 @@ struct client {
 	enum client_state state;
 	struct pool *pool;
 	struct server *server;
+	struct server *home;      /* session pooling with routing: its primary connection while unlinked (SV_HELD) */
 	int want_node;            /* node the queued request is for */
 	struct params params;     /* what this client's session should look like on any server */
 	struct params startup;    /* unreported settings from its startup packet: what RESET goes back to */
@@ -144,6 +146,7 @@ struct client {
 	bool retrying;            /* the next unit is a re-run: keep retry_exclude */
 	uint32_t retry_exclude;   /* nodes this unit already failed on (a re-run goes elsewhere) */
 	struct iobuf *retry;      /* copy of a Query sent to a replica, until its first answer arrives */
+	int64_t cat_wait_until;   /* its read waits for a pg_proc lookup until then (µs; 0: not waiting) */
 	struct ps_client *ps;     /* its named prepared statements (transaction/statement pooling), or NULL */
 	struct ryw_client ryw;    /* what its reads must see (read-your-writes) */
 	struct client_auth *auth;  /* exchange state, only while authenticating */
@@ -160,6 +163,7 @@ enum server_state {
 	SV_IDLE,        /* clean, in its pool's idle list */
 	SV_ACTIVE,      /* linked to a client */
 	SV_RESET,       /* running pgrouter's own reset query with no client */
+	SV_HELD,        /* a session-pooled client's primary connection, kept for it while its reads use replicas */
 	SV_CLOSING,     /* Terminate sent: keeps its pool slot until the backend has closed the connection */
 	SV_CLOSED,      /* closed; waiting to be freed */
 };
@@ -174,6 +178,7 @@ struct server {
 	struct pool *pool;
 	int node;                 /* index into pool->nodes */
 	struct client *client;
+	struct client *holder;    /* SV_HELD: the session it is kept for (that client's home) */
 	struct params params;     /* the session settings this backend has now */
 	struct tracked_view view; /* its tracked values, cached */
 	uint32_t be_pid, be_key;

@@ -1,5 +1,6 @@
 /* Read-your-writes hooks: learn commit LSNs on primary connections, and say which replay LSN a read needs. */
 #include "ryw.h"
+#include "pool.h"
 #include "classify.h"
 #include "client.h"
 #include "conn.h"
@@ -92,12 +93,12 @@ static bool only_control(const struct cls_result *r)
 	return true;
 }
 
-/* Only primary connections of pools with replicas in transaction or statement mode learn LSNs. */
+/* Only primary connections of pools with replicas whose reads are routed (not plain session pooling) learn LSNs. */
 static bool tracked(const struct server *sv)
 {
 	const struct pool *p = sv->pool;
 	return sv->c.w->cfg->read_your_writes != RYW_OFF && p->nnodes > 1 && sv->node == p->primary &&
-	       p->pool_mode != POOL_SESSION;
+	       (p->pool_mode != POOL_SESSION || pool_session_routes(p));
 }
 
 /* Whether a transaction is open after rp runs, given whether one was open before. */

@@ -30,6 +30,7 @@ struct ryw_client {
 	struct store_req *store_req;   /* a consistency_store GET in flight, or NULL */
 	uint8_t parked;        /* enum ryw_park: why it is in CL_RYW_WAIT (ryw_wait.c) */
 	uint32_t resumed;      /* c.nmsg + 1 of a parked message being dispatched again (ryw_wait.c) */
+	uint8_t resumed_from;  /* enum ryw_park: why that message had been parked */
 	int64_t wait_start;    /* ryw_wait: when its current read was first parked (µs; 0: not waiting) */
 	int64_t wait_until;    /* ... and when that wait ends */
 	uint64_t wait_gen;     /* the monitor snapshot it was last parked on */

@@ -273,8 +273,8 @@ static struct ryw_store *usable(struct worker *w)
 bool ryw_store_fetch(struct client *cl)
 {
 	/* A parked message dispatched again (read_done, or ryw_wait after the store answered): it routes with
-	   what the store said. */
-	if (!cl->ryw.key || ryw_resuming(cl))
+	   what the store said. One that waited for a pg_proc lookup has not asked the store yet. */
+	if (!cl->ryw.key || (ryw_resuming(cl) && cl->ryw.resumed_from != RYW_PARK_CATALOG))
 		return false;
 	struct ryw_store *st = usable(cl->c.w);
 	struct store_req *r = st ? send_req(st, OP_GET, cl->ryw.key, 0) : NULL;

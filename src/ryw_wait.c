@@ -47,6 +47,7 @@ void ryw_unpark(struct client *cl)
 	list_del(&cl->wait_node);
 	if (cl->c.closing)
 		return;
+	cl->ryw.resumed_from = cl->ryw.parked;
 	cl->ryw.parked = RYW_PARK_NONE;
 	cl->state = CL_IDLE;
 	cl->state_since = cl->c.w->now;

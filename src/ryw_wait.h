@@ -9,7 +9,7 @@ struct client;
 struct worker;
 
 /* Why a client is parked. */
-enum ryw_park { RYW_PARK_NONE, RYW_PARK_STORE, RYW_PARK_REPLAY };
+enum ryw_park { RYW_PARK_NONE, RYW_PARK_STORE, RYW_PARK_REPLAY, RYW_PARK_CATALOG };
 
 /* How a read parked by ryw_wait ended (counters). */
 enum ryw_wait_end { RYW_WAIT_REPLICA, RYW_WAIT_PRIMARY, RYW_WAIT_NENDS };

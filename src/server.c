@@ -106,6 +106,10 @@ void server_close(struct server *sv, const char *reason)
 		return;
 	}
 	struct client *cl = sv->client;
+	if (sv->holder) {
+		sv->holder->home = NULL;   /* its client takes another primary connection when it needs one */
+		sv->holder = NULL;
+	}
 	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
 	prepared_server_forget(sv);   /* while its client (whose names it may have changed) is still here */
 	if (sv->scram) {
@@ -331,7 +335,7 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 		if (mode == POOL_STATEMENT && sv->tx_status != 'I' && sv->expect_z == 0)
 			return statement_mode_violation(sv);
 		/* Bytes before this Z are still pending: release once they and the Z reached the client. */
-		if (cl && mode != POOL_SESSION && !cl->pins && server_between_transactions(sv))
+		if (cl && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
 			return ACT_SEND_LAST;
 		if (cl && cl->reroute && sv->expect_z == 0)
 			return ACT_SEND_LAST;   /* after_last decides what the held statement does */
@@ -409,7 +413,7 @@ static enum act ryw_msg(struct server *sv, uint8_t type, uint32_t len, const uin
 	struct client *cl = sv->client;
 	if (!done || !cl || cl->c.closing)
 		return a;
-	if (client_pool_mode(cl) != POOL_SESSION && !cl->pins && server_between_transactions(sv))
+	if (pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
 		server_after_last(&sv->c);
 	return sv->c.closing ? ACT_CLOSED : a;
 }
@@ -419,7 +423,7 @@ void server_ryw_stored(struct server *sv)
 	bool paused = sv->c.paused;
 	ryw_stored(sv);
 	struct client *cl = sv->client;
-	if (cl && !cl->c.closing && client_pool_mode(cl) != POOL_SESSION && !cl->pins && server_between_transactions(sv))
+	if (cl && !cl->c.closing && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
 		server_after_last(&sv->c);
 	if (paused && !sv->c.closing)
 		conn_resume(&sv->c);   /* what arrived behind the held ReadyForQuery (pipelined answers, notices) */
@@ -441,6 +445,7 @@ static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 		if (sv->skip_z > 0)
 			return own_query_msg(sv, type, len, body);
 		return idle_msg(sv, type, len, body);
+	case SV_HELD:
 	case SV_IDLE:
 		return idle_msg(sv, type, len, body);
 	case SV_CLOSING:
@@ -480,7 +485,7 @@ static void server_after_last(struct conn *c)
 	cl->server = NULL;
 	cl->state = CL_IDLE;
 	cl->state_since = c->w->now;
-	server_release(sv);
+	server_release_from(sv, cl);
 	if (atomic_load(&g_shared.shutdown) == 1) {
 		client_close(cl, "57P01", "pgrouter is shutting down");
 		return;
@@ -493,10 +498,37 @@ static void server_after_last(struct conn *c)
 		conn_drive(&cl->c);
 }
 
+void server_release_from(struct server *sv, struct client *cl)
+{
+	struct pool *p = sv->pool;
+	if (!pool_session_routes(p) || sv->node != p->primary || sv->dirty || cl->c.closing || cl->home) {
+		server_release(sv);
+		return;
+	}
+	/* Its session's primary connection: kept for it, clean between transactions, for its next write. */
+	session_unlinked(&sv->sj, sv);
+	sv->state = SV_HELD;
+	sv->state_since = sv->c.w->now;
+	sv->last_used = sv->c.w->now;
+	sv->holder = cl;
+	cl->home = sv;
+}
+
+void server_release_home(struct client *cl)
+{
+	struct server *sv = cl->home;
+	if (!sv)
+		return;
+	cl->home = NULL;
+	sv->holder = NULL;
+	server_release(sv);
+}
+
 void server_release(struct server *sv)
 {
 	const struct config *cfg = sv->c.w->cfg;
-	int mode = sv->pool->pool_mode;
+	/* A replica connection a session-pooled client used for one read is released as in transaction pooling. */
+	int mode = pool_session_routes(sv->pool) && sv->node != sv->pool->primary ? POOL_TRANSACTION : sv->pool->pool_mode;
 	sv->state = SV_RESET;
 	sv->state_since = sv->c.w->now;
 	session_unlinked(&sv->sj, sv);

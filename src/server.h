@@ -24,6 +24,11 @@ void cancel_close_all(struct worker *w);
 bool server_is_clean(const struct server *sv);
 /* Make sv idle: run the reset query when required, then hand it to the pool. */
 void server_release(struct server *sv);
+/* sv has just left cl at the end of a transaction: back to the pool, or kept as cl's home (SV_HELD) when it is
+   the primary connection of a session that routes reads. */
+void server_release_from(struct server *sv, struct client *cl);
+/* cl's session ends: the primary connection kept for it goes back to the pool (reset as in session pooling). */
+void server_release_home(struct client *cl);
 /* The consistency_store answered for sv's commit (ryw_store.c): the held ReadyForQuery goes out, then the
    server is released or reads on, as after any ReadyForQuery. */
 void server_ryw_stored(struct server *sv);

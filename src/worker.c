@@ -5,6 +5,7 @@
 #include "clientauth.h"
 #include "conn.h"
 #include "admin_ctl.h"
+#include "catalog_wait.h"
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
@@ -291,6 +292,7 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	worker_maybe_reload(w);
 	pool_janitor(w);
 	ryw_store_tick(w);
+	catalog_wait_tick(w, false);
 	client_timeouts(w);
 	accept_resume(w);
 	trim_after_flood(w);

@@ -156,8 +156,8 @@ def test_function_declared_stable_that_writes_is_learned(router, rcluster, tag):
     proxy = router()
     logs = ServerLogs(rcluster)
     with connect(proxy) as conn:
-        t0 = tag()   # unknown function: primary, and pgrouter asks pg_proc
-        conn.execute(f"SELECT pgr_retry.lying_add('{t0}')")
+        t0 = tag()   # sent to the primary on purpose: pgrouter asks pg_proc about lying_add meanwhile
+        conn.execute(f"/* pgrouter: primary */ SELECT pgr_retry.lying_add('{t0}')")
         assert statements_on(logs, t0) == {PRIMARY}, logs.excerpt(t0)
         wait_for(lambda: "catalog: learned the volatility" in proxy.log, timeout=5,
                  what="pgrouter to look lying_add up in pg_proc")
@@ -256,7 +256,7 @@ def test_extended_protocol_write_is_retried_on_primary(router, rcluster, tag):
     logs = ServerLogs(rcluster)
     t0, t = tag(), tag()
     with connect(proxy) as conn:
-        conn.execute(f"SELECT pgr_retry.lying_add('{t0}')")   # unknown yet: primary, and looked up
+        conn.execute(f"/* pgrouter: primary */ SELECT pgr_retry.lying_add('{t0}')")   # and looked up
         wait_for(lambda: "catalog: learned the volatility" in proxy.log, timeout=5,
                  what="pgrouter to look lying_add up in pg_proc")
         try:

@@ -402,7 +402,7 @@ def test_hints_and_session_target(router, rcluster, tag):
         run("/* pgrouter: replica */ SELECT id FROM pgr_rt.t WHERE id = 1 FOR UPDATE /* {tag} */",
             {PRIMARY})
         run("/* pgrouter: replica */ SELECT nextval('pgr_rt.seq') /* {tag} */", {PRIMARY})
-        run("SELECT pgr_rt.item_count() /* {tag} */", {PRIMARY}, 10)   # unknown function
+        run("SELECT pgr_rt.item_count() /* {tag} */", REPLICAS, 10)   # STABLE: waits for its lookup
         run("/* pgrouter: replica */ SELECT pgr_rt.item_count() /* {tag} */", REPLICAS, 10)
 
         set_tags = [tag() for _ in range(3)]
@@ -419,9 +419,9 @@ def test_hints_and_session_target(router, rcluster, tag):
         run("/* pgrouter: primary */ SELECT '{tag}'", {PRIMARY})
         conn.execute(f"SET pgrouter.target = auto /* {set_tags[2]} */")
         run("SELECT '{tag}'", REPLICAS)
-        # a STABLE user function: primary until pgrouter has looked it up in pg_proc, then replicas
-        # (test_user_function_volatility_is_learned_from_pg_proc checks the switch itself)
-        run("SELECT pgr_rt.item_count() /* {tag} */", {PRIMARY} | REPLICAS, 10)
+        # a STABLE user function: replicas, once pgrouter has looked it up in pg_proc (its first call
+        # waits for that; test_user_function_volatility_is_learned_from_pg_proc checks this)
+        run("SELECT pgr_rt.item_count() /* {tag} */", REPLICAS, 10)
         with pytest.raises(psycopg.Error) as bad:
             conn.execute("SET pgrouter.target = banana")
         assert bad.value.sqlstate == "22023"
@@ -436,8 +436,9 @@ def test_hints_and_session_target(router, rcluster, tag):
 
 def test_read_only_alias_and_session_mode(router, rcluster, tag):
     """`app_ro = … target=replica` sends reads (even unknown functions) to replicas and still
-    never sends a write to one; a target=primary entry and session-mode entries do not route,
-    except a session-mode target=replica alias, which runs the whole session on one replica."""
+    never sends a write to one; a target=primary entry does not route; a session-mode entry routes
+    reads as transaction mode does (its writes on the session's own primary connection), and a
+    session-mode target=replica alias runs the whole session on one replica."""
     entry = db_entry(rcluster, replicas=True)
     dbs = {"postgres": entry, "app_ro": dict(entry, target="replica"),
            "app_rw": dict(entry, target="primary"),
@@ -445,7 +446,7 @@ def test_read_only_alias_and_session_mode(router, rcluster, tag):
            "sess_ro": dict(entry, pool_mode="session", target="replica")}
     proxy = router(databases=dbs)
     logs = ServerLogs(rcluster)
-    ro_reads, ro_write, rw, sess, sess_ro = [], tag(), [], [], []
+    ro_reads, ro_write, rw, sess, sess_ro, sess_w = [], tag(), [], [], [], []
     with connect(proxy, dbname="app_ro") as conn:
         for _ in range(6):
             ro_reads.append(tag())
@@ -459,6 +460,8 @@ def test_read_only_alias_and_session_mode(router, rcluster, tag):
         for _ in range(3):
             sess.append(tag())
             conn.execute(f"SELECT '{sess[-1]}'")
+            sess_w.append(tag())
+            conn.execute(f"INSERT INTO pgr_rt.t (v) VALUES ('{sess_w[-1]}')")
     with connect(proxy, dbname="sess_ro") as conn:
         for _ in range(3):
             sess_ro.append(tag())
@@ -466,8 +469,11 @@ def test_read_only_alias_and_session_mode(router, rcluster, tag):
     counts = count_by_node(logs, ro_reads)
     assert PRIMARY not in counts and set(counts) == REPLICAS, counts
     assert logs.nodes_of(ro_write) == {PRIMARY}
-    for t in rw + sess:
+    for t in rw:
         assert logs.nodes_of(t) == {PRIMARY}, (t, logs.nodes_of(t))
+    for t in sess:
+        assert len(logs.nodes_of(t)) == 1 and logs.nodes_of(t) <= REPLICAS, (t, logs.nodes_of(t))
+    assert_one_backend(logs, sess_w, {PRIMARY}, "the sess session's writes")
     assert_one_backend(logs, sess_ro, REPLICAS, "the sess_ro session")
 
 
@@ -725,11 +731,12 @@ def test_raw_pipeline_read_then_write_then_read(router, rcluster, tag):
 
 
 def test_user_function_volatility_is_learned_from_pg_proc(router, rcluster):
-    """A user-defined STABLE function first goes to the primary (unknown), then, once pgrouter has looked
-    it up in pg_proc, to replicas; a VOLATILE one that writes never leaves the primary."""
+    """A user-defined STABLE function runs on a replica from its very first call after pgrouter
+    starts (the read waits the few milliseconds of pgrouter's pg_proc lookup); a VOLATILE one that
+    writes never leaves the primary, its first call included."""
     cluster = rcluster
     cluster.sql(cluster.primary, "CREATE OR REPLACE FUNCTION pgr_rt_stable() RETURNS int STABLE "
-                                 "LANGUAGE sql AS 'SELECT 1'")
+                                 "LANGUAGE sql AS 'SELECT inet_server_port()'")
     cluster.sql(cluster.primary, "CREATE TABLE IF NOT EXISTS pgr_rt_vol_log(x int)")
     cluster.sql(cluster.primary, "CREATE OR REPLACE FUNCTION pgr_rt_volatile() RETURNS int VOLATILE "
                                  "LANGUAGE sql AS 'INSERT INTO pgr_rt_vol_log VALUES (1) RETURNING 1'")
@@ -738,22 +745,44 @@ def test_user_function_volatility_is_learned_from_pg_proc(router, rcluster):
     pgr = router()
     try:
         with psycopg.connect(pgr.dsn(), autocommit=True) as conn:
-            ports = []
-            for _ in range(40):
-                ports.append(conn.execute("SELECT pgr_rt_stable(), inet_server_port()").fetchone()[1])
-                if ports[-1] in replica_ports:
-                    break
-                time.sleep(0.05)
-            assert ports[0] == cluster.primary.port, "an unknown function must start on the primary"
-            assert ports[-1] in replica_ports, f"stable function never moved to a replica: {ports}"
+            ports = [conn.execute("SELECT pgr_rt_stable()").fetchone()[0] for _ in range(5)]
+            assert set(ports) <= replica_ports, f"a STABLE function's calls ran on {ports}"
             for _ in range(5):
                 port = conn.execute("SELECT pgr_rt_volatile(), inet_server_port()").fetchone()[1]
                 assert port == cluster.primary.port
-                time.sleep(0.05)
         assert cluster.sql(cluster.primary, "SELECT count(*) FROM pgr_rt_vol_log")[0][0] == 5
+        assert "catalog: learned the volatility" in pgr.log
     finally:
         cluster.sql(cluster.primary, "DROP FUNCTION IF EXISTS pgr_rt_stable(); "
                                      "DROP FUNCTION IF EXISTS pgr_rt_volatile(); DROP TABLE IF EXISTS pgr_rt_vol_log")
+
+
+@pytest.mark.parametrize("protocol", ["simple", "extended"])
+def test_first_call_of_a_function_created_meanwhile_runs_on_a_replica(router, rcluster, protocol):
+    """CREATE FUNCTION … STABLE on one connection while pgrouter runs; the very first call of that
+    function from another connection runs on a replica, as every later call does."""
+    cluster = rcluster
+    name = f"pgr_rt_new_{protocol}"
+    replica_ports = {r.port for r in cluster.replicas}
+    pgr = router()
+    try:
+        with psycopg.connect(pgr.dsn(), autocommit=True, prepare_threshold=None) as reader:
+            # the pool is in use, and pgrouter has already looked up another function
+            assert reader.execute("SELECT pgr_rt.item_count(), inet_server_port()").fetchone()[1] \
+                in replica_ports
+            with psycopg.connect(pgr.dsn(), autocommit=True) as ddl:
+                ddl.execute(f"CREATE FUNCTION {name}(x int) RETURNS int STABLE LANGUAGE sql "
+                            f"AS 'SELECT inet_server_port() + x - x'")
+            cluster.wait_caught_up()   # the replicas know the function (else "not there yet": primary)
+            if protocol == "simple":
+                first = reader.execute(f"SELECT {name}(1)").fetchone()[0]
+            else:
+                first = reader.execute(f"SELECT {name}(%s)", (1,)).fetchone()[0]
+            assert first in replica_ports, f"the first call ran on port {first} (primary {cluster.primary.port})"
+            later = reader.execute(f"SELECT {name}(2)").fetchone()[0]
+            assert later in replica_ports
+    finally:
+        cluster.sql(cluster.primary, f"DROP FUNCTION IF EXISTS {name}(int)")
 
 
 def test_routes_rules_from_the_config(router, rcluster, tag):
