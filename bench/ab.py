@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster as harness  # noqa: E402
 import targets as tg  # noqa: E402
 from callgrind import VALGRIND, callgrind_total  # noqa: E402
-from procs import DB, BenchError, PGBENCH, pg_env, run_checked  # noqa: E402
+from procs import DB, BenchError, PGBENCH, give_to_postgres, pg_env, run_checked  # noqa: E402
 
 # name: pgbench arguments (after the connection options)
 WORKLOADS = {
@@ -119,6 +119,7 @@ def main():
     command = "bench/ab.py " + " ".join(sys.argv[1:])
     workdir = tempfile.mkdtemp(prefix="pgr-ab-")
     os.chmod(workdir, 0o755)
+    give_to_postgres(workdir)   # pgrouter runs as postgres when started as root; callgrind writes its file there
     cl = harness.Cluster(os.path.join(workdir, "cluster"), replicas=2, max_connections=300,
                          extra_conf={"shared_buffers": "256MB"})
     try:

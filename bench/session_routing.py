@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster as harness  # noqa: E402
 import targets as tg  # noqa: E402
 from ab import results_path  # noqa: E402
-from procs import DB, BenchError, PGBENCH, pg_env, run_checked  # noqa: E402
+from procs import DB, BenchError, PGBENCH, give_to_postgres, pg_env, run_checked  # noqa: E402
 
 
 def commits(cl):
@@ -58,6 +58,7 @@ def main():
     command = "bench/session_routing.py " + " ".join(sys.argv[1:])
     workdir = tempfile.mkdtemp(prefix="pgr-sr-")
     os.chmod(workdir, 0o755)
+    give_to_postgres(workdir)
     cl = harness.Cluster(os.path.join(workdir, "cluster"), replicas=2, max_connections=300,
                          extra_conf={"shared_buffers": "256MB"})
     rows = []

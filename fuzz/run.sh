@@ -19,7 +19,7 @@ CC=${FUZZ_CC:-clang}
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
         -Isrc -Ifuzz"
-ALL_TARGETS="fuzz_codec fuzz_startup fuzz_scram_server fuzz_scram_client fuzz_authfile fuzz_hba fuzz_config"
+ALL_TARGETS="fuzz_codec fuzz_startup fuzz_scram_server fuzz_scram_client fuzz_authfile fuzz_hba fuzz_config fuzz_classify"
 
 # The src/ files (never main.c or the event loop) and libraries each target links.
 CODEC="src/proto/codec.c src/iobuf.c"
@@ -32,6 +32,7 @@ sources() {
 	fuzz_scram_server | fuzz_scram_client) echo "$SCRAM" ;;
 	fuzz_authfile) echo "$SECRETS" ;;
 	fuzz_hba) echo "src/auth/hba.c src/auth/readfile.c" ;;
+	fuzz_classify) echo "src/classify.c src/classify_fast.c src/classify_full.c src/classify_funcs.c src/classify_json.c src/classify_kw.c src/classify_session.c src/classify_shape.c src/sqllex.c" ;;
 	fuzz_config) echo "src/config.c src/config_source.c src/config_entries.c src/ryw_store_url.c src/log.c src/tls.c src/auth/hba.c $SECRETS" ;;
 	*) return 1 ;;
 	esac
@@ -40,6 +41,7 @@ libs() {
 	case "$1" in
 	fuzz_codec | fuzz_startup) echo "" ;;
 	fuzz_config) echo "-linih -lssl -lcrypto -lm" ;;
+	fuzz_classify) echo "-lpg_query" ;;
 	*) echo "-lcrypto" ;;
 	esac
 }
