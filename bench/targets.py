@@ -32,7 +32,9 @@ def start_pgrouter(binary, name, port, cl, workdir, opts, routing=True, replicas
         entry += " replicas=" + ",".join(f"127.0.0.1:{r.port}" for r in cl.replicas)
     write_file(p.ini, f"[databases]\n{DB} = {entry}\n"
                "[pgrouter]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
-    p.start([*wrapper, binary, p.ini], timeout=timeout)
+    # Under valgrind the tool itself must run as postgres: it writes its output file when pgrouter exits,
+    # after pgrouter has switched to postgres (user = postgres when we are root).
+    p.start(as_postgres([*wrapper, binary, p.ini]) if wrapper else [binary, p.ini], timeout=timeout)
     return p
 
 
