@@ -121,6 +121,7 @@ void cls_finish(struct cls_result *out)
 /* Append an event for the statement text stmt; NULL (and CLS_F_EVENTS_OVERFLOW) when full. */
 struct cls_event *cls_add_event(struct cls_result *out, uint8_t kind, struct cls_span stmt)
 {
+	out->ev_kinds |= CLS_EV_BIT(kind);   /* lets consumers skip results without the events they act on */
 	if (out->n_events >= CLS_MAX_EVENTS) {
 		out->flags |= CLS_F_EVENTS_OVERFLOW;
 		return NULL;

@@ -88,6 +88,8 @@ enum cls_event_kind {
 	CLS_EV_UNLISTEN,         /* UNLISTEN channel, or name "*" for UNLISTEN * */
 };
 
+#define CLS_EV_BIT(kind) (1u << (kind))
+
 enum cls_set_sub {
 	CLS_SET_VALUE = 0, /* SET name = value[, …] */
 	CLS_SET_DEFAULT,   /* SET name TO DEFAULT (also SET TIME ZONE LOCAL …) */
@@ -177,6 +179,7 @@ struct cls_result {
 	uint8_t n_unknown;
 	uint8_t hint;     /* enum cls_hint_target (first valid "pgrouter:" comment) */
 	uint16_t n_stmts; /* statements seen (saturates) */
+	uint32_t ev_kinds; /* bit k (CLS_EV_BIT): an event of kind k was seen, also past CLS_MAX_EVENTS */
 	const char *reason;            /* static string, one of the reasons listed at the top */
 	char detail[CLS_DETAIL_MAX];   /* e.g. "nextval" for reason "volatile-function"; "" if none */
 	int64_t hint_max_lag_ms;       /* -1 unless the hint gave a time */

@@ -226,6 +226,9 @@ static bool answer_own(struct client *cl, const struct cls_event *e, struct iobu
 /* A Query made only of SET/SHOW pgrouter.* statements is answered here and never reaches a server; tx is the
    transaction status to report. Inside a transaction block only SHOWs are answered (an error there would
    have to abort the server's transaction too). */
+/* Events among which pgrouter's own SET / SHOW pgrouter.* are. */
+#define OWN_EVENTS (CLS_EV_BIT(CLS_EV_SET) | CLS_EV_BIT(CLS_EV_SHOW_PGROUTER))
+
 static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_result *r, char tx)
 {
 	if (!only_own_statements(r, tx != 'I'))
@@ -482,7 +485,7 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 			cls = r;
 			p->w->last_cls_client = cl;
 			p->w->last_cls_body = body;
-			if ((r->flags & CLS_F_EVENTS_OVERFLOW) == 0) {
+			if ((r->ev_kinds & OWN_EVENTS) && (r->flags & CLS_F_EVENTS_OVERFLOW) == 0) {
 				enum route_step s = answer_pgrouter_sets(cl, r, 'I');
 				if (s != RS_GO)
 					return s;
@@ -593,9 +596,9 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 		else if (e->kind == CLS_EV_RESET)
 			ryw_client_set(cl, e->name, NULL);   /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
 	}
-	if (r->flags & CLS_F_SESSION_OPAQUE)
-		prepared_server_unsure(sv);
-	if (r->n_events || (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW)))
+	if (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW))
+		prepared_server_unsure(sv);   /* statements may be gone: prepare them again before their next use */
+	if ((r->ev_kinds & SESSION_EVENTS) || (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW)))
 		session_track(cl, sv, r, sql);
 }
 
@@ -648,7 +651,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	}
 	/* SET/SHOW pgrouter.* between transactions of a session (or SHOW inside one): pgrouter answers, in order
 	   with what the server already answered. */
-	if (type == 'Q' && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0 &&
+	if (type == 'Q' && (rp->ev_kinds & OWN_EVENTS) && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0 &&
 	    (sv->tx_status == 'I' || sv->tx_status == 'T') && answer_pgrouter_sets(cl, rp, sv->tx_status) == RS_DONE)
 		return ACT_CONSUMED;
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads

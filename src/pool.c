@@ -481,18 +481,6 @@ void pool_server_move(struct server *sv, enum sv_list to)
 		publish_load(sv->pool, sv->node);   /* opened or closed: other workers' hand-off decisions see it */
 }
 
-bool pool_session_routes(const struct pool *p)
-{
-	const struct config *cfg = p->w->cfg;
-	return p->pool_mode == POOL_SESSION && cfg->routing && p->target != PREF_REPLICA &&
-	       (p->nnodes > 1 || cfg->primary_read_weight > 0);
-}
-
-bool pool_releases_per_unit(const struct client *cl)
-{
-	return cl->pool && (cl->pool->pool_mode != POOL_SESSION || pool_session_routes(cl->pool));
-}
-
 /* Link cl to the primary connection kept for its session: true, or false when it has none usable for node. */
 static bool take_home(struct client *cl, int node)
 {

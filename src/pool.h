@@ -3,6 +3,7 @@
 #define PGR_POOL_H
 
 #include "proxy.h"
+#include "router.h"
 
 /* The worker's pool for a client's (database, user), created on first use; NULL on OOM. */
 struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbname, const char *user);
@@ -13,10 +14,18 @@ void pool_reconfigure(struct worker *w);
 bool pool_acquire(struct client *cl, int node);
 /* Session pooling that routes reads: p's clients keep a primary connection each, and take replica connections
    per unit of work as in transaction pooling. */
-bool pool_session_routes(const struct pool *p);
+static inline bool pool_session_routes(const struct pool *p)
+{
+	const struct config *cfg = p->w->cfg;
+	return p->pool_mode == POOL_SESSION && cfg->routing && p->target != PREF_REPLICA &&
+	       (p->nnodes > 1 || cfg->primary_read_weight > 0);
+}
 /* Does cl give its server connection back at the end of each transaction (unless pinned)? Not in plain session
    pooling; in session pooling that routes reads its primary connection is kept for it (SV_HELD) instead. */
-bool pool_releases_per_unit(const struct client *cl);
+static inline bool pool_releases_per_unit(const struct client *cl)
+{
+	return cl->pool && (cl->pool->pool_mode != POOL_SESSION || pool_session_routes(cl->pool));
+}
 /* Take cl off whatever queue it is on. */
 void pool_dequeue(struct client *cl);
 /* A server has become clean and free: give it to a waiting client, keep it idle, or close it. */

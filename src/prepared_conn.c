@@ -149,8 +149,11 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		goto nomem;
 	if (!w->ps_intern && !(w->ps_intern = ps_intern_new(w->id)))
 		goto nomem;
-	if (body && (type == 'Q' || type == 'P'))
-		prepared_guard(cl, type, body, len - 4);   /* other clients' server-side names stay out of reach */
+	/* Other clients' server-side names stay out of reach (a statement classified just now without events
+	   names none). */
+	if (body && (type == 'Q' || type == 'P') &&
+	    !(w->last_cls_client == cl && w->last_cls_body == body && !(w->last_cls->ev_kinds & GUARDED_EVENTS)))
+		prepared_guard(cl, type, body, len - 4);
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
 	bool has_sql = body && (type == 'Q' || type == 'P') &&

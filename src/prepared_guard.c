@@ -79,7 +79,7 @@ void prepared_guard(struct client *cl, uint8_t type, const uint8_t *body, uint32
 	/* Classified for routing just now (the usual case): only its events matter, no second look. */
 	struct worker *w = cl->c.w;
 	const struct cls_result *r = w->last_cls_client == cl && w->last_cls_body == body ? w->last_cls : NULL;
-	if (r && r->n_events == 0)
+	if (r && !(r->ev_kinds & GUARDED_EVENTS))
 		return;
 	if (type == 'P')
 		cur_cstr(&cur, NULL);   /* its name: a Parse's own name is the client's, mapped by the tracker */

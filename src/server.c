@@ -315,7 +315,7 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 			return ACT_NEED_FULL;
 		if (sv->sj_seen != sv->c.nmsg + 1) {   /* once per message, however often it is looked at */
 			sv->sj_seen = sv->c.nmsg + 1;
-			session_ready(sv, (char)body[0]);
+			session_ready(&sv->sj, sv, (char)body[0]);
 			sv->pool->n_xacts += body[0] == 'I';   /* SHOW STATS' transactions: each return to idle ends one */
 		}
 		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */

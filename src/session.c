@@ -215,15 +215,10 @@ static void settle(struct server *sv, struct client *cl, bool commit, bool unsur
 	}
 }
 
-void session_ready(struct server *sv, char status)
+void session_settle(struct server *sv)
 {
 	struct sess_journal *j = &sv->sj;
-	j->done++;
-	if (status != 'I')
-		return;   /* the transaction goes on: its changes wait for its end */
-	if (j->n)
-		settle(sv, sv->client, !j->failed && !j->rollback, j->unsure || j->savepoint);
-	j->failed = j->rollback = j->savepoint = j->unsure = false;
+	settle(sv, sv->client, !j->failed && !j->rollback, j->unsure || j->savepoint);
 }
 
 void session_drop_pending(struct server *sv)
