@@ -32,10 +32,12 @@ def test_saturated_pool_keeps_its_server_connections(pgrouter):
     # 40 clients queue for 4 connections in two workers: both queues are long all the time. Trading a slot
     # between the workers would be a new PostgreSQL login each time; the pool must keep its connections.
     pgr = pgrouter(workers=2, default_pool_size=4, pool_mode="transaction")
-    pids, errors = run_clients(pgr, 40, 60, "SELECT pg_backend_pid() FROM pg_sleep(0.002)")
+    pids, errors = run_clients(pgr, 40, 120, "SELECT pg_backend_pid() FROM pg_sleep(0.002)")
     assert not errors, errors[:3]
-    # Settling which worker holds which slot may close a few; a churning pool logs in hundreds of times.
-    assert len(pids) <= 12, f"{len(pids)} server logins for a pool of 4"
+    # Settling which worker holds which slot closes a few, more on a busy machine (4-11 logins on a quiet one,
+    # up to 34 seen on a loaded CI run, all while the queues form); a pool that trades its slots back and forth
+    # logs in again at every trade, all through these 4,800 transactions.
+    assert len(pids) <= 40, f"{len(pids)} server logins for a pool of 4"
 
 
 def test_one_slot_serves_the_clients_of_both_workers(pgrouter):
