@@ -33,7 +33,7 @@ sources() {
 	fuzz_authfile) echo "$SECRETS" ;;
 	fuzz_hba) echo "src/auth/hba.c src/auth/readfile.c" ;;
 	fuzz_classify) echo "src/classify.c src/classify_fast.c src/classify_full.c src/classify_funcs.c src/classify_json.c src/classify_kw.c src/classify_session.c src/classify_shape.c src/sqllex.c" ;;
-	fuzz_config) echo "src/config.c src/config_source.c src/config_entries.c src/ryw_store_url.c src/log.c src/tls.c src/auth/hba.c $SECRETS" ;;
+	fuzz_config) echo "src/config.c src/config_show.c src/config_source.c src/config_entries.c src/ryw_store_url.c src/log.c src/tls.c src/auth/hba.c $SECRETS" ;;
 	*) return 1 ;;
 	esac
 }

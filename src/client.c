@@ -305,45 +305,45 @@ static void keep_lookup_secret(struct pool_shared *sh, struct authfile_entry *e)
 	e->secret = NULL;
 }
 
-void client_login(struct client *cl, const uint8_t *scram_client_key, struct authfile_entry *looked_up)
+/* An authenticated cl's pool: NULL when cl went to the admin console or was refused (and closed). */
+static struct pool *login_pool(struct client *cl)
 {
 	struct worker *w = cl->c.w;
 	bool console = admin_is_console(w->cfg, cl->dbname);
+	char msg[200];
 	login_over(cl);
 	if (!take_client_slot(cl, console)) {
-		if (looked_up)
-			free(looked_up->secret);
 		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
-		return;
+		return NULL;
 	}
 	if (console) {
-		if (looked_up)
-			free(looked_up->secret);
 		admin_login(cl);
-		return;
+		return NULL;
 	}
 	const struct dbconf *db = config_find_db(w->cfg, cl->dbname);
 	if (!db) {
-		char msg[200];
-		if (looked_up)
-			free(looked_up->secret);
 		snprintf(msg, sizeof msg, "no such database: %s", cl->dbname);
 		client_close(cl, "3D000", msg);
-		return;
+		return NULL;
 	}
 	if (pause_is_disabled(cl->dbname)) {
-		char msg[200];
-		if (looked_up)
-			free(looked_up->secret);
 		snprintf(msg, sizeof msg, "database \"%s\" is not currently accepting connections (DISABLE)", cl->dbname);
 		client_close(cl, "55000", msg);
-		return;
+		return NULL;
 	}
-	cl->pool = pool_get(w, db, cl->dbname, cl->user);
+	struct pool *p = pool_get(w, db, cl->dbname, cl->user);
+	if (!p)
+		client_close(cl, "53200", "out of memory");
+	return p;
+}
+
+void client_login(struct client *cl, const uint8_t *scram_client_key, struct authfile_entry *looked_up)
+{
+	struct worker *w = cl->c.w;
+	cl->pool = login_pool(cl);
 	if (!cl->pool) {
 		if (looked_up)
-			free(looked_up->secret);
-		client_close(cl, "53200", "out of memory");
+			free(looked_up->secret);   /* only a pool's server logins use it */
 		return;
 	}
 	if (looked_up)

@@ -20,21 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-enum ctype { CT_INT, CT_BOOL, CT_STR, CT_DUR, CT_SIZE, CT_ENUM };
-#define F_RESTART 1u  /* a change needs a restart; reload keeps the old value */
-#define F_SECRET 2u   /* a password: logs, the console and messages show "********" (or nothing when empty) */
-#define F_SECRET_URL 4u  /* a URL whose user info may hold a password: that part is shown as "********" */
-
-struct setting {
-	const char *name;
-	enum ctype type;
-	const char *def;
-	size_t off;
-	int64_t min, max;
-	const char *const *enums;
-	unsigned flags;
-};
-
 static const char *const pool_modes[] = { "session", "transaction", "statement", NULL };
 static const char *const tls_modes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL };
 static const char *const node_roles[] = { "config", "auto", NULL };
@@ -47,7 +32,7 @@ static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram
 #define IMAX 2147483647
 #define DMAX (86400LL * 365 * 1000000)
 #define KEEPALIVE_MAX (32767LL * 1000000)   /* Linux's limit for TCP_KEEPIDLE and TCP_KEEPINTVL, in seconds */
-static const struct setting settings[] = {
+const struct setting config_settings[] = {
 	{ "logfile", CT_STR, "", OFF(logfile), 0, 0, NULL, 0 },
 	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
 	{ "listen_addr", CT_STR, "127.0.0.1", OFF(listen_addr), 0, 0, NULL, F_RESTART },
@@ -132,13 +117,10 @@ static const struct setting settings[] = {
 	{ "consistency_store_timeout", CT_DUR, "100ms", OFF(consistency_store_timeout), 1000, 60000000, NULL, 0 },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
 };
-_Static_assert(sizeof settings / sizeof settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
+_Static_assert(sizeof config_settings / sizeof config_settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
 
-static const struct setting *find_setting(const char *name);
-static void setting_str(const struct config *cfg, const struct setting *st, char *out, size_t n);
-static void setting_shown(const struct config *cfg, const struct setting *st, char *out, size_t n);
 
-/* PgBouncer settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
+/* PgBouncer config_settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
 	"stats_period",
 	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
@@ -266,45 +248,8 @@ static int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
-/* The password in a URL's user info ("scheme://user:password@host…", or all of the user info when it has no
-   ':') replaced by "********" in out; a URL without '@' is copied as it is. The last '@' ends the user info:
-   a password may hold '/' or '@' unencoded, and hiding too much is harmless. */
-static void redact_url(const char *url, char *out, size_t n)
-{
-	const char *scheme_end = strstr(url, "://");
-	const char *info = scheme_end ? scheme_end + 3 : url;
-	const char *at = strrchr(info, '@');
-	if (!at) {
-		snprintf(out, n, "%s", url);
-		return;
-	}
-	const char *colon = memchr(info, ':', (size_t)(at - info));
-	const char *keep_end = colon ? colon + 1 : info;   /* the scheme and the user name stay */
-	snprintf(out, n, "%.*s********%s", (int)(keep_end - url), url, at);
-}
-
-/* value of st as logs, the console and error messages may show it (out, or value itself when not secret). */
-static const char *redact(const struct setting *st, const char *value, char *out, size_t n)
-{
-	if ((st->flags & F_SECRET) && *value)
-		snprintf(out, n, "********");
-	else if (st->flags & F_SECRET_URL)
-		redact_url(value, out, n);
-	else
-		return value;
-	return out;
-}
-
-void config_redact(const char *name, const char *value, char *out, size_t n)
-{
-	const struct setting *st = find_setting(name);
-	const char *shown = st ? redact(st, value, out, n) : value;
-	if (shown != out)
-		snprintf(out, n, "%s", shown);
-}
-
 /* Store value into the field described by st; returns 0 or -1 with why set. */
-static int apply_setting(struct config *cfg, const struct setting *st, const char *value, const char **why)
+int config_apply_setting(struct config *cfg, const struct setting *st, const char *value, const char **why)
 {
 	char *field = (char *)cfg + st->off;
 	int64_t v = 0;
@@ -350,9 +295,9 @@ static int apply_setting(struct config *cfg, const struct setting *st, const cha
 	return 0;
 }
 
-static const struct setting *find_setting(const char *name)
+const struct setting *config_find_setting(const char *name)
 {
-	for (const struct setting *st = settings; st->name; st++)
+	for (const struct setting *st = config_settings; st->name; st++)
 		if (strcasecmp(st->name, name) == 0)
 			return st;
 	return NULL;
@@ -372,7 +317,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 		value = ps->longvals[idx];
 	}
 	if (strcasecmp(section, "pgrouter") == 0 || strcasecmp(section, "pgbouncer") == 0) {
-		const struct setting *st = find_setting(name);
+		const struct setting *st = config_find_setting(name);
 		if (!st) {
 			for (int i = 0; ignored_settings[i]; i++)
 				if (strcasecmp(name, ignored_settings[i]) == 0) {
@@ -386,10 +331,10 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 		}
 		const char *why = NULL;
 		char shown[256];
-		if (apply_setting(ps->cfg, st, value, &why) < 0)
-			return config_fail(ps, name, "%s: '%s'", why, redact(st, value, shown, sizeof shown));
-		ps->set_line[st - settings] = ps->line;
-		ps->given[st - settings] = true;
+		if (config_apply_setting(ps->cfg, st, value, &why) < 0)
+			return config_fail(ps, name, "%s: '%s'", why, config_redact_value(st, value, shown, sizeof shown));
+		ps->set_line[st - config_settings] = ps->line;
+		ps->given[st - config_settings] = true;
 		return 1;
 	}
 	if (strcasecmp(section, "databases") == 0)
@@ -455,9 +400,9 @@ static char *read_line(char *str, int num, void *stream)
 /* Fill every table setting with its default. */
 static void set_defaults(struct config *cfg)
 {
-	for (const struct setting *st = settings; st->name; st++) {
+	for (const struct setting *st = config_settings; st->name; st++) {
 		const char *why;
-		int rc = apply_setting(cfg, st, st->def, &why);
+		int rc = config_apply_setting(cfg, st, st->def, &why);
 		(void)rc;
 	}
 }
@@ -465,15 +410,15 @@ static void set_defaults(struct config *cfg)
 /* Point error messages at the line that set name (0 when it kept its default). */
 static void at_setting(struct parse_state *ps, const char *name)
 {
-	const struct setting *st = find_setting(name);
-	ps->line = st ? ps->set_line[st - settings] : 0;
+	const struct setting *st = config_find_setting(name);
+	ps->line = st ? ps->set_line[st - config_settings] : 0;
 }
 
 /* True when the file or a SET chose name's value (false: its default). */
 static bool given(const struct parse_state *ps, const char *name)
 {
-	const struct setting *st = find_setting(name);
-	return st && ps->given[st - settings];
+	const struct setting *st = config_find_setting(name);
+	return st && ps->given[st - config_settings];
 }
 
 /* Warn about logins that are not what the secrets in the config suggest: everyone let in although secrets
@@ -560,7 +505,7 @@ static void free_db(struct dbconf *db)
 
 static void config_free(struct config *cfg)
 {
-	for (const struct setting *st = settings; st->name; st++)
+	for (const struct setting *st = config_settings; st->name; st++)
 		if (st->type == CT_STR)
 			free(*(char **)((char *)cfg + st->off));
 	for (int i = 0; i < cfg->ndbs; i++)
@@ -609,18 +554,18 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 		return config_fail(ps, NULL, "out of memory"), -1;
 	ps->line = 0;
 	for (int i = 0; i < nsets; i++) {
-		const struct setting *st = find_setting(keys[i]);
+		const struct setting *st = config_find_setting(keys[i]);
 		const char *why = NULL;
 		char shown[256];
 		if (!st)
 			return config_fail(ps, keys[i], "unknown setting"), -1;
 		char file_value[256];
-		setting_str(cfg, st, file_value, sizeof file_value);   /* keys are distinct: still the file's */
+		config_setting_str(cfg, st, file_value, sizeof file_value);   /* keys are distinct: still the file's */
 		cfg->set_file_values[i] = strdup(file_value);
 		cfg->nsets = i + 1;   /* config_free frees entries [0, nsets), this one's too if it fails below */
-		if (apply_setting(cfg, st, values[i], &why) < 0)
-			return config_fail(ps, keys[i], "%s: '%s'", why, redact(st, values[i], shown, sizeof shown)), -1;
-		ps->given[st - settings] = true;
+		if (config_apply_setting(cfg, st, values[i], &why) < 0)
+			return config_fail(ps, keys[i], "%s: '%s'", why, config_redact_value(st, values[i], shown, sizeof shown)), -1;
+		ps->given[st - config_settings] = true;
 		cfg->set_keys[i] = strdup(st->name);
 		cfg->set_values[i] = strdup(values[i]);
 		cfg->nsets = i + 1;
@@ -695,18 +640,18 @@ static int surviving_sets(const struct config *old, const struct config *base, c
 {
 	int n = 0;
 	for (int i = 0; i < old->nsets; i++) {
-		const struct setting *st = find_setting(old->set_keys[i]);
+		const struct setting *st = config_find_setting(old->set_keys[i]);
 		char now[256];
 		if (!st)
 			continue;
-		setting_str(base, st, now, sizeof now);
+		config_setting_str(base, st, now, sizeof now);
 		if (old->set_file_values && old->set_file_values[i] && strcmp(now, old->set_file_values[i]) == 0) {
 			keys[n] = old->set_keys[i];
 			values[n++] = old->set_values[i];
 			continue;
 		}
 		char shown[256];
-		setting_shown(base, st, shown, sizeof shown);
+		config_setting_shown(base, st, shown, sizeof shown);
 		log_info(NULL, "reload: the file changed %s to '%s': it replaces the admin console's SET", st->name, shown);
 	}
 	return n;
@@ -743,7 +688,7 @@ struct config *config_reload(const struct config *old, char *err, size_t errlen)
 int config_with_setting(const struct config *cfg, const char *key, const char *value, struct config **out,
                         char *err, size_t errlen)
 {
-	const struct setting *st = find_setting(key);
+	const struct setting *st = config_find_setting(key);
 	*out = NULL;
 	if (!st) {
 		snprintf(err, errlen, "unknown setting \"%s\"", key);
@@ -828,81 +773,6 @@ bool list_contains(const char *list, const char *name, bool ci)
 	return false;
 }
 
-/* A duration in µs as PgBouncer shows it: seconds, without a unit, with a fraction only when there is one. */
-static void seconds_str(int64_t us, char *out, size_t n)
-{
-	if (us % 1000000 == 0) {
-		snprintf(out, n, "%lld", (long long)(us / 1000000));
-		return;
-	}
-	int len = snprintf(out, n, "%lld.%06lld", (long long)(us / 1000000), (long long)(us % 1000000));
-	while (len > 0 && (size_t)len < n && out[len - 1] == '0')
-		out[--len] = 0;
-}
-
-/* Render a setting's value for comparison and display. */
-static void setting_str(const struct config *cfg, const struct setting *st, char *out, size_t n)
-{
-	const char *f = (const char *)cfg + st->off;
-	switch (st->type) {
-	case CT_STR: snprintf(out, n, "%s", *(char *const *)f ? *(char *const *)f : ""); break;
-	case CT_BOOL: snprintf(out, n, "%d", *(const bool *)f); break;
-	case CT_ENUM: snprintf(out, n, "%s", st->enums[*(const int *)f]); break;
-	case CT_INT: snprintf(out, n, "%d", *(const int *)f); break;
-	case CT_DUR: seconds_str(*(const int64_t *)f, out, n); break;
-	case CT_SIZE: snprintf(out, n, "%lld", (long long)*(const int64_t *)f); break;
-	}
-}
-
-/* A setting's value as output may show it (secrets redacted). */
-static void setting_shown(const struct config *cfg, const struct setting *st, char *out, size_t n)
-{
-	char raw[256];
-	setting_str(cfg, st, raw, sizeof raw);
-	if (redact(st, raw, out, n) != out)
-		snprintf(out, n, "%s", raw);
-}
-
-/* Report what a reload changed; restart-only settings keep their old value (copied by the caller). */
-void config_log_changes(const struct config *old_c, const struct config *new_c)
-{
-	for (const struct setting *st = settings; st->name; st++) {
-		char a[256], b[256];
-		setting_str(old_c, st, a, sizeof a);
-		setting_str(new_c, st, b, sizeof b);
-		if (strcmp(a, b) == 0)
-			continue;
-		setting_shown(old_c, st, a, sizeof a);
-		setting_shown(new_c, st, b, sizeof b);
-		if (st->flags & F_RESTART)
-			log_warn(NULL, "reload: %s changed from '%s' to '%s' but needs a restart; keeping '%s'", st->name, a, b, a);
-		else
-			log_info(NULL, "reload: %s = '%s' (was '%s')", st->name, b, a);
-	}
-}
-
-bool config_setting_at(const struct config *cfg, int i, struct config_setting_info *out)
-{
-	int n = (int)(sizeof settings / sizeof settings[0]) - 1;
-	if (i < 0 || i >= n)
-		return false;
-	const struct setting *st = &settings[i];
-	out->name = st->name;
-	out->changeable = !(st->flags & F_RESTART);
-	setting_shown(cfg, st, out->value, sizeof out->value);
-	/* The default as the same renderer shows it: parse it into a scratch field of the right type. */
-	struct config scratch;
-	memset(&scratch, 0, sizeof scratch);
-	const char *why;
-	if (apply_setting(&scratch, st, st->def, &why) == 0)
-		setting_shown(&scratch, st, out->def, sizeof out->def);
-	else
-		snprintf(out->def, sizeof out->def, "%s", st->def);
-	if (st->type == CT_STR)
-		free(*(char **)((char *)&scratch + st->off));
-	return true;
-}
-
 int config_pool_mode(const char *name)
 {
 	for (int i = 0; pool_modes[i]; i++)
@@ -916,7 +786,7 @@ const char *auth_type_name(int type) { return type >= 0 && type <= 6 ? auth_type
 
 void config_keep_restart_settings(const struct config *old_c, struct config *new_c)
 {
-	for (const struct setting *st = settings; st->name; st++) {
+	for (const struct setting *st = config_settings; st->name; st++) {
 		if (!(st->flags & F_RESTART))
 			continue;
 		const char *src = (const char *)old_c + st->off;

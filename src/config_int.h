@@ -12,6 +12,34 @@ struct config_source;
 
 #define CONFIG_MAX_SETTINGS 128
 
+enum ctype { CT_INT, CT_BOOL, CT_STR, CT_DUR, CT_SIZE, CT_ENUM };
+#define F_RESTART 1u  /* a change needs a restart; reload keeps the old value */
+#define F_SECRET 2u   /* a password: logs, the console and messages show "********" (or nothing when empty) */
+#define F_SECRET_URL 4u  /* a URL whose user info may hold a password: that part is shown as "********" */
+
+struct setting {
+	const char *name;
+	enum ctype type;
+	const char *def;
+	size_t off;
+	int64_t min, max;
+	const char *const *enums;
+	unsigned flags;
+};
+
+/* The settings table, ending with a NULL name. */
+extern const struct setting config_settings[];
+/* The setting called name, or NULL. */
+const struct setting *config_find_setting(const char *name);
+/* Store value into the field st describes; 0, or -1 with *why. */
+int config_apply_setting(struct config *cfg, const struct setting *st, const char *value, const char **why);
+/* A setting's value as text, as reloads compare it (secrets included: never for output). */
+void config_setting_str(const struct config *cfg, const struct setting *st, char *out, size_t n);
+/* value of st as output may show it: out with the secret hidden, or value itself when st holds none. */
+const char *config_redact_value(const struct setting *st, const char *value, char *out, size_t n);
+/* A setting's value as output may show it (secrets redacted), into out. */
+void config_setting_shown(const struct config *cfg, const struct setting *st, char *out, size_t n);
+
 /* While parsing: the config under construction, the line reader's state and the first error. */
 struct parse_state {
 	struct config *cfg;
