@@ -223,12 +223,12 @@ static bool answer_own(struct client *cl, const struct cls_event *e, struct iobu
 	return msg_error(out, "ERROR", "22023", msg), false;
 }
 
-/* A Query made only of SET/SHOW pgrouter.* statements is answered here and never reaches a server; tx is the
-   transaction status to report. Inside a transaction block only SHOWs are answered (an error there would
-   have to abort the server's transaction too). */
 /* Events among which pgrouter's own SET / SHOW pgrouter.* are. */
 #define OWN_EVENTS (CLS_EV_BIT(CLS_EV_SET) | CLS_EV_BIT(CLS_EV_SHOW_PGROUTER))
 
+/* A Query made only of SET/SHOW pgrouter.* statements is answered here and never reaches a server; tx is the
+   transaction status to report. Inside a transaction block only SHOWs are answered (an error there would
+   have to abort the server's transaction too). */
 static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_result *r, char tx)
 {
 	if (!only_own_statements(r, tx != 'I'))

@@ -5,10 +5,10 @@
 #include "clientroute.h"
 #include "prepared.h"
 #include "proto/cursor.h"
+#include "sqllex.h"
 
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 /*
  * pgrouter prepares each client's named statements under names "pgr<worker>_<id>", shared by every
@@ -21,22 +21,19 @@
  * the client's input buffer, before they are forwarded: the message keeps its length.
  */
 
-static bool ident_char(char c)
+/* The first identifier token in text[off, off+len) whose name, as PostgreSQL reads it, is name (*n: its
+   length in the text); NULL if none. Comments and literals are skipped: only a real name is renamed. */
+static char *find_name(char *text, uint32_t off, uint32_t len, const char *name, size_t *n)
 {
-	return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
-}
-
-/* The first token in text[off, off+len) spelling name (any case, quoted or not), or NULL. */
-static char *find_token(char *text, uint32_t off, uint32_t len, const char *name)
-{
-	size_t nl = strlen(name);
-	for (uint32_t i = off; i + nl <= off + len; i++) {
-		if (strncasecmp(text + i, name, nl) != 0)
-			continue;
-		if ((i > 0 && ident_char(text[i - 1])) || (i + nl < off + len && ident_char(text[i + nl])))
-			continue;
-		return text + i;
-	}
+	struct sql_lexer lx;
+	struct sql_tok t;
+	char buf[CLS_NAME_MAX];
+	sql_lex_init(&lx, text + off, len);
+	for (sql_lex_next_sig(&lx, &t); t.type != SQL_T_EOF && t.type != SQL_T_ERROR; sql_lex_next_sig(&lx, &t))
+		if (sql_ident_text(text + off, &t, buf, sizeof buf) >= 0 && strcmp(buf, name) == 0) {
+			*n = t.end - t.start;
+			return text + off + t.start;
+		}
 	return NULL;
 }
 
@@ -65,9 +62,11 @@ static void guard_sql(struct client *cl, const struct cls_result *r, char *text,
 			continue;
 		if (!ps_name_reserved(e->name, strlen(e->name)) || e->stmt.off + e->stmt.len > tl)
 			continue;
-		char *at = find_token(text, e->stmt.off, e->stmt.len, e->name);
-		if (at)
-			ps_name_disarm(at, strlen(e->name));
+		size_t n = 0;
+		char *at = find_name(text, e->stmt.off, e->stmt.len, e->name, &n);
+		char *u = at ? memchr(at, '_', n) : NULL;   /* the name is reserved: its '_' becomes '$', in any case */
+		if (u)
+			*u = '$';
 	}
 }
 

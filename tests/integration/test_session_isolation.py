@@ -224,6 +224,7 @@ def owner_runs(owner):
     "DEALLOCATE PREPARE {name}",
     "EXECUTE {name}('y')",
     'DEALLOCATE "{name}"',
+    "EXECUTE /* {name} */ {name}('y')",
 ])
 def test_another_client_cannot_use_or_drop_a_clients_statement(shared, proxy_kind, attack):
     if proxy_kind != "pgrouter":
