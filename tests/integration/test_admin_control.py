@@ -434,7 +434,7 @@ def test_shutdown_wait_for_clients_loses_no_query_under_pgbench(pgrouter, cluste
     cluster.sql(cluster.primary, "CREATE TABLE admin_drain_bench (client int, at timestamptz DEFAULT now())")
     script = tmp_path / "insert.sql"
     script.write_text("INSERT INTO admin_drain_bench (client) VALUES (:client_id);\n")
-    clients, per_client = 6, 400
+    clients, per_client = 6, 2000   # long enough to be under way when the shutdown comes, on a fast machine too
     try:
         pgr = pgrouter(workers=2, default_pool_size=4)
         pgr.stopped_by_test = True
