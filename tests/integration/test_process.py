@@ -159,11 +159,13 @@ def test_switches_to_user_after_binding(pgrouter):
     pw = pwd.getpwnam("postgres")
     proxy = pgrouter(launch=False, user=None)
     start_direct(proxy, "-u", "postgres")
+    # The port accepts (the kernel's backlog) as soon as it is bound, before the switch; the first answered
+    # query is what shows the process is serving, and by then it must run as the user.
+    with proxy.connect() as conn:
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
     uids = proc_status(proxy.pid, "Uid")
     assert uids == [str(pw.pw_uid)] * 4, uids
     assert proc_status(proxy.pid, "Gid") == [str(pw.pw_gid)] * 4
-    with proxy.connect() as conn:
-        assert conn.execute("SELECT 1").fetchone()[0] == 1
 
 
 @pytest.mark.pgrouter_only
