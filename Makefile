@@ -28,7 +28,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ) tests/unit/unit.h tests/unit/corpus.h
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS)
 
 # The status page is built into the binary (.incbin in http_page.c).
-$(BUILD)/obj/http_page.o: src/status_page.html
+$(BUILD)/obj/admin/http_page.o: src/admin/status_page.html
 
 -include $(OBJ:.o=.d)
 

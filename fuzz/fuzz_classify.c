@@ -1,6 +1,6 @@
 /* libFuzzer target: the SQL classifier on arbitrary text; the fast path must agree with libpg_query. */
-#include "classify.h"
-#include "classify_int.h"
+#include "sql/classify.h"
+#include "sql/classify_int.h"
 #include "fuzz_common.h"
 
 /* The volatility the corpus assumes: a stable, an immutable and a volatile user function. */

@@ -1,6 +1,6 @@
 /* libFuzzer target: proto_frame over arbitrary bytes in every direction and phase, the message parsers on each framed message, and builder/parser round trips. */
 #include "fuzz_common.h"
-#include "iobuf.h"
+#include "base/iobuf.h"
 #include "proto/codec.h"
 
 /* Input layout: byte 0 picks max_packet (bits 0-1) and the read-size pattern of the

@@ -5,8 +5,8 @@
 
 #include <strings.h>
 
-#include "config.h"
-#include "log.h"
+#include "config/config.h"
+#include "base/log.h"
 #include "fuzz_common.h"
 
 /* Each input is written to <sandbox>/fuzz.ini and loaded. The working directory is

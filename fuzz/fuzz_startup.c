@@ -1,6 +1,6 @@
 /* libFuzzer target: proto_parse_startup on arbitrary packets (StartupMessage, SSLRequest, GSSENCRequest, CancelRequest). */
 #include "fuzz_common.h"
-#include "iobuf.h"
+#include "base/iobuf.h"
 #include "proto/codec.h"
 #include "proto/options.h"
 

@@ -2,7 +2,7 @@
 """Regenerate the committed seed corpora (fuzz/corpus/) and dictionaries (fuzz/dict/).
 
 Run from anywhere, after changing a harness or when the parsers learn new syntax:
-setting names for the config dictionary are read from src/config.c, and one config
+setting names for the config dictionary are read from src/config/config.c, and one config
 seed is etc/pgrouter.ini without its comments.
 
 Every seed is a small valid input shaped like real traffic or real files, so the

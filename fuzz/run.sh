@@ -22,7 +22,7 @@ CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-
 ALL_TARGETS="fuzz_codec fuzz_startup fuzz_scram_server fuzz_scram_client fuzz_authfile fuzz_hba fuzz_config fuzz_classify"
 
 # The src/ files (never main.c or the event loop) and libraries each target links.
-CODEC="src/proto/codec.c src/iobuf.c"
+CODEC="src/proto/codec.c src/base/iobuf.c"
 SCRAM="src/auth/scram.c src/auth/scram_server.c src/auth/scram_client.c src/auth/b64.c"
 SECRETS="src/auth/authfile.c src/auth/readfile.c src/auth/secret.c src/auth/md5pw.c $SCRAM"
 sources() {
@@ -32,8 +32,8 @@ sources() {
 	fuzz_scram_server | fuzz_scram_client) echo "$SCRAM" ;;
 	fuzz_authfile) echo "$SECRETS" ;;
 	fuzz_hba) echo "src/auth/hba.c src/auth/readfile.c" ;;
-	fuzz_classify) echo "src/classify.c src/classify_fast.c src/classify_full.c src/classify_funcs.c src/classify_json.c src/classify_kw.c src/classify_session.c src/classify_shape.c src/sqllex.c" ;;
-	fuzz_config) echo "src/config.c src/config_show.c src/config_source.c src/config_entries.c src/ryw_store_url.c src/log.c src/tls.c src/auth/hba.c $SECRETS" ;;
+	fuzz_classify) echo "src/sql/classify.c src/sql/classify_fast.c src/sql/classify_full.c src/sql/classify_funcs.c src/sql/classify_json.c src/sql/classify_kw.c src/sql/classify_session.c src/sql/classify_shape.c src/sql/sqllex.c" ;;
+	fuzz_config) echo "src/config/config.c src/config/config_show.c src/config/config_source.c src/config/config_entries.c src/config/ryw_store_url.c src/base/log.c src/io/tls.c src/auth/hba.c $SECRETS" ;;
 	*) return 1 ;;
 	esac
 }

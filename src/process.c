@@ -1,6 +1,6 @@
 /* The process around the proxy: daemonizing, the pidfile, the open-files limit and the user it runs as. */
 #include "process.h"
-#include "log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

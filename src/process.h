@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* Fork into the background, detach from the terminal, point stdin/stdout/stderr at /dev/null; 0 or -1. */
 int process_daemonize(void);

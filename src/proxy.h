@@ -9,13 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "iobuf.h"
-#include "list.h"
-#include "params.h"
+#include "config/config.h"
+#include "base/iobuf.h"
+#include "base/list.h"
+#include "base/params.h"
 #include "proto/codec.h"
-#include "ryw.h"
-#include "session.h"
+#include "session/ryw.h"
+#include "backend/journal.h"
 
 struct worker;
 struct pool;
@@ -108,7 +108,7 @@ enum client_state {
 	CL_LOGIN_WAIT,  /* authenticated, waiting for the pool's server parameters to finish its login */
 	CL_IDLE,        /* logged in with no server linked (between transactions) */
 	CL_WAITING,     /* has a query and is queued for a server connection */
-	CL_RYW_WAIT,    /* a read parked until read-your-writes (src/ryw_wait.c) or a pg_proc lookup (src/catalog_wait.c)
+	CL_RYW_WAIT,    /* a read parked until read-your-writes (src/session/ryw_wait.c) or a pg_proc lookup (src/session/catalog_wait.c)
 	                   knows where it may run; message kept */
 	CL_LINKED,      /* a server connection is linked; bytes flow both ways */
 	CL_CLOSED,      /* closed; waiting to be freed */
@@ -329,7 +329,7 @@ struct worker {
 	struct list clients;
 	struct list pools;
 	struct list justfree;     /* closed conns, freed by reap_ev after the current callback */
-	struct list cancel_reqs;  /* cancel requests still on their way to a postmaster (src/cancel.c) */
+	struct list cancel_reqs;  /* cancel requests still on their way to a postmaster (src/backend/cancel.c) */
 	struct iobuf **freebufs;
 	int nfree, maxfree;
 	pthread_mutex_t inbox_lock;
@@ -357,11 +357,11 @@ struct worker {
 	uint64_t n_logins_dropped; /* oldest logins in progress closed to make room for new ones */
 	int64_t logins_warned;    /* when dropping logins was last logged (µs) */
 	bool stopping;
-	struct list parked;       /* clients held by PAUSE or KILL until RESUME (src/pause.c) */
+	struct list parked;       /* clients held by PAUSE or KILL until RESUME (src/admin/pause.c) */
 	struct admin_worker *admin;  /* console commands of this worker's clients still running (admin_ctl.c) */
 	struct wmetrics *metrics; /* counters for /metrics and the console (metrics.c) */
 	struct ryw_store *store;  /* its consistency_store connection, or NULL (ryw_store.c) */
-	struct list ryw_parked;   /* clients in CL_RYW_WAIT, by wait_node (src/ryw_wait.c) */
+	struct list ryw_parked;   /* clients in CL_RYW_WAIT, by wait_node (src/session/ryw_wait.c) */
 	struct ryw_waitq *ryw_wait;  /* the timer that ends ryw_wait's waits, or NULL */
 	/* counters */
 	uint64_t n_queries, n_server_connects, n_bad_input;
@@ -370,7 +370,7 @@ struct worker {
 
 
 /* Process-wide state shared by all threads; mutated only as documented in shared.c. */
-/* Databases held by PAUSE or KILL (src/pause.c); the hot path reads npaused only. */
+/* Databases held by PAUSE or KILL (src/admin/pause.c); the hot path reads npaused only. */
 #define MAX_PAUSED 64
 struct pause_state {
 	atomic_int npaused;       /* entries below, plus one for "all": 0 means nothing is paused */

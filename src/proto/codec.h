@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "iobuf.h"
+#include "base/iobuf.h"
 
 #define PROTO_V3          196608u   /* 3.0 */
 #define PROTO_CANCEL_CODE 80877102u

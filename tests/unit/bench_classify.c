@@ -1,5 +1,5 @@
 /* Microbenchmark: classifier cost per statement — fast path, libpg_query, cache hit. Not a test. */
-#include "classify.h"
+#include "sql/classify.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* Where log lines go during the test, so that messages can be checked. */
 static char log_path[64];

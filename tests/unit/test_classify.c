@@ -1,7 +1,7 @@
 /* Unit tests for the SQL classifier: corpus, fast-vs-libpg_query differential, lexer, hints, cache, threads. */
-#include "classify.h"
-#include "classify_int.h"
-#include "sqllex.h"
+#include "sql/classify.h"
+#include "sql/classify_int.h"
+#include "sql/sqllex.h"
 #include "unit.h"
 #include "corpus.h"
 

@@ -1,6 +1,6 @@
 /* Differential test: random SQL from a small grammar, fast path vs libpg_query on every decided text. */
-#include "classify.h"
-#include "classify_int.h"
+#include "sql/classify.h"
+#include "sql/classify_int.h"
 #include "unit.h"
 
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* Unit tests for statement shapes: literals blanked, unsafe texts refused, and no verdict a literal changes. */
-#include "classify.h"
+#include "sql/classify.h"
 #include "unit.h"
 #include "corpus.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iobuf.h"
+#include "base/iobuf.h"
 #include "proto/codec.h"
 #include "proto/options.h"
 #include "proto/cursor.h"

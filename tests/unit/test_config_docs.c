@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "config_load.h"
-#include "log.h"
+#include "base/log.h"
 #include "unit.h"
 
 /* Path of a file in the source tree: from the current directory, else from where the binary is (build/tests/x). */
@@ -95,7 +95,7 @@ static void test_example_file(void)
 	}
 	config_put(c);
 
-	char *src = slurp(repo_file("src/config.c"));
+	char *src = slurp(repo_file("src/config/config.c"));
 	char *ini = slurp(ini_path);
 	char *md = slurp(repo_file("docs/configuration.md"));
 	CHECK(src && ini && md);

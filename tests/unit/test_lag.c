@@ -1,5 +1,5 @@
 /* Unit tests for lag arithmetic: LSN history, lag in seconds, rotation hysteresis. */
-#include "lag.h"
+#include "policy/lag.h"
 #include "unit.h"
 
 #include <stdlib.h>

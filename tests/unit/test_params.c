@@ -1,5 +1,5 @@
 /* Unit tests for parameter sets: set/unset, and the cached tracked views that decide whether a server needs SETs. */
-#include "params.h"
+#include "base/params.h"
 #include "unit.h"
 
 #include <stdio.h>

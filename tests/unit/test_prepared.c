@@ -1,6 +1,6 @@
 /* Unit tests for the prepared-statement tracker: names, interning, LRU, answers, undo in pipelines. */
-#include "prepared.h"
-#include "prepared_int.h"
+#include "prepared/prepared.h"
+#include "prepared/prepared_int.h"
 #include "proto/cursor.h"
 #include "unit.h"
 

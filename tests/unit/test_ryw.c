@@ -1,6 +1,6 @@
 /* Unit tests for read-your-writes pure parts: LSN text form and the consistency-key table. */
-#include "ryw.h"
-#include "ryw_store.h"
+#include "session/ryw.h"
+#include "cluster/ryw_store.h"
 #include "unit.h"
 
 #include <stdint.h>

@@ -1,0 +1,799 @@
+/* Server connection state machine: connect, log in to PostgreSQL, forward results, reset. */
+#include "backend/server.h"
+#include "frontend/client.h"
+#include "session/clientroute.h"
+#include "io/conn.h"
+#include "base/log.h"
+#include "cluster/monitor.h"
+#include "io/net.h"
+#include "pool/pool.h"
+#include "session/retry.h"
+#include "session/prepared_conn.h"
+#include "session/ryw.h"
+#include "cluster/ryw_store.h"
+#include "proto/cursor.h"
+#include "worker.h"
+#include "auth/scram.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+
+static const struct conn_ops server_ops;
+static void send_startup(struct server *sv);
+
+#define SV(c) container_of(c, struct server, c)
+
+/* The protocol state alone says the session is between transactions (bytes may still be in flight). */
+static bool server_between_transactions(const struct server *sv)
+{
+	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced && !sv->c.closing &&
+	       !sv->ryw.asking && !sv->ryw.pipelined;
+}
+
+bool server_is_clean(const struct server *sv)
+{
+	/* Both directions at a message boundary: a client message cut short would be read by the backend
+	   as the start of whatever the next user of this connection sends. */
+	const struct conn *peer = sv->c.peer;
+	return server_between_transactions(sv) && sv->c.pkt_remain == 0 && sv->c.pending == 0 &&
+	       (!peer || (peer->pkt_remain == 0 && peer->pending == 0));
+}
+
+static void server_destroy(struct conn *c)
+{
+	struct server *sv = SV(c);
+	ryw_store_detach(sv->ryw.store_req);
+	params_clear(&sv->params);
+	params_clear(&sv->extra);
+	session_free(&sv->sj);
+	prepared_server_free(sv);
+	free(sv->held);
+	free(sv);
+}
+
+struct server *server_connect(struct pool *p, int node)
+{
+	struct worker *w = p->w;
+	struct server *sv = calloc(1, sizeof *sv);
+	int err = 0;
+	int fd = sv ? net_connect(p->host[node], p->port[node], &err) : -1;
+	if (fd < 0) {
+		atomic_fetch_sub(&p->shared->quota[node].conns, 1);
+		free(sv);
+		char msg[200];
+		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", p->host[node], p->port[node],
+		         err ? strerror(err) : "out of memory");
+		log_warn(NULL, "database %s: %s", p->dbname, msg);
+		pool_login_failed(p, node, "08006", msg, false);
+		return NULL;
+	}
+	net_tune(fd, w->cfg);
+	conn_init(&sv->c, w, fd, &server_ops, 's');
+	sv->c.destroy = server_destroy;
+	sv->pool = p;
+	sv->node = node;
+	sv->counted = true;
+	sv->state = SV_CONNECTING;
+	sv->connect_time = sv->state_since = sv->last_used = w->now;
+	sv->tx_status = 'I';
+	list_init(&sv->pool_node);
+	list_init(&sv->cancels);
+	pool_server_move(sv, SL_PENDING);
+	w->n_server_connects++;
+	if (conn_start(&sv->c) < 0) {
+		server_close(sv, "cannot register event");
+		return NULL;
+	}
+	log_debug(sv->c.prefix, "connecting to %s:%d for %s/%s", p->host[node], p->port[node], p->dbname, p->user);
+	return sv;
+}
+
+/* Detach cancel requests that still point at sv. */
+
+void server_close(struct server *sv, const char *reason)
+{
+	if (sv->c.closing)
+		return;
+	if (sv->state == SV_CLOSING) {
+		/* The backend has gone (or will not): now the slot is free. */
+		conn_close(&sv->c);
+		pool_server_gone(sv);
+		return;
+	}
+	struct client *cl = sv->client;
+	if (sv->holder) {
+		sv->holder->home = NULL;   /* its client takes another primary connection when it needs one */
+		sv->holder = NULL;
+	}
+	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
+	prepared_server_forget(sv);   /* while its client (whose names it may have changed) is still here */
+	if (sv->scram) {
+		scram_client_wipe(sv->scram);
+		free(sv->scram);
+		sv->scram = NULL;
+	}
+	sv->state = SV_CLOSED;
+	if (cl) {
+		/* Part of a message already went out: an ErrorResponse now would be read as its rest. */
+		bool mid_message = sv->c.pkt_remain && sv->c.pkt_action == ACT_SEND;
+		/* After the server's own FATAL (pg_terminate_backend, shutdown) a second error would hide its SQLSTATE. */
+		mid_message |= sv->fatal_sent;
+		sv->client = NULL;
+		cl->server = NULL;
+		conn_unlink(&sv->c);
+		char msg[200];
+		snprintf(msg, sizeof msg, "server connection lost: %s", reason);
+		client_close(cl, mid_message ? NULL : "08006", mid_message ? NULL : msg);
+	}
+	server_detach_cancels(sv);
+	log_debug(sv->c.prefix, "closing server connection: %s", reason);
+	if (!was_login && !sv->c.eof && sv->c.fd >= 0 && conn_can_inject(&sv->c) && !cl &&
+	    atomic_load(&g_shared.shutdown) != 2 && msg_terminate(conn_out(&sv->c)) == 0 && conn_flush_out(&sv->c)) {
+		/* A polite Terminate, and the slot stays taken until the backend has really exited: otherwise
+		   the pool's limit could be exceeded on the server for a moment. */
+		sv->state = SV_CLOSING;
+		sv->state_since = sv->c.w->now;
+		pool_server_move(sv, SL_CLOSING);
+		return;
+	}
+	conn_close(&sv->c);
+	pool_server_gone(sv);
+}
+
+/* Login finished: publish the parameters for clients of this pool, then offer the server to the pool. */
+static void login_done(struct server *sv)
+{
+	struct pool *p = sv->pool;
+	struct pool_shared *sh = p->shared;
+	struct node_pool *np = &p->nodes[sv->node];
+	np->backoff = 0;
+	np->retry_after = 0;
+	np->last_error[0] = 0;
+	if (sv->node == p->primary && !atomic_load(&sh->has_welcome)) {
+		pthread_mutex_lock(&sh->lock);
+		if (!atomic_load(&sh->has_welcome)) {
+			params_copy(&sh->welcome, &sv->params);
+			atomic_store(&sh->has_welcome, true);
+		}
+		pthread_mutex_unlock(&sh->lock);
+		pool_kick_all();
+	}
+	log_debug(sv->c.prefix, "logged in to %s:%d (backend pid %u)", p->host[sv->node], p->port[sv->node], sv->be_pid);
+	pool_finish_logins(p);
+	pool_server_ready(sv);
+}
+
+/* Messages while logging in: authentication, parameters, key, and the first ReadyForQuery. */
+static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	if (!body)
+		return ACT_NEED_FULL;
+	uint32_t n = len - 4;
+	struct cursor cur = cur_make(body, n);
+	switch (type) {
+	case 'R':
+		if (server_auth(sv, body, n) < 0)
+			return sv->c.closing ? ACT_CLOSED : (server_close(sv, "bad authentication request"), ACT_CLOSED);
+		conn_flush_out(&sv->c);
+		return ACT_CONSUMED;
+	case 'S': {
+		const char *name, *value;
+		if (proto_parse_param(body, n, &name, &value) == 0)
+			params_set(&sv->params, name, value);
+		return ACT_CONSUMED;
+	}
+	case 'K':
+		sv->be_pid = cur_u32(&cur);
+		sv->be_key = cur_u32(&cur);
+		return ACT_CONSUMED;
+	case 'Z':
+		sv->tx_status = (char)body[0];
+		sv->state = SV_IDLE;
+		if (sv->scram) {
+			scram_client_wipe(sv->scram);
+			free(sv->scram);
+			sv->scram = NULL;
+		}
+		login_done(sv);
+		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+	case 'E': {
+		struct pg_error e;
+		char text[300];
+		proto_parse_error(body, n, &e);
+		snprintf(text, sizeof text, "%s", e.message ? e.message : "server login failed");
+		log_warn(sv->c.prefix, "server login failed: %s (%s)", text, e.sqlstate ? e.sqlstate : "?");
+		pool_login_failed(sv->pool, sv->node, e.sqlstate ? e.sqlstate : "08006", text, true);
+		server_close(sv, "login failed");
+		return ACT_CLOSED;
+	}
+	case 'N':
+	case 'v':
+		return ACT_CONSUMED;
+	default:
+		server_close(sv, "unexpected message during login");
+		return ACT_CLOSED;
+	}
+}
+
+/* Responses to pgrouter's own queries (settings, reset): swallowed; ParameterStatus still tracked. */
+static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	if (type != 'Z' && type != 'S' && type != 'E')
+		return ACT_SKIP;
+	if (!body)
+		return ACT_NEED_FULL;
+	if (sv->c.pending)
+		return ACT_FLUSH_FIRST;
+	uint32_t n = len - 4;
+	if (type == 'S') {
+		const char *name, *value;
+		if (proto_parse_param(body, n, &name, &value) == 0) {
+			params_set(&sv->params, name, value);
+			/* Our SET was the client's wish; the server's spelling of it ("ISO, MDY") is what it now has. */
+			const char *canon = param_canonical(name);
+			if (sv->client && canon)
+				params_set(&sv->client->params, canon, value);
+		}
+		return ACT_CONSUMED;
+	}
+	if (type == 'E') {
+		struct pg_error e;
+		proto_parse_error(body, n, &e);
+		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e.message ? e.message : "?",
+		         e.sqlstate ? e.sqlstate : "?");
+		sv->pinned = true;   /* what it has is no longer what pgrouter thinks: reset it after this client */
+		if (sv->client && sv->client->probing) {
+			/* A startup setting the server refuses: the login fails with the server's own words. */
+			struct client *cl = sv->client;
+			if (!cl->probe_state[0]) {
+				snprintf(cl->probe_state, sizeof cl->probe_state, "%s", e.sqlstate ? e.sqlstate : "22023");
+				cl->probe_msg = e.message ? strdup(e.message) : NULL;
+			}
+		} else if (sv->client) {
+			char note[300];
+			snprintf(note, sizeof note, "pgrouter could not restore a session setting: %s",
+			         e.message ? e.message : "?");
+			if (conn_can_inject(&sv->client->c) && msg_notice(conn_out(&sv->client->c), "01000", note) == 0)
+				conn_flush_out(&sv->client->c);
+		}
+		return ACT_CONSUMED;
+	}
+	sv->tx_status = (char)body[0];
+	sv->skip_z--;
+	if (sv->skip_z == 0 && sv->client && sv->client->probing) {
+		client_probe_done(sv->client);
+		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+	}
+	if (sv->skip_z == 0 && sv->state == SV_RESET && !sv->client) {
+		if (sv->tx_status != 'I') {
+			server_close(sv, "reset query left a transaction open");
+			return ACT_CLOSED;
+		}
+		if (sv->cancels_inflight > 0) {
+			sv->release_when_cancelled = true;
+			return ACT_CONSUMED;
+		}
+		pool_server_ready(sv);
+		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+	}
+	return ACT_CONSUMED;
+}
+
+/* Statement pooling cannot keep a transaction open across statements; end both sides. */
+static enum act statement_mode_violation(struct server *sv)
+{
+	if (sv->c.pending)
+		return ACT_FLUSH_FIRST;
+	struct client *cl = sv->client;
+	server_close(sv, "transaction left open in statement pooling mode");
+	(void)cl;
+	return ACT_CLOSED;
+}
+
+/* Results flowing to a linked client: forwarded, with ReadyForQuery deciding when to release. */
+static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct client *cl = sv->client;
+	if (sv->ps) {
+		/* Answers to prepared statements pgrouter sent on its own are dropped here. */
+		enum act a = prepared_server_msg(sv, type, len, body);
+		if (a != ACT_SEND)
+			return a;
+	}
+	if (cl && cl->retry) {
+		enum act a = retry_check(sv, type, len, body);
+		if (a != ACT_SEND)
+			return a;
+	}
+	if (type == 'Z') {
+		if (!body)
+			return ACT_NEED_FULL;
+		if (sv->sj_seen != sv->c.nmsg + 1) {   /* once per message, however often it is looked at */
+			sv->sj_seen = sv->c.nmsg + 1;
+			session_ready(&sv->sj, sv, (char)body[0]);
+			sv->pool->n_xacts += body[0] == 'I';   /* SHOW STATS' transactions: each return to idle ends one */
+		}
+		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
+		if (sv->ryw.pipelined || (sv->ryw.wrote && body[0] == 'I' && sv->expect_z <= 1 && !sv->unsynced)) {
+			/* What came before a held ReadyForQuery goes into the client's buffer (no write of its own:
+			   it leaves with the ReadyForQuery); without a client, or memory, flush it as before. */
+			if (sv->c.pending && conn_pending_to_peer(&sv->c) < 0)
+				return ACT_FLUSH_FIRST;
+			if (ryw_unit_done(sv, (char)body[0]))
+				return sv->tx_status = (char)body[0], ACT_CONSUMED;
+		}
+		sv->tx_status = (char)body[0];
+		if (sv->expect_z > 0)
+			sv->expect_z--;
+		sv->last_used = sv->c.w->now;
+		int mode = cl ? client_pool_mode(cl) : POOL_SESSION;
+		if (mode == POOL_STATEMENT && sv->tx_status != 'I' && sv->expect_z == 0)
+			return statement_mode_violation(sv);
+		/* Bytes before this Z are still pending: release once they and the Z reached the client. */
+		if (cl && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
+			return ACT_SEND_LAST;
+		if (cl && cl->reroute && sv->expect_z == 0)
+			return ACT_SEND_LAST;   /* after_last decides what the held statement does */
+		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_between_transactions(sv))
+			return ACT_SEND_LAST;
+		return ACT_SEND;
+	}
+	if (type == 'E') {
+		if (!body)
+			return ACT_NEED_FULL;
+		session_error(&sv->sj);   /* the transaction cannot commit: its session changes will not stay */
+		struct pg_error e;
+		if (proto_parse_error(body, len - 4, &e) < 0)
+			return ACT_SEND;
+		if (e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0))
+			sv->fatal_sent = true;   /* the backend is going: its own error is the client's last word */
+		if (sv->node == sv->pool->primary && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
+			/* The write node has become read-only (demoted): never reuse this connection, and look again. */
+			sv->dirty = true;
+			monitor_poke();
+		}
+		return ACT_SEND;
+	}
+	if (type == 'S') {
+		if (!body)
+			return ACT_NEED_FULL;
+		const char *name, *value;
+		if (proto_parse_param(body, len - 4, &name, &value) == 0) {
+			params_set(&sv->params, name, value);
+			/* The client changed a reported setting: it is now part of its session. */
+			const char *canon = param_canonical(name);
+			if (cl && canon)
+				params_set(&cl->params, canon, value);
+		}
+		return ACT_SEND;
+	}
+	return ACT_SEND;
+}
+
+/* Messages from a server nobody is using: settings changes, notices, or a FATAL before it closes. */
+static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	if (!body)
+		return ACT_NEED_FULL;
+	switch (type) {
+	case 'S': {
+		const char *name, *value;
+		if (proto_parse_param(body, len - 4, &name, &value) == 0)
+			params_set(&sv->params, name, value);
+		return ACT_CONSUMED;
+	}
+	case 'N':
+	case 'A':
+		return ACT_CONSUMED;
+	case 'E': {
+		struct pg_error e;
+		proto_parse_error(body, len - 4, &e);
+		log_info(sv->c.prefix, "idle server sent an error: %s", e.message ? e.message : "?");
+		sv->dirty = true;
+		return ACT_CONSUMED;
+	}
+	default:
+		server_close(sv, "unexpected message from idle server");
+		return ACT_CLOSED;
+	}
+}
+
+static void server_after_last(struct conn *c);
+
+/* The answer to pgrouter's commit-LSN query; once the held ReadyForQuery went out, release as at any Z. */
+static enum act ryw_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	bool done = false;
+	enum act a = (enum act)ryw_answer_msg(sv, type, len, body, &done);
+	struct client *cl = sv->client;
+	if (!done || !cl || cl->c.closing)
+		return a;
+	if (pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
+		server_after_last(&sv->c);
+	return sv->c.closing ? ACT_CLOSED : a;
+}
+
+void server_ryw_stored(struct server *sv)
+{
+	bool paused = sv->c.paused;
+	ryw_stored(sv);
+	struct client *cl = sv->client;
+	if (cl && !cl->c.closing && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
+		server_after_last(&sv->c);
+	if (paused && !sv->c.closing)
+		conn_resume(&sv->c);   /* what arrived behind the held ReadyForQuery (pipelined answers, notices) */
+}
+
+static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct server *sv = SV(c);
+	switch (sv->state) {
+	case SV_LOGIN:
+		return login_msg(sv, type, len, body);
+	case SV_ACTIVE:
+		if (sv->ryw.asking)
+			return ryw_msg(sv, type, len, body);
+		if (sv->skip_z > 0)
+			return own_query_msg(sv, type, len, body);
+		return active_msg(sv, type, len, body);
+	case SV_RESET:
+		if (sv->skip_z > 0)
+			return own_query_msg(sv, type, len, body);
+		return idle_msg(sv, type, len, body);
+	case SV_HELD:
+	case SV_IDLE:
+		return idle_msg(sv, type, len, body);
+	case SV_CLOSING:
+		return ACT_SKIP;
+	case SV_CONNECTING:
+	case SV_TLS:
+	case SV_CLOSED:
+		server_close(sv, "data in an unexpected state");
+		return ACT_CLOSED;
+	default:
+		log_error(c->prefix, "BUG: server in unknown state %d", (int)sv->state);
+		server_close(sv, "internal error");
+		return ACT_CLOSED;
+	}
+}
+
+/* The ReadyForQuery that ended the client's transaction reached it: the server goes back to the pool. */
+static void server_after_last(struct conn *c)
+{
+	struct server *sv = SV(c);
+	struct client *cl = sv->client;
+	if (!cl)
+		return;
+	if (!server_is_clean(sv)) {
+		/* A statement held back for another node, but the replica is now inside a transaction: the
+		   statement belongs to that transaction, on this node (where a write fails with 25006, as it must). */
+		if (cl->reroute && sv->expect_z == 0) {
+			cl->reroute = false;
+			cl->c.paused = false;
+			if (iobuf_len(cl->c.in))
+				conn_drive(&cl->c);
+		}
+		return;
+	}
+	conn_unlink(&sv->c);
+	sv->client = NULL;
+	cl->server = NULL;
+	cl->state = CL_IDLE;
+	cl->state_since = c->w->now;
+	server_release_from(sv, cl);
+	if (atomic_load(&g_shared.shutdown) == 1) {
+		client_close(cl, "57P01", "pgrouter is shutting down");
+		return;
+	}
+	/* Input the client sent meanwhile (the next transaction, or a statement held back for
+	   another node) is processed now. */
+	cl->reroute = false;
+	cl->c.paused = false;
+	if (iobuf_len(cl->c.in) && !cl->c.closing)
+		conn_drive(&cl->c);
+}
+
+void server_release_from(struct server *sv, struct client *cl)
+{
+	struct pool *p = sv->pool;
+	if (!pool_session_routes(p) || sv->node != p->primary || sv->dirty || cl->c.closing || cl->home) {
+		server_release(sv);
+		return;
+	}
+	/* Its session's primary connection: kept for it, clean between transactions, for its next write. */
+	session_unlinked(&sv->sj, sv);
+	sv->state = SV_HELD;
+	sv->state_since = sv->c.w->now;
+	sv->last_used = sv->c.w->now;
+	sv->holder = cl;
+	cl->home = sv;
+}
+
+void server_release_home(struct client *cl)
+{
+	struct server *sv = cl->home;
+	if (!sv)
+		return;
+	cl->home = NULL;
+	sv->holder = NULL;
+	server_release(sv);
+}
+
+void server_release(struct server *sv)
+{
+	const struct config *cfg = sv->c.w->cfg;
+	/* A replica connection a session-pooled client used for one read is released as in transaction pooling. */
+	int mode = pool_session_routes(sv->pool) && sv->node != sv->pool->primary ? POOL_TRANSACTION : sv->pool->pool_mode;
+	sv->state = SV_RESET;
+	sv->state_since = sv->c.w->now;
+	session_unlinked(&sv->sj, sv);
+	if (!prepared_server_release_ok(sv))
+		sv->dirty = true;
+	if (sv->pinned && !cfg->server_reset_query[0]) {
+		server_close(sv, "session state left by a pinned client and no server_reset_query");
+		return;
+	}
+	if (cfg->server_reset_query[0] && (mode == POOL_SESSION || cfg->server_reset_query_always || sv->pinned) &&
+	    !sv->dirty && conn_can_inject(&sv->c)) {
+		if (msg_query(conn_out(&sv->c), cfg->server_reset_query) == 0) {
+			sv->skip_z++;
+			prepared_server_reset(sv, cfg->server_reset_query);
+			sv->pinned = false;
+			/* DISCARD ALL and RESET ALL drop every setting: forget what we SET. */
+			params_clear(&sv->extra);
+			conn_flush_out(&sv->c);
+			return;
+		}
+	}
+	if (sv->cancels_inflight > 0) {
+		sv->release_when_cancelled = true;
+		return;
+	}
+	pool_server_ready(sv);
+}
+
+void server_client_gone(struct server *sv)
+{
+	bool clean = server_is_clean(sv);   /* before unlinking: it looks at the client's side too */
+	if (!clean)
+		prepared_server_forget(sv);   /* the client's names go with it; the server is closed below */
+	conn_unlink(&sv->c);
+	sv->client = NULL;
+	session_unlinked(&sv->sj, sv);
+	if (clean) {
+		server_release(sv);
+		return;
+	}
+	/* A statement still running (perhaps waiting on a lock) would go on after its client: cancel it, so
+	   the backend reads the Terminate behind it at once. */
+	if (sv->state == SV_ACTIVE && (sv->expect_z > 0 || sv->unsynced) && sv->be_pid)
+		server_cancel(sv);
+	server_close(sv, "client disconnected with work in progress");
+}
+
+static void server_on_eof(struct conn *c, const char *why)
+{
+	struct server *sv = SV(c);
+	if (sv->state == SV_ACTIVE && sv->client && retry_possible(sv)) {
+		retry_or_fail(sv, why);   /* a read lost with its node: re-run it elsewhere */
+		return;
+	}
+	if (sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "server %s:%d closed the connection during login (%s)",
+		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
+		pool_login_failed(sv->pool, sv->node, "08006", msg, false);
+	}
+	server_close(sv, why);
+}
+
+static void server_on_bad_input(struct conn *c, const char *why, const uint8_t *excerpt, size_t n)
+{
+	char buf[80];
+	log_sanitize(buf, sizeof buf, excerpt, n);
+	log_error(c->prefix, "protocol error from server: %s (bytes: %s)", why, buf);
+	server_close(SV(c), why);
+}
+
+/* The connect completed (or failed): send the startup packet. */
+static void server_on_writable(struct conn *c)
+{
+	struct server *sv = SV(c);
+	if (sv->state != SV_CONNECTING)
+		return;
+	int err = 0;
+	socklen_t el = sizeof err;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		err = errno;
+	if (err) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", sv->pool->host[sv->node], sv->pool->port[sv->node],
+		         strerror(err));
+		log_warn(c->prefix, "%s", msg);
+		pool_login_failed(sv->pool, sv->node, "08006", msg, false);
+		server_close(sv, msg);
+		return;
+	}
+	if (c->w->cfg->server_tls_ctx) {
+		/* Ask for TLS first; the one-byte answer is read in byte phase. */
+		int64_t off = msg_begin(conn_out(c), 0);
+		if (off < 0 || msg_put_u32(conn_out(c), PROTO_SSL_CODE) < 0) {
+			server_close(sv, "out of memory");
+			return;
+		}
+		msg_end(c->out, off);
+		c->byte_phase = true;
+		sv->state = SV_TLS;
+		return;
+	}
+	send_startup(sv);
+}
+
+/* The startup packet: the pool's server user and database plus the entry's fixed settings. */
+static void send_startup(struct server *sv)
+{
+	struct pool *p = sv->pool;
+	struct conn *c = &sv->c;
+	const char *names[8], *values[8];
+	int n = 0;
+	names[n] = "user", values[n++] = p->server_user;
+	names[n] = "database", values[n++] = p->server_db;
+	uint32_t pos = 0;
+	const char *pn, *pv;
+	while (n < 8 && params_next(&p->startup_extra, &pos, &pn, &pv))
+		names[n] = pn, values[n++] = pv;
+	if (msg_startup(conn_out(c), names, values, n) < 0) {
+		server_close(sv, "out of memory");
+		return;
+	}
+	sv->state = SV_LOGIN;
+	conn_flush_out(c);
+}
+
+/* A failure before login completed: tell the pool (and its waiting clients), then close. */
+static void login_failed(struct server *sv, const char *sqlstate, const char *msg)
+{
+	log_warn(sv->c.prefix, "%s", msg);
+	pool_login_failed(sv->pool, sv->node, sqlstate, msg, false);
+	server_close(sv, msg);
+}
+
+/* The server's answer to SSLRequest. */
+static enum act server_on_byte(struct conn *c, const uint8_t *b, uint32_t n)
+{
+	struct server *sv = SV(c);
+	const struct config *cfg = c->w->cfg;
+	c->byte_phase = false;
+	if (iobuf_len(c->in)) {
+		/* Bytes after the answer would be injected into the session (CVE-2021-23222 class). */
+		login_failed(sv, "08P01", "server sent unencrypted data after its SSL answer");
+		return ACT_CLOSED;
+	}
+	if (b[0] == 'S') {
+		bool full = cfg->server_tls_sslmode == TLS_VERIFY_FULL;
+		if (conn_start_tls(c, cfg->server_tls_ctx, false, sv->pool->host[sv->node], full) < 0) {
+			login_failed(sv, "08006", "cannot start TLS toward server");
+			return ACT_CLOSED;
+		}
+		return ACT_CONSUMED;
+	}
+	if (b[0] == 'N' && cfg->server_tls_sslmode < TLS_REQUIRE) {
+		send_startup(sv);
+		return c->closing ? ACT_CLOSED : ACT_CONSUMED;
+	}
+	login_failed(sv, "08006", b[0] == 'N' ? "server does not support TLS but server_tls_sslmode requires it"
+	                                      : "unexpected answer to SSLRequest");
+	return ACT_CLOSED;
+}
+
+static void server_tls_done(struct conn *c, const char *err)
+{
+	struct server *sv = SV(c);
+	if (err) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "TLS to server %s:%d failed: %s", sv->pool->host[sv->node],
+		         sv->pool->port[sv->node], err);
+		login_failed(sv, "08006", msg);
+		return;
+	}
+	send_startup(sv);
+}
+
+
+static const struct conn_ops server_ops = {
+	.on_msg = server_on_msg,
+	.on_startup = server_on_byte,
+	.on_tls_done = server_tls_done,
+	.after_last = server_after_last,
+	.on_eof = server_on_eof,
+	.on_bad_input = server_on_bad_input,
+	.on_writable = server_on_writable,
+	.dir = FROM_SERVER,
+};
+
+/* Append text as an E'' literal. */
+static int append_literal(struct iobuf **b, const char *text)
+{
+	if (iobuf_append(b, "E'", 2) < 0)
+		return -1;
+	for (const char *p = text; *p; p++) {
+		if ((*p == '\'' || *p == '\\') && iobuf_append(b, "\\", 1) < 0)
+			return -1;
+		if (iobuf_append(b, p, 1) < 0)
+			return -1;
+	}
+	return iobuf_append(b, "'", 1);
+}
+
+/* Append the statement that gives the session name = value: "SET name TO E'value';", the client's own SQL
+   for a PARAM_RAW value, set_config() for a PARAM_GUC one. */
+static int append_set(struct iobuf **b, const char *name, const char *value)
+{
+	if (value[0] == PARAM_GUC) {
+		static const char fn[] = "SELECT pg_catalog.set_config(";
+		return iobuf_append(b, fn, sizeof fn - 1) | append_literal(b, name) | iobuf_append(b, ", ", 2) |
+		       append_literal(b, value + 1) | iobuf_append(b, ", false);", 9);
+	}
+	if (iobuf_append(b, "SET ", 4) < 0 || iobuf_append(b, name, (uint32_t)strlen(name)) < 0)
+		return -1;
+	if (value[0] == PARAM_RAW)
+		return iobuf_append(b, " TO ", 4) | iobuf_append(b, value + 1, (uint32_t)strlen(value + 1)) |
+		       iobuf_append(b, ";", 1);
+	return iobuf_append(b, " TO ", 4) | append_literal(b, value) | iobuf_append(b, ";", 1);
+}
+
+void server_sync_params(struct server *sv, struct client *cl)
+{
+	struct iobuf *sql = NULL;
+	const struct params *welcome = &cl->pool->shared->welcome;
+	/* Usually nothing differs: compare the cached tracked values before looking closer. */
+	params_view(&cl->view, &cl->params, welcome, sv->c.w->param_values);
+	params_view(&sv->view, &sv->params, NULL, sv->c.w->param_values);
+	bool all = cl->probing;   /* trying a client's startup settings: send every one, even those it has */
+	if (!all && !cl->view.has_extra && sv->extra.len == 0 && params_view_equal(&cl->view, &sv->view))
+		return;
+	int err = 0;
+	uint32_t pos = 0;
+	const char *name, *value;
+	/* Reported settings: what the client has (or the pool default) versus what the backend has now. */
+	while (params_next(welcome, &pos, &name, &value)) {
+		if (!param_is_tracked(name))
+			continue;
+		const char *want = params_get(&cl->params, name);
+		const char *have = params_get(&sv->params, name);
+		if (!want)
+			want = value;
+		if (!have || strcmp(want, have) != 0 || (all && params_get(&cl->params, name)))
+			err |= append_set(&sql, name, want);
+	}
+	/* Other settings from the client's startup packet are tracked by pgrouter itself. */
+	pos = 0;
+	while (params_next(&cl->params, &pos, &name, &value)) {
+		if (param_is_tracked(name))
+			continue;
+		const char *have = params_get(&sv->extra, name);
+		if (!have || strcmp(have, value) != 0 || all) {
+			err |= append_set(&sql, name, value);
+			params_set(&sv->extra, name, value);
+		}
+	}
+	pos = 0;
+	while (params_next(&sv->extra, &pos, &name, &value)) {
+		if (params_get(&cl->params, name))
+			continue;
+		err |= iobuf_append(&sql, "RESET ", 6) | iobuf_append(&sql, name, (uint32_t)strlen(name)) |
+		       iobuf_append(&sql, ";", 1);
+		params_unset(&sv->extra, name);
+		pos = 0;   /* the set shrank: restart */
+	}
+	if (sql && !err && iobuf_append(&sql, "", 1) == 0 && msg_query(conn_out(&sv->c), (char *)sql->data) == 0) {
+		sv->skip_z++;
+		log_debug(sv->c.prefix, "restoring settings: %s", (char *)sql->data);
+	}
+	free(sql);
+}

@@ -1,0 +1,808 @@
+/* Configuration: table-driven ini parsing into an immutable, reference-counted struct. */
+#include "config/config.h"
+#include "base/log.h"
+#include "auth/authfile.h"
+#include "auth/hba.h"
+#include "cluster/ryw_store.h"
+#include "io/tls.h"
+#include "config/config_int.h"
+#include "config/config_source.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <regex.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const pool_modes[] = { "session", "transaction", "statement", NULL };
+static const char *const tls_modes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL };
+static const char *const node_roles[] = { "config", "auto", NULL };
+static const char *const ryw_modes[] = { "off", "lsn", "window", NULL };
+static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram-sha-256", "cert", "hba", NULL };
+
+#define AUTH_QUERY_DEFAULT \
+	"SELECT usename, passwd FROM pg_shadow WHERE usename=$1 AND (valuntil IS NULL OR valuntil > now())"
+#define OFF(f) offsetof(struct config, f)
+#define IMAX 2147483647
+#define DMAX (86400LL * 365 * 1000000)
+#define KEEPALIVE_MAX (32767LL * 1000000)   /* Linux's limit for TCP_KEEPIDLE and TCP_KEEPINTVL, in seconds */
+const struct setting config_settings[] = {
+	{ "logfile", CT_STR, "", OFF(logfile), 0, 0, NULL, 0 },
+	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
+	{ "listen_addr", CT_STR, "127.0.0.1", OFF(listen_addr), 0, 0, NULL, F_RESTART },
+	{ "listen_port", CT_INT, "6432", OFF(listen_port), 1, 65535, NULL, F_RESTART },
+	{ "so_reuseport", CT_BOOL, "0", OFF(so_reuseport), 0, 1, NULL, F_RESTART },
+	{ "unix_socket_dir", CT_STR, "", OFF(unix_socket_dir), 0, 0, NULL, F_RESTART },
+	{ "unix_socket_mode", CT_STR, "0777", OFF(unix_socket_mode), 0, 0, NULL, F_RESTART },
+	{ "unix_socket_group", CT_STR, "", OFF(unix_socket_group), 0, 0, NULL, F_RESTART },
+	{ "user", CT_STR, "", OFF(user), 0, 0, NULL, F_RESTART },
+	{ "workers", CT_INT, "0", OFF(workers), 0, 64, NULL, F_RESTART },
+	{ "pool_mode", CT_ENUM, "session", OFF(pool_mode), 0, 0, pool_modes, 0 },
+	{ "max_client_conn", CT_INT, "100", OFF(max_client_conn), 1, IMAX, NULL, 0 },
+	{ "max_pending_logins", CT_INT, "1000", OFF(max_pending_logins), 1, IMAX, NULL, 0 },
+	{ "default_pool_size", CT_INT, "20", OFF(default_pool_size), 1, IMAX, NULL, 0 },
+	{ "min_pool_size", CT_INT, "0", OFF(min_pool_size), 0, IMAX, NULL, 0 },
+	{ "reserve_pool_size", CT_INT, "0", OFF(reserve_pool_size), 0, IMAX, NULL, 0 },
+	{ "replica_pool_size", CT_INT, "0", OFF(replica_pool_size), 0, IMAX, NULL, 0 },
+	{ "primary_read_weight", CT_INT, "0", OFF(primary_read_weight), 0, 1000000, NULL, 0 },
+	{ "routing", CT_BOOL, "1", OFF(routing), 0, 1, NULL, 0 },
+	{ "reserve_pool_timeout", CT_DUR, "5", OFF(reserve_pool_timeout), 0, DMAX, NULL, 0 },
+	{ "server_idle_timeout", CT_DUR, "600", OFF(server_idle_timeout), 0, DMAX, NULL, 0 },
+	{ "server_lifetime", CT_DUR, "3600", OFF(server_lifetime), 0, DMAX, NULL, 0 },
+	{ "server_connect_timeout", CT_DUR, "15", OFF(server_connect_timeout), 0, DMAX, NULL, 0 },
+	{ "server_login_retry", CT_DUR, "15", OFF(server_login_retry), 0, DMAX, NULL, 0 },
+	{ "query_wait_timeout", CT_DUR, "120", OFF(query_wait_timeout), 0, DMAX, NULL, 0 },
+	{ "client_idle_timeout", CT_DUR, "0", OFF(client_idle_timeout), 0, DMAX, NULL, 0 },
+	{ "client_login_timeout", CT_DUR, "60", OFF(client_login_timeout), 0, DMAX, NULL, 0 },
+	{ "idle_transaction_timeout", CT_DUR, "0", OFF(idle_transaction_timeout), 0, DMAX, NULL, 0 },
+	{ "server_reset_query", CT_STR, "DISCARD ALL", OFF(server_reset_query), 0, 0, NULL, 0 },
+	{ "server_reset_query_always", CT_BOOL, "0", OFF(server_reset_query_always), 0, 1, NULL, 0 },
+	{ "max_prepared_statements", CT_INT, "200", OFF(max_prepared_statements), 0, IMAX, NULL, 0 },
+	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
+	{ "track_extra_parameters", CT_STR, "extra_float_digits, search_path", OFF(track_extra_parameters), 0, 0, NULL, 0 },
+	{ "auth_type", CT_ENUM, "md5", OFF(auth_type), 0, 0, auth_types, 0 },
+	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
+	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
+	{ "auth_user", CT_STR, "", OFF(auth_user), 0, 0, NULL, 0 },
+	/* PgBouncer's default query, except that a password past its VALID UNTIL gives no secret (PostgreSQL refuses
+	   it; a forced server user or a pooled connection would not notice). */
+	{ "auth_query", CT_STR, AUTH_QUERY_DEFAULT, OFF(auth_query), 0, 0, NULL, 0 },
+	{ "auth_dbname", CT_STR, "", OFF(auth_dbname), 0, 0, NULL, 0 },
+	{ "client_tls_sslmode", CT_ENUM, "disable", OFF(client_tls_sslmode), 0, 0, tls_modes, 0 },
+	{ "client_tls_cert_file", CT_STR, "", OFF(client_tls_cert_file), 0, 0, NULL, 0 },
+	{ "client_tls_key_file", CT_STR, "", OFF(client_tls_key_file), 0, 0, NULL, 0 },
+	{ "client_tls_ca_file", CT_STR, "", OFF(client_tls_ca_file), 0, 0, NULL, 0 },
+	{ "client_tls_protocols", CT_STR, "secure", OFF(client_tls_protocols), 0, 0, NULL, 0 },
+	{ "client_tls_ciphers", CT_STR, "default", OFF(client_tls_ciphers), 0, 0, NULL, 0 },
+	{ "server_tls_sslmode", CT_ENUM, "prefer", OFF(server_tls_sslmode), 0, 0, tls_modes, 0 },
+	{ "server_tls_cert_file", CT_STR, "", OFF(server_tls_cert_file), 0, 0, NULL, 0 },
+	{ "server_tls_key_file", CT_STR, "", OFF(server_tls_key_file), 0, 0, NULL, 0 },
+	{ "server_tls_ca_file", CT_STR, "", OFF(server_tls_ca_file), 0, 0, NULL, 0 },
+	{ "server_tls_protocols", CT_STR, "secure", OFF(server_tls_protocols), 0, 0, NULL, 0 },
+	{ "server_tls_ciphers", CT_STR, "default", OFF(server_tls_ciphers), 0, 0, NULL, 0 },
+	{ "admin_users", CT_STR, "", OFF(admin_users), 0, 0, NULL, 0 },
+	{ "stats_users", CT_STR, "", OFF(stats_users), 0, 0, NULL, 0 },
+	{ "max_packet_size", CT_SIZE, "2147483647", OFF(max_packet_size), 1024, IMAX, NULL, 0 },
+	{ "pkt_buf", CT_SIZE, "16384", OFF(pkt_buf), 1024, 1 << 24, NULL, F_RESTART },
+	{ "tcp_keepalive", CT_BOOL, "1", OFF(tcp_keepalive), 0, 1, NULL, 0 },
+	{ "tcp_keepidle", CT_DUR, "0", OFF(tcp_keepidle), 0, KEEPALIVE_MAX, NULL, 0 },
+	{ "tcp_keepintvl", CT_DUR, "0", OFF(tcp_keepintvl), 0, KEEPALIVE_MAX, NULL, 0 },
+	{ "tcp_keepcnt", CT_INT, "0", OFF(tcp_keepcnt), 0, IMAX, NULL, 0 },
+	{ "log_connections", CT_BOOL, "1", OFF(log_connections), 0, 1, NULL, 0 },
+	{ "log_disconnections", CT_BOOL, "1", OFF(log_disconnections), 0, 1, NULL, 0 },
+	{ "log_pooler_errors", CT_BOOL, "1", OFF(log_pooler_errors), 0, 1, NULL, 0 },
+	{ "verbose", CT_INT, "0", OFF(verbose), 0, 3, NULL, 0 },
+	{ "monitor_interval", CT_DUR, "250ms", OFF(monitor_interval), 0, 60000000, NULL, 0 },
+	{ "monitor_timeout", CT_DUR, "1s", OFF(monitor_timeout), 10000, 600000000, NULL, 0 },
+	{ "monitor_user", CT_STR, "", OFF(monitor_user), 0, 0, NULL, 0 },
+	{ "monitor_password", CT_STR, "", OFF(monitor_password), 0, 0, NULL, F_SECRET },
+	{ "monitor_dbname", CT_STR, "", OFF(monitor_dbname), 0, 0, NULL, 0 },
+	{ "max_replica_lag", CT_DUR, "10s", OFF(max_replica_lag), 0, DMAX, NULL, 0 },
+	{ "lag_recover_checks", CT_INT, "3", OFF(lag_recover_checks), 1, 100000, NULL, 0 },
+	{ "role", CT_ENUM, "auto", OFF(role), 0, 0, node_roles, 0 },
+	{ "http_addr", CT_STR, "127.0.0.1", OFF(http_addr), 0, 0, NULL, F_RESTART },
+	{ "http_port", CT_INT, "0", OFF(http_port), 0, 65535, NULL, F_RESTART },
+	{ "read_your_writes", CT_ENUM, "lsn", OFF(read_your_writes), 0, 0, ryw_modes, 0 },
+	{ "ryw_window", CT_DUR, "1s", OFF(ryw_window), 0, DMAX, NULL, 0 },
+	{ "ryw_wait", CT_DUR, "0", OFF(ryw_wait), 0, 60000000, NULL, 0 },
+	{ "ryw_key_ttl", CT_DUR, "60s", OFF(ryw_key_ttl), 1000, DMAX, NULL, 0 },
+	{ "ryw_key_max", CT_INT, "100000", OFF(ryw_key_max), 1, 100000000, NULL, 0 },
+	{ "consistency_store", CT_STR, "", OFF(consistency_store), 0, 0, NULL, F_SECRET_URL },
+	{ "consistency_store_timeout", CT_DUR, "100ms", OFF(consistency_store_timeout), 1000, 60000000, NULL, 0 },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, 0 },
+};
+_Static_assert(sizeof config_settings / sizeof config_settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
+
+
+/* PgBouncer config_settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
+static const char *const ignored_settings[] = {
+	"stats_period",
+	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
+	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
+	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",
+	"server_check_delay", "server_fast_close", "log_stats", "tcp_defer_accept", "tcp_socket_buffer",
+	"tcp_user_timeout", "autodb_idle_timeout", "max_db_connections", "max_user_connections",
+	"cancel_wait_timeout", "query_timeout", NULL,
+};
+
+/* Record the first error as "file:line: key: problem". */
+int config_fail(struct parse_state *ps, const char *key, const char *fmt, ...)
+{
+	if (ps->failed)
+		return 0;
+	ps->failed = true;
+	ps->fail_line = ps->line;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	const char *file;
+	int line;
+	config_where(ps, &file, &line);
+	snprintf(ps->err, ps->errlen, "%s:%d: %s: %s", file, line, key ? key : "", msg);
+	return 0;
+}
+
+/* The file and line (in that file) of the line being parsed: an included file's own, not the main file's. */
+void config_where(const struct parse_state *ps, const char **file, int *line)
+{
+	if (ps->src) {
+		config_source_where(ps->src, ps->line, file, line);
+		return;
+	}
+	*file = ps->path;
+	*line = ps->line;
+}
+
+/* Durations: plain numbers are seconds (PgBouncer's unit); suffixes us, ms, s, min, h. */
+int parse_duration(const char *s, int64_t *usec)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !isfinite(v) || v < 0)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	double mult;
+	if (*end == 0 || strcmp(end, "s") == 0)
+		mult = 1e6;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1e3;
+	else if (strcmp(end, "us") == 0)
+		mult = 1;
+	else if (strcmp(end, "min") == 0)
+		mult = 60e6;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600e6;
+	else
+		return -1;
+	double r = v * mult;
+	if (r > 9e18)
+		return -1;
+	*usec = (int64_t)llround(r);
+	return 0;
+}
+
+/* Sizes: bytes, or with kB/MB/GB (powers of 1024, as PostgreSQL reads them). */
+int parse_size(const char *s, int64_t *bytes)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	int64_t mult;
+	if (*end == 0 || strcmp(end, "B") == 0)
+		mult = 1;
+	else if (strcasecmp(end, "kB") == 0)
+		mult = 1024;
+	else if (strcasecmp(end, "MB") == 0)
+		mult = 1024 * 1024;
+	else if (strcasecmp(end, "GB") == 0)
+		mult = 1024LL * 1024 * 1024;
+	else
+		return -1;
+	if (v > INT64_MAX / mult)
+		return -1;
+	*bytes = v * mult;
+	return 0;
+}
+
+/* Strict integer. */
+int config_parse_int(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || errno)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Booleans as PgBouncer and PostgreSQL spell them. */
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "1", "on", "yes", "true", NULL };
+	static const char *const no[] = { "0", "off", "no", "false", NULL };
+	for (int i = 0; yes[i]; i++)
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = true, 0;
+	for (int i = 0; no[i]; i++)
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = false, 0;
+	return -1;
+}
+
+/* Store value into the field described by st; returns 0 or -1 with why set. */
+int config_apply_setting(struct config *cfg, const struct setting *st, const char *value, const char **why)
+{
+	char *field = (char *)cfg + st->off;
+	int64_t v = 0;
+	bool b;
+	switch (st->type) {
+	case CT_STR: {
+		char *copy = strdup(value);
+		if (!copy)
+			return *why = "out of memory", -1;
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case CT_BOOL:
+		if (parse_bool(value, &b) < 0)
+			return *why = "expected a boolean (0/1, on/off, yes/no, true/false)", -1;
+		*(bool *)field = b;
+		return 0;
+	case CT_ENUM:
+		for (int i = 0; st->enums[i]; i++)
+			if (strcasecmp(value, st->enums[i]) == 0)
+				return *(int *)field = i, 0;
+		return *why = "not one of the allowed values", -1;
+	case CT_INT:
+		if (config_parse_int(value, &v) < 0)
+			return *why = "expected an integer", -1;
+		break;
+	case CT_DUR:
+		if (parse_duration(value, &v) < 0)
+			return *why = "expected a duration (seconds, or with ms/s/min/h)", -1;
+		break;
+	case CT_SIZE:
+		if (parse_size(value, &v) < 0)
+			return *why = "expected a size (bytes, or with kB/MB/GB)", -1;
+		break;
+	}
+	if (v < st->min || v > st->max)
+		return *why = "value out of range", -1;
+	if (st->type == CT_INT)
+		*(int *)field = (int)v;
+	else
+		*(int64_t *)field = v;
+	return 0;
+}
+
+const struct setting *config_find_setting(const char *name)
+{
+	for (const struct setting *st = config_settings; st->name; st++)
+		if (strcasecmp(st->name, name) == 0)
+			return st;
+	return NULL;
+}
+
+/* inih callback: dispatch one key to its section's parser. */
+static int on_ini_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *ps = user;
+	if (ps->failed)
+		return 0;
+	/* Values that were too long for inih's line buffer were stashed by the reader. */
+	if (value[0] == '\x01') {
+		int idx = atoi(value + 1);
+		if (idx < 0 || idx >= ps->nlong)
+			return config_fail(ps, name, "internal error: lost long value");
+		value = ps->longvals[idx];
+	}
+	if (strcasecmp(section, "pgrouter") == 0 || strcasecmp(section, "pgbouncer") == 0) {
+		const struct setting *st = config_find_setting(name);
+		if (!st) {
+			for (int i = 0; ignored_settings[i]; i++)
+				if (strcasecmp(name, ignored_settings[i]) == 0) {
+					const char *file;
+					int line;
+					config_where(ps, &file, &line);
+					log_warn(NULL, "%s:%d: %s: PgBouncer setting not used by pgrouter; ignored", file, line, name);
+					return 1;
+				}
+			return config_fail(ps, name, "unknown setting");
+		}
+		const char *why = NULL;
+		char shown[256];
+		if (config_apply_setting(ps->cfg, st, value, &why) < 0)
+			return config_fail(ps, name, "%s: '%s'", why, config_redact_value(st, value, shown, sizeof shown));
+		ps->set_line[st - config_settings] = ps->line;
+		ps->given[st - config_settings] = true;
+		return 1;
+	}
+	if (strcasecmp(section, "databases") == 0)
+		return config_parse_db(ps, name, value);
+	if (strcasecmp(section, "routes") == 0)
+		return config_parse_route(ps, name, value);
+	return config_fail(ps, section, "unknown section [%s]", section);
+}
+
+/* Line reader for inih: counts lines and stashes values longer than inih's fixed buffer. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_state *ps = stream;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, ps->f);
+	if (n < 0) {
+		if (ferror(ps->f))
+			ps->read_errno = errno;
+		free(line);
+		return NULL;
+	}
+	ps->line++;
+	if (n < num - 1) {
+		memcpy(str, line, (size_t)n + 1);
+		free(line);
+		return str;
+	}
+	/* A long comment stays a comment, whatever it contains. */
+	const char *first = line + strspn(line, " \t");
+	if (*first == ';' || *first == '#') {
+		free(line);
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
+	/* Too long for inih: keep the key, hand it an index to the value we keep ourselves. */
+	char *eq = strpbrk(line, "=:");
+	if (!eq || eq - line > num - 16 || ps->nlong == (int)(sizeof ps->longvals / sizeof ps->longvals[0])) {
+		free(line);
+		config_fail(ps, NULL, "line too long");
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
+	char *v = eq + 1;
+	while (isspace((unsigned char)*v))
+		v++;
+	/* Same inline-comment rule as inih: ';' preceded by whitespace. */
+	for (char *q = v; *q; q++)
+		if (*q == ';' && q > v && isspace((unsigned char)q[-1])) {
+			*q = 0;
+			break;
+		}
+	size_t vl = strlen(v);
+	while (vl && isspace((unsigned char)v[vl - 1]))
+		v[--vl] = 0;
+	ps->longvals[ps->nlong] = strdup(v);
+	snprintf(str, (size_t)num, "%.*s= \x01%d\n", (int)(eq - line), line, ps->nlong);
+	ps->nlong++;
+	free(line);
+	return str;
+}
+
+/* Fill every table setting with its default. */
+static void set_defaults(struct config *cfg)
+{
+	for (const struct setting *st = config_settings; st->name; st++) {
+		const char *why;
+		int rc = config_apply_setting(cfg, st, st->def, &why);
+		(void)rc;
+	}
+}
+
+/* Point error messages at the line that set name (0 when it kept its default). */
+static void at_setting(struct parse_state *ps, const char *name)
+{
+	const struct setting *st = config_find_setting(name);
+	ps->line = st ? ps->set_line[st - config_settings] : 0;
+}
+
+/* True when the file or a SET chose name's value (false: its default). */
+static bool given(const struct parse_state *ps, const char *name)
+{
+	const struct setting *st = config_find_setting(name);
+	return st && ps->given[st - config_settings];
+}
+
+/* Warn about logins that are not what the secrets in the config suggest: everyone let in although secrets
+   are configured, or nobody (PgBouncer's default md5 with nowhere to look a secret up). */
+static void warn_auth(const struct parse_state *ps, bool needs_secrets, bool any_auth_user)
+{
+	const struct config *cfg = ps->cfg;
+	bool no_password = cfg->auth_type == AUTH_TRUST || cfg->auth_type == AUTH_ANY;
+	if (no_password && (cfg->authfile || any_auth_user))
+		log_warn(NULL, "%s: auth_type = %s lets every client in without a password although %s is set: "
+		         "those secrets are not checked", ps->path, auth_types[cfg->auth_type],
+		         cfg->authfile ? "auth_file" : "auth_user");
+	if (needs_secrets && !cfg->authfile && !any_auth_user)
+		log_warn(NULL, "%s: auth_type is %s (the default, as in PgBouncer) but neither auth_file nor auth_user is "
+		         "set: every client login fails; set auth_file, or auth_type = trust to accept clients without "
+		         "a password", ps->path, auth_types[cfg->auth_type]);
+}
+
+/* Checks that need more than one setting, after parsing. */
+static int validate(struct parse_state *ps)
+{
+	struct config *cfg = ps->cfg;
+	ps->line = 0;
+	char err[400];
+	if (cfg->auth_file && *cfg->auth_file && authfile_load(cfg->auth_file, &cfg->authfile, err, sizeof err) < 0)
+		return at_setting(ps, "auth_file"), config_fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
+	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0)
+		return at_setting(ps, "auth_hba_file"), config_fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
+	if (cfg->authfile) {
+		size_t scram = 0;
+		for (size_t i = 0; i < cfg->authfile->count; i++)
+			scram += cfg->authfile->entries[i].kind == AUTH_SECRET_SCRAM;
+		cfg->authfile_mostly_scram = scram * 2 > cfg->authfile->count;
+	}
+	bool needs_secrets = cfg->auth_type == AUTH_PLAIN || cfg->auth_type == AUTH_MD5 || cfg->auth_type == AUTH_SCRAM;
+	bool any_auth_user = cfg->auth_user && *cfg->auth_user;
+	for (int i = 0; i < cfg->ndbs; i++)
+		any_auth_user |= cfg->dbs[i].auth_user != NULL;
+	if (needs_secrets && !cfg->authfile && !any_auth_user && given(ps, "auth_type"))
+		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets", auth_types[cfg->auth_type]), -1;
+	warn_auth(ps, needs_secrets, any_auth_user);
+	if (any_auth_user && !strstr(cfg->auth_query, "$1"))
+		return at_setting(ps, "auth_query"), config_fail(ps, "auth_query", "must contain $1 (the user name)"), -1;
+	if (tls_build_contexts(cfg, err, sizeof err) < 0)
+		return config_fail(ps, "tls", "%s", err), -1;
+	if (cfg->auth_type == AUTH_CERT && cfg->client_tls_sslmode < TLS_VERIFY_CA)
+		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
+	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
+		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
+	char *end;
+	long mode = strtol(cfg->unix_socket_mode, &end, 8);
+	if (end == cfg->unix_socket_mode || *end || mode < 0 || mode > 0777)
+		return at_setting(ps, "unix_socket_mode"), config_fail(ps, "unix_socket_mode", "expected octal permission bits such as 0777 or 0770"), -1;
+	cfg->unix_mode = (int)mode;
+	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
+		return at_setting(ps, "monitor_interval"), config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
+	char h[256];
+	int port;
+	if (*cfg->consistency_store && ryw_store_parse_url(cfg->consistency_store, h, sizeof h, &port) < 0)
+		return at_setting(ps, "consistency_store"), config_fail(ps, "consistency_store", "expected redis://host:port"), -1;
+	for (int i = 0; i < cfg->ndbs; i++)
+		for (int j = i + 1; j < cfg->ndbs; j++)
+			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {
+				ps->line = cfg->dbs[j].line;
+				return config_fail(ps, cfg->dbs[j].name, "database defined twice"), -1;
+			}
+	return 0;
+}
+
+static void free_db(struct dbconf *db)
+{
+	free(db->name);
+	free(db->dbname);
+	free(db->user);
+	free(db->password);
+	free(db->auth_user);
+	free(db->client_encoding);
+	free(db->datestyle);
+	free(db->timezone);
+	free(db->application_name);
+	for (int i = 0; i < MAX_NODES; i++)
+		free(db->nodes[i].host);
+}
+
+static void config_free(struct config *cfg)
+{
+	for (const struct setting *st = config_settings; st->name; st++)
+		if (st->type == CT_STR)
+			free(*(char **)((char *)cfg + st->off));
+	for (int i = 0; i < cfg->ndbs; i++)
+		free_db(&cfg->dbs[i]);
+	free(cfg->dbs);
+	for (int i = 0; i < cfg->nroutes; i++) {
+		struct routeconf *r = &cfg->routes[i];
+		free(r->name);
+		free(r->database);
+		free(r->user);
+		free(r->application_name);
+		free(r->tag);
+		free(r->regex_src);
+		if (r->regex)
+			regfree(r->regex);
+		free(r->regex);
+	}
+	free(cfg->routes);
+	authfile_free(cfg->authfile);
+	tls_free_contexts(cfg);
+	hba_free(cfg->hba);
+	for (int i = 0; i < cfg->nsets; i++) {
+		free(cfg->set_keys[i]);
+		free(cfg->set_values[i]);
+	}
+	for (int i = 0; cfg->set_file_values && i < cfg->nsets; i++)
+		free(cfg->set_file_values[i]);
+	free(cfg->set_keys);
+	free(cfg->set_values);
+	free(cfg->set_file_values);
+	config_source_put(cfg->src);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* Apply the console's SETs (after the file, before validation); 0 or -1 after config_fail(). */
+static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char *const *values)
+{
+	struct config *cfg = ps->cfg;
+	if (nsets == 0)
+		return 0;
+	cfg->set_keys = calloc((size_t)nsets, sizeof *cfg->set_keys);
+	cfg->set_values = calloc((size_t)nsets, sizeof *cfg->set_values);
+	cfg->set_file_values = calloc((size_t)nsets, sizeof *cfg->set_file_values);
+	if (!cfg->set_keys || !cfg->set_values || !cfg->set_file_values)
+		return config_fail(ps, NULL, "out of memory"), -1;
+	ps->line = 0;
+	for (int i = 0; i < nsets; i++) {
+		const struct setting *st = config_find_setting(keys[i]);
+		const char *why = NULL;
+		char shown[256];
+		if (!st)
+			return config_fail(ps, keys[i], "unknown setting"), -1;
+		char file_value[256];
+		config_setting_str(cfg, st, file_value, sizeof file_value);   /* keys are distinct: still the file's */
+		cfg->set_file_values[i] = strdup(file_value);
+		cfg->nsets = i + 1;   /* config_free frees entries [0, nsets), this one's too if it fails below */
+		if (config_apply_setting(cfg, st, values[i], &why) < 0)
+			return config_fail(ps, keys[i], "%s: '%s'", why, config_redact_value(st, values[i], shown, sizeof shown)), -1;
+		ps->given[st - config_settings] = true;
+		cfg->set_keys[i] = strdup(st->name);
+		cfg->set_values[i] = strdup(values[i]);
+		cfg->nsets = i + 1;
+		if (!cfg->set_keys[i] || !cfg->set_values[i] || !cfg->set_file_values[i])
+			return config_fail(ps, NULL, "out of memory"), -1;
+	}
+	return 0;
+}
+
+/* Parse src (the file at path with its includes, as read) with the console's SETs on top, and validate. */
+static struct config *load_text(const char *path, struct config_source *src, int nsets, char *const *keys,
+                                char *const *values, char *err, size_t errlen)
+{
+	struct parse_state ps = { .path = path, .src = src, .err = err, .errlen = errlen };
+	struct config *cfg = calloc(1, sizeof *cfg);
+	if (!cfg) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	atomic_init(&cfg->refcount, 1);
+	cfg->path = strdup(path);
+	cfg->src = config_source_get(src);
+	ps.cfg = cfg;
+	set_defaults(cfg);
+	/* fmemopen refuses an empty buffer: an empty file reads as one blank line. */
+	ps.f = src->len ? fmemopen(src->text, src->len, "r") : fmemopen((void *)"\n", 1, "r");
+	if (!ps.f || !cfg->path) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		if (ps.f)
+			fclose(ps.f);
+		config_free(cfg);
+		return NULL;
+	}
+	int rc = ini_parse_stream(read_line, &ps, on_ini_key, &ps);
+	fclose(ps.f);
+	if (ps.read_errno) {
+		snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(ps.read_errno));
+		ps.failed = true;
+	}
+	for (int i = 0; i < ps.nlong; i++)
+		free(ps.longvals[i]);
+	if (rc > 0 && !ps.read_errno && (!ps.failed || rc < ps.fail_line)) {
+		ps.failed = false;
+		ps.line = rc;
+		config_fail(&ps, NULL, "syntax error (expected [section] or key = value)");
+	}
+	if (!ps.failed)
+		apply_sets(&ps, nsets, keys, values);
+	if (!ps.failed)
+		validate(&ps);
+	if (ps.failed) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* Load and validate a config file. */
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct config_source *src = config_source_read(path, err, errlen);
+	if (!src)
+		return NULL;
+	struct config *cfg = load_text(path, src, 0, NULL, NULL, err, errlen);
+	config_source_put(src);
+	return cfg;
+}
+
+/* The console's SETs of old that still apply over base (the file as read now): a SET survives unless the file
+   changed that setting since. Fills keys/values (borrowed from old); returns how many. */
+static int surviving_sets(const struct config *old, const struct config *base, char **keys, char **values)
+{
+	int n = 0;
+	for (int i = 0; i < old->nsets; i++) {
+		const struct setting *st = config_find_setting(old->set_keys[i]);
+		char now[256];
+		if (!st)
+			continue;
+		config_setting_str(base, st, now, sizeof now);
+		if (old->set_file_values && old->set_file_values[i] && strcmp(now, old->set_file_values[i]) == 0) {
+			keys[n] = old->set_keys[i];
+			values[n++] = old->set_values[i];
+			continue;
+		}
+		char shown[256];
+		config_setting_shown(base, st, shown, sizeof shown);
+		log_info(NULL, "reload: the file changed %s to '%s': it replaces the admin console's SET", st->name, shown);
+	}
+	return n;
+}
+
+struct config *config_reload(const struct config *old, char *err, size_t errlen)
+{
+	/* Included files are read again too: a reload sees what they say now. */
+	struct config_source *src = config_source_read(old->path, err, errlen);
+	if (!src)
+		return NULL;
+	struct config *base = load_text(old->path, src, 0, NULL, NULL, err, errlen);
+	char **keys = base && old->nsets ? calloc((size_t)old->nsets, sizeof *keys) : NULL;
+	char **values = keys ? calloc((size_t)old->nsets, sizeof *values) : NULL;
+	int n = values ? surviving_sets(old, base, keys, values) : 0;
+	struct config *cfg = base;
+	if (n > 0) {
+		char why[600];
+		cfg = load_text(old->path, src, n, keys, values, why, sizeof why);
+		if (cfg)
+			config_put(base);
+		else {
+			log_warn(NULL, "reload: the admin console's SETs do not fit the file any more (%s); using the file's values",
+			         why);
+			cfg = base;
+		}
+	}
+	free(keys);
+	free(values);
+	config_source_put(src);
+	return cfg;
+}
+
+int config_with_setting(const struct config *cfg, const char *key, const char *value, struct config **out,
+                        char *err, size_t errlen)
+{
+	const struct setting *st = config_find_setting(key);
+	*out = NULL;
+	if (!st) {
+		snprintf(err, errlen, "unknown setting \"%s\"", key);
+		return CFGSET_UNKNOWN;
+	}
+	if (st->flags & F_RESTART) {
+		snprintf(err, errlen, "%s cannot be changed while pgrouter runs (it needs a restart)", st->name);
+		return CFGSET_RESTART;
+	}
+	/* The earlier SETs, with this key's value replaced or appended: later SETs win. */
+	int n = 0;
+	char **keys = calloc((size_t)cfg->nsets + 1, sizeof *keys);
+	char **values = calloc((size_t)cfg->nsets + 1, sizeof *values);
+	if (!keys || !values) {
+		free(keys);
+		free(values);
+		snprintf(err, errlen, "out of memory");
+		return CFGSET_INVALID;
+	}
+	for (int i = 0; i < cfg->nsets; i++) {
+		if (strcasecmp(cfg->set_keys[i], st->name) == 0)
+			continue;
+		keys[n] = cfg->set_keys[i];
+		values[n++] = cfg->set_values[i];
+	}
+	keys[n] = (char *)st->name;
+	values[n++] = (char *)value;
+	char why[600];
+	*out = load_text(cfg->path, cfg->src, n, keys, values, why, sizeof why);
+	free(keys);
+	free(values);
+	if (!*out) {
+		/* Messages about the SET itself carry no line: drop the "file:0: " prefix. */
+		const char *m = strstr(why, ":0: ");
+		snprintf(err, errlen, "%s", m ? m + 4 : why);
+		return CFGSET_INVALID;
+	}
+	return CFGSET_OK;
+}
+
+struct config *config_get(struct config *c)
+{
+	atomic_fetch_add(&c->refcount, 1);
+	return c;
+}
+
+void config_put(struct config *c)
+{
+	if (c && atomic_fetch_sub(&c->refcount, 1) == 1)
+		config_free(c);
+}
+
+/* Exact name first, then the "*" fallback entry. */
+const struct dbconf *config_find_db(const struct config *c, const char *name)
+{
+	const struct dbconf *star = NULL;
+	for (int i = 0; i < c->ndbs; i++) {
+		if (strcmp(c->dbs[i].name, name) == 0)
+			return &c->dbs[i];
+		if (strcmp(c->dbs[i].name, "*") == 0)
+			star = &c->dbs[i];
+	}
+	return star;
+}
+
+/* Membership in "a, b,c" lists; "*" matches everything. */
+bool list_contains(const char *list, const char *name, bool ci)
+{
+	if (!list || !name)
+		return false;
+	size_t nl = strlen(name);
+	for (const char *p = list; *p;) {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		size_t n = strcspn(p, ", \t");
+		if (n == 1 && *p == '*')
+			return true;
+		if (n == nl && n && (ci ? strncasecmp(p, name, n) : strncmp(p, name, n)) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+int config_pool_mode(const char *name)
+{
+	for (int i = 0; pool_modes[i]; i++)
+		if (strcasecmp(name, pool_modes[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *pool_mode_name(int mode) { return mode >= 0 && mode <= 2 ? pool_modes[mode] : "?"; }
+const char *auth_type_name(int type) { return type >= 0 && type <= 6 ? auth_types[type] : "?"; }
+
+void config_keep_restart_settings(const struct config *old_c, struct config *new_c)
+{
+	for (const struct setting *st = config_settings; st->name; st++) {
+		if (!(st->flags & F_RESTART))
+			continue;
+		const char *src = (const char *)old_c + st->off;
+		char *dst = (char *)new_c + st->off;
+		switch (st->type) {
+		case CT_STR: {
+			char *copy = strdup(*(char *const *)src ? *(char *const *)src : "");
+			if (copy) {
+				free(*(char **)dst);
+				*(char **)dst = copy;
+			}
+			break;
+		}
+		case CT_BOOL: *(bool *)dst = *(const bool *)src; break;
+		case CT_INT: case CT_ENUM: *(int *)dst = *(const int *)src; break;
+		case CT_DUR: case CT_SIZE: *(int64_t *)dst = *(const int64_t *)src; break;
+		}
+	}
+}

@@ -1,0 +1,156 @@
+/* Read retries: a replica's refused, conflicted or lost read is re-run elsewhere before any row reached the client. */
+#include "session/retry.h"
+#include "frontend/client.h"
+#include "session/clientroute.h"
+#include "io/conn.h"
+#include "base/log.h"
+#include "admin/metrics.h"
+#include "pool/pool.h"
+#include "session/prepared_conn.h"
+#include "backend/server.h"
+
+#include <string.h>
+
+bool retry_possible(const struct server *sv)
+{
+	const struct client *cl = sv->client;
+	return cl && cl->retry && sv->node != sv->pool->primary && sv->expect_z == 1 && !sv->unsynced &&
+	       sv->c.pending == 0 && cl->c.pending == 0 && cl->c.pkt_remain == 0;
+}
+
+/* Run the client's kept unit again: on the primary (a refused write) or on another node. sv goes back to the
+   pool when reusable is set and it is clean, else it is closed. */
+static void rerun(struct server *sv, bool on_primary, bool reusable, const char *why)
+{
+	struct client *cl = sv->client;
+	struct worker *w = sv->c.w;
+	struct iobuf *copy = cl->retry;
+	bool keep = reusable && !sv->expect_z && !sv->unsynced && sv->tx_status == 'I';
+	if (!keep)
+		prepared_server_forget(sv);   /* while its client, whose names it may have changed, is still linked */
+	cl->retry = NULL;
+	sv->retry_swallow = false;
+	buf_put(w, sv->held);   /* the re-run describes its result again */
+	sv->held = NULL;
+	conn_unlink(&sv->c);
+	sv->client = NULL;
+	cl->server = NULL;
+	cl->state = CL_IDLE;
+	if (on_primary && sv->retry_learn)
+		clientroute_learn_message(w, copy->data, copy->wpos);
+	bool ok = conn_unread(&cl->c, copy->data, copy->wpos) == 0;
+	buf_put(w, copy);
+	w->n_retries++;
+	metrics_node_error(w, sv->pool, sv->node);
+	cl->retry_exclude |= 1u << sv->node;
+	cl->retrying = true;
+	cl->force_primary = on_primary;
+	if (on_primary && sv->retry_learn)
+		log_info(cl->c.prefix, "replica %s:%d refused a statement as a write (25006); re-running it on the primary",
+		         sv->pool->host[sv->node], sv->pool->port[sv->node]);
+	else if (on_primary)
+		log_info(cl->c.prefix, "replica %s:%d does not have an object the read uses yet (%s); re-running it on the primary",
+		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
+	else
+		log_info(cl->c.prefix, "read on replica %s:%d failed before any row was sent (%s); re-running it elsewhere",
+		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
+	if (keep)
+		server_release(sv);
+	else
+		server_close(sv, why);
+	if (!ok) {
+		client_close(cl, "53200", "out of memory while retrying a read");
+		return;
+	}
+	cl->c.paused = false;
+	conn_drive(&cl->c);
+}
+
+void retry_or_fail(struct server *sv, const char *why)
+{
+	if (retry_possible(sv))
+		rerun(sv, sv->retry_swallow && sv->retry_to_primary, false, why);
+	else
+		server_close(sv, why);
+}
+
+/* Errors that say "this node cannot run it now", not "this statement is wrong". */
+static bool retryable(const char *sqlstate)
+{
+	return strcmp(sqlstate, "25006") == 0 || strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "57P01") == 0 ||
+	       strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
+}
+
+/* "Not there yet": an object the replica has not replayed (a table, function or type created a moment ago
+   on the primary, or a catalog entry it lacks). While the replica is behind, the primary answers for it (if
+   it does not exist there either, the client gets the primary's error); a caught-up replica's answer stands. */
+static bool not_there_yet(const struct pg_error *e)
+{
+	return strcmp(e->sqlstate, "42P01") == 0 || strcmp(e->sqlstate, "42883") == 0 ||
+	       strcmp(e->sqlstate, "42704") == 0 ||
+	       (strcmp(e->sqlstate, "XX000") == 0 && e->message && strstr(e->message, "cache lookup failed"));
+}
+
+/* The ReadyForQuery after a swallowed error: the server is free again, the unit runs elsewhere. */
+static enum act after_swallow(struct server *sv, const uint8_t *body)
+{
+	sv->tx_status = (char)body[0];
+	if (sv->expect_z > 0)
+		sv->expect_z--;
+	rerun(sv, sv->retry_to_primary, true, sv->retry_learn ? "25006 read-only"
+	      : sv->retry_to_primary ? "not there yet" : "recovery conflict");
+	return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
+}
+
+enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct client *cl = sv->client;
+	if (sv->retry_swallow)
+		return type == 'Z' ? (body ? after_swallow(sv, body) : ACT_NEED_FULL) : ACT_SKIP;
+	bool eligible = retry_possible(sv);
+	/* Parse/Bind completions and descriptions come before execution: hold them back, they are not rows. */
+	bool describes = type == '1' || type == '2' || type == 't' || type == 'T' || type == 'n';
+	uint32_t held = sv->held ? sv->held->wpos : 0;
+	if (describes && eligible && held + len + 1 <= (uint32_t)sv->c.w->cfg->pkt_buf) {
+		if (!body)
+			return ACT_NEED_FULL;
+		if (sv->held || (sv->held = buf_get(sv->c.w)) != NULL) {
+			memcpy(sv->held->data + held, body - PROTO_HDR, len + 1);
+			sv->held->wpos = held + len + 1;
+			return ACT_CONSUMED;
+		}
+	}
+	if (type == 'E' && eligible) {
+		if (!body)
+			return ACT_NEED_FULL;
+		struct pg_error e = {0};
+		if (proto_parse_error(body, len - 4, &e) < 0)
+			e.sqlstate = NULL;
+		bool missing = e.sqlstate && not_there_yet(&e) && pool_node_behind(sv->pool, sv->node);
+		if (e.sqlstate && (retryable(e.sqlstate) || missing)) {
+			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0 || missing;
+			sv->retry_learn = strcmp(e.sqlstate, "25006") == 0;   /* a write in disguise: remember its shape */
+			bool fatal = e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0);
+			if (fatal) {
+				/* The backend is going away: no ReadyForQuery will follow. */
+				char why[80];
+				snprintf(why, sizeof why, "%s %s", e.severity, e.sqlstate);
+				rerun(sv, sv->retry_to_primary, false, why);
+				return ACT_CLOSED;
+			}
+			sv->retry_swallow = true;
+			buf_put(sv->c.w, sv->held);
+			sv->held = NULL;
+			return ACT_SKIP;
+		}
+	}
+	/* The answer is the client's: release what was held, in order, and forget the copy. */
+	if (sv->held) {
+		iobuf_append(conn_out(&cl->c), sv->held->data, sv->held->wpos);
+		buf_put(sv->c.w, sv->held);
+		sv->held = NULL;
+	}
+	buf_put(sv->c.w, cl->retry);
+	cl->retry = NULL;
+	return ACT_SEND;   /* the caller decides normally */
+}
