@@ -27,13 +27,14 @@
 
 static struct event_base *main_base;
 static struct event *done_ev;
-static struct event *sig_ev[5];   /* SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2 */
+static struct event *sig_ev[5]; /* SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2 */
 
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 	        "usage: %s [OPTION]... CONFIG.ini\n"
-	        "A PostgreSQL connection pooler that sends reads to streaming replicas (PgBouncer's config and console).\n"
+	        "A PostgreSQL connection pooler that sends reads to streaming replicas (PgBouncer's config and "
+	        "console).\n"
 	        "  -d, --daemon      run in the background; needs pidfile and logfile in the config\n"
 	        "  -u, --user=USER   switch to USER once the listeners are bound (as the user setting)\n"
 	        "  -q, --quiet       do not log to standard error (logfile still gets everything)\n"
@@ -49,7 +50,7 @@ static void usage(FILE *out, const char *prog)
 struct options {
 	bool daemon, quiet;
 	int verbose;
-	const char *user;   /* -u, over the config's user */
+	const char *user; /* -u, over the config's user */
 	const char *config;
 };
 
@@ -57,9 +58,13 @@ struct options {
 static int parse_args(int argc, char **argv, struct options *o, int *status)
 {
 	static const struct option longopts[] = {
-		{ "daemon", no_argument, NULL, 'd' }, { "user", required_argument, NULL, 'u' },
-		{ "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 	*status = 0;
@@ -71,11 +76,15 @@ static int parse_args(int argc, char **argv, struct options *o, int *status)
 		case 'v': o->verbose++; break;
 		case 'V': printf("pgrouter %s\n", PGROUTER_VERSION); return -1;
 		case 'h': usage(stdout, argv[0]); return -1;
-		default: usage(stderr, argv[0]); *status = 2; return -1;
+		default:
+			usage(stderr, argv[0]);
+			*status = 2;
+			return -1;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "pgrouter: %s\n", optind == argc ? "no config file given" : "more than one config file given");
+		fprintf(stderr, "pgrouter: %s\n",
+		        optind == argc ? "no config file given" : "more than one config file given");
 		usage(stderr, argv[0]);
 		*status = 2;
 		return -1;
@@ -93,7 +102,8 @@ static int check_startup(const struct options *o, const struct config *cfg, cons
 		return -1;
 	}
 	if (o->daemon && !*cfg->logfile) {
-		fprintf(stderr, "pgrouter: -d needs a logfile (nothing could be logged once detached): set logfile in %s\n",
+		fprintf(stderr,
+		        "pgrouter: -d needs a logfile (nothing could be logged once detached): set logfile in %s\n",
 		        o->config);
 		return -1;
 	}
@@ -134,16 +144,17 @@ static void on_pause_signal(evutil_socket_t sig, short what, void *arg)
 	if (rc < 0)
 		log_info(NULL, "%s: %s; nothing to do", pause ? "SIGUSR1" : "SIGUSR2", err);
 	else
-		log_info(NULL, "%s", pause ? "SIGUSR1: PAUSE (all databases): new work waits for SIGUSR2 or RESUME"
-		                           : "SIGUSR2: RESUME (all databases)");
+		log_info(NULL, "%s",
+		         pause ? "SIGUSR1: PAUSE (all databases): new work waits for SIGUSR2 or RESUME"
+		               : "SIGUSR2: RESUME (all databases)");
 }
 
 /* Signals with no meaning for pgrouter whose default action would end or stop the process: ignored, so a stray
    kill -ALRM (or a write to a closed socket, SIGPIPE) is harmless. */
 static void ignore_stray_signals(void)
 {
-	static const int stray[] = { SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT, SIGXCPU,
-	                             SIGXFSZ, SIGTTIN, SIGTTOU };
+	static const int stray[] = { SIGPIPE,   SIGALRM, SIGVTALRM, SIGPROF, SIGIO,  SIGPWR,
+		                     SIGSTKFLT, SIGXCPU, SIGXFSZ,   SIGTTIN, SIGTTOU };
 	for (size_t i = 0; i < sizeof stray / sizeof stray[0]; i++)
 		signal(stray[i], SIG_IGN);
 	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
@@ -244,7 +255,7 @@ int main(int argc, char **argv)
 	g_shared.workers = calloc((size_t)g_shared.nworkers, sizeof *g_shared.workers);
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_init(&g_shared.workers[i], i, cfg, err, sizeof err) < 0) {
-			if (i > 0)   /* worker 0 made the socket file */
+			if (i > 0) /* worker 0 made the socket file */
 				net_unlink_unix(cfg->unix_socket_dir, cfg->listen_port);
 			log_error(NULL, "%s", err);
 			fprintf(stderr, "pgrouter: %s\n", err);
@@ -272,7 +283,7 @@ int main(int argc, char **argv)
 		log_error(NULL, "cannot start the catalog thread");
 		return 1;
 	}
-	if (monitor_start(cfg) < 0)   /* before the workers accept: the first routing decisions know the nodes */
+	if (monitor_start(cfg) < 0) /* before the workers accept: the first routing decisions know the nodes */
 		return 1;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_start(&g_shared.workers[i]) < 0) {
@@ -283,12 +294,12 @@ int main(int argc, char **argv)
 	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
 	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
 	event_base_dispatch(main_base);
-	monitor_stop();   /* before the workers go: it wakes them */
+	monitor_stop(); /* before the workers go: it wakes them */
 	http_stop();
 	catalog_stop();
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_free(&g_shared.workers[i]);
-	const struct config *last = atomic_load(&g_shared.cfg);   /* cfg may have been replaced by a reload */
+	const struct config *last = atomic_load(&g_shared.cfg); /* cfg may have been replaced by a reload */
 	if (last->pidfile && *last->pidfile)
 		unlink(last->pidfile);
 	net_unlink_unix(last->unix_socket_dir, last->listen_port);

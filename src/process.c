@@ -11,8 +11,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define ROOT_FIX "set user = NAME in the config file (or -u NAME) to switch to an unprivileged user " \
-                 "once the listeners are bound"
+#define ROOT_FIX \
+	"set user = NAME in the config file (or -u NAME) to switch to an unprivileged user " \
+	"once the listeners are bound"
 
 int process_daemonize(void)
 {
@@ -23,7 +24,7 @@ int process_daemonize(void)
 		_exit(0);
 	if (setsid() < 0)
 		return -1;
-	pid = fork();   /* not a session leader: the process can never get a controlling terminal again */
+	pid = fork(); /* not a session leader: the process can never get a controlling terminal again */
 	if (pid < 0)
 		return -1;
 	if (pid > 0)
@@ -85,8 +86,8 @@ int process_become_user(const char *user, const char *logfile, char *err, size_t
 		}
 		if (geteuid() != pw->pw_uid) {
 			if (geteuid() != 0) {
-				snprintf(err, errlen, "cannot switch to user '%s': only root can (running as uid %d)", user,
-				         (int)geteuid());
+				snprintf(err, errlen, "cannot switch to user '%s': only root can (running as uid %d)",
+				         user, (int)geteuid());
 				return -1;
 			}
 			/* The log file root just created must stay writable after a rotation (SIGHUP reopens it). */

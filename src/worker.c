@@ -27,7 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define JANITOR_USEC 100000   /* timeouts are checked ten times a second */
+#define JANITOR_USEC 100000 /* timeouts are checked ten times a second */
 
 /* Free connections closed during earlier callbacks: never inside their own callback. */
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
@@ -49,7 +49,9 @@ static void accept_emfile(struct worker *w, int lfd, struct event *ev)
 		int fd = accept(lfd, NULL, NULL);
 		if (fd >= 0) {
 			close(fd);
-			log_warn(NULL, "out of file descriptors: refused a connection (raise ulimit -n, or lower max_client_conn or max_pending_logins)");
+			log_warn(NULL,
+			         "out of file descriptors: refused a connection (raise ulimit -n, or lower "
+			         "max_client_conn or max_pending_logins)");
 		}
 		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd >= 0 && w->reserve_fd >= 0)
@@ -153,14 +155,16 @@ static void close_listeners(struct worker *w)
 static void close_idle_servers(struct worker *w)
 {
 	struct list *pit, *ptmp;
-	list_for_each_safe(pit, ptmp, &w->pools) {
+	list_for_each_safe(pit, ptmp, &w->pools)
+	{
 		struct pool *p = list_entry(pit, struct pool, node);
 		for (int n = 0; n < MAX_NODES; n++) {
 			struct list *lists[] = { &p->nodes[n].idle, &p->nodes[n].pending, &p->nodes[n].used,
-			                         &p->nodes[n].closing };
+				                 &p->nodes[n].closing };
 			for (int l = 0; l < 4; l++) {
 				struct list *it, *tmp;
-				list_for_each_safe(it, tmp, lists[l]) {
+				list_for_each_safe(it, tmp, lists[l])
+				{
 					struct server *sv = list_entry(it, struct server, pool_node);
 					if (!sv->client)
 						server_close(sv, "shutdown");
@@ -193,11 +197,12 @@ static void shutdown_step(struct worker *w)
 	for (bool again = true; again;) {
 		again = false;
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, &w->clients) {
+		list_for_each_safe(it, tmp, &w->clients)
+		{
 			struct client *cl = list_entry(it, struct client, all_node);
 			bool busy = cl->state == CL_WAITING || cl->state == CL_RYW_WAIT ||
-			            (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server)) ||
-			            client_shutdown_spares(cl);
+			        (cl->state == CL_LINKED && cl->server && !server_is_clean(cl->server)) ||
+			        client_shutdown_spares(cl);
 			if (mode == 2 || !busy) {
 				client_close(cl, "57P01", "pgrouter is shutting down");
 				again = true;
@@ -251,10 +256,11 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 		free(m);
 	}
 	worker_maybe_reload(w);
-	pool_sync_all(w);   /* the monitor may have woken us: a new primary, or a node down */
-	ryw_wait_tick(w);   /* ... or a snapshot with the replay LSN that parked reads need */
+	pool_sync_all(w); /* the monitor may have woken us: a new primary, or a node down */
+	ryw_wait_tick(w); /* ... or a snapshot with the replay LSN that parked reads need */
 	struct list *pit, *ptmp;
-	list_for_each_safe(pit, ptmp, &w->pools) {
+	list_for_each_safe(pit, ptmp, &w->pools)
+	{
 		struct pool *p = list_entry(pit, struct pool, node);
 		pool_finish_logins(p);
 		for (int n = 0; n < p->nnodes; n++)
@@ -270,7 +276,8 @@ static void client_timeouts(struct worker *w)
 {
 	const struct config *cfg = w->cfg;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
+	list_for_each_safe(it, tmp, &w->clients)
+	{
 		struct client *cl = list_entry(it, struct client, all_node);
 		int64_t age = w->now - cl->state_since;
 		if ((cl->state == CL_STARTUP || cl->state == CL_AUTH) && cfg->client_login_timeout &&
@@ -335,7 +342,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	list_init(&w->parked);
 	list_init(&w->ryw_parked);
 	pthread_mutex_init(&w->inbox_lock, NULL);
-	w->maxfree = 64;   /* enough for bursts; a flood's buffers go back to the allocator */
+	w->maxfree = 64; /* enough for bursts; a flood's buffers go back to the allocator */
 	w->freebufs = calloc((size_t)w->maxfree, sizeof *w->freebufs);
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -388,7 +395,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	return 0;
 }
 
-static __thread struct worker *this_worker;   /* the worker whose loop runs on this thread, or NULL */
+static __thread struct worker *this_worker; /* the worker whose loop runs on this thread, or NULL */
 
 static void *worker_main(void *arg)
 {
@@ -398,10 +405,10 @@ static void *worker_main(void *arg)
 	/* Leaving: everything still open goes now. */
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &w->clients)
-		client_close(list_entry(it, struct client, all_node), "57P01", "pgrouter is shutting down");
+	        client_close(list_entry(it, struct client, all_node), "57P01", "pgrouter is shutting down");
 	close_idle_servers(w);
-	cancel_close_all(w);   /* a cancel for a departed client's statement may still be on its way */
-	ryw_store_free(w);   /* before the loop goes: its events live in w->base */
+	cancel_close_all(w); /* a cancel for a departed client's statement may still be on its way */
+	ryw_store_free(w); /* before the loop goes: its events live in w->base */
 	reap_cb(-1, 0, w);
 	return NULL;
 }
@@ -410,7 +417,7 @@ int worker_start(struct worker *w)
 {
 	sigset_t all, old;
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals are the main thread's business */
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals are the main thread's business */
 	int rc = pthread_create(&w->thread, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc == 0 ? 0 : -1;
@@ -425,7 +432,7 @@ void worker_kick(struct worker *w)
 	}
 	uint64_t one = 1;
 	while (write(w->kick_fd, &one, sizeof one) < 0 && errno == EINTR)
-		;   /* EAGAIN: the counter is saturated, a wake-up is pending anyway */
+		; /* EAGAIN: the counter is saturated, a wake-up is pending anyway */
 }
 
 int worker_run(int id, void (*fn)(struct worker *w, void *arg), void *arg)
@@ -486,11 +493,17 @@ void worker_free(struct worker *w)
 	free(w->last_cls);
 	str_intern_free(w->param_values);
 	free(w->learned);
-	if (w->kick_ev) event_free(w->kick_ev);
-	if (w->kick_fd >= 0) close(w->kick_fd);
-	if (w->reap_ev) event_free(w->reap_ev);
-	if (w->janitor_ev) event_free(w->janitor_ev);
-	if (w->base) event_base_free(w->base);
-	if (w->reserve_fd >= 0) close(w->reserve_fd);
+	if (w->kick_ev)
+		event_free(w->kick_ev);
+	if (w->kick_fd >= 0)
+		close(w->kick_fd);
+	if (w->reap_ev)
+		event_free(w->reap_ev);
+	if (w->janitor_ev)
+		event_free(w->janitor_ev);
+	if (w->base)
+		event_base_free(w->base);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
 	config_put(w->cfg);
 }

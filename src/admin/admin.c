@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define ADMIN_MAX_QUERY (1u << 20)   /* longer commands are refused (SHOW ROUTE of a huge statement) */
+#define ADMIN_MAX_QUERY (1u << 20) /* longer commands are refused (SHOW ROUTE of a huge statement) */
 
 bool admin_is_console(const struct config *cfg, const char *dbname)
 {
@@ -94,7 +94,7 @@ static char *quoted(const char **p, const char *end, char q)
 		s[n++] = *i;
 	}
 	free(s);
-	return NULL;   /* unterminated */
+	return NULL; /* unterminated */
 }
 
 /* Split text into words: bare words, 'strings', "identifiers" and '='; comments and one trailing ';' are
@@ -160,8 +160,9 @@ static int cmd_parse(const char *q, size_t len, struct admin_cmd *c, const char 
 /* Commands that change something: only admin_users may run them. */
 static bool is_changing(const struct admin_cmd *c)
 {
-	static const char *const verbs[] = { "RELOAD", "PAUSE", "RESUME", "KILL", "SET", "SHUTDOWN", "SUSPEND",
-	                                     "DISABLE", "ENABLE", "RECONNECT", "KILL_CLIENT", "WAIT_CLOSE", NULL };
+	static const char *const verbs[] = { "RELOAD",      "PAUSE",      "RESUME",  "KILL",   "SET",
+		                             "SHUTDOWN",    "SUSPEND",    "DISABLE", "ENABLE", "RECONNECT",
+		                             "KILL_CLIENT", "WAIT_CLOSE", NULL };
 	for (int i = 0; verbs[i]; i++)
 		if (cmd_kw(c, 0, verbs[i]))
 			return true;
@@ -174,7 +175,7 @@ static bool run(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 	bool deferred = false;
 	char msg[300];
 	if (c->n == 0) {
-		int64_t off = msg_begin(out, 'I');   /* EmptyQueryResponse */
+		int64_t off = msg_begin(out, 'I'); /* EmptyQueryResponse */
 		if (off >= 0)
 			msg_end(*out, off);
 		return false;
@@ -197,7 +198,7 @@ static bool run(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	if (admin_pending(cl))
-		return ACT_PAUSE;   /* the previous command has not been answered yet */
+		return ACT_PAUSE; /* the previous command has not been answered yet */
 	if (type == 'X') {
 		client_close(cl, NULL, NULL);
 		return ACT_CLOSED;

@@ -17,10 +17,11 @@
 
 /* PgBouncer's columns of SHOW CLIENTS, SERVERS and SOCKETS. */
 #define CONN_COLS \
-	COL_TEXT("type"), COL_TEXT("user"), COL_TEXT("database"), COL_TEXT("state"), COL_TEXT("addr"), COL_INT4("port"), \
-	COL_TEXT("local_addr"), COL_INT4("local_port"), COL_TEXT("connect_time"), COL_TEXT("request_time"), \
-	COL_INT4("wait"), COL_INT4("wait_us"), COL_INT4("close_needed"), COL_TEXT("ptr"), COL_TEXT("link"), \
-	COL_INT4("remote_pid"), COL_TEXT("tls"), COL_TEXT("application_name")
+	COL_TEXT("type"), COL_TEXT("user"), COL_TEXT("database"), COL_TEXT("state"), COL_TEXT("addr"), \
+	        COL_INT4("port"), COL_TEXT("local_addr"), COL_INT4("local_port"), COL_TEXT("connect_time"), \
+	        COL_TEXT("request_time"), COL_INT4("wait"), COL_INT4("wait_us"), COL_INT4("close_needed"), \
+	        COL_TEXT("ptr"), COL_TEXT("link"), COL_INT4("remote_pid"), COL_TEXT("tls"), \
+	        COL_TEXT("application_name")
 #define NCONN 18
 /* pgrouter's columns after them: the connection id, its worker thread, and the server's node. */
 #define CONN_OWN_COLS COL_INT8("id"), COL_INT4("worker"), COL_TEXT("node"), COL_TEXT("role")
@@ -29,7 +30,7 @@
    in its output buffer. */
 #define BUF_COLS \
 	COL_INT4("recv_pos"), COL_INT4("pkt_pos"), COL_INT4("pkt_remain"), COL_INT4("send_pos"), \
-	COL_INT4("send_remain"), COL_INT4("pkt_avail"), COL_INT4("send_avail")
+	        COL_INT4("send_remain"), COL_INT4("pkt_avail"), COL_INT4("send_avail")
 #define NBUF 7
 
 static const struct col conn_cols[] = { CONN_COLS, CONN_OWN_COLS };
@@ -44,7 +45,8 @@ static void sock_addr(int fd, bool peer, char *addr, size_t an, char *port, size
 	addr[0] = port[0] = 0;
 	int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl);
 	if (rc == 0)
-		getnameinfo((struct sockaddr *)&ss, sl, addr, (socklen_t)an, port, (socklen_t)pn, NI_NUMERICHOST | NI_NUMERICSERV);
+		getnameinfo((struct sockaddr *)&ss, sl, addr, (socklen_t)an, port, (socklen_t)pn,
+		            NI_NUMERICHOST | NI_NUMERICSERV);
 }
 
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384" or "" for a plain connection. */
@@ -59,9 +61,12 @@ static const char *client_state_name(const struct client *cl)
 {
 	switch (cl->state) {
 	case CL_LINKED: return "active";
-	case CL_WAITING: case CL_RYW_WAIT: return "waiting";
-	case CL_IDLE: return list_empty(&cl->wait_node) ? "idle" : "waiting";   /* parked by PAUSE */
-	case CL_STARTUP: case CL_AUTH: case CL_LOGIN_WAIT: return "login";
+	case CL_WAITING:
+	case CL_RYW_WAIT: return "waiting";
+	case CL_IDLE: return list_empty(&cl->wait_node) ? "idle" : "waiting"; /* parked by PAUSE */
+	case CL_STARTUP:
+	case CL_AUTH:
+	case CL_LOGIN_WAIT: return "login";
 	default: return "closed";
 	}
 }
@@ -97,7 +102,7 @@ static int client_row(struct worker *w, const struct client *cl, bool sockets, s
 	sock_addr(cl->c.fd, false, laddr, sizeof laddr, lport, sizeof lport);
 	tls_text(&cl->c, tls, sizeof tls);
 	bool waits = cl->state == CL_WAITING || cl->state == CL_RYW_WAIT ||
-	             (cl->state == CL_IDLE && !list_empty(&cl->wait_node));   /* parked by PAUSE */
+	        (cl->state == CL_IDLE && !list_empty(&cl->wait_node)); /* parked by PAUSE */
 	int64_t waited = waits ? w->now - cl->state_since : 0;
 	snprintf(ptr, sizeof ptr, "%s", cl->c.prefix);
 	const struct server *sv = cl->server;
@@ -107,24 +112,40 @@ static int client_row(struct worker *w, const struct client *cl, bool sockets, s
 	}
 	const char *app = params_get(&cl->params, "application_name");
 	const char *v[NCONN] = {
-		"C", cl->user, cl->dbname, client_state_name(cl), addr, port[0] ? port : NULL, laddr, lport[0] ? lport : NULL,
-		res_time(ct, sizeof ct, cl->connect_time, w->now), res_time(rt, sizeof rt, cl->state_since, w->now),
+		"C",
+		cl->user,
+		cl->dbname,
+		client_state_name(cl),
+		addr,
+		port[0] ? port : NULL,
+		laddr,
+		lport[0] ? lport : NULL,
+		res_time(ct, sizeof ct, cl->connect_time, w->now),
+		res_time(rt, sizeof rt, cl->state_since, w->now),
 		res_int(wait, sizeof wait, (long long)(waited / 1000000)),
-		res_int(wait_us, sizeof wait_us, (long long)(waited % 1000000)), "0", ptr, sv ? link : NULL, "0", tls,
+		res_int(wait_us, sizeof wait_us, (long long)(waited % 1000000)),
+		"0",
+		ptr,
+		sv ? link : NULL,
+		"0",
+		tls,
 		app ? app : "",
 	};
 	const char *own[NOWN] = { res_uint(id, sizeof id, cl->c.id), res_int(wid, sizeof wid, w->id), sv ? node : NULL,
-	                          sv ? (sv->node == cl->pool->primary ? "primary" : "replica") : NULL };
+		                  sv ? (sv->node == cl->pool->primary ? "primary" : "replica") : NULL };
 	return emit_row(&cl->c, sockets, v, own, rows);
 }
 
 static const char *server_state_name(const struct server *sv)
 {
 	switch (sv->state) {
-	case SV_ACTIVE: case SV_HELD: return "active";   /* held for its session's client, as PgBouncer shows it */
+	case SV_ACTIVE:
+	case SV_HELD: return "active"; /* held for its session's client, as PgBouncer shows it */
 	case SV_IDLE: return "idle";
-	case SV_RESET: return "tested";   /* running pgrouter's reset query, as PgBouncer's "tested" */
-	case SV_CONNECTING: case SV_TLS: case SV_LOGIN: return "login";
+	case SV_RESET: return "tested"; /* running pgrouter's reset query, as PgBouncer's "tested" */
+	case SV_CONNECTING:
+	case SV_TLS:
+	case SV_LOGIN: return "login";
 	case SV_CLOSING: return "closing";
 	default: return "closed";
 	}
@@ -145,15 +166,27 @@ static int server_row(struct worker *w, const struct server *sv, bool sockets, s
 		snprintf(link, sizeof link, "%s", sv->client->c.prefix);
 	const char *app = sv->client ? params_get(&sv->client->params, "application_name") : NULL;
 	const char *v[NCONN] = {
-		"S", p->server_user, p->server_db, server_state_name(sv), peer[0] ? peer : p->host[sv->node],
-		res_int(port, sizeof port, p->port[sv->node]), laddr, lport[0] ? lport : NULL,
+		"S",
+		p->server_user,
+		p->server_db,
+		server_state_name(sv),
+		peer[0] ? peer : p->host[sv->node],
+		res_int(port, sizeof port, p->port[sv->node]),
+		laddr,
+		lport[0] ? lport : NULL,
 		res_time(ct, sizeof ct, sv->connect_time, w->now),
-		res_time(rt, sizeof rt, sv->last_used ? sv->last_used : sv->connect_time, w->now), "0", "0",
-		sv->dirty ? "1" : "0", ptr, sv->client ? link : NULL, res_uint(pid, sizeof pid, sv->be_pid), tls,
+		res_time(rt, sizeof rt, sv->last_used ? sv->last_used : sv->connect_time, w->now),
+		"0",
+		"0",
+		sv->dirty ? "1" : "0",
+		ptr,
+		sv->client ? link : NULL,
+		res_uint(pid, sizeof pid, sv->be_pid),
+		tls,
 		app ? app : "",
 	};
 	const char *own[NOWN] = { res_uint(id, sizeof id, sv->c.id), res_int(wid, sizeof wid, w->id), node,
-	                          sv->node == p->primary ? "primary" : "replica" };
+		                  sv->node == p->primary ? "primary" : "replica" };
 	return emit_row(&sv->c, sockets, v, own, rows);
 }
 
@@ -161,10 +194,11 @@ static int server_row(struct worker *w, const struct server *sv, bool sockets, s
 static void gather_clients(struct worker *w, struct gather *g)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
+	list_for_each_safe(it, tmp, &w->clients)
+	{
 		const struct client *cl = list_entry(it, struct client, all_node);
 		if (!cl->user || !cl->dbname)
-			continue;   /* has not sent its startup packet yet */
+			continue; /* has not sent its startup packet yet */
 		if (client_row(w, cl, g->cols == socket_cols, &g->rows[w->id]) == 0)
 			g->nrows[w->id]++;
 	}
@@ -174,13 +208,16 @@ static void gather_clients(struct worker *w, struct gather *g)
 static void gather_servers(struct worker *w, struct gather *g)
 {
 	struct list *pit, *ptmp;
-	list_for_each_safe(pit, ptmp, &w->pools) {
+	list_for_each_safe(pit, ptmp, &w->pools)
+	{
 		struct pool *p = list_entry(pit, struct pool, node);
 		for (int n = 0; n < MAX_NODES; n++) {
-			struct list *lists[] = { &p->nodes[n].used, &p->nodes[n].idle, &p->nodes[n].pending, &p->nodes[n].closing };
+			struct list *lists[] = { &p->nodes[n].used, &p->nodes[n].idle, &p->nodes[n].pending,
+				                 &p->nodes[n].closing };
 			for (int l = 0; l < 4; l++) {
 				struct list *it, *tmp;
-				list_for_each_safe(it, tmp, lists[l]) {
+				list_for_each_safe(it, tmp, lists[l])
+				{
 					const struct server *sv = list_entry(it, struct server, pool_node);
 					if (server_row(w, sv, g->cols == socket_cols, &g->rows[w->id]) == 0)
 						g->nrows[w->id]++;
@@ -202,12 +239,14 @@ static void gather_lists(struct worker *w, struct gather *g)
 {
 	int64_t *c = g->counts[w->id];
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
+	list_for_each_safe(it, tmp, &w->clients)
+	{
 		const struct client *cl = list_entry(it, struct client, all_node);
 		c[0]++;
 		c[1] += cl->state == CL_STARTUP || cl->state == CL_AUTH || cl->state == CL_LOGIN_WAIT;
 	}
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		const struct pool *p = list_entry(it, struct pool, node);
 		c[3]++;
 		for (int n = 0; n < MAX_NODES; n++)
@@ -240,7 +279,7 @@ static void count_sums(const struct gather *g, int64_t sum[4])
 static void answer_mem(struct admin_op *op, struct client *cl, struct iobuf **out)
 {
 	static const struct col cols[] = { COL_TEXT("name"), COL_INT4("size"), COL_INT4("used"), COL_INT4("free"),
-	                                   COL_INT4("memtotal") };
+		                           COL_INT4("memtotal") };
 	int64_t sum[4];
 	count_sums((struct gather *)op, sum);
 	const char *names[] = { "client_cache", "server_cache", "pool_cache" };
@@ -251,7 +290,7 @@ static void answer_mem(struct admin_op *op, struct client *cl, struct iobuf **ou
 	for (int i = 0; i < 3; i++) {
 		char b[3][24];
 		const char *v[] = { names[i], res_int(b[0], 24, size[i]), res_int(b[1], 24, used[i]), "0",
-		                    res_int(b[2], 24, size[i] * used[i]) };
+			            res_int(b[2], 24, size[i] * used[i]) };
 		res_row(&r, v);
 	}
 	res_complete(out, "SHOW");
@@ -267,7 +306,8 @@ static void answer_lists(struct admin_op *op, struct client *cl, struct iobuf **
 	char users[64][64];
 	pthread_mutex_lock(&g_shared.pools_lock);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools) {
+	list_for_each_safe(it, tmp, &g_shared.pools)
+	{
 		const struct pool_shared *ps = list_entry(it, struct pool_shared, node);
 		npools++;
 		bool seen = false;
@@ -278,8 +318,9 @@ static void answer_lists(struct admin_op *op, struct client *cl, struct iobuf **
 	}
 	pthread_mutex_unlock(&g_shared.pools_lock);
 	const struct config *cfg = cl ? cl->c.w->cfg : NULL;
-	const char *names[] = { "databases", "users", "pools", "free_clients", "used_clients", "login_clients",
-	                        "free_servers", "used_servers", "dns_names", "dns_zones", "dns_queries", "dns_pending" };
+	const char *names[] = { "databases",    "users",         "pools",        "free_clients",
+		                "used_clients", "login_clients", "free_servers", "used_servers",
+		                "dns_names",    "dns_zones",     "dns_queries",  "dns_pending" };
 	long long vals[] = { cfg ? cfg->ndbs : 0, nusers, npools, 0, sum[0], sum[1], 0, sum[2], 0, 0, 0, 0 };
 	struct result r;
 	res_begin(&r, out, list_cols, NCOLS(list_cols));

@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define TICK_USEC 5000   /* how often waiting commands are looked at */
+#define TICK_USEC 5000 /* how often waiting commands are looked at */
 
 /* A worker's console commands still waiting for their answer. */
 struct admin_worker {
@@ -30,7 +30,8 @@ struct admin_worker {
 static struct client *find_client(struct worker *w, uint32_t id)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
+	list_for_each_safe(it, tmp, &w->clients)
+	{
 		struct client *cl = list_entry(it, struct client, all_node);
 		if (cl->c.id == id)
 			return cl->c.closing ? NULL : cl;
@@ -45,7 +46,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct admin_worker *aw = w->admin;
 	w->now = now_usec();
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &aw->ops) {
+	list_for_each_safe(it, tmp, &aw->ops)
+	{
 		struct admin_op *op = list_entry(it, struct admin_op, node);
 		if (!op->ready(op, w))
 			continue;
@@ -59,7 +61,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		op->release(op);
 		if (cl && !cl->c.closing)
-			conn_resume(&cl->c);   /* its next command was held back */
+			conn_resume(&cl->c); /* its next command was held back */
 	}
 	if (list_empty(&aw->ops))
 		event_del(aw->tick);
@@ -94,9 +96,8 @@ bool admin_pending(const struct client *cl)
 {
 	struct admin_worker *aw = cl->c.w->admin;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &aw->ops)
-		if (list_entry(it, struct admin_op, node)->conn_id == cl->c.id)
-			return true;
+	list_for_each_safe(it, tmp,
+	                   &aw->ops) if (list_entry(it, struct admin_op, node)->conn_id == cl->c.id) return true;
 	return false;
 }
 
@@ -160,12 +161,15 @@ static void answer_tag(struct admin_op *op, struct client *cl, struct iobuf **ou
 /* --- RELOAD and SET: the main thread builds and publishes the config, then every worker adopts it --- */
 
 struct reload_op {
-	struct gather g;          /* phase 2: every worker adopts the new config */
-	struct control_req req;   /* phase 1: the main thread */
+	struct gather g; /* phase 2: every worker adopts the new config */
+	struct control_req req; /* phase 1: the main thread */
 	bool adopting;
 };
 
-static void adopt(struct worker *w, struct gather *g) { worker_maybe_reload(w); }
+static void adopt(struct worker *w, struct gather *g)
+{
+	worker_maybe_reload(w);
+}
 
 static bool reload_ready(struct admin_op *op, struct worker *w)
 {
@@ -190,14 +194,17 @@ static void reload_answer(struct admin_op *op, struct client *cl, struct iobuf *
 		res_complete(out, r->req.kind == CTL_RELOAD ? "RELOAD" : "SET");
 		return;
 	}
-	static const char *const states[] = { "00000", "42704", "55P02", "22023" };   /* by -enum config_set_err */
+	static const char *const states[] = { "00000", "42704", "55P02", "22023" }; /* by -enum config_set_err */
 	const char *state = r->req.kind == CTL_RELOAD ? "F0000" : states[-r->req.rc < 4 ? -r->req.rc : 3];
-	snprintf(msg, sizeof msg, "%s%s", r->req.kind == CTL_RELOAD ? "reload failed, keeping the running configuration: " : "",
-	         r->req.err);
+	snprintf(msg, sizeof msg, "%s%s",
+	         r->req.kind == CTL_RELOAD ? "reload failed, keeping the running configuration: " : "", r->req.err);
 	msg_error(out, "ERROR", state, msg);
 }
 
-static void reload_release(struct admin_op *op) { free(op); }
+static void reload_release(struct admin_op *op)
+{
+	free(op);
+}
 
 /* Start RELOAD (key NULL) or SET key = value in the main thread. */
 static void start_reload(struct client *cl, const char *key, const char *value, struct iobuf **out, bool *deferred)
@@ -215,7 +222,8 @@ static void start_reload(struct client *cl, const char *key, const char *value, 
 		snprintf(r->req.key, sizeof r->req.key, "%s", key);
 		snprintf(r->req.value, sizeof r->req.value, "%s", value);
 	}
-	log_info(cl->c.prefix, "%s%s requested by %s on the admin console", key ? "SET " : "RELOAD", key ? key : "", cl->user);
+	log_info(cl->c.prefix, "%s%s requested by %s on the admin console", key ? "SET " : "RELOAD", key ? key : "",
+	         cl->user);
 	admin_defer(cl, &r->g.op);
 	control_submit(&r->req);
 	*deferred = true;
@@ -229,7 +237,7 @@ static void cmd_set(struct client *cl, const struct admin_cmd *c, struct iobuf *
 		msg_error(out, "ERROR", "42601", "usage: SET key = value");
 		return;
 	}
-	if (strlen(c->w[3]) >= sizeof ((struct control_req *)0)->value) {
+	if (strlen(c->w[3]) >= sizeof((struct control_req *)0)->value) {
 		msg_error(out, "ERROR", "22023", "value too long");
 		return;
 	}
@@ -240,8 +248,8 @@ static void cmd_set(struct client *cl, const struct admin_cmd *c, struct iobuf *
 
 struct pause_op {
 	struct admin_op op;
-	char *db;                 /* NULL: all databases */
-	bool resumed;             /* RESUME came first */
+	char *db; /* NULL: all databases */
+	bool resumed; /* RESUME came first */
 };
 
 static bool pause_ready(struct admin_op *op, struct worker *w)
@@ -258,7 +266,8 @@ static void pause_answer(struct admin_op *op, struct client *cl, struct iobuf **
 {
 	struct pause_op *p = (struct pause_op *)op;
 	if (p->resumed)
-		msg_error(out, "ERROR", "57014", "PAUSE canceled: RESUME came before every server connection was released");
+		msg_error(out, "ERROR", "57014",
+		          "PAUSE canceled: RESUME came before every server connection was released");
 	else
 		res_complete(out, "PAUSE");
 }
@@ -289,7 +298,8 @@ static int db_arg(struct client *cl, const struct admin_cmd *c, const char **db,
 		return -1;
 	}
 	if (admin_is_console(cl->c.w->cfg, c->w[1])) {
-		msg_error(out, "ERROR", "22023", "the admin console has no server connections to pause, kill, disable or reconnect");
+		msg_error(out, "ERROR", "22023",
+		          "the admin console has no server connections to pause, kill, disable or reconnect");
 		return -1;
 	}
 	if (!config_find_db(cl->c.w->cfg, c->w[1])) {
@@ -320,8 +330,8 @@ static void cmd_pause(struct client *cl, const struct admin_cmd *c, struct iobuf
 		msg_error(out, "ERROR", "55000", err);
 		return;
 	}
-	log_info(cl->c.prefix, "PAUSE %s by %s: new work waits; answering once its servers are released", db ? db : "(all)",
-	         cl->user);
+	log_info(cl->c.prefix, "PAUSE %s by %s: new work waits; answering once its servers are released",
+	         db ? db : "(all)", cl->user);
 	p->op.ready = pause_ready;
 	p->op.answer = pause_answer;
 	p->op.release = pause_release;
@@ -345,7 +355,10 @@ static void cmd_resume(struct client *cl, const struct admin_cmd *c, struct iobu
 	res_complete(out, "RESUME");
 }
 
-static void kill_local(struct worker *w, struct gather *g) { pause_kill_local(w, g->arg); }
+static void kill_local(struct worker *w, struct gather *g)
+{
+	pause_kill_local(w, g->arg);
+}
 
 /* KILL [db]: close its clients and servers in every worker; the database stays paused until RESUME. */
 static void cmd_kill(struct client *cl, const struct admin_cmd *c, struct iobuf **out, bool *deferred)
@@ -405,7 +418,8 @@ static void cmd_disable(struct client *cl, const struct admin_cmd *c, struct iob
 static void reconnect_local(struct worker *w, struct gather *g)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		if (g->arg && strcmp(p->dbname, g->arg) != 0)
 			continue;
@@ -419,7 +433,8 @@ static void count_dirty(struct worker *w, struct gather *g)
 {
 	int64_t n = 0;
 	struct list *pit, *ptmp;
-	list_for_each_safe(pit, ptmp, &w->pools) {
+	list_for_each_safe(pit, ptmp, &w->pools)
+	{
 		struct pool *p = list_entry(pit, struct pool, node);
 		if (g->arg && strcmp(p->dbname, g->arg) != 0)
 			continue;
@@ -427,8 +442,8 @@ static void count_dirty(struct worker *w, struct gather *g)
 			struct list *lists[] = { &p->nodes[k].used, &p->nodes[k].idle, &p->nodes[k].pending };
 			for (int l = 0; l < 3; l++) {
 				struct list *it, *tmp;
-				list_for_each_safe(it, tmp, lists[l])
-					n += list_entry(it, struct server, pool_node)->dirty;
+				list_for_each_safe(it, tmp, lists[l]) n +=
+				        list_entry(it, struct server, pool_node)->dirty;
 			}
 		}
 	}
@@ -447,7 +462,7 @@ static bool wait_close_ready(struct admin_op *op, struct worker *w)
 	if (left == 0)
 		return true;
 	memset(g->counts, 0, sizeof g->counts);
-	return gather_start(g) < 0;   /* (cannot ask the workers: answer rather than wait forever) */
+	return gather_start(g) < 0; /* (cannot ask the workers: answer rather than wait forever) */
 }
 
 /* RECONNECT [db] or WAIT_CLOSE [db]: a gather over every worker, answered with the command's tag. */
@@ -488,7 +503,7 @@ static void cmd_shutdown(struct client *cl, const struct admin_cmd *c, struct io
 	}
 	log_info(cl->c.prefix, "SHUTDOWN%s requested by %s", wait ? " WAIT_FOR_CLIENTS" : "", cl->user);
 	if (wait)
-		pause_start_drain();   /* no new connections; exit once the last client has gone */
+		pause_start_drain(); /* no new connections; exit once the last client has gone */
 	else
 		kill(getpid(), SIGTERM);
 	res_complete(out, "SHUTDOWN");
@@ -513,8 +528,9 @@ bool admin_control(struct client *cl, const struct admin_cmd *c, struct iobuf **
 		cmd_reconnect(cl, c, out, deferred, cmd_kw(c, 0, "WAIT_CLOSE"));
 	else if (cmd_kw(c, 0, "SUSPEND"))
 		/* PgBouncer's SUSPEND prepares handing its sockets to a new process; pgrouter has no such restart. */
-		msg_error(out, "ERROR", "0A000", "SUSPEND is not supported: pgrouter has no online restart "
-		                                 "(use PAUSE, or SHUTDOWN WAIT_FOR_CLIENTS behind a shared address)");
+		msg_error(out, "ERROR", "0A000",
+		          "SUSPEND is not supported: pgrouter has no online restart "
+		          "(use PAUSE, or SHUTDOWN WAIT_FOR_CLIENTS behind a shared address)");
 	else if (cmd_kw(c, 0, "SHUTDOWN"))
 		cmd_shutdown(cl, c, out);
 	else

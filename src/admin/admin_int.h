@@ -18,10 +18,22 @@ struct col {
 	const char *name;
 	uint32_t oid;
 };
-#define COL_TEXT(n) { n, OID_TEXT }
-#define COL_INT4(n) { n, OID_INT4 }
-#define COL_INT8(n) { n, OID_INT8 }
-#define COL_NUM(n) { n, OID_NUMERIC }
+#define COL_TEXT(n) \
+	{ \
+		n, OID_TEXT \
+	}
+#define COL_INT4(n) \
+	{ \
+		n, OID_INT4 \
+	}
+#define COL_INT8(n) \
+	{ \
+		n, OID_INT8 \
+	}
+#define COL_NUM(n) \
+	{ \
+		n, OID_NUMERIC \
+	}
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 struct result {
@@ -56,8 +68,8 @@ enum word_kind { W_WORD, W_IDENT, W_STRING, W_EQ };
 struct admin_cmd {
 	int n;
 	enum word_kind kind[ADMIN_MAX_WORDS];
-	char *w[ADMIN_MAX_WORDS];   /* unquoted text (string literals and quoted identifiers decoded) */
-	char upper[64];             /* the first two words, upper-cased, for messages ("SHOW POOLS") */
+	char *w[ADMIN_MAX_WORDS]; /* unquoted text (string literals and quoted identifiers decoded) */
+	char upper[64]; /* the first two words, upper-cased, for messages ("SHOW POOLS") */
 };
 
 /* Word i is the unquoted keyword kw (case-insensitive). */
@@ -86,7 +98,7 @@ bool admin_control(struct client *cl, const struct admin_cmd *c, struct iobuf **
 /* A command whose answer is not known yet; polled on the console client's worker every few ms. */
 struct admin_op {
 	struct list node;
-	uint32_t conn_id;           /* the console client waiting (found again by id: it may have gone) */
+	uint32_t conn_id; /* the console client waiting (found again by id: it may have gone) */
 	bool (*ready)(struct admin_op *op, struct worker *w);
 	/* Write the answer (not ReadyForQuery); cl is NULL when the client has gone. */
 	void (*answer)(struct admin_op *op, struct client *cl, struct iobuf **out);
@@ -103,12 +115,12 @@ struct gather {
 	struct admin_op op;
 	atomic_int pending;
 	void (*fn)(struct worker *w, struct gather *g);
-	struct iobuf *rows[MAX_WORKERS];   /* per worker: encoded DataRows */
+	struct iobuf *rows[MAX_WORKERS]; /* per worker: encoded DataRows */
 	int nrows[MAX_WORKERS];
-	int64_t counts[MAX_WORKERS][8];    /* per worker: numbers (SHOW LISTS) */
-	char *arg;                         /* e.g. the database of KILL */
-	const char *tag;                   /* CommandComplete tag */
-	const struct col *cols;            /* columns of a result, or NULL for a bare command */
+	int64_t counts[MAX_WORKERS][8]; /* per worker: numbers (SHOW LISTS) */
+	char *arg; /* e.g. the database of KILL */
+	const char *tag; /* CommandComplete tag */
+	const struct col *cols; /* columns of a result, or NULL for a bare command */
 	int ncols;
 };
 

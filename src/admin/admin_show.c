@@ -16,7 +16,10 @@
 #include <strings.h>
 
 /* qsort order of C strings. */
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static void show_version(struct iobuf **out)
 {
@@ -33,12 +36,25 @@ static void show_version(struct iobuf **out)
 static void show_databases(struct iobuf **out, const struct config *cfg)
 {
 	static const struct col cols[] = {
-		COL_TEXT("name"), COL_TEXT("host"), COL_INT4("port"), COL_TEXT("database"), COL_TEXT("force_user"),
-		COL_INT4("pool_size"), COL_INT4("min_pool_size"), COL_INT4("reserve_pool"), COL_TEXT("pool_mode"),
-		COL_INT4("max_connections"), COL_INT4("current_connections"), COL_INT4("paused"), COL_INT4("disabled"),
+		COL_TEXT("name"),
+		COL_TEXT("host"),
+		COL_INT4("port"),
+		COL_TEXT("database"),
+		COL_TEXT("force_user"),
+		COL_INT4("pool_size"),
+		COL_INT4("min_pool_size"),
+		COL_INT4("reserve_pool"),
+		COL_TEXT("pool_mode"),
+		COL_INT4("max_connections"),
+		COL_INT4("current_connections"),
+		COL_INT4("paused"),
+		COL_INT4("disabled"),
 		/* pgrouter's own */
-		COL_TEXT("replicas"), COL_TEXT("target"), COL_INT4("current_replica_connections"),
-		COL_INT4("current_client_connections"), COL_INT4("server_lifetime"),
+		COL_TEXT("replicas"),
+		COL_TEXT("target"),
+		COL_INT4("current_replica_connections"),
+		COL_INT4("current_client_connections"),
+		COL_INT4("server_lifetime"),
 	};
 	static const char *const targets[] = { "auto", "primary", "replica" };
 	struct result r;
@@ -54,14 +70,24 @@ static void show_databases(struct iobuf **out, const struct config *cfg)
 		int primary, replicas, clients;
 		admin_db_conns(d->name, &primary, &replicas, &clients);
 		const char *v[] = {
-			d->name, d->nodes[0].host, res_int(b[2], 24, d->nodes[0].port), d->dbname ? d->dbname : d->name,
-			d->user, res_int(b[5], 24, d->pool_size >= 0 ? d->pool_size : cfg->default_pool_size),
+			d->name,
+			d->nodes[0].host,
+			res_int(b[2], 24, d->nodes[0].port),
+			d->dbname ? d->dbname : d->name,
+			d->user,
+			res_int(b[5], 24, d->pool_size >= 0 ? d->pool_size : cfg->default_pool_size),
 			res_int(b[6], 24, d->min_pool_size >= 0 ? d->min_pool_size : cfg->min_pool_size),
 			res_int(b[7], 24, d->reserve_pool >= 0 ? d->reserve_pool : cfg->reserve_pool_size),
-			d->pool_mode >= 0 ? pool_mode_name(d->pool_mode) : NULL, "0", res_int(b[10], 24, primary),
-			pause_is_paused(d->name) ? "1" : "0", pause_is_disabled(d->name) ? "1" : "0", reps,
-			targets[d->target >= 0 && d->target <= 2 ? d->target : 0], res_int(b[15], 24, replicas),
-			res_int(b[16], 24, clients), res_int(b[17], 24, (long long)(cfg->server_lifetime / 1000000)),
+			d->pool_mode >= 0 ? pool_mode_name(d->pool_mode) : NULL,
+			"0",
+			res_int(b[10], 24, primary),
+			pause_is_paused(d->name) ? "1" : "0",
+			pause_is_disabled(d->name) ? "1" : "0",
+			reps,
+			targets[d->target >= 0 && d->target <= 2 ? d->target : 0],
+			res_int(b[15], 24, replicas),
+			res_int(b[16], 24, clients),
+			res_int(b[17], 24, (long long)(cfg->server_lifetime / 1000000)),
 		};
 		res_row(&r, v);
 	}
@@ -80,9 +106,8 @@ static void show_users(struct iobuf **out, const struct config *cfg)
 			names[n++] = cfg->dbs[i].user;
 	pthread_mutex_lock(&g_shared.pools_lock);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools)
-		if (n < 512)
-			names[n++] = list_entry(it, struct pool_shared, node)->user;   /* live until exit */
+	list_for_each_safe(it, tmp, &g_shared.pools) if (n < 512) names[n++] =
+	        list_entry(it, struct pool_shared, node)->user; /* live until exit */
 	pthread_mutex_unlock(&g_shared.pools_lock);
 	qsort(names, (size_t)n, sizeof names[0], cmp_str);
 	struct result r;
@@ -101,10 +126,21 @@ static void show_users(struct iobuf **out, const struct config *cfg)
 static void show_no_rows(struct iobuf **out, const char *what)
 {
 	static const struct col fds[] = {
-		COL_INT4("fd"), COL_TEXT("task"), COL_TEXT("user"), COL_TEXT("database"), COL_TEXT("addr"),
-		COL_INT4("port"), COL_INT8("cancel"), COL_INT4("link"), COL_TEXT("client_encoding"),
-		COL_TEXT("std_strings"), COL_TEXT("datestyle"), COL_TEXT("timezone"), COL_TEXT("password"),
-		{ "scram_client_key", OID_BYTEA }, { "scram_server_key", OID_BYTEA },
+		COL_INT4("fd"),
+		COL_TEXT("task"),
+		COL_TEXT("user"),
+		COL_TEXT("database"),
+		COL_TEXT("addr"),
+		COL_INT4("port"),
+		COL_INT8("cancel"),
+		COL_INT4("link"),
+		COL_TEXT("client_encoding"),
+		COL_TEXT("std_strings"),
+		COL_TEXT("datestyle"),
+		COL_TEXT("timezone"),
+		COL_TEXT("password"),
+		{ "scram_client_key", OID_BYTEA },
+		{ "scram_server_key", OID_BYTEA },
 	};
 	static const struct col hosts[] = { COL_TEXT("hostname"), COL_INT8("ttl"), COL_TEXT("addrs") };
 	static const struct col zones[] = { COL_TEXT("zonename"), COL_INT8("serial"), COL_INT4("count") };
@@ -125,12 +161,17 @@ static void show_ryw(struct iobuf **out)
 	struct result r;
 	res_begin(&r, out, cols, NCOLS(cols));
 	const char *names[] = { "primary_reads_session", "primary_reads_token", "primary_reads_key",
-	                        "primary_reads_window", "lsn_learned", "keys", "waited_replica", "waited_primary",
-	                        "wait_time" };
-	uint64_t vals[] = { ryw_stat_primary(RYW_SCOPE_SESSION), ryw_stat_primary(RYW_SCOPE_TOKEN),
-	                    ryw_stat_primary(RYW_SCOPE_KEY), ryw_stat_primary(RYW_SCOPE_WINDOW),
-	                    ryw_stat_learned(true) + ryw_stat_learned(false), (uint64_t)ryw_key_count(), ryw_wait_stat(RYW_WAIT_REPLICA), ryw_wait_stat(RYW_WAIT_PRIMARY),
-	                    ryw_wait_stat_us() };
+		                "primary_reads_window",  "lsn_learned",         "keys",
+		                "waited_replica",        "waited_primary",      "wait_time" };
+	uint64_t vals[] = { ryw_stat_primary(RYW_SCOPE_SESSION),
+		            ryw_stat_primary(RYW_SCOPE_TOKEN),
+		            ryw_stat_primary(RYW_SCOPE_KEY),
+		            ryw_stat_primary(RYW_SCOPE_WINDOW),
+		            ryw_stat_learned(true) + ryw_stat_learned(false),
+		            (uint64_t)ryw_key_count(),
+		            ryw_wait_stat(RYW_WAIT_REPLICA),
+		            ryw_wait_stat(RYW_WAIT_PRIMARY),
+		            ryw_wait_stat_us() };
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
 		char buf[24];
 		const char *v[] = { names[i], res_uint(buf, sizeof buf, vals[i]) };
@@ -142,12 +183,14 @@ static void show_ryw(struct iobuf **out)
 /* SHOW CONFIG: every setting with its value, default and whether RELOAD/SET may change it. */
 static void show_config(struct iobuf **out, const struct config *cfg)
 {
-	static const struct col cols[] = { COL_TEXT("key"), COL_TEXT("value"), COL_TEXT("default"), COL_TEXT("changeable") };
+	static const struct col cols[] = { COL_TEXT("key"), COL_TEXT("value"), COL_TEXT("default"),
+		                           COL_TEXT("changeable") };
 	struct result r;
 	res_begin(&r, out, cols, NCOLS(cols));
 	struct config_setting_info si;
 	for (int i = 0; config_setting_at(cfg, i, &si); i++) {
-		const char *v[] = { si.name, si.value, si.def, si.changeable ? "yes" : "no" };   /* secrets come redacted */
+		const char *v[] = { si.name, si.value, si.def,
+			            si.changeable ? "yes" : "no" }; /* secrets come redacted */
 		res_row(&r, v);
 	}
 	res_complete(out, "SHOW");
@@ -171,8 +214,13 @@ static const char *lag_text(char *buf, size_t n, int64_t ms, int64_t bytes)
 static void show_routes(struct iobuf **out, const struct config *cfg)
 {
 	/* pgrouter's own command: text columns, as it has always answered */
-	static const struct col cols[] = { COL_TEXT("name"), COL_TEXT("match"), COL_TEXT("target"), COL_TEXT("max_lag"),
-	                                   COL_TEXT("fallback"), COL_TEXT("hits"), COL_TEXT("slo_breach_seconds") };
+	static const struct col cols[] = { COL_TEXT("name"),
+		                           COL_TEXT("match"),
+		                           COL_TEXT("target"),
+		                           COL_TEXT("max_lag"),
+		                           COL_TEXT("fallback"),
+		                           COL_TEXT("hits"),
+		                           COL_TEXT("slo_breach_seconds") };
 	struct result r;
 	res_begin(&r, out, cols, NCOLS(cols));
 	struct route_status *rs = calloc((size_t)cfg->nroutes + 1, sizeof *rs);
@@ -180,9 +228,10 @@ static void show_routes(struct iobuf **out, const struct config *cfg)
 	for (int i = 0; i < n; i++) {
 		char lag[32], hits[24], breach[32];
 		snprintf(breach, sizeof breach, "%.3f", rs[i].slo_breach_seconds);
-		const char *v[] = { rs[i].name, rs[i].match, rs[i].target,
-		                    lag_text(lag, sizeof lag, rs[i].max_lag_ms, rs[i].max_lag_bytes), rs[i].fallback,
-		                    res_uint(hits, sizeof hits, rs[i].hits), breach };
+		const char *v[] = { rs[i].name,     rs[i].match,
+			            rs[i].target,   lag_text(lag, sizeof lag, rs[i].max_lag_ms, rs[i].max_lag_bytes),
+			            rs[i].fallback, res_uint(hits, sizeof hits, rs[i].hits),
+			            breach };
 		res_row(&r, v);
 	}
 	free(rs);
@@ -193,10 +242,12 @@ static void show_routes(struct iobuf **out, const struct config *cfg)
 static void show_nodes(struct iobuf **out)
 {
 	/* pgrouter's own command: text columns, as it has always answered */
-	static const struct col cols[] = { COL_TEXT("node"), COL_TEXT("role"), COL_TEXT("state"), COL_TEXT("lag_bytes"),
-	                                   COL_TEXT("lag_seconds"), COL_TEXT("replay_lsn"), COL_TEXT("in_rotation"),
-	                                   COL_TEXT("not_in_rotation_reason"), COL_TEXT("reads"), COL_TEXT("writes"),
-	                                   COL_TEXT("errors") };
+	static const struct col cols[] = { COL_TEXT("node"),        COL_TEXT("role"),
+		                           COL_TEXT("state"),       COL_TEXT("lag_bytes"),
+		                           COL_TEXT("lag_seconds"), COL_TEXT("replay_lsn"),
+		                           COL_TEXT("in_rotation"), COL_TEXT("not_in_rotation_reason"),
+		                           COL_TEXT("reads"),       COL_TEXT("writes"),
+		                           COL_TEXT("errors") };
 	struct result r;
 	res_begin(&r, out, cols, NCOLS(cols));
 	struct node_status *nodes = calloc(MET_NODES, sizeof *nodes);
@@ -206,12 +257,17 @@ static void show_nodes(struct iobuf **out)
 		char lb[24], ls[32], rd[24], wr[24], er[24];
 		if (!isnan(n->lag_seconds))
 			snprintf(ls, sizeof ls, "%.3f", n->lag_seconds);
-		const char *v[] = { n->name, status_role_name(n->role), status_state_name(n->state),
-		                    n->lag_bytes >= 0 ? res_int(lb, sizeof lb, n->lag_bytes) : NULL,
-		                    isnan(n->lag_seconds) ? NULL : ls, n->replay_lsn[0] ? n->replay_lsn : NULL,
-		                    n->in_rotation ? "yes" : "no", n->in_rotation ? NULL : n->why_not,
-		                    res_uint(rd, sizeof rd, n->reads), res_uint(wr, sizeof wr, n->writes),
-		                    res_uint(er, sizeof er, n->errors) };
+		const char *v[] = { n->name,
+			            status_role_name(n->role),
+			            status_state_name(n->state),
+			            n->lag_bytes >= 0 ? res_int(lb, sizeof lb, n->lag_bytes) : NULL,
+			            isnan(n->lag_seconds) ? NULL : ls,
+			            n->replay_lsn[0] ? n->replay_lsn : NULL,
+			            n->in_rotation ? "yes" : "no",
+			            n->in_rotation ? NULL : n->why_not,
+			            res_uint(rd, sizeof rd, n->reads),
+			            res_uint(wr, sizeof wr, n->writes),
+			            res_uint(er, sizeof er, n->errors) };
 		res_row(&r, v);
 	}
 	free(nodes);
@@ -232,8 +288,8 @@ static const char *route_db(const struct config *cfg, const char *named, char *e
 		}
 	if (n == 1)
 		return only;
-	snprintf(err, errlen, "SHOW ROUTE needs DATABASE <name>: %s", n ? "several databases are configured"
-	                                                                 : "no database is configured by name");
+	snprintf(err, errlen, "SHOW ROUTE needs DATABASE <name>: %s",
+	         n ? "several databases are configured" : "no database is configured by name");
 	return NULL;
 }
 
@@ -258,12 +314,14 @@ static void show_route(struct client *cl, const struct admin_cmd *c, struct iobu
 	const char *db = NULL, *user = cl->user, *app = params_get(&cl->params, "application_name");
 	char err[200];
 	if (c->n < 3 || c->kind[2] != W_STRING) {
-		msg_error(out, "ERROR", "42601", "usage: SHOW ROUTE '<sql>' [DATABASE name] [USER name] [APPLICATION_NAME name]");
+		msg_error(out, "ERROR", "42601",
+		          "usage: SHOW ROUTE '<sql>' [DATABASE name] [USER name] [APPLICATION_NAME name]");
 		return;
 	}
 	for (int i = 3; i < c->n; i += 2) {
 		if (i + 1 >= c->n || c->kind[i + 1] == W_EQ) {
-			msg_error(out, "ERROR", "42601", "usage: SHOW ROUTE '<sql>' [DATABASE name] [USER name] [APPLICATION_NAME name]");
+			msg_error(out, "ERROR", "42601",
+			          "usage: SHOW ROUTE '<sql>' [DATABASE name] [USER name] [APPLICATION_NAME name]");
 			return;
 		}
 		if (cmd_kw(c, i, "DATABASE"))
@@ -273,7 +331,8 @@ static void show_route(struct client *cl, const struct admin_cmd *c, struct iobu
 		else if (cmd_kw(c, i, "APPLICATION_NAME"))
 			app = c->w[i + 1];
 		else {
-			msg_error(out, "ERROR", "42601", "SHOW ROUTE takes DATABASE, USER and APPLICATION_NAME after the statement");
+			msg_error(out, "ERROR", "42601",
+			          "SHOW ROUTE takes DATABASE, USER and APPLICATION_NAME after the statement");
 			return;
 		}
 	}
@@ -302,20 +361,34 @@ static void show_route(struct client *cl, const struct admin_cmd *c, struct iobu
 	struct route_explain ex;
 	clientroute_explain(&stand, c->w[2], strlen(c->w[2]), &ex);
 	params_clear(&stand.params);
-	static const struct col cols[] = { COL_TEXT("target"), COL_TEXT("reason"), COL_TEXT("rule"), COL_TEXT("max_lag"),
-	                                   COL_TEXT("fallback"), COL_TEXT("nodes"), COL_TEXT("statement_class"),
-	                                   COL_TEXT("statement_reason"), COL_TEXT("database"), COL_TEXT("user") };
+	static const struct col cols[] = { COL_TEXT("target"),
+		                           COL_TEXT("reason"),
+		                           COL_TEXT("rule"),
+		                           COL_TEXT("max_lag"),
+		                           COL_TEXT("fallback"),
+		                           COL_TEXT("nodes"),
+		                           COL_TEXT("statement_class"),
+		                           COL_TEXT("statement_reason"),
+		                           COL_TEXT("database"),
+		                           COL_TEXT("user") };
 	struct result r;
 	res_begin(&r, out, cols, NCOLS(cols));
 	char why[128], nodes[512], cls_reason[128], lag[32];
 	route_reason_str(&ex.out, why, sizeof why);
 	route_nodes(stand.pool, ex.out.target, nodes, sizeof nodes);
 	const char *lagv = ex.out.max_lag_ms >= 0 ? lag_text(lag, sizeof lag, ex.out.max_lag_ms, -1)
-	                 : ex.rule ? lag_text(lag, sizeof lag, ex.rule->max_lag_ms, ex.rule->max_lag_bytes) : NULL;
-	const char *v[] = { ex.out.target == ROUTE_REPLICA ? "replica" : "primary", why, ex.rule ? ex.rule->name : NULL,
-	                    lagv, ex.rule && ex.rule->fallback == FALLBACK_ERROR ? "error" : "primary", nodes,
-	                    ex.classified ? cls_target_name(ex.cls.target) : NULL,
-	                    ex.classified ? cls_reason_str(&ex.cls, cls_reason, sizeof cls_reason) : NULL, db, user };
+	        : ex.rule ? lag_text(lag, sizeof lag, ex.rule->max_lag_ms, ex.rule->max_lag_bytes)
+	                  : NULL;
+	const char *v[] = { ex.out.target == ROUTE_REPLICA ? "replica" : "primary",
+		            why,
+		            ex.rule ? ex.rule->name : NULL,
+		            lagv,
+		            ex.rule && ex.rule->fallback == FALLBACK_ERROR ? "error" : "primary",
+		            nodes,
+		            ex.classified ? cls_target_name(ex.cls.target) : NULL,
+		            ex.classified ? cls_reason_str(&ex.cls, cls_reason, sizeof cls_reason) : NULL,
+		            db,
+		            user };
 	res_row(&r, v);
 	res_complete(out, "SHOW");
 }
@@ -324,13 +397,17 @@ static void show_help(struct iobuf **out)
 {
 	static const struct col cols[] = { COL_TEXT("command"), COL_TEXT("description") };
 	static const char *const rows[][2] = {
-		{ "SHOW VERSION|DATABASES|USERS|POOLS|CLIENTS|SERVERS|SOCKETS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|CONFIG|LISTS|MEM",
+		{ "SHOW "
+		  "VERSION|DATABASES|USERS|POOLS|CLIENTS|SERVERS|SOCKETS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|"
+		  "CONFIG|LISTS|MEM",
 		  "PgBouncer's columns, then pgrouter's" },
 		{ "SHOW FDS|DNS_HOSTS|DNS_ZONES", "PgBouncer's columns, no rows (no online restart, no DNS cache)" },
 		{ "SHOW NODES", "each server node: role, state, lag, rotation, traffic" },
-		{ "SHOW RYW", "read-your-writes: reads sent to the primary by scope, LSNs learned, keys, waits (wait_time in µs)" },
+		{ "SHOW RYW",
+		  "read-your-writes: reads sent to the primary by scope, LSNs learned, keys, waits (wait_time in µs)" },
 		{ "SHOW ROUTES", "each [routes] rule with its hits and SLO breach seconds" },
-		{ "SHOW ROUTE '<sql>' [DATABASE d] [USER u] [APPLICATION_NAME a]", "where the statement would go, and why" },
+		{ "SHOW ROUTE '<sql>' [DATABASE d] [USER u] [APPLICATION_NAME a]",
+		  "where the statement would go, and why" },
 		{ "PAUSE [db] / RESUME [db]", "hold new work until servers are released / let it continue" },
 		{ "KILL [db]", "close the database's clients and servers (it stays paused until RESUME)" },
 		{ "DISABLE db / ENABLE db", "refuse / accept again new client logins to the database" },
@@ -381,10 +458,10 @@ bool admin_show(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 		show_ryw(out);
 	else if (cmd_kw(c, 1, "HELP"))
 		show_help(out);
-	else if (cmd_kw(c, 1, "CLIENTS") || cmd_kw(c, 1, "SERVERS") || cmd_kw(c, 1, "SOCKETS") || cmd_kw(c, 1, "LISTS") ||
-	         cmd_kw(c, 1, "MEM")) {
+	else if (cmd_kw(c, 1, "CLIENTS") || cmd_kw(c, 1, "SERVERS") || cmd_kw(c, 1, "SOCKETS") ||
+	         cmd_kw(c, 1, "LISTS") || cmd_kw(c, 1, "MEM")) {
 		admin_show_conns(cl, c->w[1], out);
-		*deferred = admin_pending(cl);   /* false when it could not start and answered with an error */
+		*deferred = admin_pending(cl); /* false when it could not start and answered with an error */
 	} else
 		return false;
 	return true;

@@ -26,7 +26,7 @@ static void publish(struct config *nc)
 	config_put(old);
 	log_setup(nc->verbose >= 2 ? LOG_DEBUG : LOG_INFO, NULL);
 	log_reopen();
-	monitor_reconfigure(nc);   /* takes its own reference before nc is published (and may be replaced) */
+	monitor_reconfigure(nc); /* takes its own reference before nc is published (and may be replaced) */
 	shared_config_publish(nc);
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_kick(&g_shared.workers[i]);
@@ -35,7 +35,7 @@ static void publish(struct config *nc)
 int control_reload(char *err, size_t errlen)
 {
 	struct config *old = shared_config_get();
-	struct config *nc = config_reload(old, err, errlen);   /* the console's SETs stay unless the file changed them */
+	struct config *nc = config_reload(old, err, errlen); /* the console's SETs stay unless the file changed them */
 	config_put(old);
 	if (!nc) {
 		log_error(NULL, "reload failed, keeping the running configuration: %s", err);

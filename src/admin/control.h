@@ -17,7 +17,7 @@ struct control_req {
 	char key[64];
 	char value[1024];
 	atomic_bool done;
-	int rc;                   /* 0, or an enum config_set_err (CTL_SET) / -1 (CTL_RELOAD) */
+	int rc; /* 0, or an enum config_set_err (CTL_SET) / -1 (CTL_RELOAD) */
 	char err[600];
 };
 

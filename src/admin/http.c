@@ -100,20 +100,22 @@ int http_start(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the HTTP listener");
 		return -1;
 	}
-	const char *addr = cfg->http_addr && *cfg->http_addr && strcmp(cfg->http_addr, "*") != 0 ? cfg->http_addr : "0.0.0.0";
+	const char *addr =
+	        cfg->http_addr && *cfg->http_addr && strcmp(cfg->http_addr, "*") != 0 ? cfg->http_addr : "0.0.0.0";
 	if (!evhttp_bind_socket_with_handle(srv.http, addr, (ev_uint16_t)cfg->http_port)) {
 		snprintf(err, errlen, "cannot listen for HTTP on %s:%d (http_addr, http_port)", addr, cfg->http_port);
 		return -1;
 	}
-	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	                                     EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);   /* 405 below */
+	evhttp_set_allowed_methods(srv.http,
+	                           EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	                                   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH); /* 405 below */
 	evhttp_set_timeout(srv.http, 10);
 	evhttp_set_max_headers_size(srv.http, 16384);
 	evhttp_set_max_body_size(srv.http, 4096);
 	evhttp_set_gencb(srv.http, handle, NULL);
 	sigset_t all, old;
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals are the main thread's business */
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals are the main thread's business */
 	int rc = pthread_create(&srv.thread, NULL, http_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {

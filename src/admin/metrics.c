@@ -11,9 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct wmetrics *metrics_new(void) { return calloc(1, sizeof(struct wmetrics)); }
+struct wmetrics *metrics_new(void)
+{
+	return calloc(1, sizeof(struct wmetrics));
+}
 
-void metrics_free(struct wmetrics *m) { free(m); }
+void metrics_free(struct wmetrics *m)
+{
+	free(m);
+}
 
 /* The slot counting reason (a static string, so its address identifies it), claimed on first use; NULL if full. */
 static struct met_reason *reason_slot(struct wmetrics *m, const char *reason)
@@ -106,10 +112,16 @@ void metrics_node_error(struct worker *w, struct pool *p, int node)
 		met_add(&n->errors, 1);
 }
 
-void metrics_auth_failure(struct worker *w) { met_add(&w->metrics->auth_failures, 1); }
+void metrics_auth_failure(struct worker *w)
+{
+	met_add(&w->metrics->auth_failures, 1);
+}
 
 /* A plain counter another thread updates: a relaxed load shows a value at most slightly old. */
-static uint64_t peek(const uint64_t *v) { return __atomic_load_n(v, __ATOMIC_RELAXED); }
+static uint64_t peek(const uint64_t *v)
+{
+	return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
 
 void metrics_totals(struct metrics_totals *t)
 {
@@ -148,7 +160,8 @@ void metrics_node_counts(const char *name, uint64_t *reads, uint64_t *writes, ui
 	*reads = *writes = *errors = 0;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		struct wmetrics *m = g_shared.workers[i].metrics;
-		for (int k = 0; m && k < MET_NODES && atomic_load_explicit(&m->node[k].used, memory_order_acquire); k++) {
+		for (int k = 0; m && k < MET_NODES && atomic_load_explicit(&m->node[k].used, memory_order_acquire);
+		     k++) {
 			struct met_node *n = &m->node[k];
 			if (strcmp(n->name, name) != 0)
 				continue;
@@ -162,7 +175,10 @@ void metrics_node_counts(const char *name, uint64_t *reads, uint64_t *writes, ui
 void metrics_each_reason(void (*fn)(void *ctx, const char *reason, int replica, uint64_t n), void *ctx)
 {
 	/* Merge by text: the same reason may be a different literal in two files. */
-	struct { const char *key; uint64_t n[2]; } acc[MET_REASONS * 2];
+	struct {
+		const char *key;
+		uint64_t n[2];
+	} acc[MET_REASONS * 2];
 	int nacc = 0;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		struct wmetrics *m = g_shared.workers[i].metrics;
@@ -245,15 +261,17 @@ static int ryw_metrics(struct iobuf **out)
 	err |= sample(out, "pgrouter_ryw_store_requests_total", (double)st.gets, get);
 	err |= sample(out, "pgrouter_ryw_store_requests_total", (double)st.sets, set);
 	err |= counter1(out, "pgrouter_ryw_store_errors_total",
-	                "consistency_store requests (and connection checks) that failed or timed out.",
-	                st.errors);
-	err |= counter1(out, "pgrouter_ryw_store_skipped_total",
-	                "Keyed reads and commits that used local keys only because the consistency_store was unreachable.",
-	                st.skipped);
-	err |= family(out, "pgrouter_ryw_store_connections", "gauge", "Worker connections to the consistency_store up.");
+	                "consistency_store requests (and connection checks) that failed or timed out.", st.errors);
+	err |= counter1(
+	        out, "pgrouter_ryw_store_skipped_total",
+	        "Keyed reads and commits that used local keys only because the consistency_store was unreachable.",
+	        st.skipped);
+	err |= family(out, "pgrouter_ryw_store_connections", "gauge",
+	              "Worker connections to the consistency_store up.");
 	err |= sample(out, "pgrouter_ryw_store_connections", (double)st.connected, NULL);
 	err |= family(out, "pgrouter_ryw_waited_reads_total", "counter",
-	              "Reads parked by ryw_wait, by where they ran: a replica that caught up, or the primary when time was up.");
+	              "Reads parked by ryw_wait, by where they ran: a replica that caught up, or the primary when time "
+	              "was up.");
 	const char *lr[] = { "result", "replica", NULL }, *lp[] = { "result", "primary", NULL };
 	err |= sample(out, "pgrouter_ryw_waited_reads_total", (double)ryw_wait_stat(RYW_WAIT_REPLICA), lr);
 	err |= sample(out, "pgrouter_ryw_waited_reads_total", (double)ryw_wait_stat(RYW_WAIT_PRIMARY), lp);
@@ -289,7 +307,8 @@ static struct pool_snap *pool_snapshot(const struct config *cfg, int *count)
 	struct pool_snap *v = malloc(sizeof *v * (size_t)cap);
 	pthread_mutex_lock(&g_shared.pools_lock);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools) {
+	list_for_each_safe(it, tmp, &g_shared.pools)
+	{
 		struct pool_shared *ps = list_entry(it, struct pool_shared, node);
 		if (v && n == cap) {
 			struct pool_snap *nv = realloc(v, sizeof *v * (size_t)(cap *= 2));
@@ -301,7 +320,7 @@ static struct pool_snap *pool_snapshot(const struct config *cfg, int *count)
 			break;
 		struct pool_snap *s = &v[n++];
 		memset(s, 0, sizeof *s);
-		s->dbname = ps->dbname;   /* pool_shared entries live until exit */
+		s->dbname = ps->dbname; /* pool_shared entries live until exit */
 		s->user = ps->user;
 		pthread_mutex_lock(&ps->lock);
 		for (int w = 0; w < g_shared.nworkers; w++) {
@@ -334,7 +353,8 @@ static int pool_metrics(struct iobuf **out, const struct config *cfg)
 {
 	int n = 0;
 	struct pool_snap *v = pool_snapshot(cfg, &n);
-	int err = family(out, "pgrouter_pool_clients", "gauge", "Clients of the pool: active (linked or idle) or waiting for a server.");
+	int err = family(out, "pgrouter_pool_clients", "gauge",
+	                 "Clients of the pool: active (linked or idle) or waiting for a server.");
 	for (int i = 0; i < n; i++) {
 		const char *a[] = { "database", v[i].dbname, "user", v[i].user, "state", "active", NULL };
 		const char *w[] = { "database", v[i].dbname, "user", v[i].user, "state", "waiting", NULL };
@@ -346,7 +366,8 @@ static int pool_metrics(struct iobuf **out, const struct config *cfg)
 		const char *l[] = { "database", v[i].dbname, "user", v[i].user, NULL };
 		err |= sample(out, "pgrouter_pool_maxwait_seconds", (double)v[i].sum.maxwait_us / 1e6, l);
 	}
-	err |= family(out, "pgrouter_pool_queries_total", "counter", "Queries forwarded for the pool (published every 100 ms).");
+	err |= family(out, "pgrouter_pool_queries_total", "counter",
+	              "Queries forwarded for the pool (published every 100 ms).");
 	for (int i = 0; i < n; i++) {
 		const char *l[] = { "database", v[i].dbname, "user", v[i].user, NULL };
 		err |= sample(out, "pgrouter_pool_queries_total", (double)v[i].sum.queries, l);
@@ -358,7 +379,8 @@ static int pool_metrics(struct iobuf **out, const struct config *cfg)
 		const int *vals[] = { v[i].sum.node_active, v[i].sum.node_idle, v[i].sum.node_login };
 		for (int k = 0; k < v[i].nnodes; k++)
 			for (int s = 0; s < 3; s++) {
-				const char *l[] = { "database", v[i].dbname, "user", v[i].user, "node", v[i].node[k], "state", states[s], NULL };
+				const char *l[] = { "database",   v[i].dbname, "user",    v[i].user, "node",
+					            v[i].node[k], "state",     states[s], NULL };
 				err |= sample(out, "pgrouter_pool_server_connections", vals[s][k], l);
 			}
 	}
@@ -381,29 +403,35 @@ static int node_metrics(struct iobuf **out)
 	int nn = status_nodes(nodes, MET_NODES);
 	int err = family(out, "pgrouter_node_info", "gauge", "Each configured node with its role and state (value 1).");
 	for (int i = 0; i < nn; i++) {
-		const char *l[] = { "node", nodes[i].name, "role", status_role_name(nodes[i].role), "state",
-		                    status_state_name(nodes[i].state), NULL };
+		const char *l[] = { "node",  nodes[i].name,
+			            "role",  status_role_name(nodes[i].role),
+			            "state", status_state_name(nodes[i].state),
+			            NULL };
 		err |= sample(out, "pgrouter_node_info", 1, l);
 	}
-	err |= family(out, "pgrouter_node_up", "gauge", "1 if the node answers, 0 if it is down (absent while unknown).");
+	err |= family(out, "pgrouter_node_up", "gauge",
+	              "1 if the node answers, 0 if it is down (absent while unknown).");
 	for (int i = 0; i < nn; i++) {
 		const char *l[] = { "node", nodes[i].name, NULL };
 		if (nodes[i].state != NODE_STATE_UNKNOWN)
 			err |= sample(out, "pgrouter_node_up", nodes[i].state == NODE_STATE_UP, l);
 	}
-	err |= family(out, "pgrouter_node_is_primary", "gauge", "1 for the primary, 0 for a replica (absent while unknown).");
+	err |= family(out, "pgrouter_node_is_primary", "gauge",
+	              "1 for the primary, 0 for a replica (absent while unknown).");
 	for (int i = 0; i < nn; i++) {
 		const char *l[] = { "node", nodes[i].name, NULL };
 		if (nodes[i].role != NODE_ROLE_UNKNOWN)
 			err |= sample(out, "pgrouter_node_is_primary", nodes[i].role == NODE_ROLE_PRIMARY, l);
 	}
-	err |= family(out, "pg_replication_lag_seconds", "gauge", "Replay lag of the node in seconds (absent while unknown).");
+	err |= family(out, "pg_replication_lag_seconds", "gauge",
+	              "Replay lag of the node in seconds (absent while unknown).");
 	for (int i = 0; i < nn; i++) {
 		const char *l[] = { "node", nodes[i].name, NULL };
 		if (!isnan(nodes[i].lag_seconds))
 			err |= sample(out, "pg_replication_lag_seconds", nodes[i].lag_seconds, l);
 	}
-	err |= family(out, "pg_replication_lag_bytes", "gauge", "Replay lag of the node in bytes of WAL (absent while unknown).");
+	err |= family(out, "pg_replication_lag_bytes", "gauge",
+	              "Replay lag of the node in bytes of WAL (absent while unknown).");
 	for (int i = 0; i < nn; i++) {
 		const char *l[] = { "node", nodes[i].name, NULL };
 		if (nodes[i].lag_bytes >= 0)
@@ -443,7 +471,8 @@ static int route_metrics(struct iobuf **out, const struct config *cfg)
 		const char *l[] = { "route", rs[i].name, NULL };
 		err |= sample(out, "pgrouter_route_hits_total", (double)rs[i].hits, l);
 	}
-	err |= family(out, "pgrouter_route_max_lag_seconds", "gauge", "The max_lag of each rule that sets one as a time.");
+	err |= family(out, "pgrouter_route_max_lag_seconds", "gauge",
+	              "The max_lag of each rule that sets one as a time.");
 	for (int i = 0; i < n; i++) {
 		const char *l[] = { "route", rs[i].name, NULL };
 		if (rs[i].max_lag_ms >= 0)
@@ -477,11 +506,14 @@ int metrics_prometheus(struct iobuf **out)
 	struct reason_ctx rc = { out, 0 };
 	metrics_each_reason(reason_sample, &rc);
 	err |= rc.err;
-	err |= counter1(out, "pgrouter_retries_total", "Reads re-run elsewhere after a replica refused, conflicted or was lost.", t.retries);
+	err |= counter1(out, "pgrouter_retries_total",
+	                "Reads re-run elsewhere after a replica refused, conflicted or was lost.", t.retries);
 	err |= ryw_metrics(out);
-	err |= counter1(out, "pgrouter_sessions_pinned_total", "Sessions pinned to the primary by session state.", t.sessions_pinned);
+	err |= counter1(out, "pgrouter_sessions_pinned_total", "Sessions pinned to the primary by session state.",
+	                t.sessions_pinned);
 	err |= counter1(out, "pgrouter_server_connects_total", "Server connections opened.", t.server_connects);
-	err |= counter1(out, "pgrouter_protocol_errors_total", "Clients disconnected for malformed protocol messages.", t.protocol_errors);
+	err |= counter1(out, "pgrouter_protocol_errors_total", "Clients disconnected for malformed protocol messages.",
+	                t.protocol_errors);
 	err |= counter1(out, "pgrouter_auth_failures_total", "Client logins refused.", t.auth_failures);
 	err |= family(out, "pgrouter_client_wait_seconds", "summary", "Time clients queued for a server connection.");
 	err |= sample(out, "pgrouter_client_wait_seconds_sum", (double)t.wait_us / 1e6, NULL);

@@ -161,7 +161,8 @@ int pause_open_servers(const char *db)
 	int n = 0;
 	pthread_mutex_lock(&g_shared.pools_lock);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools) {
+	list_for_each_safe(it, tmp, &g_shared.pools)
+	{
 		struct pool_shared *ps = list_entry(it, struct pool_shared, node);
 		if (db && strcmp(ps->dbname, db) != 0)
 			continue;
@@ -179,7 +180,8 @@ static void close_unused(struct pool *p, const char *why)
 		struct list *lists[] = { &p->nodes[n].idle, &p->nodes[n].pending };
 		for (int l = 0; l < 2; l++) {
 			struct list *it, *tmp;
-			list_for_each_safe(it, tmp, lists[l]) {
+			list_for_each_safe(it, tmp, lists[l])
+			{
 				struct server *sv = list_entry(it, struct server, pool_node);
 				if (!sv->client)
 					server_close(sv, why);
@@ -194,19 +196,21 @@ void pause_kill_local(struct worker *w, const char *db)
 	for (bool again = true; again;) {
 		again = false;
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, &w->clients) {
+		list_for_each_safe(it, tmp, &w->clients)
+		{
 			struct client *cl = list_entry(it, struct client, all_node);
 			if (cl->is_console || !cl->dbname || (db && strcmp(cl->dbname, db) != 0))
 				continue;
 			if (cl->state == CL_STARTUP || cl->state == CL_AUTH)
-				continue;   /* not logged in to a database yet */
+				continue; /* not logged in to a database yet */
 			client_close(cl, "57P01", "terminating connection due to administrator command (KILL)");
 			again = true;
 			break;
 		}
 	}
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		if (!db || strcmp(p->dbname, db) == 0)
 			close_unused(p, "KILL");
@@ -217,7 +221,8 @@ void pause_worker_tick(struct worker *w)
 {
 	if (atomic_load_explicit(&g_shared.pause.npaused, memory_order_relaxed)) {
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, &w->pools) {
+		list_for_each_safe(it, tmp, &w->pools)
+		{
 			struct pool *p = list_entry(it, struct pool, node);
 			if (pause_is_paused(p->dbname))
 				close_unused(p, "database paused");
@@ -228,7 +233,8 @@ void pause_worker_tick(struct worker *w)
 	/* Move the released ones aside first: resuming a client can close others on either list. */
 	struct list go, *it, *tmp;
 	list_init(&go);
-	list_for_each_safe(it, tmp, &w->parked) {
+	list_for_each_safe(it, tmp, &w->parked)
+	{
 		struct client *cl = list_entry(it, struct client, wait_node);
 		if (!pause_is_paused(cl->dbname)) {
 			list_del(it);
@@ -254,7 +260,8 @@ void pause_drain_tick(struct worker *w)
 {
 	int mine = 0;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
+	list_for_each_safe(it, tmp, &w->clients)
+	{
 		struct client *cl = list_entry(it, struct client, all_node);
 		mine += !cl->is_console;
 	}

@@ -21,7 +21,8 @@ int pause_disable(const char *db, bool on, char *err, size_t errlen);
 bool pause_is_disabled_slow(const char *dbname);
 static inline bool pause_is_disabled(const char *dbname)
 {
-	return atomic_load_explicit(&g_shared.pause.ndisabled, memory_order_relaxed) != 0 && pause_is_disabled_slow(dbname);
+	return atomic_load_explicit(&g_shared.pause.ndisabled, memory_order_relaxed) != 0 &&
+	        pause_is_disabled_slow(dbname);
 }
 
 /* The hot-path check before a client's next unit of work: true when cl was parked (its input waits for RESUME). */

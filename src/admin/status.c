@@ -15,8 +15,10 @@
 
 const char *status_role_name(enum node_role r)
 {
-	return r == NODE_ROLE_PRIMARY ? "primary" : r == NODE_ROLE_REPLICA ? "replica" : r == NODE_ROLE_FENCED ? "fenced"
-	                                                                                                     : "unknown";
+	return r == NODE_ROLE_PRIMARY    ? "primary"
+	        : r == NODE_ROLE_REPLICA ? "replica"
+	        : r == NODE_ROLE_FENCED  ? "fenced"
+	                                 : "unknown";
 }
 
 const char *status_state_name(enum node_state s)
@@ -47,8 +49,10 @@ static void node_health(struct node_status *n, bool configured_primary, int weig
 		return;
 	const struct mon_node *m = &s->node[i];
 	int64_t now = now_usec();
-	n->role = m->role == MR_PRIMARY ? NODE_ROLE_PRIMARY : m->role == MR_REPLICA ? NODE_ROLE_REPLICA
-	        : m->role == MR_FENCED ? NODE_ROLE_FENCED : NODE_ROLE_UNKNOWN;
+	n->role = m->role == MR_PRIMARY ? NODE_ROLE_PRIMARY
+	        : m->role == MR_REPLICA ? NODE_ROLE_REPLICA
+	        : m->role == MR_FENCED  ? NODE_ROLE_FENCED
+	                                : NODE_ROLE_UNKNOWN;
 	n->state = m->state == MS_UP ? NODE_STATE_UP : m->state == MS_DOWN ? NODE_STATE_DOWN : NODE_STATE_UNKNOWN;
 	double lag = monitor_lag_now(s, i, now);
 	if (m->role == MR_REPLICA && lag >= 0) {
@@ -56,14 +60,18 @@ static void node_health(struct node_status *n, bool configured_primary, int weig
 		n->lag_bytes = m->lag_bytes;
 	}
 	if (m->replay_lsn)
-		snprintf(n->replay_lsn, sizeof n->replay_lsn, "%X/%X", (unsigned)(m->replay_lsn >> 32), (unsigned)m->replay_lsn);
-	const char *why = m->state == MS_DOWN ? "down" : m->state == MS_UNKNOWN ? "unmonitored"
-	                : m->role == MR_FENCED ? "fenced (out of recovery, not the primary)"
-	                : m->role == MR_PRIMARY ? "" : m->role != MR_REPLICA || m->behind_since < 0 ? "lag unknown"
-	                : !monitor_readable(s, i, 0, cfg->max_replica_lag, now) ? "lag" : "";
+		snprintf(n->replay_lsn, sizeof n->replay_lsn, "%X/%X", (unsigned)(m->replay_lsn >> 32),
+		         (unsigned)m->replay_lsn);
+	const char *why = m->state == MS_DOWN                           ? "down"
+	        : m->state == MS_UNKNOWN                                ? "unmonitored"
+	        : m->role == MR_FENCED                                  ? "fenced (out of recovery, not the primary)"
+	        : m->role == MR_PRIMARY                                 ? ""
+	        : m->role != MR_REPLICA || m->behind_since < 0          ? "lag unknown"
+	        : !monitor_readable(s, i, 0, cfg->max_replica_lag, now) ? "lag"
+	                                                                : "";
 	if (why[0] && m->role == MR_REPLICA && !strcmp(why, "lag"))
 		snprintf(n->why_not, sizeof n->why_not, "lag %.3fs > %.3fs", lag, (double)cfg->max_replica_lag / 1e6);
-	else if (m->state == MS_UNKNOWN && m->error[0])   /* why the monitor cannot log in, and the fix */
+	else if (m->state == MS_UNKNOWN && m->error[0]) /* why the monitor cannot log in, and the fix */
 		snprintf(n->why_not, sizeof n->why_not, "unmonitored: %s", m->error);
 	else if (why[0])
 		snprintf(n->why_not, sizeof n->why_not, "%s", why);
@@ -90,7 +98,8 @@ int status_nodes(struct node_status *out, int max)
 					i++;
 				if (i < n) {
 					/* the same replica in several entries: in rotation if any entry gives it weight */
-					if (pass == 1 && out[i].role == NODE_ROLE_REPLICA && db->nodes[k].weight > 0 && !out[i].in_rotation)
+					if (pass == 1 && out[i].role == NODE_ROLE_REPLICA && db->nodes[k].weight > 0 &&
+					    !out[i].in_rotation)
 						node_health(&out[i], false, db->nodes[k].weight, cfg);
 					continue;
 				}
@@ -113,7 +122,8 @@ void status_slo_breach_add(const char *route, uint64_t usec)
 {
 	for (int i = 0; i < MAX_SLO_ROUTES; i++) {
 		struct slo_counter *s = &g_shared.slo[i];
-		if (atomic_load_explicit(&s->used, memory_order_acquire) && strncmp(s->name, route, sizeof s->name - 1) == 0) {
+		if (atomic_load_explicit(&s->used, memory_order_acquire) &&
+		    strncmp(s->name, route, sizeof s->name - 1) == 0) {
 			atomic_fetch_add(&s->breach_us, usec);
 			return;
 		}
@@ -140,7 +150,8 @@ double status_slo_breach_seconds(const char *route)
 {
 	for (int i = 0; i < MAX_SLO_ROUTES; i++) {
 		struct slo_counter *s = &g_shared.slo[i];
-		if (atomic_load_explicit(&s->used, memory_order_acquire) && strncmp(s->name, route, sizeof s->name - 1) == 0)
+		if (atomic_load_explicit(&s->used, memory_order_acquire) &&
+		    strncmp(s->name, route, sizeof s->name - 1) == 0)
 			return (double)atomic_load(&s->breach_us) / 1e6;
 	}
 	return 0;
@@ -160,7 +171,8 @@ int status_routes(const struct config *cfg, struct route_status *out, int max)
 		const char *vals[] = { r->database, r->user, r->application_name, r->tag, r->regex_src };
 		for (int k = 0; k < 5; k++)
 			if (vals[k] && l < sizeof o->match)
-				l += (size_t)snprintf(o->match + l, sizeof o->match - l, "%s%s=%s", l ? " " : "", keys[k], vals[k]);
+				l += (size_t)snprintf(o->match + l, sizeof o->match - l, "%s%s=%s", l ? " " : "",
+				                      keys[k], vals[k]);
 		o->target = targets[r->target >= 0 && r->target <= 2 ? r->target : 0];
 		o->fallback = r->fallback == 1 ? "error" : "primary";
 		o->max_lag_ms = r->max_lag_ms;
@@ -190,7 +202,8 @@ static int json_nodes(struct iobuf **out)
 		err |= tx_json_num(out, n->lag_bytes >= 0 ? (double)n->lag_bytes : NAN);
 		err |= tx_printf(out, ",\"replay_lsn\":");
 		err |= tx_json_str(out, n->replay_lsn[0] ? n->replay_lsn : NULL);
-		err |= tx_printf(out, ",\"in_rotation\":%s,\"not_in_rotation_reason\":", n->in_rotation ? "true" : "false");
+		err |= tx_printf(out,
+		                 ",\"in_rotation\":%s,\"not_in_rotation_reason\":", n->in_rotation ? "true" : "false");
 		err |= tx_json_str(out, n->in_rotation ? NULL : n->why_not);
 		err |= tx_printf(out, ",\"reads\":%llu,\"writes\":%llu,\"errors\":%llu}", (unsigned long long)n->reads,
 		                 (unsigned long long)n->writes, (unsigned long long)n->errors);
@@ -212,7 +225,8 @@ static int json_routes(struct iobuf **out, const struct config *cfg)
 		err |= tx_json_str(out, rs[i].name);
 		err |= tx_printf(out, ",\"match\":");
 		err |= tx_json_str(out, rs[i].match);
-		err |= tx_printf(out, ",\"target\":\"%s\",\"fallback\":\"%s\",\"max_lag_seconds\":", rs[i].target, rs[i].fallback);
+		err |= tx_printf(out, ",\"target\":\"%s\",\"fallback\":\"%s\",\"max_lag_seconds\":", rs[i].target,
+		                 rs[i].fallback);
 		err |= tx_json_num(out, rs[i].max_lag_ms >= 0 ? (double)rs[i].max_lag_ms / 1e3 : NAN);
 		err |= tx_printf(out, ",\"max_lag_bytes\":");
 		err |= tx_json_num(out, rs[i].max_lag_bytes >= 0 ? (double)rs[i].max_lag_bytes : NAN);
@@ -232,7 +246,8 @@ struct reason_json {
 static void reason_item(void *ctx, const char *reason, int replica, uint64_t count)
 {
 	struct reason_json *rj = ctx;
-	rj->err |= tx_printf(rj->out, "%s{\"target\":\"%s\",\"reason\":", rj->n++ ? "," : "", replica ? "replica" : "primary");
+	rj->err |= tx_printf(rj->out, "%s{\"target\":\"%s\",\"reason\":", rj->n++ ? "," : "",
+	                     replica ? "replica" : "primary");
 	rj->err |= tx_json_str(rj->out, reason);
 	rj->err |= tx_printf(rj->out, ",\"count\":%llu}", (unsigned long long)count);
 }
@@ -244,7 +259,8 @@ static int json_pools(struct iobuf **out)
 	int n = 0;
 	pthread_mutex_lock(&g_shared.pools_lock);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &g_shared.pools) {
+	list_for_each_safe(it, tmp, &g_shared.pools)
+	{
 		struct pool_shared *ps = list_entry(it, struct pool_shared, node);
 		struct pool_stats s;
 		memset(&s, 0, sizeof s);
@@ -263,8 +279,10 @@ static int json_pools(struct iobuf **out)
 		err |= tx_json_str(out, ps->dbname);
 		err |= tx_printf(out, ",\"user\":");
 		err |= tx_json_str(out, ps->user);
-		err |= tx_printf(out, ",\"cl_active\":%d,\"cl_waiting\":%d,\"sv_active\":%d,\"sv_idle\":%d,\"sv_login\":%d,"
-		                 "\"maxwait_seconds\":", s.cl_active, s.cl_waiting, s.sv_active, s.sv_idle, s.sv_login);
+		err |= tx_printf(out,
+		                 ",\"cl_active\":%d,\"cl_waiting\":%d,\"sv_active\":%d,\"sv_idle\":%d,\"sv_login\":%d,"
+		                 "\"maxwait_seconds\":",
+		                 s.cl_active, s.cl_waiting, s.sv_active, s.sv_idle, s.sv_login);
 		err |= tx_json_num(out, (double)s.maxwait_us / 1e6);
 		err |= tx_printf(out, ",\"paused\":%s}", pause_is_paused(ps->dbname) ? "true" : "false");
 	}
@@ -296,7 +314,8 @@ int status_json(struct iobuf **out)
 		writes += nodes[i].writes;
 	}
 	free(nodes);
-	err |= tx_printf(out, ",\"routing\":{\"enabled\":%s,\"reads\":%llu,\"writes\":%llu,\"on_primary\":%llu,"
+	err |= tx_printf(out,
+	                 ",\"routing\":{\"enabled\":%s,\"reads\":%llu,\"writes\":%llu,\"on_primary\":%llu,"
 	                 "\"on_replica\":%llu,\"retries\":%llu,\"sessions_pinned\":%llu,\"by_reason\":[",
 	                 cfg->routing ? "true" : "false", (unsigned long long)reads, (unsigned long long)writes,
 	                 (unsigned long long)t.routed_primary, (unsigned long long)t.routed_replica,
@@ -305,11 +324,13 @@ int status_json(struct iobuf **out)
 	metrics_each_reason(reason_item, &rj);
 	err |= rj.err | tx_printf(out, "]},");
 	err |= json_pools(out);
-	err |= tx_printf(out, ",\"totals\":{\"clients\":%d,\"queries\":%llu,\"server_connects\":%llu,"
-	                 "\"protocol_errors\":%llu,\"auth_failures\":%llu,\"client_waits\":%llu,\"client_wait_seconds\":",
-	                 atomic_load(&g_shared.nclients), (unsigned long long)t.queries,
-	                 (unsigned long long)t.server_connects, (unsigned long long)t.protocol_errors,
-	                 (unsigned long long)t.auth_failures, (unsigned long long)t.waits);
+	err |= tx_printf(
+	        out,
+	        ",\"totals\":{\"clients\":%d,\"queries\":%llu,\"server_connects\":%llu,"
+	        "\"protocol_errors\":%llu,\"auth_failures\":%llu,\"client_waits\":%llu,\"client_wait_seconds\":",
+	        atomic_load(&g_shared.nclients), (unsigned long long)t.queries, (unsigned long long)t.server_connects,
+	        (unsigned long long)t.protocol_errors, (unsigned long long)t.auth_failures,
+	        (unsigned long long)t.waits);
 	err |= tx_json_num(out, (double)t.wait_us / 1e6);
 	err |= tx_printf(out, "}}\n");
 	config_put(cfg);

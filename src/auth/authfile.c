@@ -77,8 +77,7 @@ static void skip_line(struct af_parser *ps)
 }
 
 /* Append one entry, copying user and secret; SCRAM secrets must parse. */
-static int add_entry(struct af_parser *ps, const char *user, size_t ulen, const char *sec,
-                     size_t slen)
+static int add_entry(struct af_parser *ps, const char *user, size_t ulen, const char *sec, size_t slen)
 {
 	struct authfile *af = ps->af;
 	if (af->count == ps->cap) {
@@ -156,7 +155,7 @@ static int sort_and_check(struct af_parser *ps)
 /* Walk the buffer line by line. */
 int authfile_parse(const char *buf, size_t len, struct authfile **out, char *err, size_t errcap)
 {
-	struct af_parser ps = {buf, buf + len, 1, err, errcap, NULL, 0};
+	struct af_parser ps = { buf, buf + len, 1, err, errcap, NULL, 0 };
 	if (err && errcap)
 		err[0] = '\0';
 	if (len > AUTHFILE_MAX_SIZE)
@@ -172,8 +171,7 @@ int authfile_parse(const char *buf, size_t len, struct authfile **out, char *err
 		return af_error(&ps, "out of memory");
 	while (ps.p != ps.end) {
 		skip_blanks(&ps);
-		if (ps.p != ps.end && *ps.p != '\n' && *ps.p != ';' && *ps.p != '#' &&
-		    parse_entry(&ps) != 0) {
+		if (ps.p != ps.end && *ps.p != '\n' && *ps.p != ';' && *ps.p != '#' && parse_entry(&ps) != 0) {
 			authfile_free(ps.af);
 			return -1;
 		}

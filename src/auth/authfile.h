@@ -7,23 +7,23 @@
 #include "auth/scram.h"
 #include "auth/secret.h"
 
-#define AUTHFILE_MAX_USER 128          /* bytes of a user name */
-#define AUTHFILE_MAX_SECRET 2048       /* bytes of a secret */
-#define AUTHFILE_MAX_SIZE (64u << 20)  /* bytes of the whole file */
+#define AUTHFILE_MAX_USER 128 /* bytes of a user name */
+#define AUTHFILE_MAX_SECRET 2048 /* bytes of a secret */
+#define AUTHFILE_MAX_SIZE (64u << 20) /* bytes of the whole file */
 
 /* One user. A SCRAM secret is also kept parsed, so logins need not re-parse it. */
 struct authfile_entry {
 	char *user;
-	char *secret;                /* as written; may be "" (only usable with trust) */
+	char *secret; /* as written; may be "" (only usable with trust) */
 	size_t secret_len;
-	enum auth_secret_kind kind;  /* never AUTH_SECRET_INVALID: such files are refused */
-	struct scram_secret scram;   /* valid when kind == AUTH_SECRET_SCRAM */
+	enum auth_secret_kind kind; /* never AUTH_SECRET_INVALID: such files are refused */
+	struct scram_secret scram; /* valid when kind == AUTH_SECRET_SCRAM */
 	int line;
 };
 
 /* A loaded file: immutable after loading, so threads may share it read-only. */
 struct authfile {
-	struct authfile_entry *entries;  /* sorted by user name */
+	struct authfile_entry *entries; /* sorted by user name */
 	size_t count;
 };
 

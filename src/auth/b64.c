@@ -1,8 +1,7 @@
 /* Strict standard base64 (RFC 4648, padded) for SCRAM messages and secrets. */
 #include "auth/b64.h"
 
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Map one base64 character to its 6-bit value; -1 for anything else (incl. '='). */
 static int b64_value(unsigned char c)

@@ -87,8 +87,7 @@ static void field_clear(struct hba_field *f)
 }
 
 /* Append a copy of a token. */
-static int field_add(struct hba_lex *lx, struct hba_field *f, const char *s, size_t len,
-                     bool quoted)
+static int field_add(struct hba_lex *lx, struct hba_field *f, const char *s, size_t len, bool quoted)
 {
 	if (f->n == f->cap) {
 		size_t ncap = f->cap ? f->cap * 2 : 4;
@@ -131,9 +130,8 @@ static int include_file(struct hba_lex *lx, const char *fname, struct hba_field 
 	size_t len = 0;
 	if (lx->depth >= HBA_MAX_DEPTH)
 		return lex_error(lx, "@%s: inclusions nested too deeply", fname);
-	int n = (fname[0] == '/' || !lx->dir)
-	            ? snprintf(path, sizeof path, "%s", fname)
-	            : snprintf(path, sizeof path, "%s/%s", lx->dir, fname);
+	int n = (fname[0] == '/' || !lx->dir) ? snprintf(path, sizeof path, "%s", fname)
+	                                      : snprintf(path, sizeof path, "%s/%s", lx->dir, fname);
 	if (n < 0 || (size_t)n >= sizeof path)
 		return lex_error(lx, "@%s: path too long", fname);
 	char ferr[256];
@@ -143,8 +141,7 @@ static int include_file(struct hba_lex *lx, const char *fname, struct hba_field 
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
-	struct hba_lex sub = {buf, buf + len, path, slash ? dir : NULL, 1, lx->depth + 1,
-	                      lx->err, lx->errcap};
+	struct hba_lex sub = { buf, buf + len, path, slash ? dir : NULL, 1, lx->depth + 1, lx->err, lx->errcap };
 	int rc = memchr(buf, '\0', len) ? lex_error(&sub, "NUL byte") : 0;
 	while (rc == 0 && sub.p != sub.end) {
 		skip_blanks(&sub);
@@ -195,8 +192,7 @@ static int read_field(struct hba_lex *lx, struct hba_field *f)
 		bool quoted;
 		if (read_token(lx, buf, &len, &quoted) != 0)
 			return -1;
-		int rc = (!quoted && buf[0] == '@') ? include_file(lx, buf + 1, f)
-		                                    : field_add(lx, f, buf, len, quoted);
+		int rc = (!quoted && buf[0] == '@') ? include_file(lx, buf + 1, f) : field_add(lx, f, buf, len, quoted);
 		if (rc != 0)
 			return -1;
 		if (lx->p == lx->end || *lx->p != ',')
@@ -213,8 +209,7 @@ static bool is_kw(const struct hba_tok *t, const char *kw)
 }
 
 /* The single token of a field that must not be a list. */
-static int single(struct hba_lex *lx, const struct hba_field *f, const char *what,
-                  const struct hba_tok **out)
+static int single(struct hba_lex *lx, const struct hba_field *f, const char *what, const struct hba_tok **out)
 {
 	if (f->n != 1)
 		return lex_error(lx, "%s must be a single value", what);
@@ -301,8 +296,8 @@ static int parse_cidr(struct hba_lex *lx, const char *s, struct hba_rule *r)
 }
 
 /* Address column(s) of a host rule; *used is how many fields it took (1 or 2). */
-static int parse_addr(struct hba_lex *lx, const struct hba_field *f, const struct hba_field *next,
-                      struct hba_rule *r, int *used)
+static int parse_addr(struct hba_lex *lx, const struct hba_field *f, const struct hba_field *next, struct hba_rule *r,
+                      int *used)
 {
 	const struct hba_tok *t = NULL;
 	*used = 1;
@@ -329,10 +324,13 @@ static int parse_addr(struct hba_lex *lx, const struct hba_field *f, const struc
 /* Method column, with the type restrictions PostgreSQL applies. */
 static int parse_method(struct hba_lex *lx, const struct hba_field *f, struct hba_rule *r)
 {
-	static const struct { const char *name; enum hba_method m; } methods[] = {
-		{"trust", HBA_METHOD_TRUST}, {"reject", HBA_METHOD_REJECT}, {"md5", HBA_METHOD_MD5},
-		{"scram-sha-256", HBA_METHOD_SCRAM}, {"password", HBA_METHOD_PASSWORD},
-		{"cert", HBA_METHOD_CERT}, {"peer", HBA_METHOD_PEER},
+	static const struct {
+		const char *name;
+		enum hba_method m;
+	} methods[] = {
+		{ "trust", HBA_METHOD_TRUST },         { "reject", HBA_METHOD_REJECT },     { "md5", HBA_METHOD_MD5 },
+		{ "scram-sha-256", HBA_METHOD_SCRAM }, { "password", HBA_METHOD_PASSWORD }, { "cert", HBA_METHOD_CERT },
+		{ "peer", HBA_METHOD_PEER },
 	};
 	const struct hba_tok *t = NULL;
 	if (single(lx, f, "authentication method", &t) != 0)
@@ -370,7 +368,8 @@ static int build_rule(struct hba_lex *lx, struct hba_field *fl, int nf, struct h
 	if (parse_method(lx, &fl[i], r) != 0)
 		return -1;
 	if (i + 1 < nf)
-		return lex_error(lx, "authentication options (\"%s\") are not supported", (fl[i + 1].n ? fl[i + 1].t[0].s : "@file"));
+		return lex_error(lx, "authentication options (\"%s\") are not supported",
+		                 (fl[i + 1].n ? fl[i + 1].t[0].s : "@file"));
 	for (int k = 0; k < 16; k++)
 		r->addr[k] &= r->mask[k];
 	return 0;
@@ -430,10 +429,10 @@ out:
 }
 
 /* Parse every non-blank, non-comment line. */
-int hba_parse(const char *buf, size_t len, const char *name, const char *base_dir,
-              struct hba **out, char *err, size_t errcap)
+int hba_parse(const char *buf, size_t len, const char *name, const char *base_dir, struct hba **out, char *err,
+              size_t errcap)
 {
-	struct hba_lex lx = {buf, buf + len, name ? name : "hba", base_dir, 1, 0, err, errcap};
+	struct hba_lex lx = { buf, buf + len, name ? name : "hba", base_dir, 1, 0, err, errcap };
 	if (err && errcap)
 		err[0] = '\0';
 	if (len > HBA_MAX_SIZE)
@@ -505,8 +504,7 @@ static bool addr_match(const struct hba_rule *r, const struct sockaddr *sa)
 		return false;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		return r->family == AF_INET &&
-		       masked_eq((const uint8_t *)&in->sin_addr, r->addr, r->mask, 4);
+		return r->family == AF_INET && masked_eq((const uint8_t *)&in->sin_addr, r->addr, r->mask, 4);
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
@@ -532,8 +530,8 @@ static bool type_match(enum rule_type rt, enum hba_conn_type ct, bool is_tls)
 }
 
 /* First matching rule wins; none means reject. */
-int hba_match(const struct hba *h, enum hba_conn_type type, bool is_tls, const char *db,
-              const char *user, const struct sockaddr *addr, struct hba_result *out)
+int hba_match(const struct hba *h, enum hba_conn_type type, bool is_tls, const char *db, const char *user,
+              const struct sockaddr *addr, struct hba_result *out)
 {
 	out->method = HBA_METHOD_REJECT;
 	out->line = 0;

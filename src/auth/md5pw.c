@@ -9,8 +9,7 @@
 #include "auth/scram.h"
 
 /* out = "md5" + lowercase hex of md5(a || b). */
-static int md5_hex2(const void *a, size_t alen, const void *b, size_t blen,
-                    char out[MD5PW_LEN + 1])
+static int md5_hex2(const void *a, size_t alen, const void *b, size_t blen, char out[MD5PW_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char d[EVP_MAX_MD_SIZE];
@@ -55,8 +54,7 @@ int md5pw_secret(const char *user, const char *pw, size_t pw_len, char out[MD5PW
 }
 
 /* md5(hex part of the secret || salt). */
-int md5pw_response(const char *secret, size_t secret_len, const uint8_t salt[MD5PW_SALT_LEN],
-                   char out[MD5PW_LEN + 1])
+int md5pw_response(const char *secret, size_t secret_len, const uint8_t salt[MD5PW_SALT_LEN], char out[MD5PW_LEN + 1])
 {
 	if (!md5pw_is_secret(secret, secret_len))
 		return -1;
@@ -64,8 +62,8 @@ int md5pw_response(const char *secret, size_t secret_len, const uint8_t salt[MD5
 }
 
 /* Response from a clear-text password or an md5 secret; SCRAM secrets cannot answer. */
-int md5pw_client_response(const char *user, const char *stored, size_t stored_len,
-                          const uint8_t salt[MD5PW_SALT_LEN], char out[MD5PW_LEN + 1])
+int md5pw_client_response(const char *user, const char *stored, size_t stored_len, const uint8_t salt[MD5PW_SALT_LEN],
+                          char out[MD5PW_LEN + 1])
 {
 	char sec[MD5PW_LEN + 1];
 	int rc;
@@ -81,8 +79,8 @@ int md5pw_client_response(const char *user, const char *stored, size_t stored_le
 }
 
 /* Compute what the client should have sent and compare in constant time. */
-int md5pw_verify(const char *user, const char *stored, size_t stored_len,
-                 const uint8_t salt[MD5PW_SALT_LEN], const char *resp, size_t resp_len)
+int md5pw_verify(const char *user, const char *stored, size_t stored_len, const uint8_t salt[MD5PW_SALT_LEN],
+                 const char *resp, size_t resp_len)
 {
 	char want[MD5PW_LEN + 1];
 	int rc = -1;

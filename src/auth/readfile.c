@@ -9,8 +9,7 @@
 #include <openssl/crypto.h>
 
 /* Grow the buffer geometrically while reading, never past max + 1 bytes. */
-int auth_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
-                   size_t errcap)
+int auth_read_file(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errcap)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {

@@ -62,8 +62,7 @@ const char *scram_strerror(enum scram_err err)
 }
 
 /* out = HMAC-SHA-256(key, data). */
-int scram_hmac(const uint8_t *key, size_t key_len, const void *data, size_t len,
-               uint8_t out[SCRAM_KEY_LEN])
+int scram_hmac(const uint8_t *key, size_t key_len, const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN])
 {
 	unsigned int olen = 0;
 	if (key_len > INT_MAX)
@@ -83,12 +82,11 @@ int scram_sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN])
 }
 
 /* HMAC over the AuthMessage, assembled in a local buffer bounded by the message limits. */
-int scram_auth_hmac(const uint8_t key[SCRAM_KEY_LEN], const char *cfb, size_t cfb_len,
-                    const char *sf, size_t sf_len, const char *cfwp, size_t cfwp_len,
-                    uint8_t out[SCRAM_KEY_LEN])
+int scram_auth_hmac(const uint8_t key[SCRAM_KEY_LEN], const char *cfb, size_t cfb_len, const char *sf, size_t sf_len,
+                    const char *cfwp, size_t cfwp_len, uint8_t out[SCRAM_KEY_LEN])
 {
 	char am[3 * SCRAM_MAX_MSG + 2];
-	struct scram_buf b = {am, sizeof am, 0, false};
+	struct scram_buf b = { am, sizeof am, 0, false };
 	scram_buf_put(&b, cfb, cfb_len);
 	scram_buf_put(&b, ",", 1);
 	scram_buf_put(&b, sf, sf_len);
@@ -129,8 +127,7 @@ void scram_buf_b64(struct scram_buf *b, const uint8_t *data, size_t len)
 }
 
 /* Read "<attr>=<value>" plus a following comma; a comma must be followed by more. */
-enum scram_err scram_read_attr(struct scram_cur *c, char attr, bool allow_empty,
-                               const char **val, size_t *val_len)
+enum scram_err scram_read_attr(struct scram_cur *c, char attr, bool allow_empty, const char **val, size_t *val_len)
 {
 	if (c->p == c->end || *c->p != attr)
 		return SCRAM_E_ATTR;
@@ -218,8 +215,7 @@ bool scram_secret_has_prefix(const char *s, size_t len)
 }
 
 /* Decode b64 text [p, q) into exactly want bytes (want 0: 1..cap bytes). */
-static int decode_exact(const char *p, const char *q, uint8_t *dst, size_t cap, size_t want,
-                        size_t *got)
+static int decode_exact(const char *p, const char *q, uint8_t *dst, size_t cap, size_t want, size_t *got)
 {
 	size_t n = 0;
 	if (b64_decode(p, (size_t)(q - p), dst, cap, &n) != 0)
@@ -263,7 +259,7 @@ int scram_secret_format(const struct scram_secret *sec, char *buf, size_t cap)
 	if (sec->iterations < 1 || sec->salt_len == 0 || sec->salt_len > SCRAM_MAX_SALT || cap == 0)
 		return -1;
 	snprintf(iter, sizeof iter, "%d", sec->iterations);
-	struct scram_buf b = {buf, cap - 1, 0, false};
+	struct scram_buf b = { buf, cap - 1, 0, false };
 	scram_buf_str(&b, SECRET_PREFIX);
 	scram_buf_str(&b, iter);
 	scram_buf_put(&b, ":", 1);
@@ -281,17 +277,15 @@ int scram_secret_format(const struct scram_secret *sec, char *buf, size_t cap)
 /* PBKDF2 + the two HMACs. SASLprep: PostgreSQL normalizes a password that is valid
  * UTF-8 with NFKC and uses it raw otherwise; for ASCII (and already-normalized
  * text) that is the identity, which is all we implement. */
-int scram_secret_from_password(const char *pw, size_t pw_len, const uint8_t *salt,
-                               size_t salt_len, int iterations, struct scram_secret *out,
-                               uint8_t client_key[SCRAM_KEY_LEN])
+int scram_secret_from_password(const char *pw, size_t pw_len, const uint8_t *salt, size_t salt_len, int iterations,
+                               struct scram_secret *out, uint8_t client_key[SCRAM_KEY_LEN])
 {
 	uint8_t salted[SCRAM_KEY_LEN], ck[SCRAM_KEY_LEN];
 	int rc = -1;
-	if (pw_len == 0 || pw_len > SCRAM_MAX_PASSWORD || salt_len == 0 ||
-	    salt_len > SCRAM_MAX_SALT || iterations < 1)
+	if (pw_len == 0 || pw_len > SCRAM_MAX_PASSWORD || salt_len == 0 || salt_len > SCRAM_MAX_SALT || iterations < 1)
 		return -1;
-	if (PKCS5_PBKDF2_HMAC(pw, (int)pw_len, salt, (int)salt_len, iterations, EVP_sha256(),
-	                      SCRAM_KEY_LEN, salted) != 1)
+	if (PKCS5_PBKDF2_HMAC(pw, (int)pw_len, salt, (int)salt_len, iterations, EVP_sha256(), SCRAM_KEY_LEN, salted) !=
+	    1)
 		goto out;
 	if (scram_hmac(salted, SCRAM_KEY_LEN, "Client Key", 10, ck) ||
 	    scram_hmac(salted, SCRAM_KEY_LEN, "Server Key", 10, out->server_key) ||
@@ -310,8 +304,7 @@ out:
 }
 
 /* HMAC(key, user) truncated: stable per user, unpredictable without the key. */
-int scram_mock_salt(const uint8_t key[SCRAM_KEY_LEN], const char *user, uint8_t *out,
-                    size_t out_len)
+int scram_mock_salt(const uint8_t key[SCRAM_KEY_LEN], const char *user, uint8_t *out, size_t out_len)
 {
 	uint8_t mac[SCRAM_KEY_LEN];
 	if (out_len == 0 || out_len > SCRAM_KEY_LEN || !user)

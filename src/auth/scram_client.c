@@ -54,14 +54,13 @@ int scram_client_init_passthrough(struct scram_client *c, const struct scram_sec
 }
 
 /* Build "n,,n=<user>,r=<nonce>" with a given nonce; ',' and '=' in user are escaped. */
-int scram_client_first_nonce(struct scram_client *c, const char *user, const char *nonce,
-                             size_t nonce_len)
+int scram_client_first_nonce(struct scram_client *c, const char *user, const char *nonce, size_t nonce_len)
 {
 	if (c->state != SCRAM_ST_STARTED)
 		return cli_fail(c, SCRAM_E_STATE);
 	if (!scram_nonce_ok(nonce, nonce_len))
 		return cli_fail(c, SCRAM_E_NONCE);
-	struct scram_buf b = {c->client_first_bare, sizeof c->client_first_bare, 0, false};
+	struct scram_buf b = { c->client_first_bare, sizeof c->client_first_bare, 0, false };
 	scram_buf_str(&b, "n=");
 	for (const char *u = user ? user : ""; *u; u++) {
 		if (*u == ',')
@@ -78,7 +77,7 @@ int scram_client_first_nonce(struct scram_client *c, const char *user, const cha
 	c->cfb_len = b.len;
 	memcpy(c->nonce, nonce, nonce_len);
 	c->nonce_len = nonce_len;
-	struct scram_buf o = {c->out, sizeof c->out, 0, false};
+	struct scram_buf o = { c->out, sizeof c->out, 0, false };
 	scram_buf_str(&o, "n,,");
 	scram_buf_put(&o, c->client_first_bare, c->cfb_len);
 	if (o.overflow)
@@ -99,11 +98,10 @@ int scram_client_first(struct scram_client *c)
 }
 
 /* Parse server-first "r=..,s=..,i=..[,ext]": nonce must extend ours, bounded salt and count. */
-static enum scram_err parse_server_first(struct scram_client *c, const char *msg, size_t len,
-                                         const char **nonce, size_t *nonce_len,
-                                         struct scram_secret *params)
+static enum scram_err parse_server_first(struct scram_client *c, const char *msg, size_t len, const char **nonce,
+                                         size_t *nonce_len, struct scram_secret *params)
 {
-	struct scram_cur cur = {msg, msg + len};
+	struct scram_cur cur = { msg, msg + len };
 	const char *v;
 	size_t vl;
 	enum scram_err e;
@@ -131,12 +129,10 @@ static enum scram_err parse_server_first(struct scram_client *c, const char *msg
 }
 
 /* ClientKey and ServerKey for this server's salt: derived, or checked against the secret. */
-static enum scram_err client_keys(struct scram_client *c, struct scram_secret *params,
-                                  uint8_t ck[SCRAM_KEY_LEN])
+static enum scram_err client_keys(struct scram_client *c, struct scram_secret *params, uint8_t ck[SCRAM_KEY_LEN])
 {
 	if (c->passthrough) {
-		if (params->iterations != c->expect.iterations ||
-		    params->salt_len != c->expect.salt_len ||
+		if (params->iterations != c->expect.iterations || params->salt_len != c->expect.salt_len ||
 		    memcmp(params->salt, c->expect.salt, params->salt_len) != 0)
 			return SCRAM_E_SALT_MISMATCH;
 		memcpy(ck, c->client_key, SCRAM_KEY_LEN);
@@ -144,31 +140,29 @@ static enum scram_err client_keys(struct scram_client *c, struct scram_secret *p
 		memcpy(params->stored_key, c->expect.stored_key, SCRAM_KEY_LEN);
 		return SCRAM_OK;
 	}
-	int rc = scram_secret_from_password(c->password, c->password_len, params->salt,
-	                                    params->salt_len, params->iterations, params, ck);
+	int rc = scram_secret_from_password(c->password, c->password_len, params->salt, params->salt_len,
+	                                    params->iterations, params, ck);
 	OPENSSL_cleanse(c->password, sizeof c->password);
 	return rc == 0 ? SCRAM_OK : SCRAM_E_CRYPTO;
 }
 
 /* Compute proof and expected server signature; write client-final into the output. */
-static enum scram_err build_client_final(struct scram_client *c, const char *sf, size_t sf_len,
-                                         const char *nonce, size_t nonce_len,
-                                         const struct scram_secret *keys,
+static enum scram_err build_client_final(struct scram_client *c, const char *sf, size_t sf_len, const char *nonce,
+                                         size_t nonce_len, const struct scram_secret *keys,
                                          const uint8_t ck[SCRAM_KEY_LEN])
 {
 	uint8_t sig[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
 	enum scram_err e = SCRAM_E_CRYPTO;
-	struct scram_buf o = {c->out, sizeof c->out, 0, false};
+	struct scram_buf o = { c->out, sizeof c->out, 0, false };
 	scram_buf_str(&o, "c=biws,r="); /* biws = base64("n,,"): we never bind */
 	scram_buf_put(&o, nonce, nonce_len);
 	if (o.overflow) {
 		e = SCRAM_E_TOO_LONG;
 		goto out;
 	}
-	if (scram_auth_hmac(keys->stored_key, c->client_first_bare, c->cfb_len, sf, sf_len,
-	                    o.b, o.len, sig) ||
-	    scram_auth_hmac(keys->server_key, c->client_first_bare, c->cfb_len, sf, sf_len,
-	                    o.b, o.len, c->server_signature))
+	if (scram_auth_hmac(keys->stored_key, c->client_first_bare, c->cfb_len, sf, sf_len, o.b, o.len, sig) ||
+	    scram_auth_hmac(keys->server_key, c->client_first_bare, c->cfb_len, sf, sf_len, o.b, o.len,
+	                    c->server_signature))
 		goto out;
 	for (size_t i = 0; i < SCRAM_KEY_LEN; i++)
 		proof[i] = ck[i] ^ sig[i];
@@ -230,7 +224,7 @@ int scram_client_verify(struct scram_client *c, const uint8_t *msg, size_t len)
 	enum scram_err e;
 	if (check_input(c, SCRAM_ST_FINAL_SENT, msg, len) < 0)
 		return -1;
-	struct scram_cur cur = {(const char *)msg, (const char *)msg + len};
+	struct scram_cur cur = { (const char *)msg, (const char *)msg + len };
 	if (cur.p != cur.end && *cur.p == 'e')
 		return cli_fail(c, SCRAM_E_SERVER_ERROR);
 	if ((e = scram_read_attr(&cur, 'v', false, &v, &vl)) != SCRAM_OK ||

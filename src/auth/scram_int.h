@@ -6,11 +6,11 @@
 
 /* Exchange states, shared by both halves. */
 enum {
-	SCRAM_ST_INIT = 0,   /* zeroed, not initialized */
-	SCRAM_ST_STARTED,    /* initialized, nothing exchanged */
+	SCRAM_ST_INIT = 0, /* zeroed, not initialized */
+	SCRAM_ST_STARTED, /* initialized, nothing exchanged */
 	SCRAM_ST_FIRST_DONE, /* first message pair exchanged */
 	SCRAM_ST_FINAL_SENT, /* client: client-final built, awaiting server-final */
-	SCRAM_ST_DONE,       /* authenticated */
+	SCRAM_ST_DONE, /* authenticated */
 	SCRAM_ST_FAILED
 };
 
@@ -30,8 +30,7 @@ struct scram_buf {
 
 /* Read "<attr>=<value>" and the comma after it, if any; value must be non-empty
  * unless allow_empty. Returns SCRAM_OK or the reason it is not there. */
-enum scram_err scram_read_attr(struct scram_cur *c, char attr, bool allow_empty,
-                               const char **val, size_t *val_len);
+enum scram_err scram_read_attr(struct scram_cur *c, char attr, bool allow_empty, const char **val, size_t *val_len);
 
 /* Skip optional extensions "x=value" until end or the attribute `stop`; a letter
  * the protocol already defines is a repeated or misplaced attribute. */
@@ -48,16 +47,14 @@ void scram_buf_str(struct scram_buf *b, const char *s);
 void scram_buf_b64(struct scram_buf *b, const uint8_t *data, size_t len);
 
 /* out = HMAC-SHA-256(key, data). Returns 0 or -1. */
-int scram_hmac(const uint8_t *key, size_t key_len, const void *data, size_t len,
-               uint8_t out[SCRAM_KEY_LEN]);
+int scram_hmac(const uint8_t *key, size_t key_len, const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN]);
 
 /* out = SHA-256(data). Returns 0 or -1. */
 int scram_sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN]);
 
 /* HMAC-SHA-256 keyed by key over cfb "," sf "," cfwp (the AuthMessage). 0 or -1. */
-int scram_auth_hmac(const uint8_t key[SCRAM_KEY_LEN], const char *cfb, size_t cfb_len,
-                    const char *sf, size_t sf_len, const char *cfwp, size_t cfwp_len,
-                    uint8_t out[SCRAM_KEY_LEN]);
+int scram_auth_hmac(const uint8_t key[SCRAM_KEY_LEN], const char *cfb, size_t cfb_len, const char *sf, size_t sf_len,
+                    const char *cfwp, size_t cfwp_len, uint8_t out[SCRAM_KEY_LEN]);
 
 /* Fill dst with a fresh base64 nonce of SCRAM_NONCE_LEN characters (+NUL). 0 or -1. */
 int scram_make_nonce(char dst[SCRAM_NONCE_LEN + 1]);

@@ -35,20 +35,18 @@ static int srv_init_common(struct scram_server *s, const uint8_t *cbind, size_t 
 }
 
 /* Start an exchange for a user with a valid secret. */
-int scram_server_init(struct scram_server *s, const struct scram_secret *secret,
-                      const uint8_t *cbind, size_t cbind_len)
+int scram_server_init(struct scram_server *s, const struct scram_secret *secret, const uint8_t *cbind, size_t cbind_len)
 {
 	memset(s, 0, sizeof *s);
-	if (!secret || secret->iterations < 1 || secret->salt_len == 0 ||
-	    secret->salt_len > SCRAM_MAX_SALT)
+	if (!secret || secret->iterations < 1 || secret->salt_len == 0 || secret->salt_len > SCRAM_MAX_SALT)
 		return srv_fail(s, SCRAM_E_SECRET);
 	s->secret = *secret;
 	return srv_init_common(s, cbind, cbind_len);
 }
 
 /* Doomed exchange: stable mock salt, random keys nobody can match, fails at the end. */
-int scram_server_init_doomed(struct scram_server *s, const uint8_t mock_key[SCRAM_KEY_LEN],
-                             const char *user, const uint8_t *cbind, size_t cbind_len)
+int scram_server_init_doomed(struct scram_server *s, const uint8_t mock_key[SCRAM_KEY_LEN], const char *user,
+                             const uint8_t *cbind, size_t cbind_len)
 {
 	memset(s, 0, sizeof *s);
 	s->doomed = true;
@@ -66,8 +64,7 @@ int scram_server_init_doomed(struct scram_server *s, const uint8_t mock_key[SCRA
 /* True if c is a character allowed in a channel binding type name. */
 static bool cb_name_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '.' || c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
 }
 
 /* Parse the gs2 header and apply the channel binding policy for the chosen mechanism. */
@@ -120,8 +117,7 @@ static bool saslname_ok(const char *v, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		if (v[i] != '=')
 			continue;
-		if (len - i < 3 || !((v[i + 1] == '2' && v[i + 2] == 'C') ||
-		                     (v[i + 1] == '3' && v[i + 2] == 'D')))
+		if (len - i < 3 || !((v[i + 1] == '2' && v[i + 2] == 'C') || (v[i + 1] == '3' && v[i + 2] == 'D')))
 			return false;
 		i += 2;
 	}
@@ -152,8 +148,7 @@ static enum scram_err parse_bare(struct scram_server *s, struct scram_cur *c)
 }
 
 /* Append the server nonce and build server-first-message "r=..,s=..,i=..". */
-static enum scram_err build_server_first(struct scram_server *s, const char *nonce,
-                                         size_t nonce_len)
+static enum scram_err build_server_first(struct scram_server *s, const char *nonce, size_t nonce_len)
 {
 	char iter[16];
 	if (!scram_nonce_ok(nonce, nonce_len) || nonce_len > SCRAM_MAX_SERVER_NONCE)
@@ -161,7 +156,7 @@ static enum scram_err build_server_first(struct scram_server *s, const char *non
 	memcpy(s->nonce + s->client_nonce_len, nonce, nonce_len);
 	s->nonce_len = s->client_nonce_len + nonce_len;
 	snprintf(iter, sizeof iter, "%d", s->secret.iterations);
-	struct scram_buf b = {s->server_first, sizeof s->server_first, 0, false};
+	struct scram_buf b = { s->server_first, sizeof s->server_first, 0, false };
 	scram_buf_str(&b, "r=");
 	scram_buf_put(&b, s->nonce, s->nonce_len);
 	scram_buf_str(&b, ",s=");
@@ -175,8 +170,8 @@ static enum scram_err build_server_first(struct scram_server *s, const char *non
 }
 
 /* Step 1 with a given server nonce: parse client-first, answer server-first. */
-int scram_server_first_nonce(struct scram_server *s, const char *mech, const uint8_t *msg,
-                             size_t len, const char *nonce, size_t nonce_len)
+int scram_server_first_nonce(struct scram_server *s, const char *mech, const uint8_t *msg, size_t len,
+                             const char *nonce, size_t nonce_len)
 {
 	bool plus;
 	enum scram_err e;
@@ -194,7 +189,7 @@ int scram_server_first_nonce(struct scram_server *s, const char *mech, const uin
 		return srv_fail(s, SCRAM_E_TOO_LONG);
 	if (memchr(msg, '\0', len))
 		return srv_fail(s, SCRAM_E_SYNTAX);
-	struct scram_cur c = {(const char *)msg, (const char *)msg + len};
+	struct scram_cur c = { (const char *)msg, (const char *)msg + len };
 	if ((e = parse_gs2(s, &c, plus)) != SCRAM_OK || (e = parse_bare(s, &c)) != SCRAM_OK ||
 	    (e = build_server_first(s, nonce, nonce_len)) != SCRAM_OK)
 		return srv_fail(s, e);
@@ -231,16 +226,14 @@ static enum scram_err check_cbind(const struct scram_server *s, const char *v, s
 }
 
 /* Parse client-final up to the proof; sets the proof and the proof-less prefix length. */
-static enum scram_err parse_client_final(const struct scram_server *s, const char *msg,
-                                         size_t len, uint8_t proof[SCRAM_KEY_LEN],
-                                         size_t *cfwp_len)
+static enum scram_err parse_client_final(const struct scram_server *s, const char *msg, size_t len,
+                                         uint8_t proof[SCRAM_KEY_LEN], size_t *cfwp_len)
 {
-	struct scram_cur c = {msg, msg + len};
+	struct scram_cur c = { msg, msg + len };
 	const char *v;
 	size_t vl, n = 0;
 	enum scram_err e;
-	if ((e = scram_read_attr(&c, 'c', false, &v, &vl)) != SCRAM_OK ||
-	    (e = check_cbind(s, v, vl)) != SCRAM_OK)
+	if ((e = scram_read_attr(&c, 'c', false, &v, &vl)) != SCRAM_OK || (e = check_cbind(s, v, vl)) != SCRAM_OK)
 		return e;
 	if ((e = scram_read_attr(&c, 'r', false, &v, &vl)) != SCRAM_OK)
 		return e;
@@ -267,8 +260,8 @@ static enum scram_err verify_proof(struct scram_server *s, const char *cfwp, siz
 {
 	uint8_t sig[SCRAM_KEY_LEN], hashed[SCRAM_KEY_LEN];
 	enum scram_err e = SCRAM_E_CRYPTO;
-	if (scram_auth_hmac(s->secret.stored_key, s->client_first_bare, s->cfb_len,
-	                    s->server_first, s->sf_len, cfwp, cfwp_len, sig))
+	if (scram_auth_hmac(s->secret.stored_key, s->client_first_bare, s->cfb_len, s->server_first, s->sf_len, cfwp,
+	                    cfwp_len, sig))
 		goto out;
 	for (size_t i = 0; i < SCRAM_KEY_LEN; i++)
 		s->client_key[i] = proof[i] ^ sig[i];
@@ -302,10 +295,10 @@ int scram_server_final(struct scram_server *s, const uint8_t *msg, size_t len)
 	if ((e = parse_client_final(s, m, len, proof, &cfwp_len)) != SCRAM_OK ||
 	    (e = verify_proof(s, m, cfwp_len, proof)) != SCRAM_OK)
 		return srv_fail(s, e);
-	if (scram_auth_hmac(s->secret.server_key, s->client_first_bare, s->cfb_len,
-	                    s->server_first, s->sf_len, m, cfwp_len, sig))
+	if (scram_auth_hmac(s->secret.server_key, s->client_first_bare, s->cfb_len, s->server_first, s->sf_len, m,
+	                    cfwp_len, sig))
 		return srv_fail(s, SCRAM_E_CRYPTO);
-	struct scram_buf b = {s->server_final, sizeof s->server_final, 0, false};
+	struct scram_buf b = { s->server_final, sizeof s->server_final, 0, false };
 	scram_buf_str(&b, "v=");
 	scram_buf_b64(&b, sig, SCRAM_KEY_LEN);
 	if (b.overflow)

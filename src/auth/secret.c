@@ -34,8 +34,7 @@ static int plain_equal(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 /* Derive what the stored form would be from pw, then compare in constant time. */
-int auth_password_check(const char *user, const char *stored, size_t stored_len,
-                        const char *pw, size_t pw_len)
+int auth_password_check(const char *user, const char *stored, size_t stored_len, const char *pw, size_t pw_len)
 {
 	char md5[MD5PW_LEN + 1];
 	struct scram_secret sec, mine;
@@ -43,22 +42,20 @@ int auth_password_check(const char *user, const char *stored, size_t stored_len,
 	if (!stored || !pw || stored_len == 0 || pw_len == 0 || memchr(pw, '\0', pw_len))
 		return -1;
 	switch (auth_secret_kind(stored, stored_len)) {
-	case AUTH_SECRET_PLAIN:
-		rc = plain_equal(stored, stored_len, pw, pw_len);
-		break;
+	case AUTH_SECRET_PLAIN: rc = plain_equal(stored, stored_len, pw, pw_len); break;
 	case AUTH_SECRET_MD5:
 		if (md5pw_secret(user, pw, pw_len, md5) == 0)
 			rc = CRYPTO_memcmp(md5, stored, MD5PW_LEN) == 0 ? 0 : -1;
 		break;
 	case AUTH_SECRET_SCRAM:
 		if (scram_secret_parse(stored, stored_len, &sec) == 0 &&
-		    scram_secret_from_password(pw, pw_len, sec.salt, sec.salt_len, sec.iterations,
-		                               &mine, NULL) == 0)
+		    scram_secret_from_password(pw, pw_len, sec.salt, sec.salt_len, sec.iterations, &mine, NULL) == 0)
 			rc = (CRYPTO_memcmp(mine.stored_key, sec.stored_key, SCRAM_KEY_LEN) |
-			      CRYPTO_memcmp(mine.server_key, sec.server_key, SCRAM_KEY_LEN)) == 0 ? 0 : -1;
+			      CRYPTO_memcmp(mine.server_key, sec.server_key, SCRAM_KEY_LEN)) == 0
+			        ? 0
+			        : -1;
 		break;
-	case AUTH_SECRET_INVALID:
-		break;
+	case AUTH_SECRET_INVALID: break;
 	}
 	OPENSSL_cleanse(md5, sizeof md5);
 	OPENSSL_cleanse(&sec, sizeof sec);

@@ -14,7 +14,7 @@ struct cancel_req {
 	struct conn c;
 	struct server *sv;
 	struct list sv_node;
-	struct list w_node;       /* on its worker's cancel_reqs until it is finished */
+	struct list w_node; /* on its worker's cancel_reqs until it is finished */
 	uint32_t pid, key;
 	bool sent;
 };
@@ -29,7 +29,8 @@ static void cancel_finish(struct cancel_req *cr)
 		cr->sv = NULL;
 		list_del(&cr->sv_node);
 		sv->cancels_inflight--;
-		if (sv->cancels_inflight == 0 && sv->release_when_cancelled && sv->state == SV_RESET && sv->skip_z == 0) {
+		if (sv->cancels_inflight == 0 && sv->release_when_cancelled && sv->state == SV_RESET &&
+		    sv->skip_z == 0) {
 			sv->release_when_cancelled = false;
 			pool_server_ready(sv);
 		}
@@ -40,14 +41,14 @@ static void cancel_finish(struct cancel_req *cr)
 void cancel_close_all(struct worker *w)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->cancel_reqs)
-		cancel_finish(list_entry(it, struct cancel_req, w_node));
+	list_for_each_safe(it, tmp, &w->cancel_reqs) cancel_finish(list_entry(it, struct cancel_req, w_node));
 }
 
 void server_detach_cancels(struct server *sv)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &sv->cancels) {
+	list_for_each_safe(it, tmp, &sv->cancels)
+	{
 		struct cancel_req *cr = list_entry(it, struct cancel_req, sv_node);
 		list_del(&cr->sv_node);
 		cr->sv = NULL;
@@ -57,12 +58,18 @@ void server_detach_cancels(struct server *sv)
 
 static enum act cancel_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
 {
-	return ACT_SKIP;   /* the postmaster answers a cancel with nothing but a close */
+	return ACT_SKIP; /* the postmaster answers a cancel with nothing but a close */
 }
 
-static void cancel_on_eof(struct conn *c, const char *why) { cancel_finish(CR(c)); }
+static void cancel_on_eof(struct conn *c, const char *why)
+{
+	cancel_finish(CR(c));
+}
 
-static void cancel_on_bad(struct conn *c, const char *why, const uint8_t *e, size_t n) { cancel_finish(CR(c)); }
+static void cancel_on_bad(struct conn *c, const char *why, const uint8_t *e, size_t n)
+{
+	cancel_finish(CR(c));
+}
 
 static void cancel_on_writable(struct conn *c)
 {
@@ -80,9 +87,15 @@ static void cancel_on_writable(struct conn *c)
 		cancel_finish(cr);
 }
 
-static void cancel_destroy(struct conn *c) { free(CR(c)); }
+static void cancel_destroy(struct conn *c)
+{
+	free(CR(c));
+}
 
-static void cancel_noop_last(struct conn *c) { (void)c; }
+static void cancel_noop_last(struct conn *c)
+{
+	(void)c;
+}
 
 static const struct conn_ops cancel_ops = {
 	.on_msg = cancel_on_msg,

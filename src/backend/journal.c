@@ -11,16 +11,16 @@
 #include <strings.h>
 
 enum sj_kind {
-	SJ_SET,         /* name = value (value may be PARAM_RAW SQL) */
-	SJ_UNSET,       /* name back to its default */
-	SJ_RESET_ALL,   /* every setting back to its default */
+	SJ_SET, /* name = value (value may be PARAM_RAW SQL) */
+	SJ_UNSET, /* name back to its default */
+	SJ_RESET_ALL, /* every setting back to its default */
 	SJ_DISCARD_ALL, /* RESET ALL and every session object gone */
 };
 
 struct sj_op {
 	uint8_t kind;
-	int8_t read_only;   /* default_transaction_read_only after this op: 1, 0, or -1 when it does not touch it */
-	uint32_t unit;      /* the unit whose ReadyForQuery ends it (sess_journal.sent numbering) */
+	int8_t read_only; /* default_transaction_read_only after this op: 1, 0, or -1 when it does not touch it */
+	uint32_t unit; /* the unit whose ReadyForQuery ends it (sess_journal.sent numbering) */
 	char *name, *value;
 };
 
@@ -95,12 +95,12 @@ void session_track(struct client *cl, struct server *sv, const struct cls_result
 {
 	struct sess_journal *j = &sv->sj;
 	if (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW))
-		sv->pinned = true;   /* it may have changed anything: reset before the next client */
+		sv->pinned = true; /* it may have changed anything: reset before the next client */
 	uint32_t before = j->n;
 	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
 		const struct cls_event *e = &r->ev[i];
 		if (j->n != before && is_txn_end(e->kind))
-			j->unsure = true;   /* "SET x; COMMIT; …" in one Query: which part failed is not told */
+			j->unsure = true; /* "SET x; COMMIT; …" in one Query: which part failed is not told */
 		switch (e->kind) {
 		case CLS_EV_SET:
 			if (!(e->flags & (CLS_EVF_LOCAL | CLS_EVF_PGROUTER)) && !reported(e->name))
@@ -111,23 +111,16 @@ void session_track(struct client *cl, struct server *sv, const struct cls_result
 				push(j, SJ_UNSET, e->name, NULL,
 				     strcasecmp(e->name, "default_transaction_read_only") == 0 ? 0 : -1);
 			break;
-		case CLS_EV_RESET_ALL:
-			push(j, SJ_RESET_ALL, NULL, NULL, 0);
-			break;
+		case CLS_EV_RESET_ALL: push(j, SJ_RESET_ALL, NULL, NULL, 0); break;
 		case CLS_EV_DISCARD:
 			if (e->sub == CLS_DISCARD_ALL)
 				push(j, SJ_DISCARD_ALL, NULL, NULL, 0);
 			break;
-		case CLS_EV_ROLLBACK:
-			j->rollback = true;
-			break;
+		case CLS_EV_ROLLBACK: j->rollback = true; break;
 		case CLS_EV_SAVEPOINT:
 		case CLS_EV_ROLLBACK_TO:
-		case CLS_EV_RELEASE:
-			j->savepoint = true;
-			break;
-		default:
-			break;
+		case CLS_EV_RELEASE: j->savepoint = true; break;
+		default: break;
 		}
 	}
 }
@@ -137,7 +130,7 @@ static void reset_one(struct client *cl, struct server *sv, const char *name)
 {
 	const char *start = params_get(&cl->startup, name);
 	if (start)
-		params_set(&cl->params, name, start);   /* the connection is told at the client's next link */
+		params_set(&cl->params, name, start); /* the connection is told at the client's next link */
 	else
 		params_unset(&cl->params, name);
 	params_unset(&sv->extra, name);
@@ -151,7 +144,7 @@ static void forget_unreported(struct client *cl, struct server *sv)
 	while (params_next(&cl->params, &pos, &n, &v)) {
 		if (!reported(n) && !params_get(&cl->startup, n)) {
 			params_unset(&cl->params, n);
-			pos = 0;   /* the set shrank: restart */
+			pos = 0; /* the set shrank: restart */
 		}
 	}
 	pos = 0;
@@ -169,12 +162,8 @@ static void apply(struct client *cl, struct server *sv, const struct sj_op *o)
 		params_set(&cl->params, o->name, o->value);
 		params_set(&sv->extra, o->name, o->value);
 		break;
-	case SJ_UNSET:
-		reset_one(cl, sv, o->name);
-		break;
-	case SJ_RESET_ALL:
-		forget_unreported(cl, sv);
-		break;
+	case SJ_UNSET: reset_one(cl, sv, o->name); break;
+	case SJ_RESET_ALL: forget_unreported(cl, sv); break;
 	case SJ_DISCARD_ALL:
 		/* Temp tables, advisory locks, LISTENs, cursors and prepared statements are gone too. */
 		forget_unreported(cl, sv);
@@ -223,7 +212,7 @@ void session_settle(struct server *sv)
 
 void session_drop_pending(struct server *sv)
 {
-	sv->pinned = true;   /* changes whose outcome was never seen: reset the connection */
+	sv->pinned = true; /* changes whose outcome was never seen: reset the connection */
 	settle(sv, NULL, false, false);
 }
 
@@ -234,5 +223,5 @@ void session_free(struct sess_journal *j)
 		free(j->op[k].value);
 	}
 	free(j->op);
-	*j = (struct sess_journal){0};
+	*j = (struct sess_journal){ 0 };
 }

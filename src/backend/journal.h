@@ -24,27 +24,34 @@ struct sj_op;
 struct sess_journal {
 	struct sj_op *op;
 	uint32_t n, cap;
-	uint32_t sent;      /* units (Query, FunctionCall, Sync) forwarded on this connection */
-	uint32_t done;      /* their ReadyForQuery messages seen */
-	bool failed;        /* an error since the transaction began: it cannot commit */
-	bool rollback;      /* a ROLLBACK was sent in this transaction */
-	bool savepoint;     /* savepoints were used in this transaction */
-	bool unsure;        /* the outcome of a journalled change cannot be told */
+	uint32_t sent; /* units (Query, FunctionCall, Sync) forwarded on this connection */
+	uint32_t done; /* their ReadyForQuery messages seen */
+	bool failed; /* an error since the transaction began: it cannot commit */
+	bool rollback; /* a ROLLBACK was sent in this transaction */
+	bool savepoint; /* savepoints were used in this transaction */
+	bool unsure; /* the outcome of a journalled change cannot be told */
 };
 
 /* The events session_track acts on: a classification without them (and not opaque) needs no call. */
-#define SESSION_EVENTS (CLS_EV_BIT(CLS_EV_SET) | CLS_EV_BIT(CLS_EV_RESET) | CLS_EV_BIT(CLS_EV_RESET_ALL) | \
-                        CLS_EV_BIT(CLS_EV_DISCARD) | CLS_EV_BIT(CLS_EV_ROLLBACK) | CLS_EV_BIT(CLS_EV_SAVEPOINT) | \
-                        CLS_EV_BIT(CLS_EV_RELEASE) | CLS_EV_BIT(CLS_EV_ROLLBACK_TO))
+#define SESSION_EVENTS \
+	(CLS_EV_BIT(CLS_EV_SET) | CLS_EV_BIT(CLS_EV_RESET) | CLS_EV_BIT(CLS_EV_RESET_ALL) | \
+	 CLS_EV_BIT(CLS_EV_DISCARD) | CLS_EV_BIT(CLS_EV_ROLLBACK) | CLS_EV_BIT(CLS_EV_SAVEPOINT) | \
+	 CLS_EV_BIT(CLS_EV_RELEASE) | CLS_EV_BIT(CLS_EV_ROLLBACK_TO))
 
 /* Record what a statement forwarded on sv asks of the session (r: its classification, sql: its text). */
 void session_track(struct client *cl, struct server *sv, const struct cls_result *r, const char *sql);
 
 /* A unit (Query, FunctionCall or Sync) was forwarded on sv. */
-static inline void session_unit_sent(struct sess_journal *j) { j->sent++; }
+static inline void session_unit_sent(struct sess_journal *j)
+{
+	j->sent++;
+}
 
 /* An ErrorResponse for the client arrived on sv. */
-static inline void session_error(struct sess_journal *j) { j->failed = true; }
+static inline void session_error(struct sess_journal *j)
+{
+	j->failed = true;
+}
 
 /* The transaction on sv ended: apply or drop what it changed. */
 void session_settle(struct server *sv);
@@ -53,7 +60,7 @@ static inline void session_ready(struct sess_journal *j, struct server *sv, char
 {
 	j->done++;
 	if (status != 'I')
-		return;   /* the transaction goes on: its changes wait for its end */
+		return; /* the transaction goes on: its changes wait for its end */
 	if (j->n)
 		session_settle(sv);
 	j->failed = j->rollback = j->savepoint = j->unsure = false;
@@ -63,7 +70,7 @@ static inline void session_ready(struct sess_journal *j, struct server *sv, char
 void session_drop_pending(struct server *sv);
 static inline void session_unlinked(struct sess_journal *j, struct server *sv)
 {
-	j->done = j->sent;   /* answers never seen (a retried read's) must not shift the next client's units */
+	j->done = j->sent; /* answers never seen (a retried read's) must not shift the next client's units */
 	if (j->n)
 		session_drop_pending(sv);
 	j->failed = j->rollback = j->savepoint = j->unsure = false;

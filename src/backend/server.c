@@ -22,7 +22,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 static const struct conn_ops server_ops;
 static void send_startup(struct server *sv);
 
@@ -32,7 +31,7 @@ static void send_startup(struct server *sv);
 static bool server_between_transactions(const struct server *sv)
 {
 	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced && !sv->c.closing &&
-	       !sv->ryw.asking && !sv->ryw.pipelined;
+	        !sv->ryw.asking && !sv->ryw.pipelined;
 }
 
 bool server_is_clean(const struct server *sv)
@@ -41,7 +40,7 @@ bool server_is_clean(const struct server *sv)
 	   as the start of whatever the next user of this connection sends. */
 	const struct conn *peer = sv->c.peer;
 	return server_between_transactions(sv) && sv->c.pkt_remain == 0 && sv->c.pending == 0 &&
-	       (!peer || (peer->pkt_remain == 0 && peer->pending == 0));
+	        (!peer || (peer->pkt_remain == 0 && peer->pending == 0));
 }
 
 static void server_destroy(struct conn *c)
@@ -107,11 +106,11 @@ void server_close(struct server *sv, const char *reason)
 	}
 	struct client *cl = sv->client;
 	if (sv->holder) {
-		sv->holder->home = NULL;   /* its client takes another primary connection when it needs one */
+		sv->holder->home = NULL; /* its client takes another primary connection when it needs one */
 		sv->holder = NULL;
 	}
 	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
-	prepared_server_forget(sv);   /* while its client (whose names it may have changed) is still here */
+	prepared_server_forget(sv); /* while its client (whose names it may have changed) is still here */
 	if (sv->scram) {
 		scram_client_wipe(sv->scram);
 		free(sv->scram);
@@ -163,7 +162,8 @@ static void login_done(struct server *sv)
 		pthread_mutex_unlock(&sh->lock);
 		pool_kick_all();
 	}
-	log_debug(sv->c.prefix, "logged in to %s:%d (backend pid %u)", p->host[sv->node], p->port[sv->node], sv->be_pid);
+	log_debug(sv->c.prefix, "logged in to %s:%d (backend pid %u)", p->host[sv->node], p->port[sv->node],
+	          sv->be_pid);
 	pool_finish_logins(p);
 	pool_server_ready(sv);
 }
@@ -178,7 +178,8 @@ static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const u
 	switch (type) {
 	case 'R':
 		if (server_auth(sv, body, n) < 0)
-			return sv->c.closing ? ACT_CLOSED : (server_close(sv, "bad authentication request"), ACT_CLOSED);
+			return sv->c.closing ? ACT_CLOSED
+			                     : (server_close(sv, "bad authentication request"), ACT_CLOSED);
 		conn_flush_out(&sv->c);
 		return ACT_CONSUMED;
 	case 'S': {
@@ -212,11 +213,8 @@ static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const u
 		return ACT_CLOSED;
 	}
 	case 'N':
-	case 'v':
-		return ACT_CONSUMED;
-	default:
-		server_close(sv, "unexpected message during login");
-		return ACT_CLOSED;
+	case 'v': return ACT_CONSUMED;
+	default: server_close(sv, "unexpected message during login"); return ACT_CLOSED;
 	}
 }
 
@@ -246,12 +244,13 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 		proto_parse_error(body, n, &e);
 		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e.message ? e.message : "?",
 		         e.sqlstate ? e.sqlstate : "?");
-		sv->pinned = true;   /* what it has is no longer what pgrouter thinks: reset it after this client */
+		sv->pinned = true; /* what it has is no longer what pgrouter thinks: reset it after this client */
 		if (sv->client && sv->client->probing) {
 			/* A startup setting the server refuses: the login fails with the server's own words. */
 			struct client *cl = sv->client;
 			if (!cl->probe_state[0]) {
-				snprintf(cl->probe_state, sizeof cl->probe_state, "%s", e.sqlstate ? e.sqlstate : "22023");
+				snprintf(cl->probe_state, sizeof cl->probe_state, "%s",
+				         e.sqlstate ? e.sqlstate : "22023");
 				cl->probe_msg = e.message ? strdup(e.message) : NULL;
 			}
 		} else if (sv->client) {
@@ -313,10 +312,11 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 	if (type == 'Z') {
 		if (!body)
 			return ACT_NEED_FULL;
-		if (sv->sj_seen != sv->c.nmsg + 1) {   /* once per message, however often it is looked at */
+		if (sv->sj_seen != sv->c.nmsg + 1) { /* once per message, however often it is looked at */
 			sv->sj_seen = sv->c.nmsg + 1;
 			session_ready(&sv->sj, sv, (char)body[0]);
-			sv->pool->n_xacts += body[0] == 'I';   /* SHOW STATS' transactions: each return to idle ends one */
+			sv->pool->n_xacts +=
+			        body[0] == 'I'; /* SHOW STATS' transactions: each return to idle ends one */
 		}
 		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
 		if (sv->ryw.pipelined || (sv->ryw.wrote && body[0] == 'I' && sv->expect_z <= 1 && !sv->unsynced)) {
@@ -338,20 +338,21 @@ static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const 
 		if (cl && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
 			return ACT_SEND_LAST;
 		if (cl && cl->reroute && sv->expect_z == 0)
-			return ACT_SEND_LAST;   /* after_last decides what the held statement does */
-		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 && server_between_transactions(sv))
+			return ACT_SEND_LAST; /* after_last decides what the held statement does */
+		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 &&
+		    server_between_transactions(sv))
 			return ACT_SEND_LAST;
 		return ACT_SEND;
 	}
 	if (type == 'E') {
 		if (!body)
 			return ACT_NEED_FULL;
-		session_error(&sv->sj);   /* the transaction cannot commit: its session changes will not stay */
+		session_error(&sv->sj); /* the transaction cannot commit: its session changes will not stay */
 		struct pg_error e;
 		if (proto_parse_error(body, len - 4, &e) < 0)
 			return ACT_SEND;
 		if (e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0))
-			sv->fatal_sent = true;   /* the backend is going: its own error is the client's last word */
+			sv->fatal_sent = true; /* the backend is going: its own error is the client's last word */
 		if (sv->node == sv->pool->primary && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
 			/* The write node has become read-only (demoted): never reuse this connection, and look again. */
 			sv->dirty = true;
@@ -388,8 +389,7 @@ static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const ui
 		return ACT_CONSUMED;
 	}
 	case 'N':
-	case 'A':
-		return ACT_CONSUMED;
+	case 'A': return ACT_CONSUMED;
 	case 'E': {
 		struct pg_error e;
 		proto_parse_error(body, len - 4, &e);
@@ -397,9 +397,7 @@ static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const ui
 		sv->dirty = true;
 		return ACT_CONSUMED;
 	}
-	default:
-		server_close(sv, "unexpected message from idle server");
-		return ACT_CLOSED;
+	default: server_close(sv, "unexpected message from idle server"); return ACT_CLOSED;
 	}
 }
 
@@ -426,15 +424,14 @@ void server_ryw_stored(struct server *sv)
 	if (cl && !cl->c.closing && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
 		server_after_last(&sv->c);
 	if (paused && !sv->c.closing)
-		conn_resume(&sv->c);   /* what arrived behind the held ReadyForQuery (pipelined answers, notices) */
+		conn_resume(&sv->c); /* what arrived behind the held ReadyForQuery (pipelined answers, notices) */
 }
 
 static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = SV(c);
 	switch (sv->state) {
-	case SV_LOGIN:
-		return login_msg(sv, type, len, body);
+	case SV_LOGIN: return login_msg(sv, type, len, body);
 	case SV_ACTIVE:
 		if (sv->ryw.asking)
 			return ryw_msg(sv, type, len, body);
@@ -446,15 +443,11 @@ static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 			return own_query_msg(sv, type, len, body);
 		return idle_msg(sv, type, len, body);
 	case SV_HELD:
-	case SV_IDLE:
-		return idle_msg(sv, type, len, body);
-	case SV_CLOSING:
-		return ACT_SKIP;
+	case SV_IDLE: return idle_msg(sv, type, len, body);
+	case SV_CLOSING: return ACT_SKIP;
 	case SV_CONNECTING:
 	case SV_TLS:
-	case SV_CLOSED:
-		server_close(sv, "data in an unexpected state");
-		return ACT_CLOSED;
+	case SV_CLOSED: server_close(sv, "data in an unexpected state"); return ACT_CLOSED;
 	default:
 		log_error(c->prefix, "BUG: server in unknown state %d", (int)sv->state);
 		server_close(sv, "internal error");
@@ -528,7 +521,8 @@ void server_release(struct server *sv)
 {
 	const struct config *cfg = sv->c.w->cfg;
 	/* A replica connection a session-pooled client used for one read is released as in transaction pooling. */
-	int mode = pool_session_routes(sv->pool) && sv->node != sv->pool->primary ? POOL_TRANSACTION : sv->pool->pool_mode;
+	int mode =
+	        pool_session_routes(sv->pool) && sv->node != sv->pool->primary ? POOL_TRANSACTION : sv->pool->pool_mode;
 	sv->state = SV_RESET;
 	sv->state_since = sv->c.w->now;
 	session_unlinked(&sv->sj, sv);
@@ -559,9 +553,9 @@ void server_release(struct server *sv)
 
 void server_client_gone(struct server *sv)
 {
-	bool clean = server_is_clean(sv);   /* before unlinking: it looks at the client's side too */
+	bool clean = server_is_clean(sv); /* before unlinking: it looks at the client's side too */
 	if (!clean)
-		prepared_server_forget(sv);   /* the client's names go with it; the server is closed below */
+		prepared_server_forget(sv); /* the client's names go with it; the server is closed below */
 	conn_unlink(&sv->c);
 	sv->client = NULL;
 	session_unlinked(&sv->sj, sv);
@@ -580,7 +574,7 @@ static void server_on_eof(struct conn *c, const char *why)
 {
 	struct server *sv = SV(c);
 	if (sv->state == SV_ACTIVE && sv->client && retry_possible(sv)) {
-		retry_or_fail(sv, why);   /* a read lost with its node: re-run it elsewhere */
+		retry_or_fail(sv, why); /* a read lost with its node: re-run it elsewhere */
 		return;
 	}
 	if (sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN) {
@@ -612,8 +606,8 @@ static void server_on_writable(struct conn *c)
 		err = errno;
 	if (err) {
 		char msg[200];
-		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", sv->pool->host[sv->node], sv->pool->port[sv->node],
-		         strerror(err));
+		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", sv->pool->host[sv->node],
+		         sv->pool->port[sv->node], strerror(err));
 		log_warn(c->prefix, "%s", msg);
 		pool_login_failed(sv->pool, sv->node, "08006", msg, false);
 		server_close(sv, msg);
@@ -686,8 +680,9 @@ static enum act server_on_byte(struct conn *c, const uint8_t *b, uint32_t n)
 		send_startup(sv);
 		return c->closing ? ACT_CLOSED : ACT_CONSUMED;
 	}
-	login_failed(sv, "08006", b[0] == 'N' ? "server does not support TLS but server_tls_sslmode requires it"
-	                                      : "unexpected answer to SSLRequest");
+	login_failed(sv, "08006",
+	             b[0] == 'N' ? "server does not support TLS but server_tls_sslmode requires it"
+	                         : "unexpected answer to SSLRequest");
 	return ACT_CLOSED;
 }
 
@@ -703,7 +698,6 @@ static void server_tls_done(struct conn *c, const char *err)
 	}
 	send_startup(sv);
 }
-
 
 static const struct conn_ops server_ops = {
 	.on_msg = server_on_msg,
@@ -737,13 +731,13 @@ static int append_set(struct iobuf **b, const char *name, const char *value)
 	if (value[0] == PARAM_GUC) {
 		static const char fn[] = "SELECT pg_catalog.set_config(";
 		return iobuf_append(b, fn, sizeof fn - 1) | append_literal(b, name) | iobuf_append(b, ", ", 2) |
-		       append_literal(b, value + 1) | iobuf_append(b, ", false);", 9);
+		        append_literal(b, value + 1) | iobuf_append(b, ", false);", 9);
 	}
 	if (iobuf_append(b, "SET ", 4) < 0 || iobuf_append(b, name, (uint32_t)strlen(name)) < 0)
 		return -1;
 	if (value[0] == PARAM_RAW)
 		return iobuf_append(b, " TO ", 4) | iobuf_append(b, value + 1, (uint32_t)strlen(value + 1)) |
-		       iobuf_append(b, ";", 1);
+		        iobuf_append(b, ";", 1);
 	return iobuf_append(b, " TO ", 4) | append_literal(b, value) | iobuf_append(b, ";", 1);
 }
 
@@ -754,7 +748,7 @@ void server_sync_params(struct server *sv, struct client *cl)
 	/* Usually nothing differs: compare the cached tracked values before looking closer. */
 	params_view(&cl->view, &cl->params, welcome, sv->c.w->param_values);
 	params_view(&sv->view, &sv->params, NULL, sv->c.w->param_values);
-	bool all = cl->probing;   /* trying a client's startup settings: send every one, even those it has */
+	bool all = cl->probing; /* trying a client's startup settings: send every one, even those it has */
 	if (!all && !cl->view.has_extra && sv->extra.len == 0 && params_view_equal(&cl->view, &sv->view))
 		return;
 	int err = 0;
@@ -787,9 +781,9 @@ void server_sync_params(struct server *sv, struct client *cl)
 		if (params_get(&cl->params, name))
 			continue;
 		err |= iobuf_append(&sql, "RESET ", 6) | iobuf_append(&sql, name, (uint32_t)strlen(name)) |
-		       iobuf_append(&sql, ";", 1);
+		        iobuf_append(&sql, ";", 1);
 		params_unset(&sv->extra, name);
-		pos = 0;   /* the set shrank: restart */
+		pos = 0; /* the set shrank: restart */
 	}
 	if (sql && !err && iobuf_append(&sql, "", 1) == 0 && msg_query(conn_out(&sv->c), (char *)sql->data) == 0) {
 		sv->skip_z++;

@@ -26,7 +26,7 @@ static void server_credentials(struct server *sv, const char **pw, const struct 
 	const struct config *cfg = sv->c.w->cfg;
 	*entry = cfg->authfile ? authfile_lookup(cfg->authfile, p->server_user) : NULL;
 	if (!*entry && strcmp(p->server_user, p->user) == 0 && atomic_load(&p->shared->has_lookup))
-		*entry = p->shared->lookup_entry;   /* from auth_query: immutable once published */
+		*entry = p->shared->lookup_entry; /* from auth_query: immutable once published */
 	*pw = p->password;
 	if (!*pw && *entry && (*entry)->kind == AUTH_SECRET_PLAIN && (*entry)->secret_len)
 		*pw = (*entry)->secret;
@@ -73,9 +73,12 @@ static int scram_begin(struct server *sv, const uint8_t *mechs, uint32_t n)
 		rc = scram_client_init_passthrough(sv->scram, &e->scram, key);
 		OPENSSL_cleanse(key, sizeof key);
 	} else {
-		return auth_refused(sv, "28P01", e && e->kind == AUTH_SECRET_SCRAM
-		        ? "server login needs SCRAM passthrough: no client has logged in with this user's password yet"
-		        : "server requested a password but none is configured (password= or auth_file)");
+		return auth_refused(
+		        sv, "28P01",
+		        e && e->kind == AUTH_SECRET_SCRAM
+		                ? "server login needs SCRAM passthrough: no client has logged in with this user's "
+		                  "password yet"
+		                : "server requested a password but none is configured (password= or auth_file)");
 	}
 	if (rc < 0 || scram_client_first(sv->scram) < 0)
 		return auth_refused(sv, "28000", "cannot start SCRAM toward the server");
@@ -104,7 +107,8 @@ int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
 	case AUTH_CLEARTEXT:
 		server_credentials(sv, &pw, &e);
 		if (!pw)
-			return auth_refused(sv, "28P01", "server requested a clear-text password but none is configured");
+			return auth_refused(sv, "28P01",
+			                    "server requested a clear-text password but none is configured");
 		return msg_password(conn_out(&sv->c), pw, (uint32_t)strlen(pw), true);
 	case AUTH_MD5: {
 		const uint8_t *salt = cur_bytes(&cur, MD5PW_SALT_LEN);
@@ -115,8 +119,7 @@ int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
 			return auth_refused(sv, "28P01", "server requested md5 but no usable password is configured");
 		return msg_password(conn_out(&sv->c), resp, MD5PW_LEN, true);
 	}
-	case AUTH_SASL:
-		return scram_begin(sv, body + 4, n - 4);
+	case AUTH_SASL: return scram_begin(sv, body + 4, n - 4);
 	case AUTH_SASL_CONTINUE:
 		if (!sv->scram || scram_client_final(sv->scram, body + 4, n - 4) < 0)
 			return auth_refused(sv, "28000", "SCRAM exchange with the server failed");
@@ -126,7 +129,8 @@ int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
 		if (!sv->scram || scram_client_verify(sv->scram, body + 4, n - 4) < 0) {
 			/* A passthrough key that no longer fits (secret changed) must not be tried forever. */
 			atomic_store(&sv->pool->shared->has_client_key, false);
-			return auth_refused(sv, "28000", "server's SCRAM signature is wrong: it does not know the secret");
+			return auth_refused(sv, "28000",
+			                    "server's SCRAM signature is wrong: it does not know the secret");
 		}
 		return 0;
 	default: {

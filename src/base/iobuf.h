@@ -18,7 +18,10 @@ struct iobuf {
 struct iobuf *iobuf_new(uint32_t cap);
 
 /* Number of live bytes. */
-static inline uint32_t iobuf_len(const struct iobuf *b) { return b ? b->wpos - b->rpos : 0; }
+static inline uint32_t iobuf_len(const struct iobuf *b)
+{
+	return b ? b->wpos - b->rpos : 0;
+}
 
 /* Make room for need more bytes after wpos, compacting or reallocating *bp; 0 or -1 (too big/OOM). */
 int iobuf_reserve(struct iobuf **bp, uint32_t need, uint32_t limit);

@@ -9,17 +9,26 @@ struct list {
 	struct list *next, *prev;
 };
 
-#define LIST_INIT(name) { &(name), &(name) }
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define LIST_INIT(name) \
+	{ \
+		&(name), &(name) \
+	}
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 #define list_for_each_safe(pos, tmp, head) \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
 
 /* Make an empty list (or a detached element). */
-static inline void list_init(struct list *l) { l->next = l->prev = l; }
+static inline void list_init(struct list *l)
+{
+	l->next = l->prev = l;
+}
 
 /* True when the list has no elements (or the element is on no list). */
-static inline bool list_empty(const struct list *l) { return l->next == l; }
+static inline bool list_empty(const struct list *l)
+{
+	return l->next == l;
+}
 
 /* Append item at the tail of head. */
 static inline void list_append(struct list *head, struct list *item)

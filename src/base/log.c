@@ -13,8 +13,8 @@
 
 static _Atomic int cur_level = LOG_INFO;
 static char *log_path;
-static int log_fd = -1;               /* the log file, or -1 */
-static bool to_stderr = true;         /* off with -q and once daemonized */
+static int log_fd = -1; /* the log file, or -1 */
+static bool to_stderr = true; /* off with -q and once daemonized */
 static pthread_mutex_t reopen_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Lines logged before log_setup (the config's warnings) go to the log file too once it is open: a daemon's
    terminal is gone by the time anyone looks. */
@@ -53,7 +53,10 @@ int log_setup(enum log_level level, const char *path)
 	return 0;
 }
 
-enum log_level log_get_level(void) { return (enum log_level)atomic_load(&cur_level); }
+enum log_level log_get_level(void)
+{
+	return (enum log_level)atomic_load(&cur_level);
+}
 
 void log_stderr(bool on)
 {

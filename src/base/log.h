@@ -16,8 +16,7 @@ void log_stderr(bool on);
 void log_reopen(void);
 
 /* Emit one line; prefix names the connection (e.g. "c12") or is NULL. */
-void log_line(enum log_level level, const char *prefix, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void log_line(enum log_level level, const char *prefix, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Copy at most n untrusted bytes into dst as printable ASCII (others as \xNN); always terminates. */
 void log_sanitize(char *dst, size_t dstlen, const void *src, size_t n);
@@ -26,6 +25,9 @@ void log_sanitize(char *dst, size_t dstlen, const void *src, size_t n);
 #define log_warn(pfx, ...) log_line(LOG_WARNING, pfx, __VA_ARGS__)
 #define log_info(pfx, ...) log_line(LOG_INFO, pfx, __VA_ARGS__)
 #define log_debug(pfx, ...) \
-	do { if (log_get_level() >= LOG_DEBUG) log_line(LOG_DEBUG, pfx, __VA_ARGS__); } while (0)
+	do { \
+		if (log_get_level() >= LOG_DEBUG) \
+			log_line(LOG_DEBUG, pfx, __VA_ARGS__); \
+	} while (0)
 
 #endif

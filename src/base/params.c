@@ -8,7 +8,7 @@
 
 /* Names the server reports with ParameterStatus and that a client may change with SET. */
 static const char *const tracked[] = {
-	"client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings",
+	"client_encoding",  "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings",
 	"application_name", NULL,
 };
 
@@ -94,7 +94,10 @@ int params_copy(struct params *dst, const struct params *src)
 	return 0;
 }
 
-bool param_is_tracked(const char *name) { return param_canonical(name) != NULL; }
+bool param_is_tracked(const char *name)
+{
+	return param_canonical(name) != NULL;
+}
 
 const char *param_canonical(const char *name)
 {
@@ -115,7 +118,7 @@ static char next_alnum(const char *s, size_t *i)
 bool param_same_value(const char *name, const char *a, const char *b)
 {
 	if (strcasecmp(name, "application_name") == 0)
-		return strcmp(a, b) == 0;   /* free text: every byte counts */
+		return strcmp(a, b) == 0; /* free text: every byte counts */
 	size_t i = 0, j = 0;
 	for (;;) {
 		char x = next_alnum(a, &i), y = next_alnum(b, &j);
@@ -135,8 +138,8 @@ static int tracked_index(const char *name)
 	return -1;
 }
 
-#define INTERN_SLOTS 2048            /* power of two; at most half of them used */
-#define INTERN_BYTES (256u * 1024)   /* past this, values are compared as strings again */
+#define INTERN_SLOTS 2048 /* power of two; at most half of them used */
+#define INTERN_BYTES (256u * 1024) /* past this, values are compared as strings again */
 
 struct str_intern {
 	uint32_t used;
@@ -144,7 +147,10 @@ struct str_intern {
 	char *slot[INTERN_SLOTS];
 };
 
-struct str_intern *str_intern_new(void) { return calloc(1, sizeof(struct str_intern)); }
+struct str_intern *str_intern_new(void)
+{
+	return calloc(1, sizeof(struct str_intern));
+}
 
 void str_intern_free(struct str_intern *in)
 {
@@ -164,7 +170,8 @@ static const char *intern(struct str_intern *in, const char *s)
 		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
 	for (uint32_t i = (uint32_t)h & (INTERN_SLOTS - 1);; i = (i + 1) & (INTERN_SLOTS - 1)) {
 		if (!in->slot[i]) {
-			if (in->used >= INTERN_SLOTS / 2 || in->bytes + n + 1 > INTERN_BYTES || !(in->slot[i] = strdup(s)))
+			if (in->used >= INTERN_SLOTS / 2 || in->bytes + n + 1 > INTERN_BYTES ||
+			    !(in->slot[i] = strdup(s)))
 				return NULL;
 			in->used++;
 			in->bytes += n + 1;
@@ -183,7 +190,7 @@ static void view_put(struct tracked_view *view, int i, const char *v, struct str
 	if (iv)
 		view->interned |= (uint8_t)(1u << i);
 	else
-		view->interned &= (uint8_t)~(1u << i);
+		view->interned &= (uint8_t) ~(1u << i);
 }
 
 void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback,
@@ -217,11 +224,11 @@ bool params_view_equal(const struct tracked_view *a, const struct tracked_view *
 {
 	for (int i = 0; i < N_TRACKED; i++) {
 		if (!a->v[i])
-			continue;   /* nothing wanted for this one */
+			continue; /* nothing wanted for this one */
 		if (a->v[i] == b->v[i])
 			continue;
 		if (!b->v[i] || (a->interned & b->interned & (1u << i)) || strcmp(a->v[i], b->v[i]) != 0)
-			return false;   /* two interned values differ exactly when their pointers do */
+			return false; /* two interned values differ exactly when their pointers do */
 	}
 	return true;
 }

@@ -15,7 +15,7 @@
 struct params {
 	char *buf;
 	uint32_t len;
-	uint32_t version;   /* bumped by every change: cached views compare it */
+	uint32_t version; /* bumped by every change: cached views compare it */
 };
 
 #define N_TRACKED 6
@@ -27,9 +27,9 @@ void str_intern_free(struct str_intern *in);
 
 /* The tracked values of a parameter set (with a fallback set for missing ones), cached by version. */
 struct tracked_view {
-	uint32_t version;   /* params.version + 1 when valid (0: never filled) */
-	bool has_extra;     /* the set also holds untracked names */
-	uint8_t interned;   /* bit i: v[i] came from the intern set (equal values, equal pointers) */
+	uint32_t version; /* params.version + 1 when valid (0: never filled) */
+	bool has_extra; /* the set also holds untracked names */
+	uint8_t interned; /* bit i: v[i] came from the intern set (equal values, equal pointers) */
 	const char *v[N_TRACKED];
 };
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TX_LIMIT (64u << 20)   /* no answer grows past 64 MB */
+#define TX_LIMIT (64u << 20) /* no answer grows past 64 MB */
 
 int tx_printf(struct iobuf **out, const char *fmt, ...)
 {
@@ -28,7 +28,7 @@ static int utf8_len(const unsigned char *p)
 {
 	int n = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
 	if (n == 2 && p[0] < 0xc2)
-		return 0;   /* overlong */
+		return 0; /* overlong */
 	for (int i = 1; i < n; i++)
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
@@ -47,7 +47,7 @@ int tx_json_str(struct iobuf **out, const char *s)
 		else if (*p < 0x20 || *p == 0x7f)
 			err = tx_printf(out, "\\u%04x", *p);
 		else if (n == 0)
-			err = tx_printf(out, "\\ufffd");   /* names from clients need not be valid UTF-8 */
+			err = tx_printf(out, "\\ufffd"); /* names from clients need not be valid UTF-8 */
 		else
 			err = iobuf_append(out, p, (uint32_t)n);
 		p += n ? n : 1;
@@ -74,7 +74,7 @@ int tx_prom_label(struct iobuf **out, const char *s)
 		else if (*p == '\n')
 			err = iobuf_append(out, "\\n", 2);
 		else if (n == 0)
-			err = iobuf_append(out, "\xef\xbf\xbd", 3);   /* U+FFFD for bytes that are not UTF-8 */
+			err = iobuf_append(out, "\xef\xbf\xbd", 3); /* U+FFFD for bytes that are not UTF-8 */
 		else
 			err = iobuf_append(out, p, (uint32_t)n);
 		p += n ? n : 1;

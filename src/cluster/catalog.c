@@ -13,25 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAT_CAP 8192          /* known (database, function) pairs; a full table simply learns no more */
+#define CAT_CAP 8192 /* known (database, function) pairs; a full table simply learns no more */
 #define CAT_TIMEOUT_MS 5000
-#define CAT_RETRY_USEC 1000000   /* a failed lookup is asked again no sooner: reads waiting for it go on */
+#define CAT_RETRY_USEC 1000000 /* a failed lookup is asked again no sooner: reads waiting for it go on */
 #define VOL_PENDING 'p'
 #define VOL_FAILED 'f'
 
 struct cat_entry {
-	const void *key;          /* the pool_shared of the database (and user) */
+	const void *key; /* the pool_shared of the database (and user) */
 	char name[CLS_NAME_MAX];
-	char vol;                 /* 'i', 's', 'v', VOL_PENDING, or VOL_FAILED */
-	int64_t retry_at;         /* VOL_FAILED: when the name may be asked again (monotonic µs) */
+	char vol; /* 'i', 's', 'v', VOL_PENDING, or VOL_FAILED */
+	int64_t retry_at; /* VOL_FAILED: when the name may be asked again (monotonic µs) */
 };
 
 /* One lookup: everything the thread needs, copied, so that it never touches a worker's state. */
 struct cat_req {
 	struct list node;
-	char *auth_sql;           /* set: an auth_query for a waiting client, answered through its worker */
+	char *auth_sql; /* set: an auth_query for a waiting client, answered through its worker */
 	int worker;
-	uint32_t pid, ckey;       /* the waiting client's cancel key */
+	uint32_t pid, ckey; /* the waiting client's cancel key */
 	const void *key;
 	char host[256], dbname[128], user[128];
 	char *password;
@@ -77,7 +77,7 @@ static struct cat_entry *slot(const void *key, const char *name)
 /* cls_env callback: what pg_proc said, or 0 while unknown. */
 static char lookup(void *ctx, const char *schema, const char *name)
 {
-	(void)schema;   /* overloads in every schema are considered: the most volatile one counts */
+	(void)schema; /* overloads in every schema are considered: the most volatile one counts */
 	char v = 0;
 	pthread_mutex_lock(&lock);
 	struct cat_entry *e = table ? slot(ctx, name) : NULL;
@@ -132,7 +132,7 @@ void catalog_request(struct pool *p, const struct cls_result *r)
 	for (int i = 0; i < r->n_unknown && i < CLS_MAX_UNKNOWN; i++) {
 		struct cat_entry *e = slot(p->shared, r->unknown[i].name);
 		if (!e || (e->key && (e->vol != VOL_FAILED || now < e->retry_at)))
-			continue;   /* known, asked already, failed a moment ago, or no room */
+			continue; /* known, asked already, failed a moment ago, or no room */
 		e->key = p->shared;
 		snprintf(e->name, sizeof e->name, "%s", r->unknown[i].name);
 		e->vol = VOL_PENDING;
@@ -195,8 +195,14 @@ static void resolve(struct cat_req *q)
 	}
 	strncat(sql, ") GROUP BY proname", sizeof sql - strlen(sql) - 1);
 	struct pgclient pc;
-	struct pgc_login lg = { q->host, q->port, q->dbname, q->user, q->password,
-	                        q->have_entry ? &q->entry : NULL, q->have_key ? q->client_key : NULL, NULL };
+	struct pgc_login lg = { q->host,
+		                q->port,
+		                q->dbname,
+		                q->user,
+		                q->password,
+		                q->have_entry ? &q->entry : NULL,
+		                q->have_key ? q->client_key : NULL,
+		                NULL };
 	int rc = pgc_connect(&pc, &lg, CAT_TIMEOUT_MS);
 	if (rc == 0) {
 		rc = pgc_query(&pc, sql, on_row, q);
@@ -215,8 +221,8 @@ static void resolve(struct cat_req *q)
 	}
 	pthread_mutex_unlock(&lock);
 	if (rc < 0)
-		log_warn(NULL, "catalog: cannot look up function volatility on %s:%d/%s: %s", q->host, q->port, q->dbname,
-		         pc.err);
+		log_warn(NULL, "catalog: cannot look up function volatility on %s:%d/%s: %s", q->host, q->port,
+		         q->dbname, pc.err);
 	else
 		log_debug(NULL, "catalog: learned the volatility of %d function(s) in %s", q->nnames, q->dbname);
 	atomic_fetch_add(&generation, 1);
@@ -238,8 +244,8 @@ static void run_auth_query(struct cat_req *q)
 	if (!m)
 		return;
 	struct pgclient pc;
-	struct pgc_login lg = { q->host, q->port, q->dbname, q->user, q->password,
-	                        q->have_entry ? &q->entry : NULL, NULL, NULL };
+	struct pgc_login lg = { q->host, q->port, q->dbname, q->user, q->password, q->have_entry ? &q->entry : NULL,
+		                NULL,    NULL };
 	int rc = pgc_connect(&pc, &lg, CAT_TIMEOUT_MS);
 	if (rc == 0) {
 		rc = pgc_query(&pc, q->auth_sql, on_auth_row, &m->secret);
@@ -320,7 +326,9 @@ int catalog_auth_lookup(struct client *cl, const char *auth_user)
 	snprintf(q->host, sizeof q->host, "%s", db->nodes[0].host);
 	q->port = db->nodes[0].port;
 	snprintf(q->dbname, sizeof q->dbname, "%s",
-	         *cfg->auth_dbname ? cfg->auth_dbname : db->dbname ? db->dbname : cl->dbname);
+	         *cfg->auth_dbname    ? cfg->auth_dbname
+	                 : db->dbname ? db->dbname
+	                              : cl->dbname);
 	snprintf(q->user, sizeof q->user, "%s", auth_user);
 	const struct authfile_entry *e = cfg->authfile ? authfile_lookup(cfg->authfile, auth_user) : NULL;
 	if (e) {
@@ -344,7 +352,7 @@ int catalog_start(void)
 {
 	sigset_t all, old;
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals belong to the main thread */
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the main thread */
 	int rc = pthread_create(&thread, NULL, catalog_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)

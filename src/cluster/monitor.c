@@ -18,9 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-#define RETIRE_USEC 2000000    /* a replaced snapshot is freed after this: far longer than any worker callback */
+#define RETIRE_USEC 2000000 /* a replaced snapshot is freed after this: far longer than any worker callback */
 #define DOWN_BACKOFF_MAX 2000000
-#define PUBLISH_GAP 20000      /* snapshots that change no routing state are published at most this often */
+#define PUBLISH_GAP 20000 /* snapshots that change no routing state are published at most this often */
 /* ... and those that answer a poke (reads parked by ryw_wait wait for them) this often: 256 retired slots
    still span RETIRE_USEC. */
 #define POKED_GAP (RETIRE_USEC / 256 + 1)
@@ -40,60 +40,60 @@ struct mnode {
 	char host[128];
 	int port;
 	int cluster;
-	bool configured_primary;     /* node 0 of some [databases] entry */
-	bool removed;                /* dropped by a reload: the poller frees this when it ends */
-	bool started;                /* its poller thread runs */
-	pthread_t thread;            /* joined by monitor_stop; a removed node's thread detaches itself */
+	bool configured_primary; /* node 0 of some [databases] entry */
+	bool removed; /* dropped by a reload: the poller frees this when it ends */
+	bool started; /* its poller thread runs */
+	pthread_t thread; /* joined by monitor_stop; a removed node's thread detaches itself */
 	/* written by the poller under mon.lock */
 	struct sample last;
-	uint64_t seq;                /* bumped for every result, good or bad */
-	bool failed;                 /* the last attempt failed */
-	bool refused;                /* ... because the server refused our login or query: it is up, but unmonitored */
-	bool answers_poke;           /* the result was asked for by monitor_poke(): publish it without PUBLISH_GAP */
+	uint64_t seq; /* bumped for every result, good or bad */
+	bool failed; /* the last attempt failed */
+	bool refused; /* ... because the server refused our login or query: it is up, but unmonitored */
+	bool answers_poke; /* the result was asked for by monitor_poke(): publish it without PUBLISH_GAP */
 	char error[256];
 	uint64_t polls, errors;
-	bool refusal_logged;         /* coordinator: the log says why the monitor cannot log in */
+	bool refusal_logged; /* coordinator: the log says why the monitor cannot log in */
 	/* coordinator only */
 	uint64_t seen_seq;
 	enum mon_role role;
 	enum mon_state state;
 	int64_t state_since;
 	struct rotation rot[MON_CLASSES];
-	struct lsn_hist *hist;       /* the primary's LSN history, while this node is a primary */
+	struct lsn_hist *hist; /* the primary's LSN history, while this node is a primary */
 	bool fenced_logged;
 };
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t sampled;      /* a poller has a new result */
-	pthread_cond_t wake;         /* pollers: poll now (poke, stop, reload) */
-	struct config *cfg;          /* own reference */
+	pthread_cond_t sampled; /* a poller has a new result */
+	pthread_cond_t wake; /* pollers: poll now (poke, stop, reload) */
+	struct config *cfg; /* own reference */
 	int n;
 	struct mnode *nodes[MON_MAX_NODES];
 	pthread_t thread;
 	bool running, stop;
-	uint64_t poke;               /* bumped by monitor_poke(); each poller polls once per new value */
+	uint64_t poke; /* bumped by monitor_poke(); each poller polls once per new value */
 	uint64_t gen;
 	_Atomic(struct mon_snapshot *) snap;
 	struct mon_snapshot *retired[256];
 	int64_t retired_at[256];
 	int nretired;
-	int64_t deferred_at;         /* a snapshot with news was held back by PUBLISH_GAP: publish at this time (0: none) */
+	int64_t deferred_at; /* a snapshot with news was held back by PUBLISH_GAP: publish at this time (0: none) */
 	/* A ClientKey a client proved for the monitor's login user (SCRAM auth_file entry: no other way in). */
-	atomic_bool need_key;        /* a poller has a SCRAM secret but no key: clients' logins should offer theirs */
+	atomic_bool need_key; /* a poller has a SCRAM secret but no key: clients' logins should offer theirs */
 	bool have_key;
 	char key_user[64];
 	uint8_t key[32];
 } mon = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static const char POLL_SQL[] =
-	"SELECT pg_is_in_recovery(), "
-	"CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
-	"pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
-	"CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1) "
-	"ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
-	"CASE WHEN pg_is_in_recovery() THEN 0 ELSE "
-	"(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming') END";
+        "SELECT pg_is_in_recovery(), "
+        "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
+        "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
+        "CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1) "
+        "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
+        "CASE WHEN pg_is_in_recovery() THEN 0 ELSE "
+        "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming') END";
 
 static int64_t mono_usec(void)
 {
@@ -177,8 +177,10 @@ static void login_fix(const struct pgc_login *lg, char *out, size_t n)
 	if (lg->password || lg->client_key)
 		return;
 	if (lg->entry && lg->entry->kind == AUTH_SECRET_SCRAM)
-		snprintf(out, n, "auth_file has only a SCRAM secret for %.24s: set monitor_password or a plain/md5 "
-		         "auth_file entry, or log in as %.24s once", lg->user, lg->user);
+		snprintf(out, n,
+		         "auth_file has only a SCRAM secret for %.24s: set monitor_password or a plain/md5 "
+		         "auth_file entry, or log in as %.24s once",
+		         lg->user, lg->user);
 	else if (!lg->entry)
 		snprintf(out, n, "no password for %.24s: set monitor_user and monitor_password, or an auth_file entry",
 		         lg->user);
@@ -193,7 +195,7 @@ void monitor_client_key(const char *user, const uint8_t key[32])
 		snprintf(mon.key_user, sizeof mon.key_user, "%s", user);
 		memcpy(mon.key, key, sizeof mon.key);
 		mon.have_key = true;
-		mon.poke++;   /* pollers waiting out a back-off try at once */
+		mon.poke++; /* pollers waiting out a back-off try at once */
 		pthread_cond_broadcast(&mon.wake);
 	}
 	pthread_mutex_unlock(&mon.lock);
@@ -236,13 +238,13 @@ static void *poller_main(void *arg)
 	struct pgclient pc = { .fd = -1 };
 	int64_t backoff = 0;
 	uint64_t poked = 0, prev_poke = 0;
-	bool reconnected = false;   /* a lost connection is retried once at once before the node counts as down */
+	bool reconnected = false; /* a lost connection is retried once at once before the node counts as down */
 	pthread_mutex_lock(&mon.lock);
 	while (!mon.stop && !n->removed) {
 		struct config *cfg = config_get(mon.cfg);
 		int64_t interval = cfg->monitor_interval, timeout = cfg->monitor_timeout;
 		poked = mon.poke;
-		bool answers = poked != prev_poke;   /* this poll was asked for, not just due */
+		bool answers = poked != prev_poke; /* this poll was asked for, not just due */
 		prev_poke = poked;
 		pthread_mutex_unlock(&mon.lock);
 		int64_t start = mono_usec();
@@ -280,7 +282,7 @@ static void *poller_main(void *arg)
 				pgc_close(&pc);
 				pc.fd = -1;
 			}
-			retry_now = !timed_out && !reconnected;   /* e.g. pg_terminate_backend of our session */
+			retry_now = !timed_out && !reconnected; /* e.g. pg_terminate_backend of our session */
 			reconnected = true;
 			if (!retry_now) {
 				report(n, NULL, &pc, fix, answers);
@@ -302,14 +304,14 @@ static void *poller_main(void *arg)
 	}
 	bool free_it = n->removed;
 	if (free_it)
-		pthread_detach(pthread_self());   /* nobody will join it: monitor_stop only joins current nodes */
+		pthread_detach(pthread_self()); /* nobody will join it: monitor_stop only joins current nodes */
 	pthread_mutex_unlock(&mon.lock);
 	pgc_close(&pc);
 	if (free_it) {
 		free(n->hist);
 		free(n);
 	}
-	OPENSSL_thread_stop();   /* this thread's DRBG (SCRAM nonces) goes with it */
+	OPENSSL_thread_stop(); /* this thread's DRBG (SCRAM nonces) goes with it */
 	return NULL;
 }
 
@@ -347,8 +349,8 @@ static void set_nodes(const struct config *cfg)
 					idx = j;
 			if (idx < 0) {
 				if (nk == MON_MAX_NODES) {
-					log_warn(NULL, "monitor: more than %d nodes; %s:%d is not monitored", MON_MAX_NODES, nc->host,
-					         nc->port);
+					log_warn(NULL, "monitor: more than %d nodes; %s:%d is not monitored",
+					         MON_MAX_NODES, nc->host, nc->port);
 					continue;
 				}
 				int old = node_index(nc->host, nc->port);
@@ -441,8 +443,9 @@ static int elect(const struct config *cfg, int c, int current)
 			configured = i;
 		if (cfg->role == ROLE_AUTO && n->state == MS_UP && n->last.ok && !n->last.in_recovery) {
 			bool better = best < 0 || n->last.tli > mon.nodes[best]->last.tli ||
-			              (n->last.tli == mon.nodes[best]->last.tli && (i == current || (best != current &&
-			               n->configured_primary && !mon.nodes[best]->configured_primary)));
+			        (n->last.tli == mon.nodes[best]->last.tli &&
+			         (i == current ||
+			          (best != current && n->configured_primary && !mon.nodes[best]->configured_primary)));
 			if (better)
 				best = i;
 		}
@@ -462,8 +465,11 @@ static void judge_node(struct mnode *n, int primary_idx, int self, int64_t now)
 		enum mon_state st = !n->failed ? MS_UP : n->refused ? MS_UNKNOWN : MS_DOWN;
 		/* Logged on its own: MS_UNKNOWN is also every node's state before its first answer. */
 		if (st == MS_UNKNOWN && !n->refusal_logged)
-			log_error(NULL, "monitor: cannot monitor node %s:%d (%s): its role and lag are unknown, so it gets no "
-			          "reads", n->host, n->port, n->error);
+			log_error(
+			        NULL,
+			        "monitor: cannot monitor node %s:%d (%s): its role and lag are unknown, so it gets no "
+			        "reads",
+			        n->host, n->port, n->error);
 		else if (st == MS_UP && n->refusal_logged)
 			log_info(NULL, "monitor: node %s:%d accepts the monitor now", n->host, n->port);
 		n->refusal_logged = st == MS_UNKNOWN || (n->refusal_logged && st != MS_UP);
@@ -478,7 +484,8 @@ static void judge_node(struct mnode *n, int primary_idx, int self, int64_t now)
 	}
 	if (self == primary_idx) {
 		if (n->role != MR_PRIMARY && n->role != MR_UNKNOWN)
-			log_warn(NULL, "monitor: node %s:%d is now the primary (timeline %u)", n->host, n->port, n->last.tli);
+			log_warn(NULL, "monitor: node %s:%d is now the primary (timeline %u)", n->host, n->port,
+			         n->last.tli);
 		n->role = MR_PRIMARY;
 		n->fenced_logged = false;
 		if (!n->hist && (n->hist = calloc(1, sizeof *n->hist)) == NULL)
@@ -491,8 +498,11 @@ static void judge_node(struct mnode *n, int primary_idx, int self, int64_t now)
 	n->hist = NULL;
 	if (n->state == MS_UP && n->last.ok && !n->last.in_recovery) {
 		if (!n->fenced_logged)
-			log_error(NULL, "monitor: node %s:%d (timeline %u) is out of recovery but is not the primary: it gets "
-			          "no writes and no reads (split brain?)", n->host, n->port, n->last.tli);
+			log_error(
+			        NULL,
+			        "monitor: node %s:%d (timeline %u) is out of recovery but is not the primary: it gets "
+			        "no writes and no reads (split brain?)",
+			        n->host, n->port, n->last.tli);
 		n->fenced_logged = true;
 		n->role = MR_FENCED;
 	} else if (n->last.ok) {
@@ -512,7 +522,7 @@ static void judge_lag(const struct config *cfg, struct mnode *r, const struct mn
 	uint64_t plsn = p->last.wal_lsn;
 	out->lag_bytes = plsn > r->last.replay_lsn ? (int64_t)(plsn - r->last.replay_lsn) : 0;
 	if (r->seq == r->seen_seq || r->failed)
-		return;   /* rotation moves on new samples only: lag_recover_checks counts polls */
+		return; /* rotation moves on new samples only: lag_recover_checks counts polls */
 	int64_t lag_us = out->behind_since ? r->last.t_sent - out->behind_since : 0;
 	for (int c = 0; c < nclasses; c++) {
 		if (!lag_rotation_update(&r->rot[c], lag_us, out->lag_bytes, lim_us[c], lim_bytes[c],
@@ -520,11 +530,11 @@ static void judge_lag(const struct config *cfg, struct mnode *r, const struct mn
 			continue;
 		const char *what = c == 0 ? "max_replica_lag" : cfg->routes[c - 1].name;
 		if (r->rot[c].out)
-			log_warn(NULL, "monitor: replica %s:%d left rotation (%s): lag %.3f s, %" PRId64 " bytes", r->host,
-			         r->port, what, (double)lag_us / 1e6, out->lag_bytes);
+			log_warn(NULL, "monitor: replica %s:%d left rotation (%s): lag %.3f s, %" PRId64 " bytes",
+			         r->host, r->port, what, (double)lag_us / 1e6, out->lag_bytes);
 		else
-			log_info(NULL, "monitor: replica %s:%d returned to rotation (%s): lag %.3f s", r->host, r->port, what,
-			         (double)lag_us / 1e6);
+			log_info(NULL, "monitor: replica %s:%d returned to rotation (%s): lag %.3f s", r->host, r->port,
+			         what, (double)lag_us / 1e6);
 	}
 }
 
@@ -583,7 +593,8 @@ static bool publish(const struct config *cfg)
 		if (!changed) {
 			const struct mon_node *q = &old->node[i];
 			changed = q->role != o->role || q->state != o->state || q->out_mask != o->out_mask ||
-			          q->cluster_primary != o->cluster_primary || q->port != o->port || strcmp(q->host, o->host);
+			        q->cluster_primary != o->cluster_primary || q->port != o->port ||
+			        strcmp(q->host, o->host);
 		}
 	}
 	/* Every poll's news need not become a snapshot of its own (with many nodes polled every few ms that would
@@ -626,7 +637,8 @@ static void *coord_main(void *arg)
 			int64_t now = mono_usec();
 			bool due = mon.deferred_at && now >= mon.deferred_at;
 			if (!due) {
-				timed_wait(&mon.sampled, mon.deferred_at ? mon.deferred_at : now + mon.cfg->monitor_interval);
+				timed_wait(&mon.sampled,
+				           mon.deferred_at ? mon.deferred_at : now + mon.cfg->monitor_interval);
 				continue;
 			}
 		}
@@ -663,7 +675,7 @@ int monitor_start(struct config *cfg)
 			break;
 		timed_wait(&mon.sampled, deadline);
 	}
-	publish(cfg);   /* nodes that did not answer yet keep their configured roles until they do */
+	publish(cfg); /* nodes that did not answer yet keep their configured roles until they do */
 	pthread_mutex_unlock(&mon.lock);
 	if (pthread_create(&mon.thread, NULL, coord_main, NULL) != 0) {
 		log_error(NULL, "monitor: cannot start its thread");
@@ -686,7 +698,7 @@ void monitor_reconfigure(struct config *cfg)
 	mon.cfg = config_get(cfg);
 	set_nodes(cfg);
 	for (int i = 0; i < mon.n; i++)
-		mon.nodes[i]->seen_seq--;   /* judge everything again against the new limits */
+		mon.nodes[i]->seen_seq--; /* judge everything again against the new limits */
 	pthread_cond_signal(&mon.sampled);
 	pthread_mutex_unlock(&mon.lock);
 	config_put(old);

@@ -8,14 +8,14 @@
 struct config;
 
 #define MON_MAX_NODES 32
-#define MON_CLASSES 32   /* rotation classes: 0 is max_replica_lag, 1 + i is [routes] rule i with its own max_lag */
+#define MON_CLASSES 32 /* rotation classes: 0 is max_replica_lag, 1 + i is [routes] rule i with its own max_lag */
 
 /* What a node is, as the servers say (role = auto) or the config says (role = config). */
 enum mon_role {
-	MR_UNKNOWN,     /* not polled successfully yet */
-	MR_PRIMARY,     /* takes the cluster's writes */
-	MR_REPLICA,     /* in recovery: may take reads */
-	MR_FENCED,      /* out of recovery but lost the election (split brain): no reads, no writes */
+	MR_UNKNOWN, /* not polled successfully yet */
+	MR_PRIMARY, /* takes the cluster's writes */
+	MR_REPLICA, /* in recovery: may take reads */
+	MR_FENCED, /* out of recovery but lost the election (split brain): no reads, no writes */
 };
 
 /* Whether the monitor can reach a node. */
@@ -25,22 +25,22 @@ enum mon_state { MS_UNKNOWN, MS_UP, MS_DOWN };
 struct mon_node {
 	char host[128];
 	int port;
-	int cluster;                /* nodes named together in a [databases] entry form one cluster */
-	int cluster_primary;        /* index of this cluster's write node, or -1 */
+	int cluster; /* nodes named together in a [databases] entry form one cluster */
+	int cluster_primary; /* index of this cluster's write node, or -1 */
 	enum mon_role role;
 	enum mon_state state;
 	uint32_t timeline;
-	uint64_t wal_lsn;           /* primary: pg_current_wal_lsn() */
+	uint64_t wal_lsn; /* primary: pg_current_wal_lsn() */
 	uint64_t receive_lsn, replay_lsn;
-	int64_t lag_bytes;          /* replica: primary's LSN - replay LSN; -1 unknown */
-	int64_t behind_since;       /* replica: monotonic µs when it stopped having the primary's data; 0 caught up; -1 unknown */
-	double lag_s;               /* lag in seconds when the snapshot was taken (-1 unknown) */
-	uint32_t out_mask;          /* rotation classes the node is out of for lag */
-	int streaming;              /* primary: replicas streaming from it */
-	int64_t sampled_at;         /* monotonic µs of the last successful poll */
+	int64_t lag_bytes; /* replica: primary's LSN - replay LSN; -1 unknown */
+	int64_t behind_since; /* replica: monotonic µs when it stopped having the primary's data; 0 caught up; -1 unknown */
+	double lag_s; /* lag in seconds when the snapshot was taken (-1 unknown) */
+	uint32_t out_mask; /* rotation classes the node is out of for lag */
+	int streaming; /* primary: replicas streaming from it */
+	int64_t sampled_at; /* monotonic µs of the last successful poll */
 	int64_t state_since;
 	uint64_t polls, poll_errors;
-	char error[256];            /* last poll failure (and, for a login it cannot perform, the fix) */
+	char error[256]; /* last poll failure (and, for a login it cannot perform, the fix) */
 };
 
 /* Everything workers need to route, published as a whole and never changed afterwards. */

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PGC_MAX_MSG (1u << 20)   /* pgrouter's own queries return small results */
+#define PGC_MAX_MSG (1u << 20) /* pgrouter's own queries return small results */
 
 static int pgc_fail(struct pgclient *pc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int pgc_fail(struct pgclient *pc, const char *fmt, ...)
@@ -133,8 +133,7 @@ static int answer_auth(struct pgclient *pc, const struct pgc_login *lg, struct s
 	const struct authfile_entry *e = lg->entry;
 	size_t ol;
 	switch (code) {
-	case 0:
-		return 0;
+	case 0: return 0;
 	case 3:
 		if (!lg->password)
 			return pgc_fail(pc, "server wants a clear-text password and none is configured");
@@ -164,15 +163,15 @@ static int answer_auth(struct pgclient *pc, const struct pgc_login *lg, struct s
 	case 11:
 		if (scram_client_final(sc, b + 4, n - 4) < 0)
 			return pgc_fail(pc, "SCRAM: %s", scram_strerror(scram_client_error(sc)));
-	{
-		const char *m = scram_client_output(sc, &ol);   /* sets ol: not in the same call's arguments */
-		msg_password(&out, m, (uint32_t)ol, false);
-		return send_buf(pc, out, deadline);
-	}
+		{
+			const char *m = scram_client_output(sc, &ol); /* sets ol: not in the same call's arguments */
+			msg_password(&out, m, (uint32_t)ol, false);
+			return send_buf(pc, out, deadline);
+		}
 	case 12:
-		return scram_client_verify(sc, b + 4, n - 4) == 0 ? 0 : pgc_fail(pc, "SCRAM: server signature is wrong");
-	default:
-		return pgc_fail(pc, "unsupported authentication request %u", code);
+		return scram_client_verify(sc, b + 4, n - 4) == 0 ? 0
+		                                                  : pgc_fail(pc, "SCRAM: server signature is wrong");
+	default: return pgc_fail(pc, "unsupported authentication request %u", code);
 	}
 }
 

@@ -14,18 +14,18 @@ struct pgc_login {
 	int port;
 	const char *dbname;
 	const char *user;
-	const char *password;                 /* NULL: use entry */
-	const struct authfile_entry *entry;   /* NULL: no secret */
-	const uint8_t *client_key;            /* SCRAM passthrough key for entry, or NULL */
-	const char *appname;                  /* application_name; NULL: "pgrouter catalog" */
+	const char *password; /* NULL: use entry */
+	const struct authfile_entry *entry; /* NULL: no secret */
+	const uint8_t *client_key; /* SCRAM passthrough key for entry, or NULL */
+	const char *appname; /* application_name; NULL: "pgrouter catalog" */
 };
 
 struct pgclient {
 	int fd;
 	int timeout_ms;
-	bool timed_out;                       /* the last failure was a timeout (a hung node, not a refusal) */
-	bool io_failed;                       /* ... or the network failed (refused, reset, closed): the node is unreachable */
-	char sqlstate[6];                     /* the server's SQLSTATE when it answered with an error, else "" */
+	bool timed_out; /* the last failure was a timeout (a hung node, not a refusal) */
+	bool io_failed; /* ... or the network failed (refused, reset, closed): the node is unreachable */
+	char sqlstate[6]; /* the server's SQLSTATE when it answered with an error, else "" */
 	char err[256];
 };
 

@@ -32,7 +32,7 @@ int ryw_parse_lsn(const char *s, size_t n, uint64_t *out)
 		else
 			return -1;
 		if (++digits > 8)
-			return -1;   /* each half is 32 bits */
+			return -1; /* each half is 32 bits */
 		half[h] = half[h] << 4 | (uint64_t)v;
 	}
 	if (h != 1 || digits == 0)
@@ -51,11 +51,11 @@ char *ryw_format_lsn(uint64_t lsn, char *buf, size_t n)
 #define KEY_BUCKETS 4096
 
 struct key_entry {
-	struct list lru;          /* most recently noted first */
-	struct key_entry *next;   /* bucket chain */
+	struct list lru; /* most recently noted first */
+	struct key_entry *next; /* bucket chain */
 	uint32_t hash;
 	uint64_t lsn;
-	int64_t noted;            /* monotonic µs of the last note */
+	int64_t noted; /* monotonic µs of the last note */
 	char key[];
 };
 
@@ -68,7 +68,7 @@ static _Atomic uint64_t stat_primary[RYW_NSCOPES], stat_learned[2];
 
 static uint32_t key_hash(const char *k)
 {
-	uint32_t h = 2166136261u;   /* FNV-1a */
+	uint32_t h = 2166136261u; /* FNV-1a */
 	for (; *k; k++)
 		h = (h ^ (uint8_t)*k) * 16777619u;
 	return h;
@@ -157,7 +157,19 @@ void ryw_key_clear(void)
 	pthread_mutex_unlock(&keys_lock);
 }
 
-void ryw_count_primary(enum ryw_scope s) { atomic_fetch_add_explicit(&stat_primary[s], 1, memory_order_relaxed); }
-uint64_t ryw_stat_primary(enum ryw_scope s) { return atomic_load_explicit(&stat_primary[s], memory_order_relaxed); }
-void ryw_count_learned(bool rode) { atomic_fetch_add_explicit(&stat_learned[rode], 1, memory_order_relaxed); }
-uint64_t ryw_stat_learned(bool rode) { return atomic_load_explicit(&stat_learned[rode], memory_order_relaxed); }
+void ryw_count_primary(enum ryw_scope s)
+{
+	atomic_fetch_add_explicit(&stat_primary[s], 1, memory_order_relaxed);
+}
+uint64_t ryw_stat_primary(enum ryw_scope s)
+{
+	return atomic_load_explicit(&stat_primary[s], memory_order_relaxed);
+}
+void ryw_count_learned(bool rode)
+{
+	atomic_fetch_add_explicit(&stat_learned[rode], 1, memory_order_relaxed);
+}
+uint64_t ryw_stat_learned(bool rode)
+{
+	return atomic_load_explicit(&stat_learned[rode], memory_order_relaxed);
+}

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define KEY_PREFIX "pgrouter:ryw:"
-#define BACKOFF_MIN 100000     /* µs before the first reconnect attempt */
+#define BACKOFF_MIN 100000 /* µs before the first reconnect attempt */
 #define BACKOFF_MAX 2000000
 #define CONNECT_TIMEOUT 1000000
 
@@ -30,11 +30,11 @@
 
 struct ryw_store {
 	struct worker *w;
-	char *url;                 /* the consistency_store this connection follows */
+	char *url; /* the consistency_store this connection follows */
 	char host[256];
 	int port;
-	redisAsyncContext *ac;     /* NULL: not connected nor connecting */
-	bool up;                   /* connected and answered a PING: requests may be sent */
+	redisAsyncContext *ac; /* NULL: not connected nor connecting */
+	bool up; /* connected and answered a PING: requests may be sent */
 	int64_t connect_start, retry_at, backoff;
 };
 
@@ -44,15 +44,15 @@ enum store_op { OP_GET, OP_SET, OP_PING };
    goes); its owner is detached earlier when the owner goes away. */
 struct store_req {
 	struct ryw_store *st;
-	struct client *cl;         /* a read waiting for its key's LSN */
-	struct server *sv;         /* a commit whose ReadyForQuery waits for the store */
+	struct client *cl; /* a read waiting for its key's LSN */
+	struct server *sv; /* a commit whose ReadyForQuery waits for the store */
 	enum store_op op;
-	struct event timer;        /* consistency_store_timeout */
+	struct event timer; /* consistency_store_timeout */
 };
 
 static _Atomic uint64_t n_gets, n_sets, n_errors, n_skipped;
 static atomic_int n_connected;
-static atomic_bool outage_logged;   /* one log line per outage, for the whole process */
+static atomic_bool outage_logged; /* one log line per outage, for the whole process */
 
 void ryw_store_stats(struct ryw_store_stats *s)
 {
@@ -92,7 +92,7 @@ static void drop(struct ryw_store *st, const char *why)
 	if (!ac)
 		return;
 	st->ac = NULL;
-	ac->data = NULL;   /* its disconnect callback must not come back to st */
+	ac->data = NULL; /* its disconnect callback must not come back to st */
 	if (why)
 		outage(st, why);
 	else if (st->up) {
@@ -111,7 +111,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 		return;
 	st->w->now = now_usec();
 	if (status != REDIS_OK) {
-		st->ac = NULL;   /* hiredis frees it after this callback */
+		st->ac = NULL; /* hiredis frees it after this callback */
 		outage(st, ac->errstr[0] ? ac->errstr : "connect failed");
 		return;
 	}
@@ -126,7 +126,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	if (!st)
 		return;
 	st->w->now = now_usec();
-	st->ac = NULL;   /* hiredis frees it after this callback */
+	st->ac = NULL; /* hiredis frees it after this callback */
 	outage(st, ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
@@ -201,7 +201,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	bool ok = rep && rep->type != REDIS_REPLY_ERROR && (r->op != OP_GET || parse_value(rep, &lsn));
 	if (ok && r->op == OP_PING && ac == r->st->ac && !r->st->up) {
 		r->st->up = true;
-		r->st->backoff = BACKOFF_MIN;   /* the next outage starts with a short backoff again */
+		r->st->backoff = BACKOFF_MIN; /* the next outage starts with a short backoff again */
 		atomic_fetch_add(&n_connected, 1);
 		char shown[300];
 		if (atomic_exchange(&outage_logged, false))
@@ -222,7 +222,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	struct store_req *r = arg;
 	struct ryw_store *st = r->st;
 	st->w->now = now_usec();
-	drop(st, "no answer within consistency_store_timeout");   /* r is called back and freed in there */
+	drop(st, "no answer within consistency_store_timeout"); /* r is called back and freed in there */
 }
 
 /* Send GET or the max-set script for key, or PING; NULL when it could not be sent. */
@@ -243,7 +243,8 @@ static struct store_req *send_req(struct ryw_store *st, enum store_op op, const 
 		char v[24], ttl[24];
 		snprintf(v, sizeof v, "%016" PRIX64, lsn);
 		snprintf(ttl, sizeof ttl, "%lld", (long long)(st->w->cfg->ryw_key_ttl / 1000));
-		rc = redisAsyncCommand(st->ac, on_reply, r, "EVAL %s 1 %b %s %s", SET_MAX_SCRIPT, k, (size_t)kl, v, ttl);
+		rc = redisAsyncCommand(st->ac, on_reply, r, "EVAL %s 1 %b %s %s", SET_MAX_SCRIPT, k, (size_t)kl, v,
+		                       ttl);
 	} else {
 		rc = redisAsyncCommand(st->ac, on_reply, r, "GET %b", k, (size_t)kl);
 	}
@@ -316,7 +317,7 @@ void ryw_store_free(struct worker *w)
 	struct ryw_store *st = w->store;
 	if (!st)
 		return;
-	w->store = NULL;   /* owners falling back inside drop() must not send again */
+	w->store = NULL; /* owners falling back inside drop() must not send again */
 	drop(st, NULL);
 	free(st->url);
 	free(st);
@@ -328,8 +329,9 @@ void ryw_store_tick(struct worker *w)
 	struct ryw_store *st = w->store;
 	if (st && strcmp(st->url, url) != 0) {
 		char shown[300];
-		log_info(NULL, "consistency_store changed: %s", *url ? shown_url(url, shown, sizeof shown) : "(local keys only)");
-		ryw_store_free(w);   /* a reload moved or removed the store */
+		log_info(NULL, "consistency_store changed: %s",
+		         *url ? shown_url(url, shown, sizeof shown) : "(local keys only)");
+		ryw_store_free(w); /* a reload moved or removed the store */
 		st = NULL;
 	}
 	if (!*url || w->stopping)
@@ -342,7 +344,7 @@ void ryw_store_tick(struct worker *w)
 		st->w = w;
 		st->backoff = BACKOFF_MIN;
 		if (ryw_store_parse_url(url, st->host, sizeof st->host, &st->port) < 0)
-			st->host[0] = 0;   /* config validation refuses this: stay down */
+			st->host[0] = 0; /* config validation refuses this: stay down */
 		w->store = st;
 	}
 	if (!st->ac && st->host[0] && w->now >= st->retry_at)

@@ -29,10 +29,10 @@ void ryw_store_detach(struct store_req *r);
 
 /* Process-wide counters for /metrics. */
 struct ryw_store_stats {
-	uint64_t gets, sets;       /* requests sent */
-	uint64_t errors;           /* requests (PINGs of new connections too) that failed or timed out */
-	uint64_t skipped;          /* keyed reads and commits that did not use the store: it was unreachable */
-	int connected;             /* worker connections up */
+	uint64_t gets, sets; /* requests sent */
+	uint64_t errors; /* requests (PINGs of new connections too) that failed or timed out */
+	uint64_t skipped; /* keyed reads and commits that did not use the store: it was unreachable */
+	int connected; /* worker connections up */
 };
 void ryw_store_stats(struct ryw_store_stats *s);
 

@@ -31,7 +31,7 @@ static const char *const auth_types[] = { "trust", "any", "plain", "md5", "scram
 #define OFF(f) offsetof(struct config, f)
 #define IMAX 2147483647
 #define DMAX (86400LL * 365 * 1000000)
-#define KEEPALIVE_MAX (32767LL * 1000000)   /* Linux's limit for TCP_KEEPIDLE and TCP_KEEPINTVL, in seconds */
+#define KEEPALIVE_MAX (32767LL * 1000000) /* Linux's limit for TCP_KEEPIDLE and TCP_KEEPINTVL, in seconds */
 const struct setting config_settings[] = {
 	{ "logfile", CT_STR, "", OFF(logfile), 0, 0, NULL, 0 },
 	{ "pidfile", CT_STR, "", OFF(pidfile), 0, 0, NULL, F_RESTART },
@@ -65,7 +65,8 @@ const struct setting config_settings[] = {
 	{ "server_reset_query_always", CT_BOOL, "0", OFF(server_reset_query_always), 0, 1, NULL, 0 },
 	{ "max_prepared_statements", CT_INT, "200", OFF(max_prepared_statements), 0, IMAX, NULL, 0 },
 	{ "ignore_startup_parameters", CT_STR, "", OFF(ignore_startup_parameters), 0, 0, NULL, 0 },
-	{ "track_extra_parameters", CT_STR, "extra_float_digits, search_path", OFF(track_extra_parameters), 0, 0, NULL, 0 },
+	{ "track_extra_parameters", CT_STR, "extra_float_digits, search_path", OFF(track_extra_parameters), 0, 0, NULL,
+	  0 },
 	{ "auth_type", CT_ENUM, "md5", OFF(auth_type), 0, 0, auth_types, 0 },
 	{ "auth_file", CT_STR, "", OFF(auth_file), 0, 0, NULL, 0 },
 	{ "auth_hba_file", CT_STR, "", OFF(auth_hba_file), 0, 0, NULL, 0 },
@@ -119,16 +120,37 @@ const struct setting config_settings[] = {
 };
 _Static_assert(sizeof config_settings / sizeof config_settings[0] <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
 
-
 /* PgBouncer config_settings an existing file may carry that pgrouter accepts and ignores (with a warning). */
 static const char *const ignored_settings[] = {
 	"stats_period",
-	"sbuf_loopcnt", "suspend_timeout", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
-	"resolv_conf", "application_name_add_host", "service_name", "job_name", "disable_pqexec", "syslog",
-	"syslog_ident", "syslog_facility", "listen_backlog", "server_round_robin", "server_check_query",
-	"server_check_delay", "server_fast_close", "log_stats", "tcp_defer_accept", "tcp_socket_buffer",
-	"tcp_user_timeout", "autodb_idle_timeout", "max_db_connections", "max_user_connections",
-	"cancel_wait_timeout", "query_timeout", NULL,
+	"sbuf_loopcnt",
+	"suspend_timeout",
+	"dns_max_ttl",
+	"dns_nxdomain_ttl",
+	"dns_zone_check_period",
+	"resolv_conf",
+	"application_name_add_host",
+	"service_name",
+	"job_name",
+	"disable_pqexec",
+	"syslog",
+	"syslog_ident",
+	"syslog_facility",
+	"listen_backlog",
+	"server_round_robin",
+	"server_check_query",
+	"server_check_delay",
+	"server_fast_close",
+	"log_stats",
+	"tcp_defer_accept",
+	"tcp_socket_buffer",
+	"tcp_user_timeout",
+	"autodb_idle_timeout",
+	"max_db_connections",
+	"max_user_connections",
+	"cancel_wait_timeout",
+	"query_timeout",
+	NULL,
 };
 
 /* Record the first error as "file:line: key: problem". */
@@ -324,7 +346,8 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 					const char *file;
 					int line;
 					config_where(ps, &file, &line);
-					log_warn(NULL, "%s:%d: %s: PgBouncer setting not used by pgrouter; ignored", file, line, name);
+					log_warn(NULL, "%s:%d: %s: PgBouncer setting not used by pgrouter; ignored",
+					         file, line, name);
 					return 1;
 				}
 			return config_fail(ps, name, "unknown setting");
@@ -332,7 +355,8 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
 		const char *why = NULL;
 		char shown[256];
 		if (config_apply_setting(ps->cfg, st, value, &why) < 0)
-			return config_fail(ps, name, "%s: '%s'", why, config_redact_value(st, value, shown, sizeof shown));
+			return config_fail(ps, name, "%s: '%s'", why,
+			                   config_redact_value(st, value, shown, sizeof shown));
 		ps->set_line[st - config_settings] = ps->line;
 		ps->given[st - config_settings] = true;
 		return 1;
@@ -428,13 +452,16 @@ static void warn_auth(const struct parse_state *ps, bool needs_secrets, bool any
 	const struct config *cfg = ps->cfg;
 	bool no_password = cfg->auth_type == AUTH_TRUST || cfg->auth_type == AUTH_ANY;
 	if (no_password && (cfg->authfile || any_auth_user))
-		log_warn(NULL, "%s: auth_type = %s lets every client in without a password although %s is set: "
-		         "those secrets are not checked", ps->path, auth_types[cfg->auth_type],
-		         cfg->authfile ? "auth_file" : "auth_user");
+		log_warn(NULL,
+		         "%s: auth_type = %s lets every client in without a password although %s is set: "
+		         "those secrets are not checked",
+		         ps->path, auth_types[cfg->auth_type], cfg->authfile ? "auth_file" : "auth_user");
 	if (needs_secrets && !cfg->authfile && !any_auth_user)
-		log_warn(NULL, "%s: auth_type is %s (the default, as in PgBouncer) but neither auth_file nor auth_user is "
+		log_warn(NULL,
+		         "%s: auth_type is %s (the default, as in PgBouncer) but neither auth_file nor auth_user is "
 		         "set: every client login fails; set auth_file, or auth_type = trust to accept clients without "
-		         "a password", ps->path, auth_types[cfg->auth_type]);
+		         "a password",
+		         ps->path, auth_types[cfg->auth_type]);
 }
 
 /* Checks that need more than one setting, after parsing. */
@@ -446,7 +473,8 @@ static int validate(struct parse_state *ps)
 	if (cfg->auth_file && *cfg->auth_file && authfile_load(cfg->auth_file, &cfg->authfile, err, sizeof err) < 0)
 		return at_setting(ps, "auth_file"), config_fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
 	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0)
-		return at_setting(ps, "auth_hba_file"), config_fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
+		return at_setting(ps, "auth_hba_file"),
+		       config_fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
 	if (cfg->authfile) {
 		size_t scram = 0;
 		for (size_t i = 0; i < cfg->authfile->count; i++)
@@ -458,27 +486,36 @@ static int validate(struct parse_state *ps)
 	for (int i = 0; i < cfg->ndbs; i++)
 		any_auth_user |= cfg->dbs[i].auth_user != NULL;
 	if (needs_secrets && !cfg->authfile && !any_auth_user && given(ps, "auth_type"))
-		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets", auth_types[cfg->auth_type]), -1;
+		return at_setting(ps, "auth_type"),
+		       config_fail(ps, "auth_type",
+		                   "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets",
+		                   auth_types[cfg->auth_type]),
+		       -1;
 	warn_auth(ps, needs_secrets, any_auth_user);
 	if (any_auth_user && !strstr(cfg->auth_query, "$1"))
-		return at_setting(ps, "auth_query"), config_fail(ps, "auth_query", "must contain $1 (the user name)"), -1;
+		return at_setting(ps, "auth_query"), config_fail(ps, "auth_query", "must contain $1 (the user name)"),
+		       -1;
 	if (tls_build_contexts(cfg, err, sizeof err) < 0)
 		return config_fail(ps, "tls", "%s", err), -1;
 	if (cfg->auth_type == AUTH_CERT && cfg->client_tls_sslmode < TLS_VERIFY_CA)
-		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
+		return at_setting(ps, "auth_type"),
+		       config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
 	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
 		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
 	char *end;
 	long mode = strtol(cfg->unix_socket_mode, &end, 8);
 	if (end == cfg->unix_socket_mode || *end || mode < 0 || mode > 0777)
-		return at_setting(ps, "unix_socket_mode"), config_fail(ps, "unix_socket_mode", "expected octal permission bits such as 0777 or 0770"), -1;
+		return at_setting(ps, "unix_socket_mode"),
+		       config_fail(ps, "unix_socket_mode", "expected octal permission bits such as 0777 or 0770"), -1;
 	cfg->unix_mode = (int)mode;
 	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
-		return at_setting(ps, "monitor_interval"), config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
+		return at_setting(ps, "monitor_interval"),
+		       config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
 	char h[256];
 	int port;
 	if (*cfg->consistency_store && ryw_store_parse_url(cfg->consistency_store, h, sizeof h, &port) < 0)
-		return at_setting(ps, "consistency_store"), config_fail(ps, "consistency_store", "expected redis://host:port"), -1;
+		return at_setting(ps, "consistency_store"),
+		       config_fail(ps, "consistency_store", "expected redis://host:port"), -1;
 	for (int i = 0; i < cfg->ndbs; i++)
 		for (int j = i + 1; j < cfg->ndbs; j++)
 			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {
@@ -560,11 +597,13 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 		if (!st)
 			return config_fail(ps, keys[i], "unknown setting"), -1;
 		char file_value[256];
-		config_setting_str(cfg, st, file_value, sizeof file_value);   /* keys are distinct: still the file's */
+		config_setting_str(cfg, st, file_value, sizeof file_value); /* keys are distinct: still the file's */
 		cfg->set_file_values[i] = strdup(file_value);
-		cfg->nsets = i + 1;   /* config_free frees entries [0, nsets), this one's too if it fails below */
+		cfg->nsets = i + 1; /* config_free frees entries [0, nsets), this one's too if it fails below */
 		if (config_apply_setting(cfg, st, values[i], &why) < 0)
-			return config_fail(ps, keys[i], "%s: '%s'", why, config_redact_value(st, values[i], shown, sizeof shown)), -1;
+			return config_fail(ps, keys[i], "%s: '%s'", why,
+			                   config_redact_value(st, values[i], shown, sizeof shown)),
+			       -1;
 		ps->given[st - config_settings] = true;
 		cfg->set_keys[i] = strdup(st->name);
 		cfg->set_values[i] = strdup(values[i]);
@@ -652,7 +691,8 @@ static int surviving_sets(const struct config *old, const struct config *base, c
 		}
 		char shown[256];
 		config_setting_shown(base, st, shown, sizeof shown);
-		log_info(NULL, "reload: the file changed %s to '%s': it replaces the admin console's SET", st->name, shown);
+		log_info(NULL, "reload: the file changed %s to '%s': it replaces the admin console's SET", st->name,
+		         shown);
 	}
 	return n;
 }
@@ -674,7 +714,9 @@ struct config *config_reload(const struct config *old, char *err, size_t errlen)
 		if (cfg)
 			config_put(base);
 		else {
-			log_warn(NULL, "reload: the admin console's SETs do not fit the file any more (%s); using the file's values",
+			log_warn(NULL,
+			         "reload: the admin console's SETs do not fit the file any more (%s); using the file's "
+			         "values",
 			         why);
 			cfg = base;
 		}
@@ -685,8 +727,8 @@ struct config *config_reload(const struct config *old, char *err, size_t errlen)
 	return cfg;
 }
 
-int config_with_setting(const struct config *cfg, const char *key, const char *value, struct config **out,
-                        char *err, size_t errlen)
+int config_with_setting(const struct config *cfg, const char *key, const char *value, struct config **out, char *err,
+                        size_t errlen)
 {
 	const struct setting *st = config_find_setting(key);
 	*out = NULL;
@@ -781,8 +823,14 @@ int config_pool_mode(const char *name)
 	return -1;
 }
 
-const char *pool_mode_name(int mode) { return mode >= 0 && mode <= 2 ? pool_modes[mode] : "?"; }
-const char *auth_type_name(int type) { return type >= 0 && type <= 6 ? auth_types[type] : "?"; }
+const char *pool_mode_name(int mode)
+{
+	return mode >= 0 && mode <= 2 ? pool_modes[mode] : "?";
+}
+const char *auth_type_name(int type)
+{
+	return type >= 0 && type <= 6 ? auth_types[type] : "?";
+}
 
 void config_keep_restart_settings(const struct config *old_c, struct config *new_c)
 {
@@ -801,8 +849,10 @@ void config_keep_restart_settings(const struct config *old_c, struct config *new
 			break;
 		}
 		case CT_BOOL: *(bool *)dst = *(const bool *)src; break;
-		case CT_INT: case CT_ENUM: *(int *)dst = *(const int *)src; break;
-		case CT_DUR: case CT_SIZE: *(int64_t *)dst = *(const int64_t *)src; break;
+		case CT_INT:
+		case CT_ENUM: *(int *)dst = *(const int *)src; break;
+		case CT_DUR:
+		case CT_SIZE: *(int64_t *)dst = *(const int64_t *)src; break;
 		}
 	}
 }

@@ -93,24 +93,36 @@ static const char *read_conn_value(const char *p, char *out, size_t outlen, bool
 /* Keys of a [databases] entry that hold integers, and where. */
 static int *db_int_field(struct dbconf *db, const char *key)
 {
-	if (strcmp(key, "pool_size") == 0) return &db->pool_size;
-	if (strcmp(key, "min_pool_size") == 0) return &db->min_pool_size;
-	if (strcmp(key, "reserve_pool") == 0 || strcmp(key, "reserve_pool_size") == 0) return &db->reserve_pool;
-	if (strcmp(key, "max_db_connections") == 0) return &db->max_db_connections;
+	if (strcmp(key, "pool_size") == 0)
+		return &db->pool_size;
+	if (strcmp(key, "min_pool_size") == 0)
+		return &db->min_pool_size;
+	if (strcmp(key, "reserve_pool") == 0 || strcmp(key, "reserve_pool_size") == 0)
+		return &db->reserve_pool;
+	if (strcmp(key, "max_db_connections") == 0)
+		return &db->max_db_connections;
 	return NULL;
 }
 
 /* Keys of a [databases] entry that hold strings, and where. */
 static char **db_str_field(struct dbconf *db, const char *key)
 {
-	if (strcmp(key, "dbname") == 0) return &db->dbname;
-	if (strcmp(key, "user") == 0) return &db->user;
-	if (strcmp(key, "password") == 0) return &db->password;
-	if (strcmp(key, "auth_user") == 0) return &db->auth_user;
-	if (strcmp(key, "client_encoding") == 0) return &db->client_encoding;
-	if (strcmp(key, "datestyle") == 0) return &db->datestyle;
-	if (strcmp(key, "timezone") == 0) return &db->timezone;
-	if (strcmp(key, "application_name") == 0) return &db->application_name;
+	if (strcmp(key, "dbname") == 0)
+		return &db->dbname;
+	if (strcmp(key, "user") == 0)
+		return &db->user;
+	if (strcmp(key, "password") == 0)
+		return &db->password;
+	if (strcmp(key, "auth_user") == 0)
+		return &db->auth_user;
+	if (strcmp(key, "client_encoding") == 0)
+		return &db->client_encoding;
+	if (strcmp(key, "datestyle") == 0)
+		return &db->datestyle;
+	if (strcmp(key, "timezone") == 0)
+		return &db->timezone;
+	if (strcmp(key, "application_name") == 0)
+		return &db->application_name;
 	return NULL;
 }
 
@@ -214,8 +226,10 @@ static int for_each_kv(struct parse_state *ps, const char *name, const char *val
 			break;
 		const char *eq = strchr(p, '=');
 		if (!eq || eq == p)
-			return *key ? config_fail(ps, name, "expected key=value in %s after the value of %s (quote values "
-			                          "that contain spaces)", what, key)
+			return *key ? config_fail(ps, name,
+			                          "expected key=value in %s after the value of %s (quote values "
+			                          "that contain spaces)",
+			                          what, key)
 			            : config_fail(ps, name, "expected key=value in %s", what);
 		size_t kl = (size_t)(eq - p);
 		while (kl && isspace((unsigned char)p[kl - 1]))
@@ -279,17 +293,22 @@ int config_parse_db(struct parse_state *ps, const char *name, const char *value)
 /* Apply one key=value of a [routes] rule; 0 or -1 with why. */
 static int route_apply(struct routeconf *r, const char *key, const char *val, const char **why)
 {
-	char **sp = strcmp(key, "database") == 0 ? &r->database : strcmp(key, "user") == 0 ? &r->user
-	          : strcmp(key, "application_name") == 0 ? &r->application_name : strcmp(key, "tag") == 0 ? &r->tag
-	          : strcmp(key, "regex") == 0 ? &r->regex_src : NULL;
+	char **sp = strcmp(key, "database") == 0       ? &r->database
+	        : strcmp(key, "user") == 0             ? &r->user
+	        : strcmp(key, "application_name") == 0 ? &r->application_name
+	        : strcmp(key, "tag") == 0              ? &r->tag
+	        : strcmp(key, "regex") == 0            ? &r->regex_src
+	                                               : NULL;
 	if (sp) {
 		free(*sp);
 		*sp = strdup(val);
 		return 0;
 	}
 	if (strcmp(key, "target") == 0) {
-		r->target = strcasecmp(val, "auto") == 0 ? 0 : strcasecmp(val, "primary") == 0 ? 1
-		          : strcasecmp(val, "replica") == 0 ? 2 : -1;
+		r->target = strcasecmp(val, "auto") == 0  ? 0
+		        : strcasecmp(val, "primary") == 0 ? 1
+		        : strcasecmp(val, "replica") == 0 ? 2
+		                                          : -1;
 		return r->target < 0 ? (*why = "target must be primary, replica or auto", -1) : 0;
 	}
 	if (strcmp(key, "max_lag") == 0) {
@@ -310,7 +329,8 @@ static int route_apply(struct routeconf *r, const char *key, const char *val, co
 		else if (strcasecmp(val, "error") == 0)
 			r->fallback = 1;
 		else if (strncasecmp(val, "wait:", 5) == 0)
-			return *why = "fallback=wait needs the cluster monitor, which this version does not have yet", -1;
+			return *why = "fallback=wait needs the cluster monitor, which this version does not have yet",
+			       -1;
 		else
 			return *why = "fallback must be primary or error", -1;
 		return 0;
@@ -333,7 +353,7 @@ static const char *bracket_end(const char *q)
 	if (*q == '^')
 		q++;
 	if (*q == ']')
-		q++;   /* a leading ']' is a member */
+		q++; /* a leading ']' is a member */
 	for (; *q && *q != ']'; q++) {
 		if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
 			char kind = q[1];
@@ -341,7 +361,7 @@ static const char *bracket_end(const char *q)
 				;
 			if (!*q)
 				return NULL;
-			q++;   /* on the class's ']' */
+			q++; /* on the class's ']' */
 		}
 	}
 	return *q ? q : NULL;
@@ -373,9 +393,9 @@ static double interval_factor(const char *q, const char **end)
    copied for each count and by + once more, and a group's size is the sum of its atoms. */
 static double regex_cost(const char *s)
 {
-	double sum[REGEX_MAX_LEN + 1];   /* the size of each open group so far */
+	double sum[REGEX_MAX_LEN + 1]; /* the size of each open group so far */
 	int depth = 0;
-	double last = 0;                 /* the atom a quantifier would repeat */
+	double last = 0; /* the atom a quantifier would repeat */
 	sum[0] = 0;
 	for (const char *q = s; *q; q++) {
 		double atom = 1, factor = 0;
@@ -430,8 +450,10 @@ int config_parse_route(struct parse_state *ps, const char *name, const char *val
 		/* regcomp() copies a repeated atom once per count, so nested repetitions multiply: ((a{255}){255}){255}
 		   or eighteen nested (…)+ need hundreds of megabytes. Bound the copies first. */
 		if (strlen(r->regex_src) > REGEX_MAX_LEN || regex_cost(r->regex_src) > REGEX_MAX_COST)
-			return config_fail(ps, name, "regex too large or its repetitions nest too deeply (limit: %d characters, "
-			                   "%d pattern elements once {n,m} and + are expanded)", REGEX_MAX_LEN, REGEX_MAX_COST);
+			return config_fail(ps, name,
+			                   "regex too large or its repetitions nest too deeply (limit: %d characters, "
+			                   "%d pattern elements once {n,m} and + are expanded)",
+			                   REGEX_MAX_LEN, REGEX_MAX_COST);
 		regex_t *re = calloc(1, sizeof *re);
 		int rc = re ? regcomp(re, r->regex_src, REG_EXTENDED | REG_NOSUB | REG_ICASE) : REG_ESPACE;
 		if (rc != 0) {
@@ -444,6 +466,7 @@ int config_parse_route(struct parse_state *ps, const char *name, const char *val
 		r->regex = re;
 	}
 	if (!r->database && !r->user && !r->application_name && !r->tag && !r->regex_src)
-		return config_fail(ps, name, "a route needs at least one of database, user, application_name, tag, regex");
+		return config_fail(ps, name,
+		                   "a route needs at least one of database, user, application_name, tag, regex");
 	return 1;
 }

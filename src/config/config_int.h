@@ -13,9 +13,9 @@ struct config_source;
 #define CONFIG_MAX_SETTINGS 128
 
 enum ctype { CT_INT, CT_BOOL, CT_STR, CT_DUR, CT_SIZE, CT_ENUM };
-#define F_RESTART 1u  /* a change needs a restart; reload keeps the old value */
-#define F_SECRET 2u   /* a password: logs, the console and messages show "********" (or nothing when empty) */
-#define F_SECRET_URL 4u  /* a URL whose user info may hold a password: that part is shown as "********" */
+#define F_RESTART 1u /* a change needs a restart; reload keeps the old value */
+#define F_SECRET 2u /* a password: logs, the console and messages show "********" (or nothing when empty) */
+#define F_SECRET_URL 4u /* a URL whose user info may hold a password: that part is shown as "********" */
 
 struct setting {
 	const char *name;
@@ -45,17 +45,17 @@ struct parse_state {
 	struct config *cfg;
 	FILE *f;
 	const char *path;
-	const struct config_source *src;   /* maps line (in the expanded text) to a file and its line */
+	const struct config_source *src; /* maps line (in the expanded text) to a file and its line */
 	int line;
 	char *longvals[64];
 	int nlong;
 	char *err;
 	size_t errlen;
 	bool failed;
-	int read_errno;                /* set when reading the file failed (not EOF) */
-	int fail_line;                 /* line of the first error recorded by fail() */
+	int read_errno; /* set when reading the file failed (not EOF) */
+	int fail_line; /* line of the first error recorded by fail() */
 	int set_line[CONFIG_MAX_SETTINGS]; /* where each setting was last set */
-	bool given[CONFIG_MAX_SETTINGS];   /* set by the file or a SET, not left at its default */
+	bool given[CONFIG_MAX_SETTINGS]; /* set by the file or a SET, not left at its default */
 	bool reading_defaults;
 };
 

@@ -19,7 +19,7 @@ static void redact_url(const char *url, char *out, size_t n)
 		return;
 	}
 	const char *colon = memchr(info, ':', (size_t)(at - info));
-	const char *keep_end = colon ? colon + 1 : info;   /* the scheme and the user name stay */
+	const char *keep_end = colon ? colon + 1 : info; /* the scheme and the user name stay */
 	snprintf(out, n, "%.*s********%s", (int)(keep_end - url), url, at);
 }
 
@@ -90,7 +90,8 @@ void config_log_changes(const struct config *old_c, const struct config *new_c)
 		config_setting_shown(old_c, st, a, sizeof a);
 		config_setting_shown(new_c, st, b, sizeof b);
 		if (st->flags & F_RESTART)
-			log_warn(NULL, "reload: %s changed from '%s' to '%s' but needs a restart; keeping '%s'", st->name, a, b, a);
+			log_warn(NULL, "reload: %s changed from '%s' to '%s' but needs a restart; keeping '%s'",
+			         st->name, a, b, a);
 		else
 			log_info(NULL, "reload: %s = '%s' (was '%s')", st->name, b, a);
 	}
@@ -102,7 +103,7 @@ bool config_setting_at(const struct config *cfg, int i, struct config_setting_in
 		return false;
 	for (int k = 0; k <= i; k++)
 		if (!config_settings[k].name)
-			return false;   /* past the table's end */
+			return false; /* past the table's end */
 	const struct setting *st = &config_settings[i];
 	out->name = st->name;
 	out->changeable = !(st->flags & F_RESTART);
@@ -119,4 +120,3 @@ bool config_setting_at(const struct config *cfg, int i, struct config_setting_in
 		free(*(char **)((char *)&scratch + st->off));
 	return true;
 }
-

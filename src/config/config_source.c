@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define FILE_MAX (64u << 20)    /* one file */
-#define TOTAL_MAX (64u << 20)   /* everything expanded: a file included many times cannot grow without bound */
-#define FILES_MAX 10000         /* %include reads, counting repeats: nested repeats cannot take forever */
+#define FILE_MAX (64u << 20) /* one file */
+#define TOTAL_MAX (64u << 20) /* everything expanded: a file included many times cannot grow without bound */
+#define FILES_MAX 10000 /* %include reads, counting repeats: nested repeats cannot take forever */
 
 /* The source being built, and the chain of files open right now (to tell a loop from a repeated include). */
 struct builder {
@@ -162,10 +162,13 @@ static int expand_lines(struct builder *b, const char *text, size_t len, int fil
 		if (inc > 0 && depth == CONFIG_INCLUDE_DEPTH)
 			return fail_at(b, file, line_no, "%s: includes nested more than %d levels deep", name,
 			               CONFIG_INCLUDE_DEPTH);
-		if (inc > 0 ? expand(b, name, depth + 1, file, line_no) < 0 : add_line(b, text + pos, n, file, line_no) < 0) {
+		if (inc > 0 ? expand(b, name, depth + 1, file, line_no) < 0
+		            : add_line(b, text + pos, n, file, line_no) < 0) {
 			if (!b->err[0])
-				snprintf(b->err, b->errlen, "%s:%d: too large (more than %u MB with what it includes), or out of "
-				         "memory", b->src->files[file], line_no, TOTAL_MAX >> 20);
+				snprintf(b->err, b->errlen,
+				         "%s:%d: too large (more than %u MB with what it includes), or out of "
+				         "memory",
+				         b->src->files[file], line_no, TOTAL_MAX >> 20);
 			return -1;
 		}
 		pos += n + 1;
@@ -191,7 +194,8 @@ static int expand(struct builder *b, const char *path, int depth, int from_file,
 	for (int i = 0; i < depth; i++)
 		if (b->chain[i].st_dev == st.st_dev && b->chain[i].st_ino == st.st_ino) {
 			free(text);
-			return fail_at(b, from_file, from_line, "%s: include loop (that file is already being read)", path);
+			return fail_at(b, from_file, from_line, "%s: include loop (that file is already being read)",
+			               path);
 		}
 	b->chain[depth] = st;
 	int file = add_file(b, path);

@@ -5,23 +5,23 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#define CONFIG_INCLUDE_DEPTH 10   /* PgBouncer's limit: how many %include levels may nest */
+#define CONFIG_INCLUDE_DEPTH 10 /* PgBouncer's limit: how many %include levels may nest */
 
 /* Where one line of the expanded text was written. */
 struct config_origin {
-	int file;   /* index into files */
-	int line;   /* 1-based, in that file */
+	int file; /* index into files */
+	int line; /* 1-based, in that file */
 };
 
 /* Immutable once read; shared by every config parsed from it (a SET re-parses it without re-reading files). */
 struct config_source {
 	atomic_int refcount;
-	char *text;                     /* the expanded lines, each ending in '\n' */
+	char *text; /* the expanded lines, each ending in '\n' */
 	size_t len;
 	int nlines;
-	struct config_origin *origin;   /* origin[i] is where expanded line i + 1 came from */
+	struct config_origin *origin; /* origin[i] is where expanded line i + 1 came from */
 	int nfiles;
-	char **files;                   /* files[0] is the main file; the rest as their %include named them */
+	char **files; /* files[0] is the main file; the rest as their %include named them */
 };
 
 /* Read path and every file it includes; NULL with "file:line: %include: problem" (or the main file's error). */

@@ -32,7 +32,10 @@
 
 static const struct conn_ops client_ops;
 
-int client_pool_mode(const struct client *cl) { return cl->pool ? cl->pool->pool_mode : POOL_SESSION; }
+int client_pool_mode(const struct client *cl)
+{
+	return cl->pool ? cl->pool->pool_mode : POOL_SESSION;
+}
 
 static void client_destroy(struct conn *c)
 {
@@ -49,7 +52,7 @@ static void client_destroy(struct conn *c)
 	free(cl);
 }
 
-#define CONSOLE_EXTRA 16          /* console logins allowed past max_client_conn */
+#define CONSOLE_EXTRA 16 /* console logins allowed past max_client_conn */
 #define LOGIN_DROP_WARN_USEC 10000000
 
 /* This worker's share of max_pending_logins: the kernel spreads connections over the workers' listeners. */
@@ -71,8 +74,10 @@ static void make_room_for_login(struct worker *w)
 	}
 	if (w->n_logins_dropped != before && w->now - w->logins_warned > LOGIN_DROP_WARN_USEC) {
 		w->logins_warned = w->now;
-		log_warn(NULL, "max_pending_logins = %d reached: closed the oldest connections that had not logged in "
-		         "(%llu so far in this worker)", w->cfg->max_pending_logins, (unsigned long long)w->n_logins_dropped);
+		log_warn(NULL,
+		         "max_pending_logins = %d reached: closed the oldest connections that had not logged in "
+		         "(%llu so far in this worker)",
+		         w->cfg->max_pending_logins, (unsigned long long)w->n_logins_dropped);
 	}
 }
 
@@ -154,7 +159,7 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 	}
 	cl->state = CL_CLOSED;
 	if (w->last_cls_client == cl)
-		w->last_cls_client = NULL;   /* its memory may be reused by another client */
+		w->last_cls_client = NULL; /* its memory may be reused by another client */
 	list_del(&cl->all_node);
 	w->n_clients--;
 	login_over(cl);
@@ -183,7 +188,10 @@ static void client_bad_input(struct conn *c, const char *why, const uint8_t *exc
 	client_close(CL(c), "08P01", msg);
 }
 
-static void client_eof(struct conn *c, const char *why) { client_close(CL(c), NULL, NULL); }
+static void client_eof(struct conn *c, const char *why)
+{
+	client_close(CL(c), NULL, NULL);
+}
 
 /* GUC-like names only: they end up in SET statements. */
 static bool valid_param_name(const char *s)
@@ -202,7 +210,7 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	const struct config *cfg = cl->c.w->cfg;
 	if (list_contains(cfg->ignore_startup_parameters, name, true))
 		return 0;
-	int own = ryw_client_set(cl, name, value);   /* pgrouter.consistency_key and pgrouter.min_lsn */
+	int own = ryw_client_set(cl, name, value); /* pgrouter.consistency_key and pgrouter.min_lsn */
 	if (own != 0)
 		return own < 0 ? (*why = "invalid value", -1) : 0;
 	const char *canon = param_canonical(name);
@@ -217,13 +225,15 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	if (canon)
 		return params_set(&cl->params, canon, value) < 0 ? (*why = "out of memory", -1) : 0;
 	char v[1026];
-	snprintf(v, sizeof v, "%c%s", PARAM_GUC, value);   /* read as the startup packet reads it */
-	return params_set(&cl->startup, name, v) < 0 || params_set(&cl->params, name, v) < 0 ? (*why = "out of memory", -1) : 0;
+	snprintf(v, sizeof v, "%c%s", PARAM_GUC, value); /* read as the startup packet reads it */
+	return params_set(&cl->startup, name, v) < 0 || params_set(&cl->params, name, v) < 0
+	        ? (*why = "out of memory", -1)
+	        : 0;
 }
 
 struct option_ctx {
 	struct client *cl;
-	const char *why;   /* why take_setting refused one */
+	const char *why; /* why take_setting refused one */
 };
 
 /* One "-c name=value" of the options parameter: a session setting like any other startup parameter. */
@@ -242,7 +252,7 @@ static int take_options(struct client *cl, const char *opts, const char **why)
 	if (proto_parse_options(opts, take_option, &o, why) == 0)
 		return 0;
 	if (o.why)
-		*why = o.why;   /* a setting in it was refused */
+		*why = o.why; /* a setting in it was refused */
 	return -1;
 }
 
@@ -327,7 +337,8 @@ static struct pool *login_pool(struct client *cl)
 		return NULL;
 	}
 	if (pause_is_disabled(cl->dbname)) {
-		snprintf(msg, sizeof msg, "database \"%s\" is not currently accepting connections (DISABLE)", cl->dbname);
+		snprintf(msg, sizeof msg, "database \"%s\" is not currently accepting connections (DISABLE)",
+		         cl->dbname);
 		client_close(cl, "55000", msg);
 		return NULL;
 	}
@@ -343,7 +354,7 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 	cl->pool = login_pool(cl);
 	if (!cl->pool) {
 		if (looked_up)
-			free(looked_up->secret);   /* only a pool's server logins use it */
+			free(looked_up->secret); /* only a pool's server logins use it */
 		return;
 	}
 	if (looked_up)
@@ -358,7 +369,7 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 		pthread_mutex_unlock(&sh->lock);
 	}
 	if (scram_client_key)
-		monitor_client_key(cl->user, scram_client_key);   /* a SCRAM-only monitor user may log in with it */
+		monitor_client_key(cl->user, scram_client_key); /* a SCRAM-only monitor user may log in with it */
 	if (w->cfg->log_connections) {
 		char peer[64];
 		net_peer_name(cl->c.fd, peer, sizeof peer);
@@ -443,7 +454,7 @@ static enum act client_encryption_request(struct client *cl, bool ssl)
 		client_close(cl, NULL, NULL);
 		return ACT_CLOSED;
 	}
-	return ACT_PAUSE;   /* nothing more is read in plaintext; the handshake resumes us */
+	return ACT_PAUSE; /* nothing more is read in plaintext; the handshake resumes us */
 }
 
 /* Handshake over: continue with the startup packet inside TLS, or drop the client. */
@@ -502,7 +513,7 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 {
 	struct server *sv = cl->server;
 	if (sv->retry_swallow)
-		return ACT_PAUSE;   /* a refused statement is about to be re-run elsewhere: keep the order */
+		return ACT_PAUSE; /* a refused statement is about to be re-run elsewhere: keep the order */
 	if (!body && prepared_wants_full(cl, type, len))
 		return ACT_NEED_FULL;
 	if (!sv->unsynced && memchr("PBDECH", type, 6))
@@ -542,35 +553,39 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		cl->c.w->n_queries++;
 		cl->pool->n_queries++;
 		if (type == 'Q' && sv->ryw.plan) {
-			sv->ryw.plan = false;   /* a write unit ends here: its commit LSN query rides along */
+			sv->ryw.plan = false; /* a write unit ends here: its commit LSN query rides along */
 			return (enum act)ryw_send_with_query(cl, sv, pa, len, body);
 		}
 		return pa;
 	case 'S': {
-		bool ride = ryw_sync_ends_unit(sv);   /* before this Sync counts as owed */
+		bool ride = ryw_sync_ends_unit(sv); /* before this Sync counts as owed */
 		sv->expect_z++;
 		session_unit_sent(&sv->sj);
 		sv->unsynced = false;
 		sv->ryw.xvalid = false;
 		return ride ? (enum act)ryw_send_with_query(cl, sv, pa, len, body) : pa;
 	}
-	case 'P': case 'B': case 'D': case 'E': case 'C': case 'H':
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'E':
+	case 'C':
+	case 'H':
 		sv->unsynced = true;
 		if (type == 'E') {
 			cl->c.w->n_queries++;
 			cl->pool->n_queries++;
 		}
 		return pa;
-	case 'd': case 'c': case 'f':
-		return pa;
+	case 'd':
+	case 'c':
+	case 'f': return pa;
 	case 'X':
 		if (cl->c.pending)
 			return ACT_FLUSH_FIRST;
 		client_close(cl, NULL, NULL);
 		return ACT_CLOSED;
-	default:
-		client_bad_input(&cl->c, "unexpected message type", &type, 1);
-		return ACT_CLOSED;
+	default: client_bad_input(&cl->c, "unexpected message type", &type, 1); return ACT_CLOSED;
 	}
 }
 
@@ -578,16 +593,20 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	switch (type) {
-	case 'X':
-		client_close(cl, NULL, NULL);
-		return ACT_CLOSED;
-	case 'd': case 'c': case 'f':
-		return ACT_SKIP;   /* PostgreSQL ignores COPY messages outside COPY, and so do we */
-	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': case 'S': case 'F':
-		break;
-	default:
-		client_bad_input(&cl->c, "unexpected message type", &type, 1);
-		return ACT_CLOSED;
+	case 'X': client_close(cl, NULL, NULL); return ACT_CLOSED;
+	case 'd':
+	case 'c':
+	case 'f': return ACT_SKIP; /* PostgreSQL ignores COPY messages outside COPY, and so do we */
+	case 'Q':
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'E':
+	case 'C':
+	case 'H':
+	case 'S':
+	case 'F': break;
+	default: client_bad_input(&cl->c, "unexpected message type", &type, 1); return ACT_CLOSED;
 	}
 	/* A parked read was accepted, and a connection accepted before the listeners closed gets its transaction. */
 	if (atomic_load(&g_shared.shutdown) && !ryw_resuming(cl) && !client_shutdown_spares(cl)) {
@@ -595,19 +614,14 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 		return ACT_CLOSED;
 	}
 	if (pause_park(cl))
-		return ACT_PAUSE;   /* its database is paused: RESUME lets this message through */
+		return ACT_PAUSE; /* its database is paused: RESUME lets this message through */
 	int node = 0;
 	switch (clientroute_start(cl, type, len, body, &node)) {
-	case RS_NEED_FULL:
-		return ACT_NEED_FULL;
-	case RS_DONE:
-		return ACT_CONSUMED;
-	case RS_CLOSED:
-		return ACT_CLOSED;
-	case RS_WAIT:
-		return ACT_PAUSE;   /* parked: ryw_unpark() dispatches it again */
-	case RS_GO:
-		break;
+	case RS_NEED_FULL: return ACT_NEED_FULL;
+	case RS_DONE: return ACT_CONSUMED;
+	case RS_CLOSED: return ACT_CLOSED;
+	case RS_WAIT: return ACT_PAUSE; /* parked: ryw_unpark() dispatches it again */
+	case RS_GO: break;
 	}
 	pool_acquire(cl, node);
 	/* A failed replica may have rerouted and linked the client inside pool_acquire: trust the state. */
@@ -638,7 +652,7 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 	switch (cl->state) {
 	case CL_LINKED:
 		if (cl->probing)
-			return ACT_PAUSE;   /* nothing is due from a client before its login has ended */
+			return ACT_PAUSE; /* nothing is due from a client before its login has ended */
 		return linked_msg(cl, type, len, body);
 	case CL_IDLE:
 		if (cl->is_console)
@@ -646,8 +660,7 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 		return idle_client_msg(cl, type, len, body);
 	case CL_LOGIN_WAIT:
 	case CL_WAITING:
-	case CL_RYW_WAIT:
-		return ACT_PAUSE;
+	case CL_RYW_WAIT: return ACT_PAUSE;
 	case CL_AUTH:
 		if (type == 'X') {
 			client_close(cl, NULL, NULL);
@@ -661,8 +674,7 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 			return ACT_NEED_FULL;
 		return clientauth_msg(cl, body, len - 4);
 	case CL_STARTUP:
-	case CL_CLOSED:
-		return ACT_CLOSED;
+	case CL_CLOSED: return ACT_CLOSED;
 	default:
 		log_error(c->prefix, "BUG: client in unknown state %d", (int)cl->state);
 		client_close(cl, "XX000", "internal error");
@@ -691,7 +703,7 @@ bool client_shutdown_spares(const struct client *cl)
 	/* Bounded like a login: a connection that never sends a query cannot hold the shutdown forever. */
 	int64_t limit = cl->c.w->cfg->client_login_timeout;
 	return atomic_load(&g_shared.shutdown) == 1 && !cl->served && !cl->is_console &&
-	       (limit == 0 || cl->c.w->now - cl->connect_time < limit);
+	        (limit == 0 || cl->c.w->now - cl->connect_time < limit);
 }
 
 void client_link(struct client *cl, struct server *sv)
@@ -713,7 +725,8 @@ void client_link(struct client *cl, struct server *sv)
 void client_cancel_request(struct worker *w, uint32_t pid, uint32_t key)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
+	list_for_each_safe(it, tmp, &w->clients)
+	{
 		struct client *cl = list_entry(it, struct client, all_node);
 		if (cl->cancel_pid != pid)
 			continue;
@@ -726,7 +739,10 @@ void client_cancel_request(struct worker *w, uint32_t pid, uint32_t key)
 	}
 }
 
-static void client_noop_last(struct conn *c) { (void)c; }
+static void client_noop_last(struct conn *c)
+{
+	(void)c;
+}
 
 static const struct conn_ops client_ops = {
 	.on_msg = client_on_msg,

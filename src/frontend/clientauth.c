@@ -31,11 +31,11 @@
 
 /* Exchange state, allocated for the few round trips of a login only. */
 struct client_auth {
-	struct config *cfg;                    /* keeps the secrets alive across a reload */
+	struct config *cfg; /* keeps the secrets alive across a reload */
 	enum hba_method method;
-	bool looking_up;                       /* waiting for auth_query's answer */
-	struct authfile_entry looked_up;       /* the secret auth_query returned (owned) */
-	const struct authfile_entry *entry;    /* NULL: unknown user (the exchange still runs, then fails) */
+	bool looking_up; /* waiting for auth_query's answer */
+	struct authfile_entry looked_up; /* the secret auth_query returned (owned) */
+	const struct authfile_entry *entry; /* NULL: unknown user (the exchange still runs, then fails) */
 	uint8_t salt[MD5PW_SALT_LEN];
 	int step;
 	struct scram_server scram;
@@ -77,13 +77,13 @@ static enum act auth_ok(struct client *cl)
 	struct client_auth *a = cl->auth;
 	uint8_t key[SCRAM_KEY_LEN];
 	bool have_key = a && a->method == HBA_METHOD_SCRAM && a->entry && a->entry->kind == AUTH_SECRET_SCRAM &&
-	                scram_server_client_key(&a->scram, key) == 0;
+	        scram_server_client_key(&a->scram, key) == 0;
 	/* A secret from auth_query is what the server itself stores: keep it for logins toward it. */
 	struct authfile_entry looked;
 	bool from_query = a && a->entry == &a->looked_up;
 	if (from_query) {
 		looked = a->looked_up;
-		a->looked_up.secret = NULL;   /* ownership moves to client_login's pool */
+		a->looked_up.secret = NULL; /* ownership moves to client_login's pool */
 	}
 	clientauth_free(cl);
 	cl->state = CL_AUTH;
@@ -98,16 +98,11 @@ static enum hba_method pick_method(struct client *cl, const struct config *cfg, 
 	*hba_line = 0;
 	switch (cfg->auth_type) {
 	case AUTH_TRUST:
-	case AUTH_ANY:
-		return HBA_METHOD_TRUST;
-	case AUTH_PLAIN:
-		return HBA_METHOD_PASSWORD;
-	case AUTH_MD5:
-		return HBA_METHOD_MD5;
-	case AUTH_SCRAM:
-		return HBA_METHOD_SCRAM;
-	case AUTH_CERT:
-		return HBA_METHOD_CERT;
+	case AUTH_ANY: return HBA_METHOD_TRUST;
+	case AUTH_PLAIN: return HBA_METHOD_PASSWORD;
+	case AUTH_MD5: return HBA_METHOD_MD5;
+	case AUTH_SCRAM: return HBA_METHOD_SCRAM;
+	case AUTH_CERT: return HBA_METHOD_CERT;
 	case AUTH_HBA: {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
@@ -118,8 +113,7 @@ static enum hba_method pick_method(struct client *cl, const struct config *cfg, 
 		*hba_line = r.line;
 		return r.method;
 	}
-	default:
-		return HBA_METHOD_REJECT;
+	default: return HBA_METHOD_REJECT;
 	}
 }
 
@@ -224,8 +218,8 @@ void clientauth_start(struct client *cl)
 	if (m == HBA_METHOD_REJECT) {
 		char user[80], msg[300];
 		log_sanitize(user, sizeof user, cl->user, strlen(cl->user));
-		snprintf(msg, sizeof msg, "no pg_hba.conf entry allows user \"%s\", database \"%s\"%s", user, cl->dbname,
-		         cl->c.tls ? ", SSL encryption" : ", no encryption");
+		snprintf(msg, sizeof msg, "no pg_hba.conf entry allows user \"%s\", database \"%s\"%s", user,
+		         cl->dbname, cl->c.tls ? ", SSL encryption" : ", no encryption");
 		log_warn(cl->c.prefix, "rejected by auth_hba_file (line %d): user=%s db=%s", line, user, cl->dbname);
 		metrics_auth_failure(w);
 		client_close(cl, "28000", msg);
@@ -263,14 +257,12 @@ static void begin_exchange(struct client *cl, struct client_auth *a)
 	if (m == HBA_METHOD_MD5 && a->entry && a->entry->kind == AUTH_SECRET_SCRAM)
 		m = HBA_METHOD_SCRAM;
 	const struct dbconf *db = config_find_db(a->cfg, cl->dbname);
-	bool query_users = (a->cfg->auth_user && *a->cfg->auth_user) || (db && db->auth_user);   /* PG 15 stores SCRAM */
+	bool query_users = (a->cfg->auth_user && *a->cfg->auth_user) || (db && db->auth_user); /* PG 15 stores SCRAM */
 	if (m == HBA_METHOD_MD5 && !a->entry && (a->cfg->authfile_mostly_scram || !a->cfg->authfile || query_users))
 		m = HBA_METHOD_SCRAM;
 	a->method = m;
 	switch (m) {
-	case HBA_METHOD_PASSWORD:
-		send_request(cl, AUTH_REQ_PASSWORD, NULL, 0);
-		return;
+	case HBA_METHOD_PASSWORD: send_request(cl, AUTH_REQ_PASSWORD, NULL, 0); return;
 	case HBA_METHOD_MD5:
 		if (RAND_bytes(a->salt, sizeof a->salt) != 1) {
 			auth_fail(cl, "no randomness");
@@ -282,19 +274,16 @@ static void begin_exchange(struct client *cl, struct client_auth *a)
 		if (start_scram(cl, a) < 0)
 			auth_fail(cl, "cannot start SCRAM");
 		return;
-	case HBA_METHOD_CERT:
-		clientauth_cert(cl);
-		return;
-	default:
-		auth_fail(cl, "unsupported method");
-		return;
+	case HBA_METHOD_CERT: clientauth_cert(cl); return;
+	default: auth_fail(cl, "unsupported method"); return;
 	}
 }
 
 void clientauth_lookup_done(struct worker *w, uint32_t pid, uint32_t key, const char *secret, bool failed)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->clients) {
+	list_for_each_safe(it, tmp, &w->clients)
+	{
 		struct client *cl = list_entry(it, struct client, all_node);
 		if (cl->cancel_pid != pid || cl->cancel_key != key)
 			continue;
@@ -382,9 +371,7 @@ enum act clientauth_msg(struct client *cl, const uint8_t *body, uint32_t n)
 		if (!e || md5pw_verify(cl->user, e->secret, e->secret_len, a->salt, pw, pl) < 0)
 			return auth_fail(cl, e ? "wrong password" : "unknown user");
 		return auth_ok(cl);
-	case HBA_METHOD_SCRAM:
-		return a->step == 0 ? scram_initial(cl, body, n) : scram_final(cl, body, n);
-	default:
-		return auth_fail(cl, "unexpected password message");
+	case HBA_METHOD_SCRAM: return a->step == 0 ? scram_initial(cl, body, n) : scram_final(cl, body, n);
+	default: return auth_fail(cl, "unexpected password message");
 	}
 }

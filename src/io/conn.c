@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DRIVE_ROUNDS 32   /* reads per callback before yielding to other connections */
+#define DRIVE_ROUNDS 32 /* reads per callback before yielding to other connections */
 
 enum pump { PUMP_MORE, PUMP_BLOCKED, PUMP_CLOSED };
 
@@ -84,13 +84,16 @@ static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
 
 int conn_start(struct conn *c)
 {
-	if (event_assign(&c->ev, c->w->base, c->fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
-	                 conn_event_cb, c) < 0)
+	if (event_assign(&c->ev, c->w->base, c->fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, conn_event_cb,
+	                 c) < 0)
 		return -1;
 	return event_add(&c->ev, NULL);
 }
 
-bool conn_can_inject(const struct conn *c) { return !(c->peer && c->peer->pending); }
+bool conn_can_inject(const struct conn *c)
+{
+	return !(c->peer && c->peer->pending);
+}
 
 void conn_link(struct conn *a, struct conn *b)
 {
@@ -307,8 +310,9 @@ static enum pump pump(struct conn *c)
 			if (fs == FRAME_NEED_MORE)
 				break;
 			if (fs != FRAME_OK) {
-				c->ops->on_bad_input(c, fs == FRAME_BAD_TYPE ? "invalid message type" : "invalid message length",
-				                     p, avail < 16 ? avail : 16);
+				c->ops->on_bad_input(
+				        c, fs == FRAME_BAD_TYPE ? "invalid message type" : "invalid message length", p,
+				        avail < 16 ? avail : 16);
 				return PUMP_CLOSED;
 			}
 			const uint8_t *body = avail - PROTO_HDR >= len - 4 ? p + PROTO_HDR : NULL;
@@ -346,8 +350,7 @@ static enum pump pump(struct conn *c)
 			if (c->pending && flush_pending(c) < 0)
 				return PUMP_CLOSED;
 			return PUMP_BLOCKED;
-		case ACT_CLOSED:
-			return PUMP_CLOSED;
+		case ACT_CLOSED: return PUMP_CLOSED;
 		}
 	}
 	if (c->closing)
@@ -375,7 +378,7 @@ static int read_some(struct conn *c)
 	struct iobuf *b = c->in;
 	if (b->wpos == b->cap) {
 		if (b->rpos == 0)
-			return 0;   /* full of undecided bytes: the pump asked for room already */
+			return 0; /* full of undecided bytes: the pump asked for room already */
 		iobuf_compact(b);
 	}
 	uint32_t space = b->cap - b->wpos;
@@ -442,7 +445,7 @@ void conn_drive(struct conn *c)
 		if (n < 0)
 			c->eof = true;
 		else if (n == 0 && c->want_read)
-			break;   /* buffer full of undecided bytes: cannot happen unless out of memory */
+			break; /* buffer full of undecided bytes: cannot happen unless out of memory */
 	}
 	c->in_drive = false;
 	if (!c->closing)
@@ -493,7 +496,7 @@ static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		c->ops->on_tls_done(c, r < 0 ? err : NULL);
 		if (c->closing || r < 0)
 			return;
-		what |= EV_READ | EV_WRITE;   /* data may have arrived with the last handshake record */
+		what |= EV_READ | EV_WRITE; /* data may have arrived with the last handshake record */
 	}
 	if (what & EV_WRITE)
 		conn_on_writable(c);

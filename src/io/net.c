@@ -184,7 +184,7 @@ int net_unix_path(const char *dir, int port, char *out, size_t n)
 
 void net_unlink_unix(const char *dir, int port)
 {
-	char path[sizeof ((struct sockaddr_un *)0)->sun_path];
+	char path[sizeof((struct sockaddr_un *)0)->sun_path];
 	if (*dir && net_unix_path(dir, port, path, sizeof path) == 0)
 		(void)unlink(path);
 }
@@ -226,7 +226,8 @@ int net_connect(const char *host, int port, int *err)
 	if (host[0] == '/') {
 		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
 		un->sun_family = AF_UNIX;
-		if ((size_t)snprintf(un->sun_path, sizeof un->sun_path, "%s/.s.PGSQL.%d", host, port) >= sizeof un->sun_path) {
+		if ((size_t)snprintf(un->sun_path, sizeof un->sun_path, "%s/.s.PGSQL.%d", host, port) >=
+		    sizeof un->sun_path) {
 			*err = ENAMETOOLONG;
 			return -1;
 		}

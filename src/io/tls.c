@@ -61,8 +61,8 @@ static SSL_CTX *make_ctx(bool server, const char *cert, const char *key, const c
 		ssl_err(err, errlen, "SSL_CTX_new", NULL);
 		return NULL;
 	}
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-	                      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_mode(
+	        ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	if (set_protocols(ctx, protos, err, errlen) < 0)
 		goto fail;
@@ -99,7 +99,8 @@ int tls_build_contexts(struct config *cfg, char *err, size_t errlen)
 {
 	if (cfg->client_tls_sslmode != TLS_DISABLE) {
 		if (!*cfg->client_tls_cert_file || !*cfg->client_tls_key_file) {
-			snprintf(err, errlen, "client_tls_sslmode = %s needs client_tls_cert_file and client_tls_key_file",
+			snprintf(err, errlen,
+			         "client_tls_sslmode = %s needs client_tls_cert_file and client_tls_key_file",
 			         cfg->client_tls_sslmode == TLS_ALLOW ? "allow" : "prefer/require/verify-*");
 			return -1;
 		}
@@ -108,9 +109,9 @@ int tls_build_contexts(struct config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "client_tls_sslmode = verify-ca/verify-full needs client_tls_ca_file");
 			return -1;
 		}
-		cfg->client_tls_ctx = make_ctx(true, cfg->client_tls_cert_file, cfg->client_tls_key_file,
-		                               cfg->client_tls_ca_file, cfg->client_tls_protocols,
-		                               cfg->client_tls_ciphers, verify, err, errlen);
+		cfg->client_tls_ctx =
+		        make_ctx(true, cfg->client_tls_cert_file, cfg->client_tls_key_file, cfg->client_tls_ca_file,
+		                 cfg->client_tls_protocols, cfg->client_tls_ciphers, verify, err, errlen);
 		if (!cfg->client_tls_ctx)
 			return -1;
 	}
@@ -120,9 +121,9 @@ int tls_build_contexts(struct config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "server_tls_sslmode = verify-ca/verify-full needs server_tls_ca_file");
 			return -1;
 		}
-		cfg->server_tls_ctx = make_ctx(false, cfg->server_tls_cert_file, cfg->server_tls_key_file,
-		                               cfg->server_tls_ca_file, cfg->server_tls_protocols,
-		                               cfg->server_tls_ciphers, verify, err, errlen);
+		cfg->server_tls_ctx =
+		        make_ctx(false, cfg->server_tls_cert_file, cfg->server_tls_key_file, cfg->server_tls_ca_file,
+		                 cfg->server_tls_protocols, cfg->server_tls_ciphers, verify, err, errlen);
 		if (!cfg->server_tls_ctx)
 			return -1;
 	}
@@ -181,7 +182,7 @@ int tls_read(struct conn *c, void *buf, size_t n)
 	ERR_clear_error();
 	int r = SSL_read(c->tls, buf, (int)(n > 1u << 30 ? 1u << 30 : n));
 	if (r > 0)
-		return r;   /* with TLS only WANT_READ proves the socket is drained: keep want_read */
+		return r; /* with TLS only WANT_READ proves the socket is drained: keep want_read */
 	int e = SSL_get_error(c->tls, r);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 		c->want_read = false;

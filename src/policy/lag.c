@@ -24,7 +24,7 @@ void lag_hist_add(struct lsn_hist *h, int64_t t, uint64_t lsn)
 			return;
 		}
 		if (lsn < last->lsn || t < last->last_seen)
-			lag_hist_reset(h);   /* another WAL history (or a clock we cannot order): start over */
+			lag_hist_reset(h); /* another WAL history (or a clock we cannot order): start over */
 	}
 	if (h->n == LSN_HIST) {
 		h->head = (h->head + 1) % LSN_HIST;
@@ -76,7 +76,7 @@ int64_t lag_behind_since(const struct lsn_hist *h, uint64_t replay, int64_t t)
 	}
 	const struct lsn_sample *b = at(h, first);
 	if (first == 0)
-		return b->first_seen;   /* older than the history: at least this old */
+		return b->first_seen; /* older than the history: at least this old */
 	/* Between the last poll that saw the primary at or before replay and the first that saw it beyond,
 	   WAL grows roughly evenly: place the crossing proportionally. */
 	const struct lsn_sample *a = at(h, first - 1);
@@ -95,8 +95,8 @@ double lag_seconds(int64_t since, int64_t now)
 	return (double)(now - since) / 1e6;
 }
 
-bool lag_rotation_update(struct rotation *r, int64_t lag_us, int64_t lag_bytes, int64_t limit_us,
-                         int64_t limit_bytes, int checks)
+bool lag_rotation_update(struct rotation *r, int64_t lag_us, int64_t lag_bytes, int64_t limit_us, int64_t limit_bytes,
+                         int checks)
 {
 	bool over = (limit_us > 0 && lag_us > limit_us) || (limit_bytes > 0 && lag_bytes > limit_bytes);
 	bool well_under = (limit_us <= 0 || lag_us < limit_us / 2) && (limit_bytes <= 0 || lag_bytes < limit_bytes / 2);

@@ -5,18 +5,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LSN_HIST 4096   /* distinct primary LSNs remembered (at 250 ms polls with steady writes: 17 minutes) */
+#define LSN_HIST 4096 /* distinct primary LSNs remembered (at 250 ms polls with steady writes: 17 minutes) */
 
 /* One primary LSN and the span of polls that saw it. */
 struct lsn_sample {
 	uint64_t lsn;
-	int64_t first_seen, last_seen;   /* monotonic µs */
+	int64_t first_seen, last_seen; /* monotonic µs */
 };
 
 /* Ring of the primary's LSNs in poll order; LSNs never decrease within one history. */
 struct lsn_hist {
 	struct lsn_sample s[LSN_HIST];
-	int head;                        /* index of the oldest sample */
+	int head; /* index of the oldest sample */
 	int n;
 };
 
@@ -41,11 +41,11 @@ double lag_seconds(int64_t since, int64_t now);
    consecutive samples under half of it. */
 struct rotation {
 	bool out;
-	int good;                        /* consecutive samples under half the limit while out */
+	int good; /* consecutive samples under half the limit while out */
 };
 
 /* Feed one sample (lag in µs, bytes); limits ≤ 0 are not checked. Returns true when the state changed. */
-bool lag_rotation_update(struct rotation *r, int64_t lag_us, int64_t lag_bytes, int64_t limit_us,
-                         int64_t limit_bytes, int checks);
+bool lag_rotation_update(struct rotation *r, int64_t lag_us, int64_t lag_bytes, int64_t limit_us, int64_t limit_bytes,
+                         int checks);
 
 #endif

@@ -121,4 +121,7 @@ const char *route_reason_str(const struct route_out *r, char *buf, size_t n)
 	return buf;
 }
 
-bool route_is_lone_begin(const struct cls_result *c) { return lone_begin(c); }
+bool route_is_lone_begin(const struct cls_result *c)
+{
+	return lone_begin(c);
+}

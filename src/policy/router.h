@@ -17,21 +17,21 @@ enum route_pref { PREF_AUTO = 0, PREF_PRIMARY, PREF_REPLICA };
 
 /* Everything the decision depends on; no I/O, no pointers into connections. */
 struct route_in {
-	const struct cls_result *cls;   /* NULL when the unit has no statement text (e.g. Bind of a named statement) */
-	enum route_pref session_pref;   /* SET pgrouter.target */
-	enum route_pref entry_pref;     /* the database entry's target= (read-only alias) */
-	enum route_pref rule_pref;      /* the first matching [routes] rule's target */
-	const char *rule_name;          /* that rule's name, or NULL */
-	bool pinned;                    /* session state lives on its primary connection */
-	bool default_read_only;         /* SET default_transaction_read_only = on */
+	const struct cls_result *cls; /* NULL when the unit has no statement text (e.g. Bind of a named statement) */
+	enum route_pref session_pref; /* SET pgrouter.target */
+	enum route_pref entry_pref; /* the database entry's target= (read-only alias) */
+	enum route_pref rule_pref; /* the first matching [routes] rule's target */
+	const char *rule_name; /* that rule's name, or NULL */
+	bool pinned; /* session state lives on its primary connection */
+	bool default_read_only; /* SET default_transaction_read_only = on */
 	bool have_replicas;
 };
 
 struct route_out {
 	enum route_target target;
-	const char *reason;             /* static: "read", "hint", "session-target", "pinned", … */
+	const char *reason; /* static: "read", "hint", "session-target", "pinned", … */
 	char detail[64];
-	int64_t max_lag_ms;             /* from a hint, else -1 */
+	int64_t max_lag_ms; /* from a hint, else -1 */
 };
 
 /* Decide primary or replica for one unit of work. */

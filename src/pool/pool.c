@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BACKOFF_MIN 100000     /* first retry after a failed connect: 100 ms */
-#define HANDOFF_USEC 20000     /* imbalance between workers' queues that moves a server slot */
+#define BACKOFF_MIN 100000 /* first retry after a failed connect: 100 ms */
+#define HANDOFF_USEC 20000 /* imbalance between workers' queues that moves a server slot */
 
 static void publish_oldest(struct pool *p, int node);
 
@@ -25,7 +25,8 @@ struct pool_shared *pool_shared_get(const char *dbname, const char *user)
 	struct pool_shared *ps = NULL;
 	struct list *it, *tmp;
 	pthread_mutex_lock(&g_shared.pools_lock);
-	list_for_each_safe(it, tmp, &g_shared.pools) {
+	list_for_each_safe(it, tmp, &g_shared.pools)
+	{
 		struct pool_shared *e = list_entry(it, struct pool_shared, node);
 		if (strcmp(e->dbname, dbname) == 0 && strcmp(e->user, user) == 0) {
 			ps = e;
@@ -54,7 +55,7 @@ static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struc
 	const char *sdb = db->dbname ? db->dbname : p->dbname;
 	const char *suser = db->user ? db->user : p->user;
 	bool changed = !p->server_db || strcmp(p->server_db, sdb) != 0 || strcmp(p->server_user, suser) != 0 ||
-	               p->nnodes != db->nnodes;
+	        p->nnodes != db->nnodes;
 	for (int i = 0; !changed && i < db->nnodes; i++)
 		changed = strcmp(p->host[i], db->nodes[i].host) != 0 || p->port[i] != db->nodes[i].port;
 	if ((p->password || db->password) && (!p->password || !db->password || strcmp(p->password, db->password)))
@@ -71,7 +72,7 @@ static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struc
 	p->pool_mode = db->pool_mode >= 0 ? db->pool_mode : cfg->pool_mode;
 	p->target = db->target;
 	for (int i = 0; i < MAX_NODES; i++) {
-		p->met[i] = NULL;   /* the node at i may be another one now */
+		p->met[i] = NULL; /* the node at i may be another one now */
 		if (i < db->nnodes && (!p->host[i] || strcmp(p->host[i], db->nodes[i].host))) {
 			free(p->host[i]);
 			p->host[i] = strdup(db->nodes[i].host);
@@ -83,7 +84,7 @@ static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struc
 	}
 	p->nnodes = db->nnodes;
 	if (changed) {
-		p->primary = 0;    /* the monitor's next snapshot says again where writes go */
+		p->primary = 0; /* the monitor's next snapshot says again where writes go */
 		p->snap_gen = 0;
 	}
 	params_clear(&p->startup_extra);
@@ -101,7 +102,8 @@ static bool pool_apply_conf(struct pool *p, const struct dbconf *db, const struc
 struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbname, const char *user)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		if (!p->gone && strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0)
 			return p;
@@ -111,7 +113,7 @@ struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbn
 		return NULL;
 	p->w = w;
 	for (int i = 0; i < MAX_NODES; i++)
-		p->mon[i] = -1;   /* unknown until the first snapshot is applied */
+		p->mon[i] = -1; /* unknown until the first snapshot is applied */
 	p->dbname = strdup(dbname);
 	p->user = strdup(user);
 	list_init(&p->login_wait);
@@ -138,7 +140,8 @@ void pool_mark_dirty(struct node_pool *np)
 	struct list *lists[] = { &np->idle, &np->used, &np->pending };
 	for (int i = 0; i < 3; i++) {
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, lists[i]) {
+		list_for_each_safe(it, tmp, lists[i])
+		{
 			struct server *sv = list_entry(it, struct server, pool_node);
 			sv->dirty = true;
 			if (sv->state == SV_IDLE)
@@ -150,7 +153,8 @@ void pool_mark_dirty(struct node_pool *np)
 void pool_reconfigure(struct worker *w)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		const struct dbconf *db = config_find_db(w->cfg, p->dbname);
 		if (!db) {
@@ -271,13 +275,15 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	else
 		snprintf(text, sizeof text, "pgrouter cannot connect to server: %s", msg);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->login_wait) {
+	list_for_each_safe(it, tmp, &p->login_wait)
+	{
 		struct client *cl = list_entry(it, struct client, wait_node);
 		client_close(cl, sqlstate, text);
 	}
 	/* A server that refuses the login (wrong database, auth) fails queued queries too. */
 	if (server_said) {
-		list_for_each_safe(it, tmp, &np->waiting) {
+		list_for_each_safe(it, tmp, &np->waiting)
+		{
 			struct client *cl = list_entry(it, struct client, wait_node);
 			client_close(cl, sqlstate, text);
 		}
@@ -289,7 +295,7 @@ bool pool_node_behind(struct pool *p, int node)
 	const struct mon_snapshot *s = monitor_snapshot();
 	if (s && s->gen != p->snap_gen)
 		pool_sync(p);
-	return !s || p->mon[node] < 0 || s->node[p->mon[node]].lag_bytes != 0;   /* unknown counts as behind */
+	return !s || p->mon[node] < 0 || s->node[p->mon[node]].lag_bytes != 0; /* unknown counts as behind */
 }
 
 int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude, uint64_t min_lsn)
@@ -304,7 +310,8 @@ int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude
 		if (weight <= 0 || w->now < p->nodes[node].retry_after || (exclude & (1u << node)))
 			continue;
 		/* Replicas need the monitor's word that they are up, replicas, and recent enough. */
-		if (s && node != p->primary && (p->mon[node] < 0 || !monitor_readable(s, p->mon[node], cls, max_lag, w->now)))
+		if (s && node != p->primary &&
+		    (p->mon[node] < 0 || !monitor_readable(s, p->mon[node], cls, max_lag, w->now)))
 			continue;
 		/* Without a snapshot nothing vouches for a replica's replay LSN. */
 		if (min_lsn && node != p->primary && (!s || s->node[p->mon[node]].replay_lsn < min_lsn))
@@ -321,7 +328,8 @@ int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude
 		int node = cand[(start + (uint32_t)k) % (uint32_t)nc];
 		int weight = node == p->primary ? w->cfg->primary_read_weight : p->weight[node];
 		const struct node_pool *np = &p->nodes[node];
-		uint64_t load = (uint64_t)(np->n_used + np->n_waiting + np->n_pending + 1) * 1000000u / (uint64_t)weight;
+		uint64_t load =
+		        (uint64_t)(np->n_used + np->n_waiting + np->n_pending + 1) * 1000000u / (uint64_t)weight;
 		if (load < best_load) {
 			best_load = load;
 			best = node;
@@ -346,8 +354,9 @@ void pool_reroute_waiting(struct pool *p, int node, int dest)
 		list_init(&cl->wait_node);
 		enum ryw_scope scope;
 		uint64_t need = ryw_required(cl, &scope);
-		int other = dest >= 0 ? dest : need == UINT64_MAX ? -1
-		            : pool_pick_replica(p, 0, p->w->cfg->max_replica_lag, 1u << node, need);
+		int other = dest >= 0        ? dest
+		        : need == UINT64_MAX ? -1
+		                             : pool_pick_replica(p, 0, p->w->cfg->max_replica_lag, 1u << node, need);
 		cl->state = CL_IDLE;
 		if (pool_acquire(cl, other >= 0 ? other : p->primary) && !cl->c.closing)
 			conn_resume(&cl->c);
@@ -426,7 +435,7 @@ static bool hand_off_evens_out(const struct pool *p, int node)
 			continue;
 		int64_t v = atomic_load_explicit(&q->load[i], memory_order_relaxed);
 		if ((v & 0xffffffff) == 0 && atomic_load_explicit(&q->oldest[i], memory_order_relaxed))
-			return true;   /* its clients would otherwise wait for ever */
+			return true; /* its clients would otherwise wait for ever */
 		all += v >> 32;
 	}
 	return all > 0 && (2 * held - 1) * all > 2 * (int64_t)node_limit(p, node, false) * mine;
@@ -466,19 +475,29 @@ void pool_server_move(struct server *sv, enum sv_list to)
 	case SL_IDLE: np->n_idle--; break;
 	case SL_USED: np->n_used--; break;
 	case SL_PENDING: np->n_pending--; break;
-	case SL_CLOSING: case SL_NONE: break;
+	case SL_CLOSING:
+	case SL_NONE: break;
 	}
 	list_del(&sv->pool_node);
 	sv->on_list = to;
 	switch (to) {
-	case SL_IDLE: list_prepend(&np->idle, &sv->pool_node); np->n_idle++; break;   /* LIFO keeps hot backends hot */
-	case SL_USED: list_append(&np->used, &sv->pool_node); np->n_used++; break;
-	case SL_PENDING: list_append(&np->pending, &sv->pool_node); np->n_pending++; break;
+	case SL_IDLE:
+		list_prepend(&np->idle, &sv->pool_node);
+		np->n_idle++;
+		break; /* LIFO keeps hot backends hot */
+	case SL_USED:
+		list_append(&np->used, &sv->pool_node);
+		np->n_used++;
+		break;
+	case SL_PENDING:
+		list_append(&np->pending, &sv->pool_node);
+		np->n_pending++;
+		break;
 	case SL_CLOSING: list_append(&np->closing, &sv->pool_node); break;
 	case SL_NONE: break;
 	}
 	if (was_held != (to == SL_IDLE || to == SL_USED || to == SL_PENDING))
-		publish_load(sv->pool, sv->node);   /* opened or closed: other workers' hand-off decisions see it */
+		publish_load(sv->pool, sv->node); /* opened or closed: other workers' hand-off decisions see it */
 }
 
 /* Link cl to the primary connection kept for its session: true, or false when it has none usable for node. */
@@ -488,7 +507,8 @@ static bool take_home(struct client *cl, int node)
 	if (!sv)
 		return false;
 	if (sv->node != node || sv->dirty) {
-		server_close(sv, sv->dirty ? "server connection is dirty" : "the primary changed");   /* clears cl->home */
+		server_close(sv,
+		             sv->dirty ? "server connection is dirty" : "the primary changed"); /* clears cl->home */
 		return false;
 	}
 	cl->home = NULL;
@@ -530,7 +550,7 @@ static bool server_reusable(const struct server *sv)
 	if (sv->dirty || sv->pool->gone || atomic_load(&g_shared.shutdown) == 2)
 		return false;
 	if (pause_is_paused(sv->pool->dbname))
-		return false;   /* PAUSE waits for every server of the database to close */
+		return false; /* PAUSE waits for every server of the database to close */
 	if (cfg->server_lifetime && sv->pool->w->now - sv->connect_time > cfg->server_lifetime)
 		return false;
 	return true;
@@ -549,8 +569,7 @@ void pool_server_ready(struct server *sv)
 	/* The slot goes to whoever has waited longest, in this worker or another (fair across workers). */
 	int to = -1;
 	int64_t other = g_shared.nworkers > 1 ? remote_oldest(p, sv->node, &to) : 0;
-	struct client *first = list_empty(&np->waiting) ? NULL
-	                     : list_entry(np->waiting.next, struct client, wait_node);
+	struct client *first = list_empty(&np->waiting) ? NULL : list_entry(np->waiting.next, struct client, wait_node);
 	/* Only a clear imbalance moves a slot (it costs a new connection): another worker's client has waited
 	   HANDOFF_USEC longer than anyone here. Balanced queues keep their servers. */
 	if (other && p->w->now - other >= HANDOFF_USEC && (!first || other + HANDOFF_USEC <= first->state_since) &&
@@ -596,15 +615,17 @@ static void expire_waiters(struct pool *p)
 	for (int n = 0; n < p->nnodes; n++) {
 		struct node_pool *np = &p->nodes[n];
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, &np->waiting) {
+		list_for_each_safe(it, tmp, &np->waiting)
+		{
 			struct client *cl = list_entry(it, struct client, wait_node);
 			if (!cfg->query_wait_timeout || now - cl->state_since < cfg->query_wait_timeout)
-				break;   /* FIFO: the rest waited less */
+				break; /* FIFO: the rest waited less */
 			char msg[300];
 			snprintf(msg, sizeof msg,
 			         "query_wait_timeout (%.1f s): no server connection to %s became available "
-			         "(pool_size %d reached)%s%s", (double)cfg->query_wait_timeout / 1e6, p->dbname,
-			         node_limit(p, n, false), np->last_error[0] ? "; last server error: " : "", np->last_error);
+			         "(pool_size %d reached)%s%s",
+			         (double)cfg->query_wait_timeout / 1e6, p->dbname, node_limit(p, n, false),
+			         np->last_error[0] ? "; last server error: " : "", np->last_error);
 			client_close(cl, "08P01", msg);
 		}
 		if (!list_empty(&np->waiting))
@@ -612,9 +633,11 @@ static void expire_waiters(struct pool *p)
 	}
 	int64_t lt = cfg->client_login_timeout;
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &p->login_wait) {
+	list_for_each_safe(it, tmp, &p->login_wait)
+	{
 		struct client *cl = list_entry(it, struct client, wait_node);
-		int64_t limit = lt && (!cfg->query_wait_timeout || lt < cfg->query_wait_timeout) ? lt : cfg->query_wait_timeout;
+		int64_t limit =
+		        lt && (!cfg->query_wait_timeout || lt < cfg->query_wait_timeout) ? lt : cfg->query_wait_timeout;
 		if (limit && now - cl->state_since >= limit)
 			client_close(cl, "08P01", "login timed out waiting for a server connection");
 	}
@@ -630,26 +653,30 @@ static void tend_idle(struct pool *p)
 	for (int n = 0; n < p->nnodes; n++) {
 		struct node_pool *np = &p->nodes[n];
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, &np->idle) {
+		list_for_each_safe(it, tmp, &np->idle)
+		{
 			struct server *sv = list_entry(it, struct server, pool_node);
 			int total = atomic_load(&p->shared->quota[n].conns);
-			bool idle_expired = cfg->server_idle_timeout && now - sv->last_used > cfg->server_idle_timeout &&
-			                    total > p->min_pool_size;
+			bool idle_expired = cfg->server_idle_timeout &&
+			        now - sv->last_used > cfg->server_idle_timeout && total > p->min_pool_size;
 			bool too_old = cfg->server_lifetime && now - sv->connect_time > cfg->server_lifetime;
 			if (idle_expired || too_old)
 				server_close(sv, idle_expired ? "server_idle_timeout" : "server_lifetime");
 		}
 		struct list *cit, *ctmp;
-		list_for_each_safe(cit, ctmp, &np->closing) {
+		list_for_each_safe(cit, ctmp, &np->closing)
+		{
 			struct server *sv = list_entry(cit, struct server, pool_node);
 			if (now - sv->state_since > 1000000)
 				server_close(sv, "backend did not close after Terminate");
 		}
 		struct list *pit, *ptmp;
-		list_for_each_safe(pit, ptmp, &np->pending) {
+		list_for_each_safe(pit, ptmp, &np->pending)
+		{
 			struct server *sv = list_entry(pit, struct server, pool_node);
 			if (cfg->server_connect_timeout && now - sv->connect_time > cfg->server_connect_timeout) {
-				pool_login_failed(p, n, "08006", "server_connect_timeout: server did not answer", false);
+				pool_login_failed(p, n, "08006", "server_connect_timeout: server did not answer",
+				                  false);
 				server_close(sv, "server_connect_timeout");
 			}
 		}
@@ -669,7 +696,8 @@ static void tend_idle(struct pool *p)
 void pool_donate_idle(struct worker *w)
 {
 	struct list *pit, *ptmp;
-	list_for_each_safe(pit, ptmp, &w->pools) {
+	list_for_each_safe(pit, ptmp, &w->pools)
+	{
 		struct pool *p = list_entry(pit, struct pool, node);
 		for (int n = 0; n < p->nnodes; n++) {
 			struct node_pool *np = &p->nodes[n];
@@ -703,7 +731,7 @@ static void publish_stats(struct pool *p)
 		st.node_waiting[n] = np->n_waiting;
 		np->demand16 = (3 * np->demand16 + 16 * (np->n_waiting + np->n_used)) / 4;
 		if (!np->n_waiting)
-			quota_ungift(&p->shared->quota[n], p->w->id, INT_MAX);   /* kept for clients that are served */
+			quota_ungift(&p->shared->quota[n], p->w->id, INT_MAX); /* kept for clients that are served */
 		publish_load(p, n);
 		if (!list_empty(&np->waiting)) {
 			const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
@@ -728,7 +756,8 @@ void pool_janitor(struct worker *w)
 {
 	pool_donate_idle(w);
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		pool_sync(p);
 		expire_waiters(p);
@@ -740,7 +769,8 @@ void pool_janitor(struct worker *w)
 void pool_free_all(struct worker *w)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		list_del(&p->node);
 		free(p->dbname);

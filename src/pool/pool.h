@@ -18,7 +18,7 @@ static inline bool pool_session_routes(const struct pool *p)
 {
 	const struct config *cfg = p->w->cfg;
 	return p->pool_mode == POOL_SESSION && cfg->routing && p->target != PREF_REPLICA &&
-	       (p->nnodes > 1 || cfg->primary_read_weight > 0);
+	        (p->nnodes > 1 || cfg->primary_read_weight > 0);
 }
 /* Does cl give its server connection back at the end of each transaction (unless pinned)? Not in plain session
    pooling; in session pooling that routes reads its primary connection is kept for it (SV_HELD) instead. */

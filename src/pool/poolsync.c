@@ -36,7 +36,8 @@ static void drop_node(struct pool *p, int node)
 	struct list *lists[] = { &np->idle, &np->pending, &np->used };
 	for (int i = 0; i < (node == p->primary ? 2 : 3); i++) {
 		struct list *it, *tmp;
-		list_for_each_safe(it, tmp, lists[i]) {
+		list_for_each_safe(it, tmp, lists[i])
+		{
 			struct server *sv = list_entry(it, struct server, pool_node);
 			if (sv->state == SV_ACTIVE && sv->client)
 				retry_or_fail(sv, "the node is down");
@@ -71,7 +72,7 @@ void pool_sync(struct pool *p)
 		if (n->state == MS_DOWN && np->n_idle + np->n_used + np->n_pending + np->n_waiting > 0)
 			drop_node(p, i);
 		else if (n->state != MS_DOWN && np->n_waiting > 0)
-			pool_launch(p, i);   /* back up: queued clients get their connections */
+			pool_launch(p, i); /* back up: queued clients get their connections */
 		/* A node out of recovery that lost the election must not keep a write session either. */
 		if (n->role == MR_FENCED && np->n_idle + np->n_used > 0)
 			pool_mark_dirty(np);
@@ -81,7 +82,8 @@ void pool_sync(struct pool *p)
 void pool_sync_all(struct worker *w)
 {
 	struct list *it, *tmp;
-	list_for_each_safe(it, tmp, &w->pools) {
+	list_for_each_safe(it, tmp, &w->pools)
+	{
 		struct pool *p = list_entry(it, struct pool, node);
 		if (!p->gone)
 			pool_sync(p);

@@ -85,14 +85,17 @@ void ps_intern_free(struct ps_intern *t)
 	if (!t)
 		return;
 	if (t->ht.n) {
-		t->dying = true;   /* servers still closing hold statements: the last one frees the table */
+		t->dying = true; /* servers still closing hold statements: the last one frees the table */
 		return;
 	}
 	free(t->ht.b);
 	free(t);
 }
 
-uint32_t ps_intern_count(const struct ps_intern *t) { return t ? t->ht.n : 0; }
+uint32_t ps_intern_count(const struct ps_intern *t)
+{
+	return t ? t->ht.n : 0;
+}
 
 /* The definition must hold a terminated text, a parameter count and that many type OIDs, nothing more. */
 static bool def_check(const uint8_t *def, uint32_t n, uint32_t *text_len)
@@ -172,7 +175,10 @@ void ps_stmt_unref(struct ps_stmt *st)
 	}
 }
 
-const char *ps_stmt_name(const struct ps_stmt *st) { return st->name; }
+const char *ps_stmt_name(const struct ps_stmt *st)
+{
+	return st->name;
+}
 
 const char *ps_stmt_text(const struct ps_stmt *st, uint32_t *len)
 {
@@ -187,7 +193,10 @@ struct cls_result **ps_stmt_cls_slot(struct ps_stmt *st, uint64_t **generation)
 	return &st->cls;
 }
 
-uint64_t *ps_stmt_fp_slot(struct ps_stmt *st) { return &st->fp; }
+uint64_t *ps_stmt_fp_slot(struct ps_stmt *st)
+{
+	return &st->fp;
+}
 
 /* ---- a client's names ---- */
 
@@ -304,7 +313,10 @@ bool ps_client_take_waiting(struct ps_client *c)
 	return w;
 }
 
-void ps_client_set_waiting(struct ps_client *c) { c->waiting = true; }
+void ps_client_set_waiting(struct ps_client *c)
+{
+	c->waiting = true;
+}
 
 /* ---- a server connection's statements ---- */
 
@@ -317,7 +329,10 @@ struct ps_server *ps_server_new(void)
 }
 
 /* Hash of a statement's identity (its address: a slot holds a reference, so it cannot be reused). */
-static uint64_t st_key(const struct ps_stmt *st) { return (uint64_t)(uintptr_t)st * 0x9E3779B97F4A7C15ull; }
+static uint64_t st_key(const struct ps_stmt *st)
+{
+	return (uint64_t)(uintptr_t)st * 0x9E3779B97F4A7C15ull;
+}
 
 struct ps_sslot *ps_sslot_find(const struct ps_server *s, const struct ps_stmt *st)
 {
@@ -382,9 +397,18 @@ void ps_sslot_touch(struct ps_server *s, struct ps_sslot *ss)
 	}
 }
 
-uint32_t ps_server_count(const struct ps_server *s) { return s ? s->n_present : 0; }
-bool ps_server_broken(const struct ps_server *s) { return s && s->broken; }
-bool ps_server_quiet(const struct ps_server *s) { return !s || s->nops == 0; }
+uint32_t ps_server_count(const struct ps_server *s)
+{
+	return s ? s->n_present : 0;
+}
+bool ps_server_broken(const struct ps_server *s)
+{
+	return s && s->broken;
+}
+bool ps_server_quiet(const struct ps_server *s)
+{
+	return !s || s->nops == 0;
+}
 
 bool ps_server_take_progress(struct ps_server *s)
 {
@@ -432,7 +456,7 @@ const char *ps_client_unnamed_text(const struct ps_client *c, uint32_t *len)
 {
 	if (!c || !c->unnamed_def)
 		return NULL;
-	*len = (uint32_t)strlen((const char *)c->unnamed_def);   /* ps_def_valid: the text is NUL-terminated */
+	*len = (uint32_t)strlen((const char *)c->unnamed_def); /* ps_def_valid: the text is NUL-terminated */
 	return (const char *)c->unnamed_def;
 }
 

@@ -39,7 +39,7 @@ struct ps_intern;
 struct ps_client;
 struct ps_server;
 
-#define PS_NAME_MAX 63   /* PostgreSQL compares statement names on their first NAMEDATALEN-1 bytes */
+#define PS_NAME_MAX 63 /* PostgreSQL compares statement names on their first NAMEDATALEN-1 bytes */
 
 /* ---- interned statements (one table per worker thread) ---- */
 
@@ -113,9 +113,9 @@ bool ps_server_take_progress(struct ps_server *s);
 
 /* What the tracker made of one client message. */
 enum ps_verdict {
-	PS_FORWARD,   /* forward the message unchanged */
-	PS_REPLACED,  /* the message, rewritten, and what it needs went through out(): drop the original */
-	PS_WAIT,      /* it depends on answers still owed: hold it (nothing was changed) */
+	PS_FORWARD, /* forward the message unchanged */
+	PS_REPLACED, /* the message, rewritten, and what it needs went through out(): drop the original */
+	PS_WAIT, /* it depends on answers still owed: hold it (nothing was changed) */
 	PS_NOMEM,
 };
 
@@ -125,7 +125,7 @@ enum ps_sql_kind { PS_SQL_DEALLOCATE = 1, PS_SQL_DEALLOCATE_ALL, PS_SQL_DISCARD_
 struct ps_sql {
 	int n;
 	uint8_t kind[PS_SQL_MAX];
-	const char *name;       /* PS_SQL_DEALLOCATE of a lone statement: the name (NUL-terminated) */
+	const char *name; /* PS_SQL_DEALLOCATE of a lone statement: the name (NUL-terminated) */
 };
 
 /* Where the tracker writes messages for the server: returns the buffer to append to (everything the
@@ -138,20 +138,19 @@ struct ps_out {
 /* Limits and context for one message. */
 struct ps_env {
 	struct ps_intern *intern;
-	int max_stmts;          /* max_prepared_statements */
-	const char *scope;      /* the client's search_path (NULL: the server's default) */
+	int max_stmts; /* max_prepared_statements */
+	const char *scope; /* the client's search_path (NULL: the server's default) */
 };
 
 /* A message from the client toward s (body = n bytes after the length word; complete for P, B, D, C and
    for Q / unnamed P when sql is given).  Records what it changes and what the server will owe. */
 enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c, struct ps_server *s, uint8_t type,
-                                  const uint8_t *body, uint32_t n, const struct ps_sql *sql,
-                                  const struct ps_out *out);
+                                  const uint8_t *body, uint32_t n, const struct ps_sql *sql, const struct ps_out *out);
 
 /* What to do with one message from the server. */
 enum ps_answer {
-	PSA_PASS,      /* the client's: forward it */
-	PSA_HIDE,      /* an answer to pgrouter's own message: drop it */
+	PSA_PASS, /* the client's: forward it */
+	PSA_HIDE, /* an answer to pgrouter's own message: drop it */
 	PSA_NEED_BODY, /* call again with the whole message */
 };
 

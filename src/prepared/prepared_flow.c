@@ -9,9 +9,15 @@
 
 /* ---- answers owed ---- */
 
-static struct ps_op *op_at(const struct ps_server *s, uint32_t i) { return &s->ops[(s->head + i) & (s->cap - 1)]; }
+static struct ps_op *op_at(const struct ps_server *s, uint32_t i)
+{
+	return &s->ops[(s->head + i) & (s->cap - 1)];
+}
 
-static bool is_term(const struct ps_op *op) { return op->kind == OP_SYNC || op->kind == OP_QUERY; }
+static bool is_term(const struct ps_op *op)
+{
+	return op->kind == OP_SYNC || op->kind == OP_QUERY;
+}
 
 /* Append an answer owed (its group is the current one); NULL when out of memory. */
 static struct ps_op *op_push(struct ps_server *s, uint8_t kind, bool hidden)
@@ -46,14 +52,17 @@ static int push_term(struct ps_server *s, uint8_t kind, bool hidden)
 	return 0;
 }
 
-static struct ps_rec *op_recs(struct ps_op *op) { return op->nrec > 2 ? op->more : op->rec; }
+static struct ps_rec *op_recs(struct ps_op *op)
+{
+	return op->nrec > 2 ? op->more : op->rec;
+}
 
 /* Point a client's name at st (NULL: closed); r remembers what it stood for. */
 static void change_client(struct ps_server *s, struct ps_rec *r, struct ps_cslot *cs, struct ps_stmt *st)
 {
 	r->slot = cs;
 	r->server = false;
-	r->prev = cs->st;   /* the slot's reference moves to the record */
+	r->prev = cs->st; /* the slot's reference moves to the record */
 	ps_stmt_ref(st);
 	cs->st = st;
 	cs->nrec++;
@@ -139,7 +148,7 @@ static void op_finish(struct ps_server *s, uint32_t i, bool ok)
 			rec_commit(s, &op_recs(op)[k]);
 	else
 		for (uint32_t k = op->nrec; k-- > 0;)
-			rec_undo(s, i, k);   /* newest first: each record restores the state before it */
+			rec_undo(s, i, k); /* newest first: each record restores the state before it */
 	if (op->nrec)
 		s->progress = true;
 	free(op->more);
@@ -256,7 +265,7 @@ static int evict(const struct ps_env *env, struct ps_server *s, struct iobuf **b
 	while (s->n_present + room > max && !list_empty(&s->lru)) {
 		struct ps_sslot *v = container_of(s->lru.prev, struct ps_sslot, lru);
 		if (v->nrec || v->last_use >= s->idle_before)
-			break;   /* used in the current transaction (or changing): over the limit until it ends */
+			break; /* used in the current transaction (or changing): over the limit until it ends */
 		struct ps_op *op = op_push(s, OP_CLOSE, true);
 		if (!op || emit_close(b, v->st->name) < 0)
 			return -1;
@@ -334,8 +343,8 @@ static int push_tag_all(struct ps_server *s, struct ps_client *c, uint8_t tag)
 /* "DEALLOCATE name" of a client's statement: deallocate its server-side statement instead (preparing it
    first if this connection lacks it), so that the server answers with the same tag. */
 static enum ps_verdict deallocate_one(const struct ps_env *env, struct ps_server *s, struct ps_cslot *cs,
-                                      struct ps_sslot *ss, const struct ps_out *out, bool query,
-                                      const uint8_t *def, uint32_t dn)
+                                      struct ps_sslot *ss, const struct ps_out *out, bool query, const uint8_t *def,
+                                      uint32_t dn)
 {
 	struct iobuf **b = out->get(out->ctx);
 	if (!b)
@@ -356,7 +365,7 @@ static enum ps_verdict deallocate_one(const struct ps_env *env, struct ps_server
 		const uint8_t *nul = memchr(def, 0, dn);
 		int64_t off = msg_begin(b, 'P');
 		err = off < 0 || msg_put_str(b, "") < 0 || msg_put_str(b, text) < 0 ||
-		      msg_put_bytes(b, nul + 1, (uint32_t)(def + dn - nul - 1)) < 0;
+		        msg_put_bytes(b, nul + 1, (uint32_t)(def + dn - nul - 1)) < 0;
 		if (!err)
 			msg_end(*b, off);
 		err |= !op_push(s, OP_PARSE, false);
@@ -374,8 +383,8 @@ static enum ps_verdict deallocate_one(const struct ps_env *env, struct ps_server
 
 /* DEALLOCATE / DISCARD ALL in a Query (query) or an unnamed Parse (def: its definition). */
 static enum ps_verdict sql_effects(const struct ps_env *env, struct ps_client *c, struct ps_server *s,
-                                   const struct ps_sql *sql, const struct ps_out *out, bool query,
-                                   const uint8_t *def, uint32_t dn)
+                                   const struct ps_sql *sql, const struct ps_out *out, bool query, const uint8_t *def,
+                                   uint32_t dn)
 {
 	bool all = false;
 	for (int i = 0; i < sql->n; i++)
@@ -502,8 +511,8 @@ static int keep_unnamed(struct ps_client *c, struct ps_server *s, const uint8_t 
 }
 
 /* Parse: body = name, text, NUL, parameter types. */
-static enum ps_verdict on_parse(const struct ps_env *env, struct ps_client *c, struct ps_server *s,
-                                const uint8_t *body, uint32_t n, const struct ps_sql *sql, const struct ps_out *out)
+static enum ps_verdict on_parse(const struct ps_env *env, struct ps_client *c, struct ps_server *s, const uint8_t *body,
+                                uint32_t n, const struct ps_sql *sql, const struct ps_out *out)
 {
 	struct cursor cur = cur_make(body, n);
 	size_t nl = 0;
@@ -527,7 +536,7 @@ static enum ps_verdict use_unnamed(struct ps_client *c, struct ps_server *s, uin
                                    uint32_t n, uint32_t name_off, const struct ps_out *out)
 {
 	if (!c->unnamed_def || (s->unnamed_owner == c->id && s->unnamed_gen == c->unnamed_gen))
-		return PS_FORWARD;   /* it is there, or the client never parsed one: the server answers */
+		return PS_FORWARD; /* it is there, or the client never parsed one: the server answers */
 	struct iobuf **b = out->get(out->ctx);
 	struct ps_op *op = b ? op_push(s, OP_PARSE, true) : NULL;
 	if (!op || emit_parse(b, "", c->unnamed_def, c->unnamed_len) < 0 ||
@@ -545,9 +554,9 @@ static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, str
 	struct cursor cur = cur_make(body, n);
 	s->unsynced = true;
 	if (type == 'B')
-		cur_cstr(&cur, NULL);         /* portal */
+		cur_cstr(&cur, NULL); /* portal */
 	else if (cur_u8(&cur) != 'S')
-		return PS_FORWARD;            /* Describe of a portal */
+		return PS_FORWARD; /* Describe of a portal */
 	uint32_t name_off = (uint32_t)(cur.pos - body);
 	size_t nl = 0;
 	const char *name = cur_cstr(&cur, &nl);
@@ -559,8 +568,8 @@ static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, str
 	if (cs_busy(s, cs))
 		return PS_WAIT;
 	if (!cs || !cs->st) {
-		ps_name_disarm((char *)name, nl);   /* never another client's statement */
-		return PS_FORWARD;            /* unknown: the server says "does not exist" about the client's name */
+		ps_name_disarm((char *)name, nl); /* never another client's statement */
+		return PS_FORWARD; /* unknown: the server says "does not exist" about the client's name */
 	}
 	struct iobuf **b;
 	enum ps_verdict v = prepare_here(env, s, cs, out, &b);
@@ -583,7 +592,7 @@ static enum ps_verdict on_close(struct ps_client *c, struct ps_server *s, const 
 	if (cs_busy(s, cs))
 		return PS_WAIT;
 	if (name && kind == 'S' && nl && (!cs || !cs->st))
-		ps_name_disarm((char *)name, nl);   /* never another client's statement */
+		ps_name_disarm((char *)name, nl); /* never another client's statement */
 	/* Forwarded as is: closing a name the server does not have is not an error, and the answer is in order. */
 	struct ps_op *op = op_push(s, OP_CLOSE, false);
 	if (!op)
@@ -596,8 +605,7 @@ static enum ps_verdict on_close(struct ps_client *c, struct ps_server *s, const 
 }
 
 enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c, struct ps_server *s, uint8_t type,
-                                  const uint8_t *body, uint32_t n, const struct ps_sql *sql,
-                                  const struct ps_out *out)
+                                  const uint8_t *body, uint32_t n, const struct ps_sql *sql, const struct ps_out *out)
 {
 	if (!body && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
 		/* Not buffered whole: an unnamed statement too large to matter (see prepared_wants_full). */
@@ -607,20 +615,15 @@ enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c,
 		return PS_FORWARD;
 	}
 	switch (type) {
-	case 'P':
-		return on_parse(env, c, s, body, n, sql, out);
+	case 'P': return on_parse(env, c, s, body, n, sql, out);
 	case 'B':
-	case 'D':
-		return on_use(env, c, s, type, body, n, out);
-	case 'C':
-		return on_close(c, s, body, n);
-	case 'S':
-		s->unsynced = false;
-		return push_term(s, OP_SYNC, false) < 0 ? PS_NOMEM : PS_FORWARD;
+	case 'D': return on_use(env, c, s, type, body, n, out);
+	case 'C': return on_close(c, s, body, n);
+	case 'S': s->unsynced = false; return push_term(s, OP_SYNC, false) < 0 ? PS_NOMEM : PS_FORWARD;
 	case 'Q':
 	case 'F': {
 		if (type == 'Q')
-			s->unnamed_owner = 0;   /* a simple Query drops the unnamed statement */
+			s->unnamed_owner = 0; /* a simple Query drops the unnamed statement */
 		enum ps_verdict v = PS_FORWARD;
 		if (type == 'Q' && sql && sql->n && body) {
 			v = sql_effects(env, c, s, sql, out, true, NULL, 0);
@@ -630,11 +633,8 @@ enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c,
 		return push_term(s, OP_QUERY, false) < 0 ? PS_NOMEM : v;
 	}
 	case 'E':
-	case 'H':
-		s->unsynced = true;
-		return PS_FORWARD;
-	default:
-		return PS_FORWARD;
+	case 'H': s->unsynced = true; return PS_FORWARD;
+	default: return PS_FORWARD;
 	}
 }
 
@@ -648,7 +648,7 @@ static enum ps_answer answer_complete(struct ps_server *s, uint8_t kind)
 		if (is_term(op))
 			break;
 		if (op->done || op->kind == OP_TAG)
-			continue;   /* a DEALLOCATE's tag comes later, with its Execute */
+			continue; /* a DEALLOCATE's tag comes later, with its Execute */
 		if (op->kind != kind)
 			break;
 		bool hidden = op->hidden;
@@ -704,7 +704,7 @@ static enum ps_answer answer_ready(struct ps_server *s, uint8_t status)
 	const struct ps_op *term = op_at(s, t);
 	bool hidden = term->hidden;
 	if (status == 'I')
-		s->idle_before = term->group + 1;   /* no transaction: no portal of those groups is left */
+		s->idle_before = term->group + 1; /* no transaction: no portal of those groups is left */
 	s->head = (s->head + t + 1) & (s->cap - 1);
 	s->nops -= t + 1;
 	return hidden ? PSA_HIDE : PSA_PASS;
@@ -715,17 +715,11 @@ enum ps_answer ps_server_answer(struct ps_server *s, uint8_t type, const uint8_t
 	if (s->nops == 0)
 		return PSA_PASS;
 	switch (type) {
-	case '1':
-		return answer_complete(s, OP_PARSE);
-	case '3':
-		return answer_complete(s, OP_CLOSE);
-	case 'C':
-		return s->n_tags ? answer_tag(s, body, n) : PSA_PASS;
-	case 'E':
-		return answer_error(s);
-	case 'Z':
-		return body ? answer_ready(s, body[0]) : PSA_NEED_BODY;
-	default:
-		return PSA_PASS;
+	case '1': return answer_complete(s, OP_PARSE);
+	case '3': return answer_complete(s, OP_CLOSE);
+	case 'C': return s->n_tags ? answer_tag(s, body, n) : PSA_PASS;
+	case 'E': return answer_error(s);
+	case 'Z': return body ? answer_ready(s, body[0]) : PSA_NEED_BODY;
+	default: return PSA_PASS;
 	}
 }

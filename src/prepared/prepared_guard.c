@@ -41,7 +41,8 @@ static char *find_name(char *text, uint32_t off, uint32_t len, const char *name,
 static bool mentions_reserved(const char *s, size_t n)
 {
 	for (const char *p = s, *end = s + n; end - p >= 4 && (p = memchr(p, 'g', (size_t)(end - p - 1))) != NULL; p++)
-		if (p > s && (p[-1] | 0x20) == 'p' && (p[1] | 0x20) == 'r' && p + 2 < end && isdigit((unsigned char)p[2]))
+		if (p > s && (p[-1] | 0x20) == 'p' && (p[1] | 0x20) == 'r' && p + 2 < end &&
+		    isdigit((unsigned char)p[2]))
 			return true;
 	return false;
 }
@@ -64,7 +65,7 @@ static void guard_sql(struct client *cl, const struct cls_result *r, char *text,
 			continue;
 		size_t n = 0;
 		char *at = find_name(text, e->stmt.off, e->stmt.len, e->name, &n);
-		char *u = at ? memchr(at, '_', n) : NULL;   /* the name is reserved: its '_' becomes '$', in any case */
+		char *u = at ? memchr(at, '_', n) : NULL; /* the name is reserved: its '_' becomes '$', in any case */
 		if (u)
 			*u = '$';
 	}
@@ -81,7 +82,7 @@ void prepared_guard(struct client *cl, uint8_t type, const uint8_t *body, uint32
 	if (r && !(r->ev_kinds & GUARDED_EVENTS))
 		return;
 	if (type == 'P')
-		cur_cstr(&cur, NULL);   /* its name: a Parse's own name is the client's, mapped by the tracker */
+		cur_cstr(&cur, NULL); /* its name: a Parse's own name is the client's, mapped by the tracker */
 	char *text = (char *)cur_cstr(&cur, &tl);
 	if (text)
 		guard_sql(cl, r, text, tl);

@@ -22,12 +22,12 @@ struct ps_stmt {
 	struct ps_intern *owner;
 	int refs;
 	uint32_t def_len, text_len;
-	uint32_t key_len;         /* def, then the scope it was prepared in (NUL-terminated) */
-	struct cls_result *cls;   /* routing's classification (owned), NULL until first asked */
+	uint32_t key_len; /* def, then the scope it was prepared in (NUL-terminated) */
+	struct cls_result *cls; /* routing's classification (owned), NULL until first asked */
 	uint64_t cls_gen;
 	uint64_t fp;
 	char name[32];
-	uint8_t def[];            /* text, NUL, int16 parameter count, int32 type OIDs; then the scope */
+	uint8_t def[]; /* text, NUL, int16 parameter count, int32 type OIDs; then the scope */
 };
 
 struct ps_intern {
@@ -42,7 +42,7 @@ struct ps_cslot {
 	struct ps_hnode hn;
 	struct ps_client *owner;
 	struct ps_stmt *st;
-	uint32_t nrec;            /* changes in flight (all from Sync group rec_group) */
+	uint32_t nrec; /* changes in flight (all from Sync group rec_group) */
 	uint64_t rec_group;
 	uint8_t len;
 	char name[PS_NAME_MAX + 1];
@@ -51,9 +51,9 @@ struct ps_cslot {
 struct ps_client {
 	struct ps_htab ht;
 	bool waiting;
-	uint64_t id;              /* unique in the process: which client's unnamed statement a server has */
-	uint32_t unnamed_gen;     /* bumped by each unnamed Parse */
-	uint8_t *unnamed_def;     /* the last unnamed Parse's definition (text, parameter types), or NULL */
+	uint64_t id; /* unique in the process: which client's unnamed statement a server has */
+	uint32_t unnamed_gen; /* bumped by each unnamed Parse */
+	uint8_t *unnamed_def; /* the last unnamed Parse's definition (text, parameter types), or NULL */
 	uint32_t unnamed_len;
 };
 
@@ -64,25 +64,25 @@ struct ps_sslot {
 	bool present;
 	uint32_t nrec;
 	uint64_t rec_group;
-	uint64_t last_use;        /* Sync group of its last use */
-	uint32_t checked;         /* ps_server.unsure when it was last known to be there */
-	struct list lru;          /* on ps_server.lru while present, most recent first */
+	uint64_t last_use; /* Sync group of its last use */
+	uint32_t checked; /* ps_server.unsure when it was last known to be there */
+	struct list lru; /* on ps_server.lru while present, most recent first */
 };
 
 /* One change, with what it replaced (for undo). */
 struct ps_rec {
-	void *slot;               /* struct ps_cslot or struct ps_sslot */
-	struct ps_stmt *prev;     /* client slot: the statement before (a reference) */
+	void *slot; /* struct ps_cslot or struct ps_sslot */
+	struct ps_stmt *prev; /* client slot: the statement before (a reference) */
 	bool server;
-	bool prev_present;        /* server slot: prepared before */
+	bool prev_present; /* server slot: prepared before */
 };
 
 enum ps_op_kind {
-	OP_PARSE,   /* answered by ParseComplete */
-	OP_CLOSE,   /* answered by CloseComplete */
-	OP_TAG,     /* answered by a CommandComplete with a known tag (DEALLOCATE [ALL], DISCARD ALL) */
-	OP_SYNC,    /* ends an extended-protocol group: answered by ReadyForQuery */
-	OP_QUERY,   /* Query or FunctionCall: answered by ReadyForQuery */
+	OP_PARSE, /* answered by ParseComplete */
+	OP_CLOSE, /* answered by CloseComplete */
+	OP_TAG, /* answered by a CommandComplete with a known tag (DEALLOCATE [ALL], DISCARD ALL) */
+	OP_SYNC, /* ends an extended-protocol group: answered by ReadyForQuery */
+	OP_QUERY, /* Query or FunctionCall: answered by ReadyForQuery */
 };
 enum ps_tag { TAG_NONE, TAG_DEALLOCATE, TAG_DEALLOCATE_ALL, TAG_DISCARD_ALL };
 
@@ -90,27 +90,27 @@ enum ps_tag { TAG_NONE, TAG_DEALLOCATE, TAG_DEALLOCATE_ALL, TAG_DISCARD_ALL };
 struct ps_op {
 	uint8_t kind;
 	uint8_t tag;
-	bool hidden;              /* pgrouter's own message: its answer is dropped */
+	bool hidden; /* pgrouter's own message: its answer is dropped */
 	bool done;
 	uint32_t nrec;
 	uint64_t group;
-	struct ps_rec rec[2];     /* used when nrec <= 2 */
-	struct ps_rec *more;      /* when nrec > 2 */
+	struct ps_rec rec[2]; /* used when nrec <= 2 */
+	struct ps_rec *more; /* when nrec > 2 */
 };
 
 struct ps_server {
 	struct ps_htab ht;
 	struct list lru;
 	uint32_t n_present;
-	struct ps_op *ops;        /* ring of answers owed */
+	struct ps_op *ops; /* ring of answers owed */
 	uint32_t head, nops, cap;
-	uint64_t group;           /* Sync groups sent so far: the current message belongs to this one */
-	uint64_t idle_before;     /* every group before this ended with the connection idle (no portal left) */
-	uint32_t n_tags;          /* unresolved OP_TAG */
-	uint32_t unsure;          /* bumped when something may have dropped statements behind pgrouter's back */
-	uint64_t unnamed_owner;   /* ps_client.id whose unnamed statement this connection has (0: none known) */
-	uint32_t unnamed_gen;     /* and which of its unnamed Parses */
-	bool unsynced;            /* extended-protocol messages sent since the last Sync */
+	uint64_t group; /* Sync groups sent so far: the current message belongs to this one */
+	uint64_t idle_before; /* every group before this ended with the connection idle (no portal left) */
+	uint32_t n_tags; /* unresolved OP_TAG */
+	uint32_t unsure; /* bumped when something may have dropped statements behind pgrouter's back */
+	uint64_t unnamed_owner; /* ps_client.id whose unnamed statement this connection has (0: none known) */
+	uint32_t unnamed_gen; /* and which of its unnamed Parses */
+	bool unsynced; /* extended-protocol messages sent since the last Sync */
 	bool broken;
 	bool progress;
 };

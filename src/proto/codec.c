@@ -11,28 +11,48 @@ uint32_t proto_max_len(enum proto_dir dir, enum proto_phase phase, uint8_t type,
 		if (phase == PHASE_PREAUTH)
 			return type == 'p' ? PREAUTH_MAX_LEN : type == 'X' ? 4 : 0;
 		switch (type) {
-		case 'S': case 'H': case 'X': case 'c':
-			return 4;
-		case 'D': case 'C': case 'E':
-			return SMALL_MSG_MAX_LEN;
-		case 'Q': case 'P': case 'B': case 'd': case 'F': case 'f':
-			return max_packet;
-		default:
-			return 0;
+		case 'S':
+		case 'H':
+		case 'X':
+		case 'c': return 4;
+		case 'D':
+		case 'C':
+		case 'E': return SMALL_MSG_MAX_LEN;
+		case 'Q':
+		case 'P':
+		case 'B':
+		case 'd':
+		case 'F':
+		case 'f': return max_packet;
+		default: return 0;
 		}
 	}
 	switch (type) {
-	case 'Z':
-		return 5;
-	case '1': case '2': case '3': case 'n': case 's': case 'I': case 'c':
-		return 4;
-	case 'K':
-		return 12;
-	case 'R': case 'S': case 'E': case 'N': case 'A': case 'C': case 'D': case 'T':
-	case 't': case 'G': case 'H': case 'W': case 'd': case 'V': case 'v':
-		return max_packet;
-	default:
-		return 0;
+	case 'Z': return 5;
+	case '1':
+	case '2':
+	case '3':
+	case 'n':
+	case 's':
+	case 'I':
+	case 'c': return 4;
+	case 'K': return 12;
+	case 'R':
+	case 'S':
+	case 'E':
+	case 'N':
+	case 'A':
+	case 'C':
+	case 'D':
+	case 'T':
+	case 't':
+	case 'G':
+	case 'H':
+	case 'W':
+	case 'd':
+	case 'V':
+	case 'v': return max_packet;
+	default: return 0;
 	}
 }
 
@@ -49,7 +69,8 @@ enum frame_status proto_frame(const uint8_t *p, size_t avail, enum proto_dir dir
 	if (l < 4 || l > max)
 		return FRAME_BAD_LEN;
 	/* Fixed-size messages must have exactly their size. */
-	if ((dir == FROM_CLIENT && max == 4 && l != 4) || (dir == FROM_SERVER && (p[0] == 'Z' || p[0] == 'K') && l != max))
+	if ((dir == FROM_CLIENT && max == 4 && l != 4) ||
+	    (dir == FROM_SERVER && (p[0] == 'Z' || p[0] == 'K') && l != max))
 		return FRAME_BAD_LEN;
 	*type = p[0];
 	*len = l;
@@ -185,7 +206,10 @@ void msg_end(struct iobuf *b, int64_t off)
 	put_u32(b->data + at, b->wpos - at);
 }
 
-int msg_put_u8(struct iobuf **bp, uint8_t v) { return iobuf_append(bp, &v, 1); }
+int msg_put_u8(struct iobuf **bp, uint8_t v)
+{
+	return iobuf_append(bp, &v, 1);
+}
 
 int msg_put_u16(struct iobuf **bp, uint16_t v)
 {
@@ -200,25 +224,34 @@ int msg_put_u32(struct iobuf **bp, uint32_t v)
 	return iobuf_append(bp, b, 4);
 }
 
-int msg_put_str(struct iobuf **bp, const char *s) { return iobuf_append(bp, s, (uint32_t)strlen(s) + 1); }
+int msg_put_str(struct iobuf **bp, const char *s)
+{
+	return iobuf_append(bp, s, (uint32_t)strlen(s) + 1);
+}
 
-int msg_put_bytes(struct iobuf **bp, const void *p, uint32_t n) { return n ? iobuf_append(bp, p, n) : 0; }
+int msg_put_bytes(struct iobuf **bp, const void *p, uint32_t n)
+{
+	return n ? iobuf_append(bp, p, n) : 0;
+}
 
 /* Each builder below checks every append once at the end: a failed append leaves err set in the sum. */
 #define PUT(x) (err |= ((x) < 0))
 
 /* ErrorResponse or NoticeResponse body: severity (localized S and raw V), SQLSTATE and message. */
-static int msg_fields(struct iobuf **bp, uint8_t type, const char *severity, const char *sqlstate,
-                      const char *message)
+static int msg_fields(struct iobuf **bp, uint8_t type, const char *severity, const char *sqlstate, const char *message)
 {
 	int err = 0;
 	int64_t off = msg_begin(bp, type);
 	if (off < 0)
 		return -1;
-	PUT(msg_put_u8(bp, 'S')); PUT(msg_put_str(bp, severity));
-	PUT(msg_put_u8(bp, 'V')); PUT(msg_put_str(bp, severity));
-	PUT(msg_put_u8(bp, 'C')); PUT(msg_put_str(bp, sqlstate));
-	PUT(msg_put_u8(bp, 'M')); PUT(msg_put_str(bp, message));
+	PUT(msg_put_u8(bp, 'S'));
+	PUT(msg_put_str(bp, severity));
+	PUT(msg_put_u8(bp, 'V'));
+	PUT(msg_put_str(bp, severity));
+	PUT(msg_put_u8(bp, 'C'));
+	PUT(msg_put_str(bp, sqlstate));
+	PUT(msg_put_u8(bp, 'M'));
+	PUT(msg_put_str(bp, message));
 	PUT(msg_put_u8(bp, 0));
 	if (err)
 		return -1;

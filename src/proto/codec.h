@@ -8,24 +8,24 @@
 
 #include "base/iobuf.h"
 
-#define PROTO_V3          196608u   /* 3.0 */
+#define PROTO_V3 196608u /* 3.0 */
 #define PROTO_CANCEL_CODE 80877102u
-#define PROTO_SSL_CODE    80877103u
+#define PROTO_SSL_CODE 80877103u
 #define PROTO_GSSENC_CODE 80877104u
-#define PROTO_HDR         5u        /* type byte + int32 length */
-#define STARTUP_MAX_LEN   10000u    /* same bound as PostgreSQL's postmaster */
+#define PROTO_HDR 5u /* type byte + int32 length */
+#define STARTUP_MAX_LEN 10000u /* same bound as PostgreSQL's postmaster */
 #define STARTUP_MAX_PARAMS 64
-#define PREAUTH_MAX_LEN   16384u    /* password / SASL messages before authentication */
-#define SMALL_MSG_MAX_LEN 10000u    /* Sync, Describe, Close, Execute… carry at most names */
+#define PREAUTH_MAX_LEN 16384u /* password / SASL messages before authentication */
+#define SMALL_MSG_MAX_LEN 10000u /* Sync, Describe, Close, Execute… carry at most names */
 
 enum proto_dir { FROM_CLIENT, FROM_SERVER };
 
 /* Outcome of looking at the next message in a buffer. */
 enum frame_status {
-	FRAME_OK,        /* *type and *len are valid; len includes the 4 length bytes */
+	FRAME_OK, /* *type and *len are valid; len includes the 4 length bytes */
 	FRAME_NEED_MORE, /* fewer than 5 bytes available */
-	FRAME_BAD_TYPE,  /* a type byte that is not valid in this direction/phase */
-	FRAME_BAD_LEN,   /* length below 4 or above the limit for this type */
+	FRAME_BAD_TYPE, /* a type byte that is not valid in this direction/phase */
+	FRAME_BAD_LEN, /* length below 4 or above the limit for this type */
 };
 
 /* Which phase a client connection is in; limits are tighter before authentication. */
@@ -40,7 +40,7 @@ uint32_t proto_max_len(enum proto_dir dir, enum proto_phase phase, uint8_t type,
 
 /* A parsed startup-phase packet; string pointers point into the packet bytes. */
 struct startup_pkt {
-	uint32_t code;          /* PROTO_V3-family, or one of the request codes */
+	uint32_t code; /* PROTO_V3-family, or one of the request codes */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
 	int nparams;
@@ -56,7 +56,7 @@ const char *startup_get(const struct startup_pkt *sp, const char *name);
 
 /* Fields of an ErrorResponse / NoticeResponse; pointers into the message. */
 struct pg_error {
-	const char *severity;   /* localized-independent 'V' field when present, else 'S' */
+	const char *severity; /* localized-independent 'V' field when present, else 'S' */
 	const char *sqlstate;
 	const char *message;
 };

@@ -22,10 +22,16 @@ static inline struct cursor cur_make(const void *p, size_t n)
 }
 
 /* Bytes not yet consumed. */
-static inline size_t cur_left(const struct cursor *c) { return c->err ? 0 : (size_t)(c->end - c->pos); }
+static inline size_t cur_left(const struct cursor *c)
+{
+	return c->err ? 0 : (size_t)(c->end - c->pos);
+}
 
 /* True when every byte was consumed without error. */
-static inline bool cur_done(const struct cursor *c) { return !c->err && c->pos == c->end; }
+static inline bool cur_done(const struct cursor *c)
+{
+	return !c->err && c->pos == c->end;
+}
 
 /* Read one byte. */
 static inline uint8_t cur_u8(struct cursor *c)
@@ -56,8 +62,8 @@ static inline uint32_t cur_u32(struct cursor *c)
 		c->err = true;
 		return 0;
 	}
-	uint32_t v = ((uint32_t)c->pos[0] << 24) | ((uint32_t)c->pos[1] << 16) |
-	             ((uint32_t)c->pos[2] << 8) | (uint32_t)c->pos[3];
+	uint32_t v = ((uint32_t)c->pos[0] << 24) | ((uint32_t)c->pos[1] << 16) | ((uint32_t)c->pos[2] << 8) |
+	        (uint32_t)c->pos[3];
 	c->pos += 4;
 	return v;
 }

@@ -51,7 +51,9 @@ int proto_parse_options(const char *opts, proto_option_fn *fn, void *ctx, const 
 		char *setting = NULL;
 		if (strcmp(arg, "-c") == 0) {
 			if (!next_arg(opts, &pos, more, sizeof more, &too_long))
-				return *why = too_long ? "an option in options is too long" : "-c without name=value in options", -1;
+				return *why = too_long ? "an option in options is too long"
+				                       : "-c without name=value in options",
+				       -1;
 			setting = more;
 		} else if (strncmp(arg, "-c", 2) == 0) {
 			setting = arg + 2;

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PROTO_OPTION_MAX 1024   /* longest single argument taken */
+#define PROTO_OPTION_MAX 1024 /* longest single argument taken */
 
 /* One setting: 0 to go on, -1 to stop (the callback sets its own reason). */
 typedef int proto_option_fn(void *ctx, const char *name, const char *value);

@@ -12,13 +12,13 @@
 #include "session/ryw_wait.h"
 #include "worker.h"
 
-#define CAT_WAIT_USEC 1000000   /* the longest a read waits for a lookup (µs) */
+#define CAT_WAIT_USEC 1000000 /* the longest a read waits for a lookup (µs) */
 
 bool catalog_wait_park(struct client *cl, const struct cls_result *r)
 {
 	struct worker *w = cl->c.w;
 	if (atomic_load(&g_shared.shutdown) || !catalog_pending(cl->pool, r))
-		return false;   /* nothing under way to wait for (answered, failed a moment ago, or no room) */
+		return false; /* nothing under way to wait for (answered, failed a moment ago, or no room) */
 	if (!cl->cat_wait_until)
 		cl->cat_wait_until = w->now + CAT_WAIT_USEC;
 	if (w->now >= cl->cat_wait_until)
@@ -27,7 +27,10 @@ bool catalog_wait_park(struct client *cl, const struct cls_result *r)
 	return true;
 }
 
-void catalog_wait_routed(struct client *cl) { cl->cat_wait_until = 0; }
+void catalog_wait_routed(struct client *cl)
+{
+	cl->cat_wait_until = 0;
+}
 
 /* Worker side of catalog_wait_answered. */
 static void answered_in(struct worker *w, void *arg)
@@ -40,7 +43,7 @@ static void answered_in(struct worker *w, void *arg)
 void catalog_wait_answered(void)
 {
 	for (int i = 0; i < g_shared.nworkers; i++)
-		worker_run(i, answered_in, NULL);   /* lookups are rare: no need to know who waits where */
+		worker_run(i, answered_in, NULL); /* lookups are rare: no need to know who waits where */
 }
 
 void catalog_wait_tick(struct worker *w, bool all)
@@ -52,7 +55,8 @@ void catalog_wait_tick(struct worker *w, bool all)
 	   same statement still under way) or close other clients. */
 	struct list mine, *it, *tmp;
 	list_init(&mine);
-	list_for_each_safe(it, tmp, &w->ryw_parked) {
+	list_for_each_safe(it, tmp, &w->ryw_parked)
+	{
 		struct client *cl = list_entry(it, struct client, wait_node);
 		if (cl->ryw.parked == RYW_PARK_CATALOG && (all || w->now >= cl->cat_wait_until)) {
 			list_del(it);
@@ -64,7 +68,7 @@ void catalog_wait_tick(struct worker *w, bool all)
 		if (cl->c.closing)
 			continue;
 		if (w->now >= cl->cat_wait_until)
-			cl->cat_wait_until = w->now;   /* time is up: routed without parking again */
+			cl->cat_wait_until = w->now; /* time is up: routed without parking again */
 		ryw_unpark(cl);
 	}
 }

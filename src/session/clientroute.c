@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define CLASSIFY_MAX_TEXT (1u << 20)   /* larger statements are not parsed: they go to the primary */
+#define CLASSIFY_MAX_TEXT (1u << 20) /* larger statements are not parsed: they go to the primary */
 
 /* The SQL text of a Query or Parse body; NULL when malformed. */
 static const char *statement_text(uint8_t type, const uint8_t *body, uint32_t n, size_t *len)
@@ -47,7 +47,7 @@ bool clientroute_classify(struct client *cl, const char *sql, size_t len, struct
 	char shape[CLS_SHAPE_MAX];
 	int sl = w->cls_shapes ? cls_shape_key(sql, len, shape, sizeof shape) : -1;
 	bool hit = (sl >= 0 && cls_cache_get(w->cls_shapes, shape, (size_t)sl, env.generation, out)) ||
-	           cls_cache_get(w->cls_cache, sql, len, env.generation, out);
+	        cls_cache_get(w->cls_cache, sql, len, env.generation, out);
 	if (!hit && classify_fast(sql, len, &env, out)) {
 		if (sl >= 0 && cls_shape_cacheable(out))
 			cls_cache_put(w->cls_shapes, shape, (size_t)sl, env.generation, out);
@@ -83,14 +83,15 @@ static bool classify_batch(struct client *cl, struct cls_result *buf, const stru
 		uint8_t type;
 		uint32_t len;
 		if (proto_frame(p, left, FROM_CLIENT, PHASE_READY, (uint32_t)cl->c.w->cfg->max_packet_size, &type,
-		                &len) != FRAME_OK || left - PROTO_HDR < len - 4)
+		                &len) != FRAME_OK ||
+		    left - PROTO_HDR < len - 4)
 			return false;
 		if (type == 'S') {
 			*batch_len = (uint32_t)(p - start) + len + 1;
 			return true;
 		}
 		if (type == 'Q')
-			return false;   /* mixing protocols in one batch: keep it simple and safe */
+			return false; /* mixing protocols in one batch: keep it simple and safe */
 		if (type == 'P') {
 			size_t tl;
 			const char *sql = statement_text(type, p + PROTO_HDR, len - 4, &tl);
@@ -110,7 +111,8 @@ static bool classify_batch(struct client *cl, struct cls_result *buf, const stru
 			size_t tl;
 			const struct cls_result *r = st ? prepared_cls(cl, st, &sql, &tl) : NULL;
 			uint32_t ul;
-			if (!st && prepared_unnamed(type, p + PROTO_HDR, len - 4) && (sql = prepared_unnamed_text(cl, &ul)) != NULL) {
+			if (!st && prepared_unnamed(type, p + PROTO_HDR, len - 4) &&
+			    (sql = prepared_unnamed_text(cl, &ul)) != NULL) {
 				/* The unnamed statement of an earlier batch: what it does decides, as if parsed here (when buf
 				   holds a Parse of this batch already, that Parse is the statement the Bind uses). */
 				if (buf != *best) {
@@ -162,12 +164,14 @@ static enum own_set apply_pgrouter_set(struct client *cl, const struct cls_event
 static const char *pgrouter_setting(const struct client *cl, const char *name, char *buf, size_t n)
 {
 	if (strcasecmp(name, "pgrouter.target") == 0)
-		return cl->session_pref == PREF_PRIMARY ? "primary" : cl->session_pref == PREF_REPLICA ? "replica" : "auto";
+		return cl->session_pref == PREF_PRIMARY    ? "primary"
+		        : cl->session_pref == PREF_REPLICA ? "replica"
+		                                           : "auto";
 	if (strcasecmp(name, "pgrouter.consistency_key") == 0)
 		return cl->ryw.key ? cl->ryw.key : "";
 	if (strcasecmp(name, "pgrouter.min_lsn") == 0)
 		return cl->ryw.min_lsn ? ryw_format_lsn(cl->ryw.min_lsn, buf, n) : "";
-	if (strcasecmp(name, "pgrouter.lsn") == 0)   /* the token of the session's last commit (ParameterStatus) */
+	if (strcasecmp(name, "pgrouter.lsn") == 0) /* the token of the session's last commit (ParameterStatus) */
 		return cl->ryw.lsn ? ryw_format_lsn(cl->ryw.lsn, buf, n) : "";
 	return NULL;
 }
@@ -205,17 +209,14 @@ static bool answer_own(struct client *cl, const struct cls_event *e, struct iobu
 		return true;
 	}
 	switch (apply_pgrouter_set(cl, e)) {
-	case OWN_OK:
-		res_complete(out, "SET");
-		return true;
+	case OWN_OK: res_complete(out, "SET"); return true;
 	case OWN_UNKNOWN:
 		snprintf(msg, sizeof msg, "unrecognized configuration parameter \"%.200s\"", e->name);
 		return msg_error(out, "ERROR", "42704", msg), false;
 	case OWN_READ_ONLY:
 		snprintf(msg, sizeof msg, "parameter \"%.200s\" cannot be changed", e->name);
 		return msg_error(out, "ERROR", "55P02", msg), false;
-	case OWN_BAD_VALUE:
-		break;
+	case OWN_BAD_VALUE: break;
 	}
 	bool target = strcasecmp(e->name, "pgrouter.target") == 0;
 	snprintf(msg, sizeof msg, "invalid value for parameter \"%.200s\": \"%.60s\"%s", e->name, e->value_str,
@@ -245,12 +246,15 @@ static enum route_step answer_pgrouter_sets(struct client *cl, const struct cls_
 /* What keeps a session on its primary connection, for the route's reason (the first pin taken counts). */
 static const char *pin_name(uint8_t pins)
 {
-	return pins & CLS_PIN_TEMP ? "temp table" : pins & CLS_PIN_ADVISORY ? "advisory lock"
-	     : pins & CLS_PIN_LISTEN ? "listen" : pins & CLS_PIN_HOLD ? "cursor with hold"
-	     : pins & CLS_PIN_PREPARE ? "prepare" : "session state";
+	return pins & CLS_PIN_TEMP        ? "temp table"
+	        : pins & CLS_PIN_ADVISORY ? "advisory lock"
+	        : pins & CLS_PIN_LISTEN   ? "listen"
+	        : pins & CLS_PIN_HOLD     ? "cursor with hold"
+	        : pins & CLS_PIN_PREPARE  ? "prepare"
+	                                  : "session state";
 }
 
-#define LEARNED_CAP 1024   /* fingerprints of statements replicas refused; a full table learns no more */
+#define LEARNED_CAP 1024 /* fingerprints of statements replicas refused; a full table learns no more */
 
 /* Is this statement shape one a replica refused before? */
 static bool learned_contains(const struct worker *w, uint64_t fp)
@@ -290,7 +294,10 @@ static void learn_fp(struct worker *w, uint64_t fp)
 	w->n_learned++;
 }
 
-void clientroute_learn_write(struct worker *w, const char *sql, size_t len) { learn_fp(w, cls_fingerprint(sql, len)); }
+void clientroute_learn_write(struct worker *w, const char *sql, size_t len)
+{
+	learn_fp(w, cls_fingerprint(sql, len));
+}
 
 /* Case-insensitive equality of a NUL-terminated pattern with a span. */
 static bool span_eq(const char *pat, const char *s, uint32_t n)
@@ -338,7 +345,7 @@ static int pick_for_route(struct pool *p, const struct routeconf *rule, const st
 	int cls = 0;
 	int64_t limit = cfg->max_replica_lag;
 	if (out->max_lag_ms >= 0) {
-		cls = -1;   /* a hint's own limit: checked against the lag right now, without hysteresis */
+		cls = -1; /* a hint's own limit: checked against the lag right now, without hysteresis */
 		limit = out->max_lag_ms * 1000;
 	} else if (rule) {
 		int idx = (int)(rule - cfg->routes);
@@ -348,11 +355,13 @@ static int pick_for_route(struct pool *p, const struct routeconf *rule, const st
 	}
 	int pick = pool_pick_replica(p, cls, limit, exclude, min_lsn);
 	if ((pick < 0 || pick == p->primary) && min_lsn)
-		return pick;   /* read-your-writes held the replicas back: not a replica problem worth a log line */
+		return pick; /* read-your-writes held the replicas back: not a replica problem worth a log line */
 	if (pick < 0 && !exclude && !p->no_replica_logged) {
 		p->no_replica_logged = true;
-		log_warn(NULL, "database %s: no replica qualifies for reads (down, lagging or unknown); reads use the "
-		         "route's fallback", p->dbname);
+		log_warn(NULL,
+		         "database %s: no replica qualifies for reads (down, lagging or unknown); reads use the "
+		         "route's fallback",
+		         p->dbname);
 	} else if (pick >= 0 && pick != p->primary && p->no_replica_logged) {
 		p->no_replica_logged = false;
 		log_info(NULL, "database %s: replicas take reads again", p->dbname);
@@ -398,7 +407,7 @@ const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, cons
 		*have_replicas = in.have_replicas;
 	if ((type == 'P' || (type == 'B' && !batch_len)) && !r && out->target == ROUTE_PRIMARY && in.have_replicas &&
 	    !in.pinned)
-		out->reason = "incomplete-batch";   /* its Sync was not buffered yet: the rest could write */
+		out->reason = "incomplete-batch"; /* its Sync was not buffered yet: the rest could write */
 	if (out->target == ROUTE_REPLICA && r && sql && p->w->n_learned &&
 	    learned_contains(p->w, fp ? fp : cls_fingerprint(sql, tl))) {
 		out->target = ROUTE_PRIMARY;
@@ -433,16 +442,18 @@ static void log_route(struct client *cl, int node, const struct route_out *out, 
 	if (need && need != UINT64_MAX)
 		snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(need >> 32), (unsigned)need);
 	if (cl->ryw.wait_start)
-		snprintf(waited, sizeof waited, " ryw_waited=%.1fms", (double)(cl->c.w->now - cl->ryw.wait_start) / 1000);
+		snprintf(waited, sizeof waited, " ryw_waited=%.1fms",
+		         (double)(cl->c.w->now - cl->ryw.wait_start) / 1000);
 	log_debug(cl->c.prefix, "route: node=%d (%s:%d) reason=%s required_lsn=%s node_lag=%s%s", node, p->host[node],
-	          p->port[node], route_reason_str(out, why, sizeof why), lsn, node == p->primary ? "0.000s" : lag, waited);
+	          p->port[node], route_reason_str(out, why, sizeof why), lsn, node == p->primary ? "0.000s" : lag,
+	          waited);
 }
 
 /* cl was parked with its unit (ryw_park): the same unit is routed again later, as a re-run if it was one. */
 static enum route_step parked(struct client *cl, bool retrying)
 {
 	cl->retrying = retrying;
-	cl->c.w->last_cls_client = NULL;   /* its classification slot may be reused meanwhile */
+	cl->c.w->last_cls_client = NULL; /* its classification slot may be reused meanwhile */
 	return RS_WAIT;
 }
 
@@ -450,9 +461,9 @@ static enum route_step parked(struct client *cl, bool retrying)
 static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	struct pool *p = cl->pool;
-	pool_sync(p);   /* where writes go, after a failover: usually one comparison */
+	pool_sync(p); /* where writes go, after a failover: usually one comparison */
 	if (!p->w->cfg->routing) {
-		*node = p->primary;   /* a plain pooler, as PgBouncer */
+		*node = p->primary; /* a plain pooler, as PgBouncer */
 		p->w->n_routed_primary++;
 		metrics_routed(p->w, p, 0, false, "routing-off", NULL);
 		return RS_GO;
@@ -465,11 +476,11 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
 	struct cls_result *r = p->w->last_cls;
 	const struct cls_result *cls = NULL;
-	p->w->last_cls_client = NULL;   /* the slot is about to hold this message's classification */
+	p->w->last_cls_client = NULL; /* the slot is about to hold this message's classification */
 	const char *sql = NULL;
 	size_t tl = 0;
-	uint64_t fp = 0;          /* the statement's fingerprint when already known (prepared statements) */
-	uint32_t batch_len = 0;   /* an extended-protocol batch up to its Sync, when all of it is buffered */
+	uint64_t fp = 0; /* the statement's fingerprint when already known (prepared statements) */
+	uint32_t batch_len = 0; /* an extended-protocol batch up to its Sync, when all of it is buffered */
 	if (type == 'Q' || type == 'P') {
 		if (!body) {
 			if (len - 4 > CLASSIFY_MAX_TEXT) {
@@ -499,7 +510,7 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 			cls = NULL;
 			batch_len = 0;
 		}
-		if (type == 'P') {   /* rules and learned writes look at the batch's first statement, as before */
+		if (type == 'P') { /* rules and learned writes look at the batch's first statement, as before */
 			sql = first_sql;
 			tl = first_len;
 			fp = 0;
@@ -510,7 +521,7 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 	if (cl->force_primary) {
 		cl->force_primary = false;
 		if (fp)
-			learn_fp(p->w, fp);   /* a prepared statement a replica refused as a write */
+			learn_fp(p->w, fp); /* a prepared statement a replica refused as a write */
 		out.target = ROUTE_PRIMARY;
 		out.reason = "retry-after-read-only-error";
 		out.detail[0] = 0;
@@ -521,11 +532,11 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 	    catalog_wait_park(cl, cls))
 		return parked(cl, retrying);
 	if (out.target == ROUTE_REPLICA && cl->ryw.key && ryw_store_fetch(cl))
-		return parked(cl, retrying);   /* back once the store has answered */
+		return parked(cl, retrying); /* back once the store has answered */
 	enum ryw_scope scope = RYW_SCOPE_SESSION;
 	uint64_t need = out.target == ROUTE_REPLICA ? ryw_required(cl, &scope) : 0;
 	if (need == UINT64_MAX) {
-		out.target = ROUTE_PRIMARY;   /* window mode, or a commit whose LSN is unknown */
+		out.target = ROUTE_PRIMARY; /* window mode, or a commit whose LSN is unknown */
 		out.reason = "read-your-writes";
 		snprintf(out.detail, sizeof out.detail, "window");
 		ryw_count_primary(scope);
@@ -533,14 +544,16 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 		int pick = pick_for_route(p, rule, &out, cl->retry_exclude, need);
 		if (pick >= 0)
 			*node = pick;
-		if (need && (pick < 0 || pick == p->primary) &&
-		    pool_pick_replica(p, 0, 0, cl->retry_exclude, 0) >= 0) {
+		if (need && (pick < 0 || pick == p->primary) && pool_pick_replica(p, 0, 0, cl->retry_exclude, 0) >= 0) {
 			/* A replica is up but has not replayed what this client needs (as far as the snapshot shows). */
 			if (ryw_wait_park(cl, need))
 				return parked(cl, retrying);
 			out.reason = "read-your-writes";
-			snprintf(out.detail, sizeof out.detail, "%s%s", scope == RYW_SCOPE_KEY ? "key"
-			         : scope == RYW_SCOPE_TOKEN ? "token" : "session", cl->ryw.wait_start ? "-after-wait" : "");
+			snprintf(out.detail, sizeof out.detail, "%s%s",
+			         scope == RYW_SCOPE_KEY             ? "key"
+			                 : scope == RYW_SCOPE_TOKEN ? "token"
+			                                            : "session",
+			         cl->ryw.wait_start ? "-after-wait" : "");
 			ryw_count_primary(scope);
 		} else if (pick < 0 && rule && rule->fallback == FALLBACK_ERROR) {
 			return refuse_no_replica(cl, rule);
@@ -569,7 +582,7 @@ static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len,
 enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
 {
 	enum route_step s = route_unit(cl, type, len, body, node);
-	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED) {   /* a read's waits are over, however it ended */
+	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED) { /* a read's waits are over, however it ended */
 		ryw_wait_routed(cl, s == RS_GO && *node != cl->pool->primary);
 		catalog_wait_routed(cl);
 	}
@@ -583,7 +596,8 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 		if (!cl->pins) {
 			cl->c.w->n_pinned++;
 			if (log_get_level() >= LOG_DEBUG)
-				log_debug(cl->c.prefix, "session-pinned: %s: the session stays on its primary connection",
+				log_debug(cl->c.prefix,
+				          "session-pinned: %s: the session stays on its primary connection",
 				          pin_name(r->pins));
 		}
 		cl->pins |= r->pins;
@@ -592,12 +606,12 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
 		const struct cls_event *e = &r->ev[i];
 		if (e->kind == CLS_EV_SET && (e->flags & CLS_EVF_PGROUTER))
-			apply_pgrouter_set(cl, e);   /* pgrouter's own: answered by pgrouter, nothing to confirm */
+			apply_pgrouter_set(cl, e); /* pgrouter's own: answered by pgrouter, nothing to confirm */
 		else if (e->kind == CLS_EV_RESET)
-			ryw_client_set(cl, e->name, NULL);   /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
+			ryw_client_set(cl, e->name, NULL); /* RESET pgrouter.consistency_key / pgrouter.min_lsn */
 	}
 	if (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW))
-		prepared_server_unsure(sv);   /* statements may be gone: prepare them again before their next use */
+		prepared_server_unsure(sv); /* statements may be gone: prepare them again before their next use */
 	if ((r->ev_kinds & SESSION_EVENTS) || (r->flags & (CLS_F_SESSION_OPAQUE | CLS_F_EVENTS_OVERFLOW)))
 		session_track(cl, sv, r, sql);
 }
@@ -622,9 +636,9 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		}
 	} else if (!body) {
 		if (len - 4 > CLASSIFY_MAX_TEXT) {
-			sv->pinned = true;   /* too large to read: it may change the session, reset after this client */
+			sv->pinned = true; /* too large to read: it may change the session, reset after this client */
 			if (routing)
-				ryw_note_statement(sv, NULL);   /* and it may write */
+				ryw_note_statement(sv, NULL); /* and it may write */
 		}
 		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
 	} else if (w->last_cls_client == cl && w->last_cls_body == body) {
@@ -632,7 +646,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		sql = rp->n_events ? statement_text(type, body, len - 4, &tl) : NULL;
 	} else if (!(sql = statement_text(type, body, len - 4, &tl))) {
 		if (routing) {
-			ryw_batch_bind(sv);   /* not a statement pgrouter can read: no LSN query behind this batch */
+			ryw_batch_bind(sv); /* not a statement pgrouter can read: no LSN query behind this batch */
 			sv->ryw.xvalid = false;
 		}
 		return ACT_SEND;
@@ -641,7 +655,7 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 		   finds it for this same message (client_on_msg forgets it once the message is consumed). */
 		w->last_cls_client = NULL;
 		if (!clientroute_classify(cl, sql, tl, w->last_cls)) {
-			sv->pinned = true;   /* unread: reset after this client */
+			sv->pinned = true; /* unread: reset after this client */
 			if (routing)
 				ryw_note_statement(sv, NULL);
 			return ACT_SEND;
@@ -657,8 +671,8 @@ enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const
 	/* A statement that needs the primary while a replica is linked (a pipeline or batch that mixes reads
 	   and writes): hold it until the replica's work is done, then route it afresh. */
 	bool ro_begin = cl->default_read_only && route_is_lone_begin(rp);
-	if (routing && sv->node != sv->pool->primary && route_definite_write(rp) && !ro_begin &&
-	    sv->tx_status == 'I' && !cl->pins && pool_releases_per_unit(cl)) {
+	if (routing && sv->node != sv->pool->primary && route_definite_write(rp) && !ro_begin && sv->tx_status == 'I' &&
+	    !cl->pins && pool_releases_per_unit(cl)) {
 		cl->reroute = true;
 		return ACT_PAUSE;
 	}

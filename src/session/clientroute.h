@@ -7,11 +7,11 @@
 
 /* Outcome of looking at the first message of a unit of work. */
 enum route_step {
-	RS_GO,        /* *node is where the unit should run */
+	RS_GO, /* *node is where the unit should run */
 	RS_NEED_FULL, /* the message must be fully buffered first */
-	RS_DONE,      /* pgrouter answered it itself (SET pgrouter.*); drop the message */
-	RS_CLOSED,    /* the client was closed */
-	RS_WAIT,      /* parked in CL_RYW_WAIT with the message buffered (ryw_wait.c); it is dispatched again later */
+	RS_DONE, /* pgrouter answered it itself (SET pgrouter.*); drop the message */
+	RS_CLOSED, /* the client was closed */
+	RS_WAIT, /* parked in CL_RYW_WAIT with the message buffered (ryw_wait.c); it is dispatched again later */
 };
 
 /* Choose the node for the unit that starts with this message (client not linked). */
@@ -36,7 +36,7 @@ const struct routeconf *clientroute_decide(struct client *cl, uint8_t type, cons
 
 /* What clientroute_start would decide for a simple Query of sql from cl, without running it. */
 struct route_explain {
-	bool classified;            /* false: too large to classify (it would go to the primary) */
+	bool classified; /* false: too large to classify (it would go to the primary) */
 	struct cls_result cls;
 	struct route_out out;
 	const struct routeconf *rule;

@@ -16,13 +16,13 @@
 #include <string.h>
 #include <strings.h>
 
-#define PS_SCAN_MAX 65536   /* longer Query / unnamed Parse texts are not searched for DEALLOCATE */
+#define PS_SCAN_MAX 65536 /* longer Query / unnamed Parse texts are not searched for DEALLOCATE */
 
 void prepared_client_start(struct client *cl)
 {
 	const struct config *cfg = cl->c.w->cfg;
 	if (cfg->max_prepared_statements > 0 && cl->pool && pool_releases_per_unit(cl) && !cl->ps)
-		cl->ps = ps_client_new();   /* without memory the client simply is not tracked */
+		cl->ps = ps_client_new(); /* without memory the client simply is not tracked */
 }
 
 void prepared_client_free(struct client *cl)
@@ -41,18 +41,15 @@ bool prepared_wants_full(const struct client *cl, uint8_t type, uint32_t len)
 	avail = avail > PROTO_HDR ? avail - PROTO_HDR : 0;
 	struct cursor cur = cur_make(c->in->data + c->in->rpos + c->pending + PROTO_HDR, avail);
 	switch (type) {
-	case 'P':   /* a named Parse is interned; an unnamed one may be a DEALLOCATE worth reading */
+	case 'P': /* a named Parse is interned; an unnamed one may be a DEALLOCATE worth reading */
 		return len - 4 <= PS_SCAN_MAX || cur_u8(&cur) != 0 || cur.err;
-	case 'B':   /* portal, then the statement name: only a named statement is rewritten */
+	case 'B': /* portal, then the statement name: only a named statement is rewritten */
 		cur_cstr(&cur, NULL);
 		return cur_u8(&cur) != 0 || cur.err;
-	case 'Q':
-		return len - 4 <= PS_SCAN_MAX;
+	case 'Q': return len - 4 <= PS_SCAN_MAX;
 	case 'D':
-	case 'C':
-		return true;   /* small messages */
-	default:
-		return false;
+	case 'C': return true; /* small messages */
+	default: return false;
 	}
 }
 
@@ -75,13 +72,13 @@ static bool mentions_dealloc(const char *s, size_t n)
 }
 
 /* DEALLOCATE [ALL] / DISCARD ALL statements in a Query or unnamed Parse text; false when there are none. */
-static bool find_sql(struct client *cl, uint8_t type, const uint8_t *body, uint32_t n, struct ps_sql *out,
-                     char *name, size_t cap)
+static bool find_sql(struct client *cl, uint8_t type, const uint8_t *body, uint32_t n, struct ps_sql *out, char *name,
+                     size_t cap)
 {
 	struct cursor cur = cur_make(body, n);
 	size_t nl = 0;
 	if (type == 'P' && (!cur_cstr(&cur, &nl) || nl > 0))
-		return false;   /* a named statement is never executed by its Parse */
+		return false; /* a named statement is never executed by its Parse */
 	struct worker *w = cl->c.w;
 	struct cls_result own;
 	const struct cls_result *rp = &own;
@@ -156,16 +153,15 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		prepared_guard(cl, type, body, len - 4);
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
-	bool has_sql = body && (type == 'Q' || type == 'P') &&
-	               find_sql(cl, type, body, len - 4, &sql, name, sizeof name);
+	bool has_sql =
+	        body && (type == 'Q' || type == 'P') && find_sql(cl, type, body, len - 4, &sql, name, sizeof name);
 	/* Only a Parse interns a statement, under the session's search_path. */
-	struct ps_env env = { .intern = w->ps_intern, .max_stmts = w->cfg->max_prepared_statements,
-	                      .scope = type == 'P' ? params_get(&cl->params, "search_path") : NULL };
+	struct ps_env env = { .intern = w->ps_intern,
+		              .max_stmts = w->cfg->max_prepared_statements,
+		              .scope = type == 'P' ? params_get(&cl->params, "search_path") : NULL };
 	struct ps_out out = { server_out, cl };
-	switch (ps_client_message(&env, cl->ps, sv->ps, type, body, body ? len - 4 : 0, has_sql ? &sql : NULL,
-	                          &out)) {
-	case PS_FORWARD:
-		return ACT_SEND;
+	switch (ps_client_message(&env, cl->ps, sv->ps, type, body, body ? len - 4 : 0, has_sql ? &sql : NULL, &out)) {
+	case PS_FORWARD: return ACT_SEND;
 	case PS_REPLACED:
 		if (type == 'P' && w->cfg->routing)
 			classify_at_parse(cl, body, len - 4);
@@ -176,8 +172,7 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		log_debug(cl->c.prefix, "prepared statements: %c waits for the server's answers", type);
 		conn_flush_out(&sv->c);
 		return ACT_PAUSE;
-	case PS_NOMEM:
-		break;
+	case PS_NOMEM: break;
 	}
 nomem:
 	client_close(cl, "53200", "out of memory while tracking prepared statements");
@@ -212,11 +207,20 @@ enum act prepared_server_msg(struct server *sv, uint8_t type, uint32_t len, cons
 	return r;
 }
 
-void prepared_server_forget(struct server *sv) { ps_server_forget(sv->ps); }
+void prepared_server_forget(struct server *sv)
+{
+	ps_server_forget(sv->ps);
+}
 
-void prepared_server_unsure(struct server *sv) { ps_server_unsure(sv->ps); }
+void prepared_server_unsure(struct server *sv)
+{
+	ps_server_unsure(sv->ps);
+}
 
-void prepared_server_linked(struct server *sv) { ps_server_unnamed_gone(sv->ps); }
+void prepared_server_linked(struct server *sv)
+{
+	ps_server_unnamed_gone(sv->ps);
+}
 
 void prepared_server_free(struct server *sv)
 {
@@ -256,7 +260,7 @@ bool prepared_unnamed(uint8_t type, const uint8_t *body, uint32_t n)
 {
 	const uint8_t *name;
 	if (type == 'B') {
-		const uint8_t *nul = n && body[0] == 0 ? body : memchr(body, 0, n);   /* the portal's name (usually "") */
+		const uint8_t *nul = n && body[0] == 0 ? body : memchr(body, 0, n); /* the portal's name (usually "") */
 		name = nul ? nul + 1 : NULL;
 	} else if (type == 'D' && n && body[0] == 'S') {
 		name = body + 1;

@@ -15,7 +15,7 @@ bool retry_possible(const struct server *sv)
 {
 	const struct client *cl = sv->client;
 	return cl && cl->retry && sv->node != sv->pool->primary && sv->expect_z == 1 && !sv->unsynced &&
-	       sv->c.pending == 0 && cl->c.pending == 0 && cl->c.pkt_remain == 0;
+	        sv->c.pending == 0 && cl->c.pending == 0 && cl->c.pkt_remain == 0;
 }
 
 /* Run the client's kept unit again: on the primary (a refused write) or on another node. sv goes back to the
@@ -27,10 +27,10 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	struct iobuf *copy = cl->retry;
 	bool keep = reusable && !sv->expect_z && !sv->unsynced && sv->tx_status == 'I';
 	if (!keep)
-		prepared_server_forget(sv);   /* while its client, whose names it may have changed, is still linked */
+		prepared_server_forget(sv); /* while its client, whose names it may have changed, is still linked */
 	cl->retry = NULL;
 	sv->retry_swallow = false;
-	buf_put(w, sv->held);   /* the re-run describes its result again */
+	buf_put(w, sv->held); /* the re-run describes its result again */
 	sv->held = NULL;
 	conn_unlink(&sv->c);
 	sv->client = NULL;
@@ -46,13 +46,16 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	cl->retrying = true;
 	cl->force_primary = on_primary;
 	if (on_primary && sv->retry_learn)
-		log_info(cl->c.prefix, "replica %s:%d refused a statement as a write (25006); re-running it on the primary",
+		log_info(cl->c.prefix,
+		         "replica %s:%d refused a statement as a write (25006); re-running it on the primary",
 		         sv->pool->host[sv->node], sv->pool->port[sv->node]);
 	else if (on_primary)
-		log_info(cl->c.prefix, "replica %s:%d does not have an object the read uses yet (%s); re-running it on the primary",
+		log_info(cl->c.prefix,
+		         "replica %s:%d does not have an object the read uses yet (%s); re-running it on the primary",
 		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
 	else
-		log_info(cl->c.prefix, "read on replica %s:%d failed before any row was sent (%s); re-running it elsewhere",
+		log_info(cl->c.prefix,
+		         "read on replica %s:%d failed before any row was sent (%s); re-running it elsewhere",
 		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
 	if (keep)
 		server_release(sv);
@@ -78,7 +81,7 @@ void retry_or_fail(struct server *sv, const char *why)
 static bool retryable(const char *sqlstate)
 {
 	return strcmp(sqlstate, "25006") == 0 || strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "57P01") == 0 ||
-	       strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
+	        strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
 }
 
 /* "Not there yet": an object the replica has not replayed (a table, function or type created a moment ago
@@ -87,8 +90,8 @@ static bool retryable(const char *sqlstate)
 static bool not_there_yet(const struct pg_error *e)
 {
 	return strcmp(e->sqlstate, "42P01") == 0 || strcmp(e->sqlstate, "42883") == 0 ||
-	       strcmp(e->sqlstate, "42704") == 0 ||
-	       (strcmp(e->sqlstate, "XX000") == 0 && e->message && strstr(e->message, "cache lookup failed"));
+	        strcmp(e->sqlstate, "42704") == 0 ||
+	        (strcmp(e->sqlstate, "XX000") == 0 && e->message && strstr(e->message, "cache lookup failed"));
 }
 
 /* The ReadyForQuery after a swallowed error: the server is free again, the unit runs elsewhere. */
@@ -97,8 +100,10 @@ static enum act after_swallow(struct server *sv, const uint8_t *body)
 	sv->tx_status = (char)body[0];
 	if (sv->expect_z > 0)
 		sv->expect_z--;
-	rerun(sv, sv->retry_to_primary, true, sv->retry_learn ? "25006 read-only"
-	      : sv->retry_to_primary ? "not there yet" : "recovery conflict");
+	rerun(sv, sv->retry_to_primary, true,
+	      sv->retry_learn                ? "25006 read-only"
+	              : sv->retry_to_primary ? "not there yet"
+	                                     : "recovery conflict");
 	return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
@@ -123,14 +128,16 @@ enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_
 	if (type == 'E' && eligible) {
 		if (!body)
 			return ACT_NEED_FULL;
-		struct pg_error e = {0};
+		struct pg_error e = { 0 };
 		if (proto_parse_error(body, len - 4, &e) < 0)
 			e.sqlstate = NULL;
 		bool missing = e.sqlstate && not_there_yet(&e) && pool_node_behind(sv->pool, sv->node);
 		if (e.sqlstate && (retryable(e.sqlstate) || missing)) {
 			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0 || missing;
-			sv->retry_learn = strcmp(e.sqlstate, "25006") == 0;   /* a write in disguise: remember its shape */
-			bool fatal = e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0);
+			sv->retry_learn =
+			        strcmp(e.sqlstate, "25006") == 0; /* a write in disguise: remember its shape */
+			bool fatal =
+			        e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0);
 			if (fatal) {
 				/* The backend is going away: no ReadyForQuery will follow. */
 				char why[80];
@@ -152,5 +159,5 @@ enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_
 	}
 	buf_put(sv->c.w, cl->retry);
 	cl->retry = NULL;
-	return ACT_SEND;   /* the caller decides normally */
+	return ACT_SEND; /* the caller decides normally */
 }

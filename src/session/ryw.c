@@ -26,7 +26,7 @@ int ryw_client_set(struct client *cl, const char *name, const char *value)
 			return -1;
 		free(cl->ryw.key);
 		cl->ryw.key = value && *value ? strdup(value) : NULL;
-		cl->ryw.store_lsn = 0;   /* what the store said was about the old key */
+		cl->ryw.store_lsn = 0; /* what the store said was about the old key */
 		return 1;
 	}
 	if (strcasecmp(name, "pgrouter.min_lsn") == 0) {
@@ -66,7 +66,7 @@ uint64_t ryw_required(struct client *cl, enum ryw_scope *scope)
 	if (cl->ryw.key) {
 		uint64_t k = ryw_key_get(cl->ryw.key, now, cfg->ryw_key_ttl);
 		if (cl->ryw.store_lsn > k)
-			k = cl->ryw.store_lsn;   /* other instances' commits, from the consistency_store */
+			k = cl->ryw.store_lsn; /* other instances' commits, from the consistency_store */
 		if (k > need) {
 			need = k;
 			*scope = RYW_SCOPE_KEY;
@@ -82,12 +82,16 @@ static bool only_control(const struct cls_result *r)
 		return false;
 	for (int i = 0; i < r->n_events && i < CLS_MAX_EVENTS; i++) {
 		switch (r->ev[i].kind) {
-		case CLS_EV_BEGIN: case CLS_EV_COMMIT: case CLS_EV_ROLLBACK: case CLS_EV_SAVEPOINT:
-		case CLS_EV_RELEASE: case CLS_EV_ROLLBACK_TO: case CLS_EV_SET_TRANSACTION: case CLS_EV_SET:
-		case CLS_EV_RESET:
-			break;
-		default:
-			return false;
+		case CLS_EV_BEGIN:
+		case CLS_EV_COMMIT:
+		case CLS_EV_ROLLBACK:
+		case CLS_EV_SAVEPOINT:
+		case CLS_EV_RELEASE:
+		case CLS_EV_ROLLBACK_TO:
+		case CLS_EV_SET_TRANSACTION:
+		case CLS_EV_SET:
+		case CLS_EV_RESET: break;
+		default: return false;
 		}
 	}
 	return true;
@@ -98,7 +102,7 @@ static bool tracked(const struct server *sv)
 {
 	const struct pool *p = sv->pool;
 	return sv->c.w->cfg->read_your_writes != RYW_OFF && p->nnodes > 1 && sv->node == p->primary &&
-	       (p->pool_mode != POOL_SESSION || pool_session_routes(p));
+	        (p->pool_mode != POOL_SESSION || pool_session_routes(p));
 }
 
 /* Whether a transaction is open after rp runs, given whether one was open before. */
@@ -125,7 +129,7 @@ void ryw_note_statement(struct server *sv, const struct cls_result *rp)
 	if (!tracked(sv))
 		return;
 	if (!rp) {
-		sv->ryw.wrote = true;   /* unknown text: assume it writes */
+		sv->ryw.wrote = true; /* unknown text: assume it writes */
 		sv->ryw.xvalid = false;
 		return;
 	}
@@ -181,7 +185,7 @@ void ryw_batch_start(struct server *sv)
 void ryw_batch_bind(struct server *sv)
 {
 	if (sv->ryw.xparsed || !tracked(sv))
-		return;   /* runs the statement this batch parsed (and noted) */
+		return; /* runs the statement this batch parsed (and noted) */
 	/* A statement parsed in an earlier batch (PQprepare then PQexecPrepared with an unnamed statement):
 	   it may write, and it may be a COPY that nothing of pgrouter's may follow. */
 	sv->ryw.xvalid = false;
@@ -191,13 +195,13 @@ void ryw_batch_bind(struct server *sv)
 bool ryw_sync_ends_unit(const struct server *sv)
 {
 	return sv->ryw.xvalid && sv->unsynced && !sv->ryw.xopen && sv->ryw.wrote && sv->expect_z == 0 &&
-	       !sv->ryw.asking && !sv->ryw.pipelined && sv->c.w->cfg->read_your_writes == RYW_LSN;
+	        !sv->ryw.asking && !sv->ryw.pipelined && sv->c.w->cfg->read_your_writes == RYW_LSN;
 }
 
 int ryw_send_with_query(struct client *cl, struct server *sv, int pa, uint32_t len, const uint8_t *body)
 {
 	if (pa == ACT_SEND && !body)
-		return ACT_SEND;   /* not buffered whole: the ReadyForQuery asks instead */
+		return ACT_SEND; /* not buffered whole: the ReadyForQuery asks instead */
 	struct iobuf **out = conn_out(&sv->c);
 	/* The client's bytes already decided, then its Query, then ours: one write, one round trip. */
 	if (pa == ACT_SEND && (conn_pending_to_peer(&cl->c) < 0 || iobuf_append(out, body - PROTO_HDR, len + 1) < 0)) {
@@ -205,7 +209,7 @@ int ryw_send_with_query(struct client *cl, struct server *sv, int pa, uint32_t l
 		return ACT_CLOSED;
 	}
 	if (msg_query(out, LSN_QUERY) == 0)
-		sv->ryw.pipelined = true;   /* otherwise the ReadyForQuery asks, as without pipelining */
+		sv->ryw.pipelined = true; /* otherwise the ReadyForQuery asks, as without pipelining */
 	return ACT_CONSUMED;
 }
 
@@ -234,7 +238,7 @@ bool ryw_unit_done(struct server *sv, char z)
 		return hold;
 	}
 	if (!sv->ryw.wrote || !cl || z != 'I')
-		return false;   /* still inside the transaction: its COMMIT is the commit point */
+		return false; /* still inside the transaction: its COMMIT is the commit point */
 	sv->ryw.wrote = false;
 	const struct config *cfg = sv->c.w->cfg;
 	if (cfg->read_your_writes == RYW_WINDOW) {
@@ -273,7 +277,7 @@ static int learn(struct server *sv)
 	if (!cl)
 		return 0;
 	if (sv->ryw.failed || !sv->ryw.answer) {
-		cl->ryw.until = w->now + 1000000;   /* no LSN: the primary serves this client for a second */
+		cl->ryw.until = w->now + 1000000; /* no LSN: the primary serves this client for a second */
 		log_warn(sv->c.prefix, "could not learn the commit LSN; client reads use the primary for 1s");
 		return 0;
 	}
@@ -312,7 +316,7 @@ void ryw_stored(struct server *sv)
 {
 	sv->ryw.storing = false;
 	if (sv->expect_z > 0)
-		sv->expect_z--;   /* kept until now so that the server is not handed back while the store works */
+		sv->expect_z--; /* kept until now so that the server is not handed back while the store works */
 	release_z(sv, 0);
 }
 
@@ -320,21 +324,17 @@ int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t 
 {
 	*done = false;
 	if (sv->ryw.storing)
-		return ACT_PAUSE;   /* answers to pipelined statements wait behind the held ReadyForQuery */
+		return ACT_PAUSE; /* answers to pipelined statements wait behind the held ReadyForQuery */
 	if (type == 'A' || type == 'N')
-		return ACT_SEND;   /* notifications and notices still belong to the client */
+		return ACT_SEND; /* notifications and notices still belong to the client */
 	if (!body)
 		return ACT_NEED_FULL;
 	if (sv->c.pending)
-		return ACT_FLUSH_FIRST;   /* consumed messages must not overtake bytes already decided */
+		return ACT_FLUSH_FIRST; /* consumed messages must not overtake bytes already decided */
 	uint32_t n = len - 4;
 	switch (type) {
-	case 'D':
-		read_row(sv, body, n);
-		break;
-	case 'E':
-		sv->ryw.failed = true;
-		break;
+	case 'D': read_row(sv, body, n); break;
+	case 'E': sv->ryw.failed = true; break;
 	case 'S': {
 		const char *name, *value;
 		if (proto_parse_param(body, n, &name, &value) == 0)
@@ -343,7 +343,7 @@ int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t 
 	}
 	case 'Z': {
 		sv->tx_status = (char)body[0];
-		if (sv->ryw.discard) {   /* the transaction stayed open: the client has its ReadyForQuery, the answer is dropped */
+		if (sv->ryw.discard) { /* the transaction stayed open: the client has its ReadyForQuery, the answer is dropped */
 			sv->ryw.discard = false;
 			sv->ryw.asking = false;
 			*done = true;
@@ -351,15 +351,14 @@ int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t 
 		}
 		int r = learn(sv);
 		if (r > 0)
-			break;   /* server_ryw_stored finishes the unit */
+			break; /* server_ryw_stored finishes the unit */
 		if (sv->expect_z > 0)
-			sv->expect_z--;   /* the client's held ReadyForQuery is delivered now */
+			sv->expect_z--; /* the client's held ReadyForQuery is delivered now */
 		release_z(sv, r);
 		*done = true;
 		break;
 	}
-	default:
-		break;   /* RowDescription, CommandComplete */
+	default: break; /* RowDescription, CommandComplete */
 	}
 	return ACT_CONSUMED;
 }

@@ -17,20 +17,26 @@
 #include <event2/event.h>
 #include <stdlib.h>
 
-#define POKE_GAP 5000   /* µs between monitor pokes while reads wait: bounds the extra polling load */
+#define POKE_GAP 5000 /* µs between monitor pokes while reads wait: bounds the extra polling load */
 
 /* The timer that ends one worker's waits. */
 struct ryw_waitq {
 	struct event *timer;
-	int64_t due;             /* when the timer fires (0: not armed) */
+	int64_t due; /* when the timer fires (0: not armed) */
 };
 
 static _Atomic uint64_t n_end[RYW_WAIT_NENDS], n_wait_us;
 static _Atomic int64_t last_poke;
 
-uint64_t ryw_wait_stat(enum ryw_wait_end e) { return atomic_load_explicit(&n_end[e], memory_order_relaxed); }
+uint64_t ryw_wait_stat(enum ryw_wait_end e)
+{
+	return atomic_load_explicit(&n_end[e], memory_order_relaxed);
+}
 
-uint64_t ryw_wait_stat_us(void) { return atomic_load_explicit(&n_wait_us, memory_order_relaxed); }
+uint64_t ryw_wait_stat_us(void)
+{
+	return atomic_load_explicit(&n_wait_us, memory_order_relaxed);
+}
 
 void ryw_park(struct client *cl, enum ryw_park why)
 {
@@ -53,10 +59,13 @@ void ryw_unpark(struct client *cl)
 	cl->state_since = cl->c.w->now;
 	cl->ryw.resumed = cl->c.nmsg + 1;
 	conn_resume(&cl->c);
-	cl->ryw.resumed = 0;   /* cl is freed only after this callback, even if it closed */
+	cl->ryw.resumed = 0; /* cl is freed only after this callback, even if it closed */
 }
 
-bool ryw_resuming(const struct client *cl) { return cl->ryw.resumed == cl->c.nmsg + 1; }
+bool ryw_resuming(const struct client *cl)
+{
+	return cl->ryw.resumed == cl->c.nmsg + 1;
+}
 
 /* Poke the monitor unless some worker did within POKE_GAP. */
 static void poke(int64_t now)
@@ -116,7 +125,7 @@ bool ryw_wait_park(struct client *cl, uint64_t need)
 	int64_t wait = w->cfg->ryw_wait;
 	const struct mon_snapshot *s = monitor_snapshot();
 	if (wait <= 0 || !s || atomic_load(&g_shared.shutdown))
-		return false;   /* nothing would tell us that a replica caught up, or nobody should wait */
+		return false; /* nothing would tell us that a replica caught up, or nobody should wait */
 	if (!cl->ryw.wait_start) {
 		cl->ryw.wait_start = w->now;
 		cl->ryw.wait_until = w->now + wait;
@@ -146,17 +155,17 @@ void ryw_wait_routed(struct client *cl, bool replica)
 static bool may_go(struct client *cl, uint64_t gen, bool end_all)
 {
 	if (end_all || cl->c.w->now >= deadline(cl)) {
-		cl->ryw.wait_until = cl->c.w->now;   /* over: it is routed without parking again */
+		cl->ryw.wait_until = cl->c.w->now; /* over: it is routed without parking again */
 		return true;
 	}
 	return gen != cl->ryw.wait_gen && cl->pool &&
-	       pool_pick_replica(cl->pool, 0, 0, cl->retry_exclude, cl->ryw.wait_lsn) >= 0;
+	        pool_pick_replica(cl->pool, 0, 0, cl->retry_exclude, cl->ryw.wait_lsn) >= 0;
 }
 
 void ryw_wait_tick(struct worker *w)
 {
 	if (list_empty(&w->ryw_parked) || !w->ryw_wait)
-		return;   /* nobody ever waited for a replica here: store reads come back through ryw_store.c */
+		return; /* nobody ever waited for a replica here: store reads come back through ryw_store.c */
 	const struct mon_snapshot *s = monitor_snapshot();
 	uint64_t gen = s ? s->gen : 0;
 	const struct config *cfg = w->cfg;
@@ -165,7 +174,8 @@ void ryw_wait_tick(struct worker *w)
 	   failover) or a dispatch can close other clients, and a dispatch can park its client again. */
 	struct list mine, *it, *tmp;
 	list_init(&mine);
-	list_for_each_safe(it, tmp, &w->ryw_parked) {
+	list_for_each_safe(it, tmp, &w->ryw_parked)
+	{
 		if (list_entry(it, struct client, wait_node)->ryw.parked == RYW_PARK_REPLAY) {
 			list_del(it);
 			list_append(&mine, it);

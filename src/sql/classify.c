@@ -5,44 +5,44 @@
 #include <string.h>
 
 /* Every reason the classifier can give (struct cls_result.reason points at one of these). */
-const char cls_r_read[] = "read";                  /* SELECT / VALUES / TABLE / read-only WITH */
+const char cls_r_read[] = "read"; /* SELECT / VALUES / TABLE / read-only WITH */
 const char cls_r_show[] = "show";
-const char cls_r_explain[] = "explain";            /* EXPLAIN, or EXPLAIN ANALYZE of a read */
-const char cls_r_copy_to[] = "copy-to";            /* COPY … TO STDOUT */
-const char cls_r_empty[] = "empty";                /* nothing but blanks, comments, semicolons */
-const char cls_r_declare[] = "declare";            /* DECLARE of a read-only cursor */
-const char cls_r_cursor[] = "cursor";              /* FETCH / MOVE / CLOSE */
-const char cls_r_begin[] = "begin";                /* BEGIN (read-write or unspecified) */
+const char cls_r_explain[] = "explain"; /* EXPLAIN, or EXPLAIN ANALYZE of a read */
+const char cls_r_copy_to[] = "copy-to"; /* COPY … TO STDOUT */
+const char cls_r_empty[] = "empty"; /* nothing but blanks, comments, semicolons */
+const char cls_r_declare[] = "declare"; /* DECLARE of a read-only cursor */
+const char cls_r_cursor[] = "cursor"; /* FETCH / MOVE / CLOSE */
+const char cls_r_begin[] = "begin"; /* BEGIN (read-write or unspecified) */
 const char cls_r_begin_ro[] = "begin-read-only";
 const char cls_r_commit[] = "commit";
 const char cls_r_rollback[] = "rollback";
 const char cls_r_savepoint[] = "savepoint";
 const char cls_r_release[] = "release";
 const char cls_r_rollback_to[] = "rollback-to";
-const char cls_r_set[] = "set";                    /* SET / SET CONSTRAINTS */
+const char cls_r_set[] = "set"; /* SET / SET CONSTRAINTS */
 const char cls_r_reset[] = "reset";
 const char cls_r_set_txn[] = "set-transaction";
-const char cls_r_pgrouter_set[] = "pgrouter-set";  /* SET/RESET pgrouter.*: handled by pgrouter */
+const char cls_r_pgrouter_set[] = "pgrouter-set"; /* SET/RESET pgrouter.*: handled by pgrouter */
 const char cls_r_pgrouter_show[] = "pgrouter-show";
 const char cls_r_discard[] = "discard";
 const char cls_r_deallocate[] = "deallocate";
-const char cls_r_prepare[] = "prepare";            /* SQL PREPARE */
-const char cls_r_execute[] = "execute";            /* SQL EXECUTE: content unknown here */
+const char cls_r_prepare[] = "prepare"; /* SQL PREPARE */
+const char cls_r_execute[] = "execute"; /* SQL EXECUTE: content unknown here */
 const char cls_r_prepare_txn[] = "prepare-transaction";
-const char cls_r_two_phase[] = "two-phase";        /* COMMIT/ROLLBACK PREPARED */
-const char cls_r_dml[] = "dml";                    /* INSERT / UPDATE / DELETE / MERGE / TRUNCATE */
+const char cls_r_two_phase[] = "two-phase"; /* COMMIT/ROLLBACK PREPARED */
+const char cls_r_dml[] = "dml"; /* INSERT / UPDATE / DELETE / MERGE / TRUNCATE */
 const char cls_r_ddl[] = "ddl";
-const char cls_r_temp[] = "temp-table";            /* creates a temporary object (pins) */
-const char cls_r_for_update[] = "for-update";      /* detail: update / no-key-update / share / key-share */
+const char cls_r_temp[] = "temp-table"; /* creates a temporary object (pins) */
+const char cls_r_for_update[] = "for-update"; /* detail: update / no-key-update / share / key-share */
 const char cls_r_select_into[] = "select-into";
 const char cls_r_writable_cte[] = "writable-cte";
 const char cls_r_volatile[] = "volatile-function"; /* detail: function name */
-const char cls_r_unknown_fn[] = "unknown-function";/* detail: function name; see cls_result.unknown */
-const char cls_r_node_dep[] = "node-dependent";    /* detail: view, function or setting whose answer is the node's */
-const char cls_r_serializable[] = "serializable";  /* BEGIN READ ONLY ISOLATION LEVEL SERIALIZABLE */
+const char cls_r_unknown_fn[] = "unknown-function"; /* detail: function name; see cls_result.unknown */
+const char cls_r_node_dep[] = "node-dependent"; /* detail: view, function or setting whose answer is the node's */
+const char cls_r_serializable[] = "serializable"; /* BEGIN READ ONLY ISOLATION LEVEL SERIALIZABLE */
 const char cls_r_lock[] = "lock";
 const char cls_r_copy_from[] = "copy-from";
-const char cls_r_copy_file[] = "copy-to-file";     /* COPY TO a server file or program */
+const char cls_r_copy_file[] = "copy-to-file"; /* COPY TO a server file or program */
 const char cls_r_listen[] = "listen";
 const char cls_r_unlisten[] = "unlisten";
 const char cls_r_notify[] = "notify";
@@ -50,11 +50,11 @@ const char cls_r_call[] = "call";
 const char cls_r_do[] = "do";
 const char cls_r_vacuum[] = "vacuum";
 const char cls_r_analyze[] = "analyze";
-const char cls_r_maintenance[] = "maintenance";    /* CHECKPOINT / CLUSTER / REINDEX / LOAD */
+const char cls_r_maintenance[] = "maintenance"; /* CHECKPOINT / CLUSTER / REINDEX / LOAD */
 const char cls_r_explain_write[] = "explain-analyze-write"; /* detail: what the statement does */
 const char cls_r_hold[] = "hold-cursor";
-const char cls_r_unparseable[] = "unparseable";    /* detail: the parser's message */
-const char cls_r_other[] = "other";                /* detail: parse-tree node name */
+const char cls_r_unparseable[] = "unparseable"; /* detail: the parser's message */
+const char cls_r_other[] = "other"; /* detail: parse-tree node name */
 
 /* Classify sql[0..len): the fast path, and libpg_query when it declines. */
 int classify(const char *sql, size_t len, const struct cls_env *env, struct cls_result *out)
@@ -121,7 +121,7 @@ void cls_finish(struct cls_result *out)
 /* Append an event for the statement text stmt; NULL (and CLS_F_EVENTS_OVERFLOW) when full. */
 struct cls_event *cls_add_event(struct cls_result *out, uint8_t kind, struct cls_span stmt)
 {
-	out->ev_kinds |= CLS_EV_BIT(kind);   /* lets consumers skip results without the events they act on */
+	out->ev_kinds |= CLS_EV_BIT(kind); /* lets consumers skip results without the events they act on */
 	if (out->n_events >= CLS_MAX_EVENTS) {
 		out->flags |= CLS_F_EVENTS_OVERFLOW;
 		return NULL;
@@ -201,8 +201,7 @@ void cls_event_set_flags(struct cls_event *ev)
 		ev->flags |= CLS_EVF_PGROUTER;
 	if (ev->kind != CLS_EV_SET || ev->sub != CLS_SET_VALUE || (ev->flags & CLS_EVF_MULTI_VALUE))
 		return;
-	if (strcmp(ev->name, "default_transaction_read_only") == 0 ||
-	    strcmp(ev->name, "transaction_read_only") == 0) {
+	if (strcmp(ev->name, "default_transaction_read_only") == 0 || strcmp(ev->name, "transaction_read_only") == 0) {
 		int b = cls_parse_bool(ev->value_str);
 		if (b >= 0)
 			ev->txn_mode = b ? CLS_TXN_READ_ONLY : CLS_TXN_READ_WRITE;
@@ -234,7 +233,7 @@ struct cls_span cls_trim_span(const char *sql, size_t start, size_t end)
 {
 	struct sql_lexer lx;
 	struct sql_tok t;
-	struct cls_span sp = {(uint32_t)start, 0};
+	struct cls_span sp = { (uint32_t)start, 0 };
 	sql_lex_init(&lx, sql, end);
 	lx.pos = start;
 	bool any = false;
@@ -256,12 +255,9 @@ struct cls_span cls_trim_span(const char *sql, size_t start, size_t end)
 const char *cls_target_name(uint8_t target)
 {
 	switch (target) {
-	case CLS_ANY:
-		return "any";
-	case CLS_REPLICA:
-		return "replica";
-	case CLS_PRIMARY:
-		return "primary";
+	case CLS_ANY: return "any";
+	case CLS_REPLICA: return "replica";
+	case CLS_PRIMARY: return "primary";
 	}
 	return "?";
 }
@@ -288,8 +284,8 @@ struct hcur {
 
 static void h_skip_space(struct hcur *c)
 {
-	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r' ||
-	                         *c->p == '\f' || *c->p == ','))
+	while (c->p < c->end &&
+	       (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r' || *c->p == '\f' || *c->p == ','))
 		c->p++;
 }
 
@@ -335,9 +331,9 @@ static bool h_lag(struct hcur *c, int64_t *ms, int64_t *bytes)
 		const char *unit;
 		int64_t mult;
 		bool is_bytes;
-	} units[] = {{"ms", 1, false}, {"min", 60000, false}, {"s", 1000, false}, {"h", 3600000, false},
-	             {"kb", 1024, true}, {"mb", 1048576, true}, {"gb", 1073741824, true}, {"b", 1, true},
-	             {"", 1000, false}};
+	} units[] = { { "ms", 1, false },         { "min", 60000, false }, { "s", 1000, false },
+		      { "h", 3600000, false },    { "kb", 1024, true },    { "mb", 1048576, true },
+		      { "gb", 1073741824, true }, { "b", 1, true },        { "", 1000, false } };
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		struct hcur save = *c;
 		if (units[i].unit[0] && !h_word(c, units[i].unit)) {
@@ -390,9 +386,9 @@ static void h_route(struct hcur *c, struct cls_result *out, const char *sql)
 {
 	h_skip_space(c);
 	const char *start = c->p;
-	while (c->p < c->end && ((*c->p >= 'a' && *c->p <= 'z') || (*c->p >= 'A' && *c->p <= 'Z') ||
-	                         (*c->p >= '0' && *c->p <= '9') || *c->p == '_' || *c->p == '-' ||
-	                         *c->p == '.'))
+	while (c->p < c->end &&
+	       ((*c->p >= 'a' && *c->p <= 'z') || (*c->p >= 'A' && *c->p <= 'Z') || (*c->p >= '0' && *c->p <= '9') ||
+	        *c->p == '_' || *c->p == '-' || *c->p == '.'))
 		c->p++;
 	const char *stop = c->p;
 	h_skip_space(c);
@@ -405,7 +401,7 @@ static void h_route(struct hcur *c, struct cls_result *out, const char *sql)
 /* Inspect one comment token for a "pgrouter:" hint or "route:" tag (first one of each wins). */
 void cls_hint_comment(struct cls_result *out, const char *sql, const struct sql_tok *t)
 {
-	struct hcur c = {sql + t->start + 2, sql + t->end};
+	struct hcur c = { sql + t->start + 2, sql + t->end };
 	if (sql[t->start] == '/')
 		c.end -= 2; /* strip the closing star-slash */
 	h_skip_space(&c);
@@ -449,8 +445,7 @@ static void norm_walk(const char *sql, size_t len, void (*fn)(const char *, size
 	for (;;) {
 		sql_lex_next_sig(&lx, &t);
 		switch (t.type) {
-		case SQL_T_EOF:
-			return;
+		case SQL_T_EOF: return;
 		case SQL_T_ERROR: /* keep the unlexable rest verbatim */
 			fn(sql + t.start, len - t.start, false, arg);
 			return;
@@ -462,13 +457,14 @@ static void norm_walk(const char *sql, size_t len, void (*fn)(const char *, size
 				fn(sql + t.start, t.end - t.start, false, arg);
 			break;
 		}
-		case SQL_T_STRING: case SQL_T_ESTRING: case SQL_T_USTRING: case SQL_T_BXSTRING:
-		case SQL_T_DOLLAR: case SQL_T_NUMBER: case SQL_T_PARAM:
-			fn("?", 1, true, arg);
-			break;
-		default:
-			fn(sql + t.start, t.end - t.start, false, arg);
-			break;
+		case SQL_T_STRING:
+		case SQL_T_ESTRING:
+		case SQL_T_USTRING:
+		case SQL_T_BXSTRING:
+		case SQL_T_DOLLAR:
+		case SQL_T_NUMBER:
+		case SQL_T_PARAM: fn("?", 1, true, arg); break;
+		default: fn(sql + t.start, t.end - t.start, false, arg); break;
 		}
 	}
 }
@@ -516,7 +512,7 @@ static void norm_piece(const char *p, size_t n, bool literal, void *arg)
 /* Normalized text of the statement's shape into buf (see header); returns the length needed. */
 size_t cls_normalize(const char *sql, size_t len, char *buf, size_t cap)
 {
-	struct norm_buf b = {buf, cap, 0};
+	struct norm_buf b = { buf, cap, 0 };
 	if (sql)
 		norm_walk(sql, len, norm_piece, &b);
 	if (cap > 0)

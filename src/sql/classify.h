@@ -59,41 +59,41 @@
 
 /* Where a statement may run.  Ordered: combining takes the maximum. */
 enum cls_target {
-	CLS_ANY = 0,     /* touches no data (COMMIT, SET, DISCARD, …): run wherever the session is */
+	CLS_ANY = 0, /* touches no data (COMMIT, SET, DISCARD, …): run wherever the session is */
 	CLS_REPLICA = 1, /* read-only: replica-eligible */
 	CLS_PRIMARY = 2, /* writes, locks, session state, or unknown: primary only */
 };
 
 /* Session / transaction effects, in statement order (struct cls_event.kind). */
 enum cls_event_kind {
-	CLS_EV_BEGIN = 1,        /* BEGIN / START TRANSACTION; txn_mode, CLS_EVF_SERIALIZABLE */
-	CLS_EV_COMMIT,           /* COMMIT / END; CLS_EVF_CHAIN for AND CHAIN */
-	CLS_EV_ROLLBACK,         /* ROLLBACK / ABORT; CLS_EVF_CHAIN */
-	CLS_EV_PREPARE_TXN,      /* PREPARE TRANSACTION 'gid' (ends the transaction); name = gid */
-	CLS_EV_SAVEPOINT,        /* name = savepoint */
-	CLS_EV_RELEASE,          /* RELEASE [SAVEPOINT] name */
-	CLS_EV_ROLLBACK_TO,      /* ROLLBACK TO [SAVEPOINT] name */
-	CLS_EV_SET_TRANSACTION,  /* SET TRANSACTION … (this transaction only); txn_mode */
-	CLS_EV_SET,              /* SET [SESSION|LOCAL] name …; sub = enum cls_set_sub */
-	CLS_EV_RESET,            /* RESET name */
-	CLS_EV_RESET_ALL,        /* RESET ALL */
-	CLS_EV_SHOW_PGROUTER,    /* SHOW pgrouter.* — for pgrouter to answer itself */
-	CLS_EV_DISCARD,          /* sub = enum cls_discard_sub */
-	CLS_EV_PREPARE,          /* SQL PREPARE name AS …; target = the prepared statement's target */
-	CLS_EV_EXECUTE,          /* SQL EXECUTE name (also EXPLAIN EXECUTE) */
-	CLS_EV_DEALLOCATE,       /* DEALLOCATE [PREPARE] name */
-	CLS_EV_DEALLOCATE_ALL,   /* DEALLOCATE ALL */
-	CLS_EV_DECLARE_HOLD,     /* DECLARE name … WITH HOLD */
-	CLS_EV_LISTEN,           /* LISTEN channel */
-	CLS_EV_UNLISTEN,         /* UNLISTEN channel, or name "*" for UNLISTEN * */
+	CLS_EV_BEGIN = 1, /* BEGIN / START TRANSACTION; txn_mode, CLS_EVF_SERIALIZABLE */
+	CLS_EV_COMMIT, /* COMMIT / END; CLS_EVF_CHAIN for AND CHAIN */
+	CLS_EV_ROLLBACK, /* ROLLBACK / ABORT; CLS_EVF_CHAIN */
+	CLS_EV_PREPARE_TXN, /* PREPARE TRANSACTION 'gid' (ends the transaction); name = gid */
+	CLS_EV_SAVEPOINT, /* name = savepoint */
+	CLS_EV_RELEASE, /* RELEASE [SAVEPOINT] name */
+	CLS_EV_ROLLBACK_TO, /* ROLLBACK TO [SAVEPOINT] name */
+	CLS_EV_SET_TRANSACTION, /* SET TRANSACTION … (this transaction only); txn_mode */
+	CLS_EV_SET, /* SET [SESSION|LOCAL] name …; sub = enum cls_set_sub */
+	CLS_EV_RESET, /* RESET name */
+	CLS_EV_RESET_ALL, /* RESET ALL */
+	CLS_EV_SHOW_PGROUTER, /* SHOW pgrouter.* — for pgrouter to answer itself */
+	CLS_EV_DISCARD, /* sub = enum cls_discard_sub */
+	CLS_EV_PREPARE, /* SQL PREPARE name AS …; target = the prepared statement's target */
+	CLS_EV_EXECUTE, /* SQL EXECUTE name (also EXPLAIN EXECUTE) */
+	CLS_EV_DEALLOCATE, /* DEALLOCATE [PREPARE] name */
+	CLS_EV_DEALLOCATE_ALL, /* DEALLOCATE ALL */
+	CLS_EV_DECLARE_HOLD, /* DECLARE name … WITH HOLD */
+	CLS_EV_LISTEN, /* LISTEN channel */
+	CLS_EV_UNLISTEN, /* UNLISTEN channel, or name "*" for UNLISTEN * */
 };
 
 #define CLS_EV_BIT(kind) (1u << (kind))
 
 enum cls_set_sub {
 	CLS_SET_VALUE = 0, /* SET name = value[, …] */
-	CLS_SET_DEFAULT,   /* SET name TO DEFAULT (also SET TIME ZONE LOCAL …) */
-	CLS_SET_CURRENT,   /* SET name FROM CURRENT */
+	CLS_SET_DEFAULT, /* SET name TO DEFAULT (also SET TIME ZONE LOCAL …) */
+	CLS_SET_CURRENT, /* SET name FROM CURRENT */
 };
 
 enum cls_discard_sub { CLS_DISCARD_ALL = 0, CLS_DISCARD_PLANS, CLS_DISCARD_TEMP, CLS_DISCARD_SEQUENCES };
@@ -102,12 +102,12 @@ enum cls_discard_sub { CLS_DISCARD_ALL = 0, CLS_DISCARD_PLANS, CLS_DISCARD_TEMP,
 enum cls_txn_mode { CLS_TXN_UNSPEC = 0, CLS_TXN_READ_ONLY, CLS_TXN_READ_WRITE };
 
 /* struct cls_event.flags */
-#define CLS_EVF_LOCAL        0x01 /* SET LOCAL: lasts until the end of the transaction */
-#define CLS_EVF_PGROUTER     0x02 /* pgrouter.* setting: pgrouter's own, never forwarded */
-#define CLS_EVF_CHAIN        0x04 /* COMMIT/ROLLBACK AND CHAIN: a new transaction starts at once */
+#define CLS_EVF_LOCAL 0x01 /* SET LOCAL: lasts until the end of the transaction */
+#define CLS_EVF_PGROUTER 0x02 /* pgrouter.* setting: pgrouter's own, never forwarded */
+#define CLS_EVF_CHAIN 0x04 /* COMMIT/ROLLBACK AND CHAIN: a new transaction starts at once */
 #define CLS_EVF_SERIALIZABLE 0x08 /* asks for SERIALIZABLE, which a hot standby refuses */
-#define CLS_EVF_MULTI_VALUE  0x10 /* SET with a list value: value_str is empty, use the span */
-#define CLS_EVF_TRUNCATED    0x20 /* name or value_str did not fit (spans are still exact) */
+#define CLS_EVF_MULTI_VALUE 0x10 /* SET with a list value: value_str is empty, use the span */
+#define CLS_EVF_TRUNCATED 0x20 /* name or value_str did not fit (spans are still exact) */
 
 /* Byte range [off, off+len) in the classified text. */
 struct cls_span {
@@ -115,19 +115,19 @@ struct cls_span {
 	uint32_t len;
 };
 
-#define CLS_NAME_MAX 64   /* NAMEDATALEN */
+#define CLS_NAME_MAX 64 /* NAMEDATALEN */
 #define CLS_VALUE_MAX 128
 #define CLS_MAX_EVENTS 8
 #define CLS_MAX_UNKNOWN 4
 #define CLS_DETAIL_MAX 64
 
 struct cls_event {
-	uint8_t kind;          /* enum cls_event_kind */
-	uint8_t sub;           /* enum cls_set_sub / enum cls_discard_sub */
-	uint8_t txn_mode;      /* enum cls_txn_mode (BEGIN, SET TRANSACTION, SET *transaction_read_only, SESSION CHARACTERISTICS) */
-	uint8_t flags;         /* CLS_EVF_* */
-	uint8_t target;        /* CLS_EV_PREPARE: enum cls_target of the prepared statement */
-	struct cls_span stmt;  /* the statement, without surrounding blanks/comments: replay this text */
+	uint8_t kind; /* enum cls_event_kind */
+	uint8_t sub; /* enum cls_set_sub / enum cls_discard_sub */
+	uint8_t txn_mode; /* enum cls_txn_mode (BEGIN, SET TRANSACTION, SET *transaction_read_only, SESSION CHARACTERISTICS) */
+	uint8_t flags; /* CLS_EVF_* */
+	uint8_t target; /* CLS_EV_PREPARE: enum cls_target of the prepared statement */
+	struct cls_span stmt; /* the statement, without surrounding blanks/comments: replay this text */
 	struct cls_span value; /* SET: the value as written (empty for DEFAULT/CURRENT and RESET) */
 	/* Canonical name as PostgreSQL sees it: GUC name ("timezone" for SET TIME ZONE,
 	 * "session characteristics" for SET SESSION CHARACTERISTICS), savepoint,
@@ -138,22 +138,22 @@ struct cls_event {
 };
 
 /* struct cls_result.pins: why the session must stay on the primary connection. */
-#define CLS_PIN_TEMP       0x01 /* created a temporary table/view/sequence/function */
-#define CLS_PIN_ADVISORY   0x02 /* took a session-level advisory lock */
-#define CLS_PIN_LISTEN     0x04 /* LISTEN */
-#define CLS_PIN_HOLD       0x08 /* DECLARE … WITH HOLD */
-#define CLS_PIN_PREPARE    0x10 /* SQL-level PREPARE (the router may replay instead) */
+#define CLS_PIN_TEMP 0x01 /* created a temporary table/view/sequence/function */
+#define CLS_PIN_ADVISORY 0x02 /* took a session-level advisory lock */
+#define CLS_PIN_LISTEN 0x04 /* LISTEN */
+#define CLS_PIN_HOLD 0x08 /* DECLARE … WITH HOLD */
+#define CLS_PIN_PREPARE 0x10 /* SQL-level PREPARE (the router may replay instead) */
 #define CLS_PIN_SET_CONFIG 0x20 /* set_config(…, is_local not literally true) */
 
 /* struct cls_result.flags */
-#define CLS_F_FAST             0x01 /* decided by the fast path */
-#define CLS_F_EVENTS_OVERFLOW  0x02 /* more than CLS_MAX_EVENTS events: treat session state as unknown */
+#define CLS_F_FAST 0x01 /* decided by the fast path */
+#define CLS_F_EVENTS_OVERFLOW 0x02 /* more than CLS_MAX_EVENTS events: treat session state as unknown */
 #define CLS_F_UNKNOWN_OVERFLOW 0x04 /* more than CLS_MAX_UNKNOWN unknown functions */
-#define CLS_F_HINT_INVALID     0x08 /* a "pgrouter:" comment could not be parsed (ignored) */
+#define CLS_F_HINT_INVALID 0x08 /* a "pgrouter:" comment could not be parsed (ignored) */
 /* May change session state in ways the events do not describe (DO, CALL, a user function that is
    volatile or not known yet, a write to pg_settings): the connection must be reset before another
    client uses it. */
-#define CLS_F_SESSION_OPAQUE   0x10
+#define CLS_F_SESSION_OPAQUE 0x10
 
 /*
  * Query hint from a comment (block or "--" comment, anywhere in the text, first
@@ -172,19 +172,19 @@ struct cls_func {
 };
 
 struct cls_result {
-	uint8_t target;   /* enum cls_target */
-	uint8_t flags;    /* CLS_F_* */
-	uint8_t pins;     /* CLS_PIN_* */
+	uint8_t target; /* enum cls_target */
+	uint8_t flags; /* CLS_F_* */
+	uint8_t pins; /* CLS_PIN_* */
 	uint8_t n_events;
 	uint8_t n_unknown;
-	uint8_t hint;     /* enum cls_hint_target (first valid "pgrouter:" comment) */
+	uint8_t hint; /* enum cls_hint_target (first valid "pgrouter:" comment) */
 	uint16_t n_stmts; /* statements seen (saturates) */
 	uint32_t ev_kinds; /* bit k (CLS_EV_BIT): an event of kind k was seen, also past CLS_MAX_EVENTS */
-	const char *reason;            /* static string, one of the reasons listed at the top */
-	char detail[CLS_DETAIL_MAX];   /* e.g. "nextval" for reason "volatile-function"; "" if none */
-	int64_t hint_max_lag_ms;       /* -1 unless the hint gave a time */
-	int64_t hint_max_lag_bytes;    /* -1 unless the hint gave a size */
-	struct cls_span route_tag;     /* name in a "route: NAME" comment; len 0 if none */
+	const char *reason; /* static string, one of the reasons listed at the top */
+	char detail[CLS_DETAIL_MAX]; /* e.g. "nextval" for reason "volatile-function"; "" if none */
+	int64_t hint_max_lag_ms; /* -1 unless the hint gave a time */
+	int64_t hint_max_lag_bytes; /* -1 unless the hint gave a size */
+	struct cls_span route_tag; /* name in a "route: NAME" comment; len 0 if none */
 	/* Functions of unknown volatility that made this PRIMARY (reason
 	 * "unknown-function").  Look them up in pg_proc, then classify again. */
 	struct cls_func unknown[CLS_MAX_UNKNOWN];
@@ -255,16 +255,14 @@ struct cls_cache *cls_cache_new(uint32_t capacity, size_t max_text);
 void cls_cache_free(struct cls_cache *c);
 
 /* Look sql up; on a hit copy the stored result to *out and return true.  generation: the env's. */
-bool cls_cache_get(struct cls_cache *c, const char *sql, size_t len, uint64_t generation,
-                   struct cls_result *out);
+bool cls_cache_get(struct cls_cache *c, const char *sql, size_t len, uint64_t generation, struct cls_result *out);
 
 /*
  * Store a result (evicting by CLOCK when full).  Results listing unknown
  * functions are not stored: they change once the functions are looked up.
  * Returns 0, or -1 if not stored (too long, unknown functions, no memory).
  */
-int cls_cache_put(struct cls_cache *c, const char *sql, size_t len, uint64_t generation,
-                  const struct cls_result *res);
+int cls_cache_put(struct cls_cache *c, const char *sql, size_t len, uint64_t generation, const struct cls_result *res);
 
 /* Drop every entry (volatility knowledge changed). */
 void cls_cache_clear(struct cls_cache *c);

@@ -22,10 +22,10 @@
 
 struct centry {
 	uint64_t hash;
-	char *blob;    /* key bytes (padded to 8), result header, events */
+	char *blob; /* key bytes (padded to 8), result header, events */
 	uint32_t next; /* next entry in the same bucket, or NONE */
 	uint32_t keylen;
-	uint8_t ref;   /* CLOCK reference bit */
+	uint8_t ref; /* CLOCK reference bit */
 };
 
 struct cls_cache {
@@ -146,8 +146,7 @@ static uint32_t find(const struct cls_cache *c, const char *sql, size_t len, uin
 }
 
 /* Look sql up; on a hit copy the stored result to *out and return true. */
-bool cls_cache_get(struct cls_cache *c, const char *sql, size_t len, uint64_t generation,
-                   struct cls_result *out)
+bool cls_cache_get(struct cls_cache *c, const char *sql, size_t len, uint64_t generation, struct cls_result *out)
 {
 	if (c == NULL || sql == NULL || out == NULL)
 		return false;
@@ -194,8 +193,7 @@ static uint32_t take_slot(struct cls_cache *c)
 }
 
 /* Store a result (evicting by CLOCK when full); -1 if not stored. */
-int cls_cache_put(struct cls_cache *c, const char *sql, size_t len, uint64_t generation,
-                  const struct cls_result *res)
+int cls_cache_put(struct cls_cache *c, const char *sql, size_t len, uint64_t generation, const struct cls_result *res)
 {
 	if (c == NULL || sql == NULL || res == NULL || len > c->max_text || res->n_unknown > 0 ||
 	    res->n_events > CLS_MAX_EVENTS)
@@ -233,8 +231,7 @@ void cls_cache_get_stats(const struct cls_cache *c, struct cls_cache_stats *st)
 }
 
 /* cls_cache_get, else classify() and cls_cache_put; c may be NULL. */
-int classify_cached(struct cls_cache *c, const char *sql, size_t len, const struct cls_env *env,
-                    struct cls_result *out)
+int classify_cached(struct cls_cache *c, const char *sql, size_t len, const struct cls_env *env, struct cls_result *out)
 {
 	uint64_t gen = env ? env->generation : 0;
 	if (c && cls_cache_get(c, sql, len, gen, out))

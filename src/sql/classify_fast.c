@@ -35,8 +35,8 @@ struct fast {
 	const struct cls_env *env;
 	struct cls_result *out;
 	struct sql_lexer lx;
-	struct ftok cur;   /* current token */
-	struct ftok prev;  /* the one before it; type EOF at the start of a statement */
+	struct ftok cur; /* current token */
+	struct ftok prev; /* the one before it; type EOF at the start of a statement */
 	struct ftok la[2]; /* lookahead */
 	int nla;
 	uint32_t stmt_start;
@@ -127,7 +127,7 @@ static bool f_op(const struct fast *f, char c)
 /* The current statement's text once at its end (from first to last significant token). */
 static struct cls_span f_stmt_span(const struct fast *f)
 {
-	return (struct cls_span){f->stmt_start, f->prev.t.end - f->stmt_start};
+	return (struct cls_span){ f->stmt_start, f->prev.t.end - f->stmt_start };
 }
 
 static bool is_name_tok(const struct sql_tok *t)
@@ -181,24 +181,22 @@ static enum call_kind call_kind(const struct qname *q, const struct ftok *before
 	}
 	switch (before->t.type) {
 	case SQL_T_EOF:
-	case SQL_T_OP:
-		return CALL;
-	case SQL_T_TYPECAST:
-		return typmod_position(q);
+	case SQL_T_OP: return CALL;
+	case SQL_T_TYPECAST: return typmod_position(q);
 	case SQL_T_PUNCT:
 		switch (before->t.ch) {
-		case '(': case ',': case '[': case ':':
-			return CALL;
-		case ')':
-			return (q->n == 1 && (p0->kw & KW_WINDOW_SUFFIX)) ? NOT_CALL : DECLINE;
+		case '(':
+		case ',':
+		case '[':
+		case ':': return CALL;
+		case ')': return (q->n == 1 && (p0->kw & KW_WINDOW_SUFFIX)) ? NOT_CALL : DECLINE;
 		}
 		return DECLINE;
 	case SQL_T_IDENT:
 		if (is_word(before, "as"))
 			return in_cast ? typmod_position(q) : DECLINE;
 		return (before->kw & KW_EXPR_BEFORE) ? CALL : DECLINE;
-	default:
-		return DECLINE;
+	default: return DECLINE;
 	}
 }
 
@@ -223,7 +221,7 @@ static bool names_node_relation(const struct fast *f, const struct qname *q)
 	const struct sql_tok *t = &q->part[(q->n > 3 ? 3 : q->n) - 1].t;
 	char c = f->sql[t->start];
 	if (c != 'p' && c != 'P' && c != '"')
-		return false;   /* cheap: most names cannot be one */
+		return false; /* cheap: most names cannot be one */
 	char name[CLS_NAME_MAX];
 	return part_text(f, t, name, sizeof(name)) < 0 || cls_node_relation(name);
 }
@@ -257,7 +255,7 @@ static bool f_read(struct fast *f, struct cls_stmt *st)
 		struct qname q;
 		f_name_chain(f, &q);
 		if (names_node_relation(f, &q))
-			return false;   /* the full parser tells a relation from a column of that name */
+			return false; /* the full parser tells a relation from a column of that name */
 		if (!sql_tok_punct(&f_peek(f, 1)->t, '('))
 			continue;
 		enum call_kind k = call_kind(&q, &before, depth > 0 && cast[depth - 1]);
@@ -271,9 +269,8 @@ static bool f_read(struct fast *f, struct cls_stmt *st)
 /* Functions whose presence in DML changes the session (pins): leave those to the full parser. */
 static bool is_pin_func(const char *name)
 {
-	static const char *const pin_funcs[] = {"pg_advisory_lock", "pg_advisory_lock_shared",
-	                                        "pg_try_advisory_lock", "pg_try_advisory_lock_shared",
-	                                        "set_config"};
+	static const char *const pin_funcs[] = { "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock",
+		                                 "pg_try_advisory_lock_shared", "set_config" };
 	for (size_t i = 0; i < sizeof(pin_funcs) / sizeof(pin_funcs[0]); i++)
 		if (strcasecmp(name, pin_funcs[i]) == 0)
 			return true;
@@ -288,7 +285,7 @@ static bool dml_call_opaque(const struct fast *f, const struct qname *q)
 	    (q->n == 2 && part_text(f, &q->part[0].t, schema, sizeof(schema)) < 0))
 		return true;
 	struct cls_fn_info fi;
-	cls_func_lookup(NULL, q->n == 2 ? schema : NULL, name, &fi);   /* DML: the full parser judges without env too */
+	cls_func_lookup(NULL, q->n == 2 ? schema : NULL, name, &fi); /* DML: the full parser judges without env too */
 	return fi.opaque;
 }
 
@@ -314,13 +311,14 @@ static bool f_dml(struct fast *f, struct cls_stmt *st)
 				return false;
 			if (!sql_tok_punct(&f_peek(f, 1)->t, '(')) {
 				if (strcmp(name, "pg_settings") == 0)
-					return false;   /* UPDATE pg_settings changes the session: the full parser flags it */
+					return false; /* UPDATE pg_settings changes the session: the full parser flags it */
 				continue;
 			}
 			if (is_pin_func(name))
 				return false;
 			/* INSERT INTO t (cols) and ON CONFLICT (cols) are column lists; other calls must be built-ins. */
-			bool cols = is_word(&before, "into") || (is_word(&before, "on") && strcmp(name, "conflict") == 0);
+			bool cols =
+			        is_word(&before, "into") || (is_word(&before, "on") && strcmp(name, "conflict") == 0);
 			if (!cols && call_kind(&q, &before, false) != NOT_CALL && dml_call_opaque(f, &q))
 				return false;
 		}
@@ -535,8 +533,8 @@ static bool f_set_value(struct fast *f, bool own, char *buf, size_t cap)
 		if (sql_string_text(f->sql, t, buf, cap) < 0)
 			return false;
 	} else if (t->type == SQL_T_IDENT || t->type == SQL_T_QIDENT) {
-		if (t->type == SQL_T_IDENT && !own && (f->cur.kw & KW_RESERVED) && !f_is(f, "on") &&
-		    !f_is(f, "true") && !f_is(f, "false"))
+		if (t->type == SQL_T_IDENT && !own && (f->cur.kw & KW_RESERVED) && !f_is(f, "on") && !f_is(f, "true") &&
+		    !f_is(f, "false"))
 			return false;
 		if (part_text(f, t, buf, cap) < 0)
 			return false;
@@ -565,7 +563,7 @@ static bool f_set(struct fast *f, struct cls_stmt *st)
 		f_next(f);
 	}
 	uint8_t sub = CLS_SET_VALUE;
-	struct cls_span vspan = {0, 0};
+	struct cls_span vspan = { 0, 0 };
 	int nvalues = 0;
 	if (f_is(f, "default")) {
 		f_next(f);
@@ -653,8 +651,8 @@ static bool f_show(struct fast *f, struct cls_stmt *st)
 static bool fast_stmt(struct fast *f, struct cls_stmt *st)
 {
 	const char *w = f->cur.word;
-	if (sql_tok_punct(&f->cur.t, '(') || !strcmp(w, "select") || !strcmp(w, "values") ||
-	    !strcmp(w, "table") || !strcmp(w, "with"))
+	if (sql_tok_punct(&f->cur.t, '(') || !strcmp(w, "select") || !strcmp(w, "values") || !strcmp(w, "table") ||
+	    !strcmp(w, "with"))
 		return f_read(f, st);
 	if (!strcmp(w, "insert") || !strcmp(w, "update") || !strcmp(w, "delete") || !strcmp(w, "merge"))
 		return f_dml(f, st);
@@ -679,7 +677,7 @@ bool classify_fast(const char *sql, size_t len, const struct cls_env *env, struc
 	if (sql == NULL || out == NULL || len >= (1u << 30))
 		return false;
 	cls_init(out);
-	struct fast f = {.sql = sql, .len = len, .env = env, .out = out};
+	struct fast f = { .sql = sql, .len = len, .env = env, .out = out };
 	sql_lex_init(&f.lx, sql, len);
 	for (;;) {
 		memset(&f.cur, 0, sizeof(f.cur)); /* type EOF: "no previous token" for the next statement */

@@ -7,17 +7,17 @@
 #include <string.h>
 
 #define CURSOR_OPT_HOLD 0x0020 /* parsenodes.h: DECLARE … WITH HOLD */
-#define STACK_COPY 2048        /* statements shorter than this are NUL-terminated on the stack */
+#define STACK_COPY 2048 /* statements shorter than this are NUL-terminated on the stack */
 
 /* What a scan over a subtree found. */
 struct scan {
 	const struct cls_env *env; /* volatility knowledge; NULL when only pins matter */
-	bool eval;                 /* judge every function (reads) or only look for pins (writes) */
+	bool eval; /* judge every function (reads) or only look for pins (writes) */
 	struct cls_result *out;
 	bool nested_dml, into, into_temp;
-	const char *strength;      /* first locking clause, or NULL */
+	const char *strength; /* first locking clause, or NULL */
 	uint8_t pins;
-	bool opaque;               /* a function that may change session state (user-defined, or unknown) */
+	bool opaque; /* a function that may change session state (user-defined, or unknown) */
 	char write_fn[CLS_DETAIL_MAX];
 	char unknown_fn[CLS_DETAIL_MAX];
 	char node_dep[CLS_DETAIL_MAX]; /* first view, function or setting whose answer is the node's */
@@ -43,7 +43,7 @@ static bool rangevar_temp(struct jv rv)
 static void join3(char *dst, size_t cap, const char *a, const char *b, const char *c)
 {
 	size_t n = 0;
-	for (const char *parts[3] = {a, b, c}, **p = parts; p < parts + 3; p++)
+	for (const char *parts[3] = { a, b, c }, **p = parts; p < parts + 3; p++)
 		for (const char *s = *p; s && *s && n + 1 < cap; s++)
 			dst[n++] = *s;
 	dst[n] = 0;
@@ -125,7 +125,7 @@ static bool func_name(struct jv fc, char schema[CLS_NAME_MAX], char name[CLS_NAM
 /* A FuncCall body: judge the function (SQL-syntax calls are always pg_catalog built-ins). */
 static void scan_func(struct scan *sc, struct jv fc)
 {
-	struct jv key, val, format = {NULL, NULL};
+	struct jv key, val, format = { NULL, NULL };
 	struct jit it;
 	char schema[CLS_NAME_MAX] = "", name[CLS_NAME_MAX] = "", disp[CLS_DETAIL_MAX];
 	bool qualified;
@@ -172,8 +172,10 @@ static void scan_locking(struct scan *sc, struct jv list)
 {
 	static const struct {
 		const char *lcs, *detail;
-	} strengths[] = {{"LCS_FORUPDATE", "update"}, {"LCS_FORNOKEYUPDATE", "no-key-update"},
-	                 {"LCS_FORSHARE", "share"}, {"LCS_FORKEYSHARE", "key-share"}};
+	} strengths[] = { { "LCS_FORUPDATE", "update" },
+		          { "LCS_FORNOKEYUPDATE", "no-key-update" },
+		          { "LCS_FORSHARE", "share" },
+		          { "LCS_FORKEYSHARE", "key-share" } };
 	struct jit it;
 	struct jv item, body, v;
 	if (sc->strength || !j_iter(list, '[', &it) || !j_arr_next(&it, &item))
@@ -190,15 +192,12 @@ static void scan_locking(struct scan *sc, struct jv list)
 static bool interesting_key(struct jv key)
 {
 	switch (key.end - key.p) {
-	case 8:
-		return j_key_is(key, "FuncCall") || j_key_is(key, "RangeVar");
+	case 8: return j_key_is(key, "FuncCall") || j_key_is(key, "RangeVar");
 	case 10:
 		return j_key_is(key, "InsertStmt") || j_key_is(key, "UpdateStmt") || j_key_is(key, "DeleteStmt") ||
-		       j_key_is(key, "intoClause");
-	case 9:
-		return j_key_is(key, "MergeStmt");
-	case 13:
-		return j_key_is(key, "lockingClause");
+		        j_key_is(key, "intoClause");
+	case 9: return j_key_is(key, "MergeStmt");
+	case 13: return j_key_is(key, "lockingClause");
 	}
 	return false;
 }
@@ -209,7 +208,7 @@ static void scan_key(struct jv key, const char *val, const char *end, void *arg)
 	struct scan *sc = arg;
 	if (!interesting_key(key))
 		return;
-	struct jv v = {val, j_skip(val, end)};
+	struct jv v = { val, j_skip(val, end) };
 	if (v.end == NULL)
 		return;
 	if (j_key_is(key, "FuncCall")) {
@@ -286,7 +285,7 @@ static void h_dml(struct fctx *x, struct jv body, struct cls_stmt *st)
 static void h_opaque(struct fctx *x, struct jv body, struct cls_stmt *st)
 {
 	x->out->flags |= CLS_F_SESSION_OPAQUE;
-	cls_stmt_set(st, CLS_PRIMARY, j_get(body, "funccall", &(struct jv){0}) ? cls_r_call : cls_r_do, NULL);
+	cls_stmt_set(st, CLS_PRIMARY, j_get(body, "funccall", &(struct jv){ 0 }) ? cls_r_call : cls_r_do, NULL);
 }
 
 /* Classify an inner statement into a scratch result (events and pins kept apart). */
@@ -495,7 +494,7 @@ static bool on_commit_drop(struct jv obj, const char *key)
 /* CREATE TABLE: temporary unless ON COMMIT DROP pins. */
 static void h_create(struct fctx *x, struct jv body, struct cls_stmt *st)
 {
-	struct jv rel = {0};
+	struct jv rel = { 0 };
 	j_get(body, "relation", &rel);
 	create_temp(x, rel, on_commit_drop(body, "oncommit"), st);
 }
@@ -503,7 +502,7 @@ static void h_create(struct fctx *x, struct jv body, struct cls_stmt *st)
 /* CREATE TABLE … AS / SELECT … INTO as DDL, CREATE MATERIALIZED VIEW. */
 static void h_create_as(struct fctx *x, struct jv body, struct cls_stmt *st)
 {
-	struct jv into = {0}, rel = {0};
+	struct jv into = { 0 }, rel = { 0 };
 	if (j_get(body, "into", &into))
 		j_get(into, "rel", &rel);
 	create_temp(x, rel, into.p && on_commit_drop(into, "onCommit"), st);
@@ -512,7 +511,7 @@ static void h_create_as(struct fctx *x, struct jv body, struct cls_stmt *st)
 /* CREATE [TEMP] VIEW. */
 static void h_create_view(struct fctx *x, struct jv body, struct cls_stmt *st)
 {
-	struct jv rel = {0};
+	struct jv rel = { 0 };
 	j_get(body, "view", &rel);
 	create_temp(x, rel, false, st);
 }
@@ -520,7 +519,7 @@ static void h_create_view(struct fctx *x, struct jv body, struct cls_stmt *st)
 /* CREATE [TEMP] SEQUENCE. */
 static void h_create_seq(struct fctx *x, struct jv body, struct cls_stmt *st)
 {
-	struct jv rel = {0};
+	struct jv rel = { 0 };
 	j_get(body, "sequence", &rel);
 	create_temp(x, rel, false, st);
 }
@@ -545,49 +544,50 @@ static const struct {
 	uint8_t target;
 	const char *reason;
 } handlers[] = {
-	{"SelectStmt", h_select, 0, NULL},
-	{"InsertStmt", h_dml, 0, NULL},
-	{"UpdateStmt", h_dml, 0, NULL},
-	{"DeleteStmt", h_dml, 0, NULL},
-	{"MergeStmt", h_dml, 0, NULL},
-	{"ExplainStmt", h_explain, 0, NULL},
-	{"CopyStmt", h_copy, 0, NULL},
-	{"TransactionStmt", cls_full_txn, 0, NULL},
-	{"VariableSetStmt", cls_full_set, 0, NULL},
-	{"VariableShowStmt", cls_full_show, 0, NULL},
-	{"DiscardStmt", cls_full_discard, 0, NULL},
-	{"PrepareStmt", h_prepare, 0, NULL},
-	{"ExecuteStmt", h_execute, 0, NULL},
-	{"DeallocateStmt", h_deallocate, 0, NULL},
-	{"DeclareCursorStmt", h_declare, 0, NULL},
-	{"ListenStmt", h_listen, 0, NULL},
-	{"UnlistenStmt", h_unlisten, 0, NULL},
-	{"VacuumStmt", h_vacuum, 0, NULL},
-	{"CreateStmt", h_create, 0, NULL},
-	{"CreateTableAsStmt", h_create_as, 0, NULL},
-	{"ViewStmt", h_create_view, 0, NULL},
-	{"CreateSeqStmt", h_create_seq, 0, NULL},
-	{"CreateFunctionStmt", h_create_func, 0, NULL},
-	{"TruncateStmt", NULL, CLS_PRIMARY, cls_r_dml},
-	{"FetchStmt", NULL, CLS_ANY, cls_r_cursor},
-	{"ClosePortalStmt", NULL, CLS_ANY, cls_r_cursor},
-	{"NotifyStmt", NULL, CLS_PRIMARY, cls_r_notify},
-	{"LockStmt", NULL, CLS_PRIMARY, cls_r_lock},
-	{"CallStmt", h_opaque, 0, NULL},
-	{"DoStmt", h_opaque, 0, NULL},
-	{"ConstraintsSetStmt", NULL, CLS_ANY, cls_r_set},
-	{"CheckPointStmt", NULL, CLS_PRIMARY, cls_r_maintenance},
-	{"ClusterStmt", NULL, CLS_PRIMARY, cls_r_maintenance},
-	{"ReindexStmt", NULL, CLS_PRIMARY, cls_r_maintenance},
-	{"LoadStmt", NULL, CLS_PRIMARY, cls_r_maintenance},
+	{ "SelectStmt", h_select, 0, NULL },
+	{ "InsertStmt", h_dml, 0, NULL },
+	{ "UpdateStmt", h_dml, 0, NULL },
+	{ "DeleteStmt", h_dml, 0, NULL },
+	{ "MergeStmt", h_dml, 0, NULL },
+	{ "ExplainStmt", h_explain, 0, NULL },
+	{ "CopyStmt", h_copy, 0, NULL },
+	{ "TransactionStmt", cls_full_txn, 0, NULL },
+	{ "VariableSetStmt", cls_full_set, 0, NULL },
+	{ "VariableShowStmt", cls_full_show, 0, NULL },
+	{ "DiscardStmt", cls_full_discard, 0, NULL },
+	{ "PrepareStmt", h_prepare, 0, NULL },
+	{ "ExecuteStmt", h_execute, 0, NULL },
+	{ "DeallocateStmt", h_deallocate, 0, NULL },
+	{ "DeclareCursorStmt", h_declare, 0, NULL },
+	{ "ListenStmt", h_listen, 0, NULL },
+	{ "UnlistenStmt", h_unlisten, 0, NULL },
+	{ "VacuumStmt", h_vacuum, 0, NULL },
+	{ "CreateStmt", h_create, 0, NULL },
+	{ "CreateTableAsStmt", h_create_as, 0, NULL },
+	{ "ViewStmt", h_create_view, 0, NULL },
+	{ "CreateSeqStmt", h_create_seq, 0, NULL },
+	{ "CreateFunctionStmt", h_create_func, 0, NULL },
+	{ "TruncateStmt", NULL, CLS_PRIMARY, cls_r_dml },
+	{ "FetchStmt", NULL, CLS_ANY, cls_r_cursor },
+	{ "ClosePortalStmt", NULL, CLS_ANY, cls_r_cursor },
+	{ "NotifyStmt", NULL, CLS_PRIMARY, cls_r_notify },
+	{ "LockStmt", NULL, CLS_PRIMARY, cls_r_lock },
+	{ "CallStmt", h_opaque, 0, NULL },
+	{ "DoStmt", h_opaque, 0, NULL },
+	{ "ConstraintsSetStmt", NULL, CLS_ANY, cls_r_set },
+	{ "CheckPointStmt", NULL, CLS_PRIMARY, cls_r_maintenance },
+	{ "ClusterStmt", NULL, CLS_PRIMARY, cls_r_maintenance },
+	{ "ReindexStmt", NULL, CLS_PRIMARY, cls_r_maintenance },
+	{ "LoadStmt", NULL, CLS_PRIMARY, cls_r_maintenance },
 };
 
 /* Node names of schema-changing statements that need no closer look. */
 static bool is_ddl_node(const char *n)
 {
-	static const char *const prefixes[] = {"Create", "Alter", "Drop", "Grant", "Comment", "SecLabel",
-	                                       "Rename", "Define", "Index", "Reassign", "Import",
-	                                       "Refresh", "Rule", "CompositeType", "ReplicaIdentity", NULL};
+	static const char *const prefixes[] = { "Create",   "Alter",   "Drop",   "Grant",         "Comment",
+		                                "SecLabel", "Rename",  "Define", "Index",         "Reassign",
+		                                "Import",   "Refresh", "Rule",   "CompositeType", "ReplicaIdentity",
+		                                NULL };
 	for (const char *const *p = prefixes; *p; p++)
 		if (strncmp(n, *p, strlen(*p)) == 0)
 			return true;
@@ -641,7 +641,7 @@ static void dispatch(struct fctx *x, struct jv node, struct cls_stmt *st)
 static bool nest_separator(const char *sql, const struct sql_tok *t)
 {
 	return sql_tok_is(sql, t, "and") || sql_tok_is(sql, t, "or") || sql_tok_is(sql, t, "when") ||
-	       sql_tok_is(sql, t, "then") || sql_tok_is(sql, t, "else");
+	        sql_tok_is(sql, t, "then") || sql_tok_is(sql, t, "else");
 }
 
 /* True if token t may add a tree level: an operator, ::, or a keyword. */
@@ -714,14 +714,14 @@ static void unparseable(struct cls_result *out, const char *msg)
 /* Walk {"version":…,"stmts":[{"stmt":…,"stmt_location":…,"stmt_len":…}, …]}. */
 static bool walk(struct fctx *x, const char *tree)
 {
-	struct jv root = {tree, tree + strlen(tree)}, stmts, item, key, val;
+	struct jv root = { tree, tree + strlen(tree) }, stmts, item, key, val;
 	struct jit it, members;
 	if (!j_get(root, "stmts", &stmts))
 		return j_iter(root, '{', &it); /* no statements: empty text */
 	if (!j_iter(stmts, '[', &it))
 		return false;
 	while (j_arr_next(&it, &item)) {
-		struct jv node = {NULL, NULL};
+		struct jv node = { NULL, NULL };
 		long long loc = 0, slen = 0;
 		if (!j_iter(item, '{', &members))
 			return false;
@@ -771,7 +771,7 @@ int classify_full(const char *sql, size_t len, const struct cls_env *env, struct
 	if (r.error) {
 		unparseable(out, r.error->message);
 	} else {
-		struct fctx x = {.sql = sql, .len = len, .env = env, .out = out};
+		struct fctx x = { .sql = sql, .len = len, .env = env, .out = out };
 		if (!walk(&x, r.parse_tree))
 			unparseable(out, "unreadable parse tree");
 	}

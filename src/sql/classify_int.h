@@ -6,20 +6,19 @@
 #include "sql/sqllex.h"
 
 /* Reason strings: static, compared by address inside the classifier. */
-extern const char cls_r_read[], cls_r_show[], cls_r_explain[], cls_r_copy_to[], cls_r_empty[],
-	cls_r_declare[], cls_r_cursor[], cls_r_begin[], cls_r_begin_ro[], cls_r_commit[],
-	cls_r_rollback[], cls_r_savepoint[], cls_r_release[], cls_r_rollback_to[], cls_r_set[],
-	cls_r_reset[], cls_r_set_txn[], cls_r_pgrouter_set[], cls_r_pgrouter_show[], cls_r_discard[],
-	cls_r_deallocate[], cls_r_prepare[], cls_r_execute[], cls_r_prepare_txn[], cls_r_two_phase[],
-	cls_r_dml[], cls_r_ddl[], cls_r_temp[], cls_r_for_update[], cls_r_select_into[],
-	cls_r_writable_cte[], cls_r_volatile[], cls_r_unknown_fn[], cls_r_node_dep[], cls_r_serializable[], cls_r_lock[],
-	cls_r_copy_from[], cls_r_copy_file[], cls_r_listen[], cls_r_unlisten[], cls_r_notify[],
-	cls_r_call[], cls_r_do[], cls_r_vacuum[], cls_r_analyze[], cls_r_maintenance[],
-	cls_r_explain_write[], cls_r_hold[], cls_r_unparseable[], cls_r_other[];
+extern const char cls_r_read[], cls_r_show[], cls_r_explain[], cls_r_copy_to[], cls_r_empty[], cls_r_declare[],
+        cls_r_cursor[], cls_r_begin[], cls_r_begin_ro[], cls_r_commit[], cls_r_rollback[], cls_r_savepoint[],
+        cls_r_release[], cls_r_rollback_to[], cls_r_set[], cls_r_reset[], cls_r_set_txn[], cls_r_pgrouter_set[],
+        cls_r_pgrouter_show[], cls_r_discard[], cls_r_deallocate[], cls_r_prepare[], cls_r_execute[],
+        cls_r_prepare_txn[], cls_r_two_phase[], cls_r_dml[], cls_r_ddl[], cls_r_temp[], cls_r_for_update[],
+        cls_r_select_into[], cls_r_writable_cte[], cls_r_volatile[], cls_r_unknown_fn[], cls_r_node_dep[],
+        cls_r_serializable[], cls_r_lock[], cls_r_copy_from[], cls_r_copy_file[], cls_r_listen[], cls_r_unlisten[],
+        cls_r_notify[], cls_r_call[], cls_r_do[], cls_r_vacuum[], cls_r_analyze[], cls_r_maintenance[],
+        cls_r_explain_write[], cls_r_hold[], cls_r_unparseable[], cls_r_other[];
 
 /* Outcome of one statement before it is merged into the combined result. */
 struct cls_stmt {
-	uint8_t target;               /* enum cls_target */
+	uint8_t target; /* enum cls_target */
 	const char *reason;
 	char detail[CLS_DETAIL_MAX];
 };
@@ -68,23 +67,22 @@ void cls_scan_hints(struct cls_result *out, const char *sql, size_t len);
 /* ---- function knowledge (classify_funcs.c) ---- */
 
 enum cls_fn_class {
-	CLS_FN_SAFE = 0,   /* immutable/stable, or volatile but read-only (random …) */
-	CLS_FN_WRITE,      /* writes or changes server state: primary */
-	CLS_FN_UNKNOWN,    /* nobody knows: primary until looked up */
+	CLS_FN_SAFE = 0, /* immutable/stable, or volatile but read-only (random …) */
+	CLS_FN_WRITE, /* writes or changes server state: primary */
+	CLS_FN_UNKNOWN, /* nobody knows: primary until looked up */
 	CLS_FN_SET_CONFIG, /* set_config: safe only when is_local is literally true */
-	CLS_FN_NODE,       /* read-only, but each node answers differently (pg_backend_pid …): primary */
-	CLS_FN_SETTING,    /* current_setting: node-dependent for the settings cls_node_setting lists */
+	CLS_FN_NODE, /* read-only, but each node answers differently (pg_backend_pid …): primary */
+	CLS_FN_SETTING, /* current_setting: node-dependent for the settings cls_node_setting lists */
 };
 
 struct cls_fn_info {
-	uint8_t cls;  /* enum cls_fn_class */
+	uint8_t cls; /* enum cls_fn_class */
 	uint8_t pins; /* CLS_PIN_ADVISORY for session-level advisory locks */
-	bool opaque;  /* not a built-in known to leave the session alone (a user function may SET anything) */
+	bool opaque; /* not a built-in known to leave the session alone (a user function may SET anything) */
 };
 
 /* Classify a call of schema.name (schema NULL if unqualified) from the built-in lists and env. */
-void cls_func_lookup(const struct cls_env *env, const char *schema, const char *name,
-                     struct cls_fn_info *fi);
+void cls_func_lookup(const struct cls_env *env, const char *schema, const char *name, struct cls_fn_info *fi);
 
 /* True if the built-in tables are sorted and free of duplicates (checked by the unit test). */
 bool cls_func_tables_ok(void);
@@ -101,15 +99,15 @@ bool cls_node_setting(const char *name);
 
 /* Keyword categories (PostgreSQL 15's kwlist.h plus our own groupings). */
 enum {
-	KW_RESERVED = 0x001,       /* reserved: never a function name when unquoted */
-	KW_COLNAME = 0x002,        /* column-name keyword: "kw(" is special syntax or a type, never a user call */
-	KW_TYPEFUNC = 0x004,       /* may name a function, but not a variable or savepoint */
-	KW_EXPR_BEFORE = 0x008,    /* an expression (so a call) may start right after it */
-	KW_SPOILER = 0x010,        /* makes a read-shaped statement something else */
-	KW_TYPMOD = 0x020,         /* non-keyword type names taking a typmod after :: or CAST … AS */
-	KW_VAR_SPECIAL = 0x040,    /* SET/RESET/SHOW forms with their own grammar (TIME ZONE, …) */
-	KW_TREAT = 0x080,          /* TREAT(x AS t) calls a function named after the type */
-	KW_WINDOW_SUFFIX = 0x100,  /* OVER / FILTER after a call's ")" */
+	KW_RESERVED = 0x001, /* reserved: never a function name when unquoted */
+	KW_COLNAME = 0x002, /* column-name keyword: "kw(" is special syntax or a type, never a user call */
+	KW_TYPEFUNC = 0x004, /* may name a function, but not a variable or savepoint */
+	KW_EXPR_BEFORE = 0x008, /* an expression (so a call) may start right after it */
+	KW_SPOILER = 0x010, /* makes a read-shaped statement something else */
+	KW_TYPMOD = 0x020, /* non-keyword type names taking a typmod after :: or CAST … AS */
+	KW_VAR_SPECIAL = 0x040, /* SET/RESET/SHOW forms with their own grammar (TIME ZONE, …) */
+	KW_TREAT = 0x080, /* TREAT(x AS t) calls a function named after the type */
+	KW_WINDOW_SUFFIX = 0x100, /* OVER / FILTER after a call's ")" */
 	KW_VARYING_PREFIX = 0x200, /* CHARACTER / CHAR / BIT before VARYING(n) */
 };
 
@@ -175,8 +173,7 @@ long long j_get_int(struct jv obj, const char *key, long long dflt);
 bool j_get_node(struct jv obj, const char *key, const char *want, struct jv *body);
 
 /* Call fn for every "key": value member anywhere inside v, in text order, without recursion. */
-void j_each_key(struct jv v, void (*fn)(struct jv key, const char *value, const char *end, void *arg),
-                void *arg);
+void j_each_key(struct jv v, void (*fn)(struct jv key, const char *value, const char *end, void *arg), void *arg);
 
 /* ---- libpg_query path: statement handlers shared between classify_full.c and classify_session.c ---- */
 

@@ -345,8 +345,7 @@ bool j_int(struct jv v, long long *out)
 }
 
 /* Call fn for every "key": value member anywhere inside v, in text order, without recursion. */
-void j_each_key(struct jv v, void (*fn)(struct jv key, const char *value, const char *end, void *arg),
-                void *arg)
+void j_each_key(struct jv v, void (*fn)(struct jv key, const char *value, const char *end, void *arg), void *arg)
 {
 	const char *p = v.p, *end = v.end;
 	while (p < end) {
@@ -359,7 +358,7 @@ void j_each_key(struct jv v, void (*fn)(struct jv key, const char *value, const 
 			return;
 		const char *c = ws(q, end);
 		if (c < end && *c == ':') {
-			struct jv key = {p + 1, q - 1};
+			struct jv key = { p + 1, q - 1 };
 			fn(key, ws(c + 1, end), end, arg);
 			p = c + 1;
 		} else {

@@ -21,7 +21,7 @@ static void txn_modes(struct jv list, uint8_t *mode, bool *serializable)
 			                                                                : CLS_TXN_READ_WRITE;
 		else if (strcmp(name, "transaction_isolation") == 0)
 			*serializable = j_get(ac, "sval", &v) && j_get_str(v, "sval", s, sizeof(s)) &&
-			                strcmp(s, "serializable") == 0;
+			        strcmp(s, "serializable") == 0;
 	}
 }
 
@@ -122,7 +122,7 @@ static bool set_arg_text(const struct fctx *x, struct jv arg, char *buf, size_t 
 static void set_values(struct fctx *x, struct jv args, struct cls_event *ev)
 {
 	struct jit it;
-	struct jv arg, first = {0}, type, body;
+	struct jv arg, first = { 0 }, type, body;
 	int n = 0;
 	if (!j_iter(args, '[', &it))
 		return;
@@ -179,7 +179,8 @@ void cls_full_set(struct fctx *x, struct jv body, struct cls_stmt *st)
 		cls_event_name(ev, name, strlen(name));
 		if (!reset) {
 			ev->sub = !strcmp(kind, "VAR_SET_DEFAULT") ? CLS_SET_DEFAULT
-			        : !strcmp(kind, "VAR_SET_CURRENT") ? CLS_SET_CURRENT : CLS_SET_VALUE;
+			        : !strcmp(kind, "VAR_SET_CURRENT") ? CLS_SET_CURRENT
+			                                           : CLS_SET_VALUE;
 			ev->flags |= j_get_bool(body, "is_local") ? CLS_EVF_LOCAL : 0;
 			if (has_args && ev->sub == CLS_SET_VALUE)
 				set_values(x, args, ev);
@@ -214,8 +215,9 @@ void cls_full_discard(struct fctx *x, struct jv body, struct cls_stmt *st)
 	j_get_str(body, "target", t, sizeof(t));
 	struct cls_event *ev = cls_add_event(x->out, CLS_EV_DISCARD, x->span);
 	if (ev)
-		ev->sub = !strcmp(t, "DISCARD_PLANS") ? CLS_DISCARD_PLANS
-		        : !strcmp(t, "DISCARD_TEMP") ? CLS_DISCARD_TEMP
-		        : !strcmp(t, "DISCARD_SEQUENCES") ? CLS_DISCARD_SEQUENCES : CLS_DISCARD_ALL;
+		ev->sub = !strcmp(t, "DISCARD_PLANS")     ? CLS_DISCARD_PLANS
+		        : !strcmp(t, "DISCARD_TEMP")      ? CLS_DISCARD_TEMP
+		        : !strcmp(t, "DISCARD_SEQUENCES") ? CLS_DISCARD_SEQUENCES
+		                                          : CLS_DISCARD_ALL;
 	cls_stmt_set(st, CLS_ANY, cls_r_discard, NULL);
 }

@@ -20,7 +20,7 @@
 static bool ident_byte(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
-	       c >= 0x80;
+	        c >= 0x80;
 }
 
 static bool digit(char c)
@@ -45,9 +45,9 @@ static size_t quoted_end(const char *s, size_t len, size_t i, char q)
 
 /* Bytes that may start something other than a plain byte of the shape. */
 static const bool special[256] = {
-	['\\'] = true, ['$'] = true, ['\''] = true, ['"'] = true, ['-'] = true, ['/'] = true, ['.'] = true,
-	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true,
-	['8'] = true, ['9'] = true,
+	['\\'] = true, ['$'] = true, ['\''] = true, ['"'] = true, ['-'] = true, ['/'] = true,
+	['.'] = true,  ['0'] = true, ['1'] = true,  ['2'] = true, ['3'] = true, ['4'] = true,
+	['5'] = true,  ['6'] = true, ['7'] = true,  ['8'] = true, ['9'] = true,
 };
 
 #ifdef __SSE2__
@@ -63,7 +63,7 @@ static size_t plain_run_end(const char *s, size_t len, size_t i)
 	for (; len - i >= 16; i += 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
 		__m128i off = _mm_sub_epi8(x, lo);
-		__m128i in_range = _mm_cmpeq_epi8(_mm_min_epu8(off, span), off);   /* unsigned off <= span */
+		__m128i in_range = _mm_cmpeq_epi8(_mm_min_epu8(off, span), off); /* unsigned off <= span */
 		__m128i hit = _mm_or_si128(_mm_or_si128(in_range, _mm_cmpeq_epi8(x, dq)),
 		                           _mm_or_si128(_mm_cmpeq_epi8(x, dollar),
 		                                        _mm_or_si128(_mm_cmpeq_epi8(x, sq), _mm_cmpeq_epi8(x, bs))));
@@ -105,9 +105,10 @@ int cls_shape_key(const char *sql, size_t len, char *buf, size_t cap)
 		if (c == '\'' || c == '"') {
 			if ((end = quoted_end(sql, len, i, c)) == 0)
 				return -1;
-		} else if ((digit(c) || (c == '.' && digit(next))) && (i == 0 || !ident_byte((unsigned char)sql[i - 1]))) {
+		} else if ((digit(c) || (c == '.' && digit(next))) &&
+		           (i == 0 || !ident_byte((unsigned char)sql[i - 1]))) {
 			while (end < len && (ident_byte((unsigned char)sql[end]) || sql[end] == '.'))
-				end++;   /* 42, 4.2, 1e5, 0x1F: one number */
+				end++; /* 42, 4.2, 1e5, 0x1F: one number */
 			c = '#';
 		}
 		/* A string becomes '?'; a quoted identifier is a name and stays as written; a number becomes #. */
@@ -125,5 +126,5 @@ int cls_shape_key(const char *sql, size_t len, char *buf, size_t cap)
 bool cls_shape_cacheable(const struct cls_result *r)
 {
 	return (r->flags & CLS_F_FAST) && !(r->flags & ~CLS_F_FAST) && r->n_events == 0 && r->n_unknown == 0 &&
-	       r->hint == 0 && r->hint_max_lag_ms < 0 && r->hint_max_lag_bytes < 0 && r->route_tag.len == 0;
+	        r->hint == 0 && r->hint_max_lag_ms < 0 && r->hint_max_lag_bytes < 0 && r->route_tag.len == 0;
 }

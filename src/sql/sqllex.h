@@ -18,28 +18,28 @@
  */
 enum sql_tok_type {
 	SQL_T_EOF = 0,
-	SQL_T_ERROR,    /* unterminated literal or comment, or a byte PostgreSQL rejects */
-	SQL_T_COMMENT,  /* -- line comment or (nested) block comment */
-	SQL_T_IDENT,    /* unquoted identifier or keyword */
-	SQL_T_QIDENT,   /* "quoted identifier" */
-	SQL_T_UIDENT,   /* U&"unicode identifier" */
-	SQL_T_STRING,   /* '...' (possibly continued across newlines) */
-	SQL_T_ESTRING,  /* E'...' */
-	SQL_T_USTRING,  /* U&'...' */
+	SQL_T_ERROR, /* unterminated literal or comment, or a byte PostgreSQL rejects */
+	SQL_T_COMMENT, /* -- line comment or (nested) block comment */
+	SQL_T_IDENT, /* unquoted identifier or keyword */
+	SQL_T_QIDENT, /* "quoted identifier" */
+	SQL_T_UIDENT, /* U&"unicode identifier" */
+	SQL_T_STRING, /* '...' (possibly continued across newlines) */
+	SQL_T_ESTRING, /* E'...' */
+	SQL_T_USTRING, /* U&'...' */
 	SQL_T_BXSTRING, /* B'...' or X'...' */
-	SQL_T_DOLLAR,   /* $tag$...$tag$ */
+	SQL_T_DOLLAR, /* $tag$...$tag$ */
 	SQL_T_NUMBER,
-	SQL_T_PARAM,    /* $1 */
-	SQL_T_OP,       /* operator, e.g. = <> ->> || */
+	SQL_T_PARAM, /* $1 */
+	SQL_T_OP, /* operator, e.g. = <> ->> || */
 	SQL_T_TYPECAST, /* :: */
-	SQL_T_PUNCT,    /* one of ( ) [ ] , ; . : — the byte is in tok.ch */
+	SQL_T_PUNCT, /* one of ( ) [ ] , ; . : — the byte is in tok.ch */
 };
 
 struct sql_tok {
-	uint8_t type;   /* enum sql_tok_type */
-	char ch;        /* SQL_T_PUNCT: the character; else 0 */
+	uint8_t type; /* enum sql_tok_type */
+	char ch; /* SQL_T_PUNCT: the character; else 0 */
 	uint32_t start; /* byte offset of the first byte */
-	uint32_t end;   /* byte offset one past the last byte */
+	uint32_t end; /* byte offset one past the last byte */
 };
 
 struct sql_lexer {
