@@ -9,7 +9,7 @@
 #include "process.h"
 #include "io/net.h"
 #include "pool/pool.h"
-#include "proxy.h"
+#include "frontend/client.h"
 #include "worker.h"
 
 #include <errno.h>

@@ -395,12 +395,11 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	return 0;
 }
 
-static __thread struct worker *this_worker; /* the worker whose loop runs on this thread, or NULL */
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	this_worker = w;
+	loop_enter(w);
 	event_base_dispatch(w->base);
 	/* Leaving: everything still open goes now. */
 	struct list *it, *tmp;
@@ -421,53 +420,6 @@ int worker_start(struct worker *w)
 	int rc = pthread_create(&w->thread, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc == 0 ? 0 : -1;
-}
-
-/* Wake w's loop: directly on its own thread, through its eventfd from any other. */
-void worker_kick(struct worker *w)
-{
-	if (this_worker == w) {
-		event_active(w->kick_ev, EV_READ, 0);
-		return;
-	}
-	uint64_t one = 1;
-	while (write(w->kick_fd, &one, sizeof one) < 0 && errno == EINTR)
-		; /* EAGAIN: the counter is saturated, a wake-up is pending anyway */
-}
-
-int worker_run(int id, void (*fn)(struct worker *w, void *arg), void *arg)
-{
-	struct inbox_msg *m = calloc(1, sizeof *m);
-	if (!m)
-		return -1;
-	m->kind = INBOX_RUN;
-	m->fn = fn;
-	m->arg = arg;
-	worker_post(id, m);
-	return 0;
-}
-
-void worker_post(int id, struct inbox_msg *m)
-{
-	struct worker *w = &g_shared.workers[id];
-	pthread_mutex_lock(&w->inbox_lock);
-	list_append(&w->inbox, &m->node);
-	pthread_mutex_unlock(&w->inbox_lock);
-	worker_kick(w);
-}
-
-void worker_post_cancel(uint32_t pid, uint32_t key)
-{
-	uint32_t id = pid >> 24;
-	if ((int)id >= g_shared.nworkers)
-		return;
-	struct inbox_msg *m = calloc(1, sizeof *m);
-	if (!m)
-		return;
-	m->kind = INBOX_CANCEL;
-	m->pid = pid;
-	m->key = key;
-	worker_post((int)id, m);
 }
 
 void worker_free(struct worker *w)

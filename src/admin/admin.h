@@ -2,7 +2,7 @@
 #ifndef PGR_ADMIN_H
 #define PGR_ADMIN_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 
 /* True when dbname names the admin console (and no [databases] entry of that name exists). */
 bool admin_is_console(const struct config *cfg, const char *dbname);

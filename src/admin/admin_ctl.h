@@ -2,7 +2,7 @@
 #ifndef PGR_ADMIN_CTL_H
 #define PGR_ADMIN_CTL_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 
 /* The console's per-worker state (made by worker_init after the event base); NULL when out of memory. */
 struct admin_worker *admin_worker_new(struct worker *w);

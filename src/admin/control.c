@@ -3,7 +3,7 @@
 #include "config/config.h"
 #include "base/log.h"
 #include "cluster/monitor.h"
-#include "proxy.h"
+#include "frontend/client.h"
 #include "worker.h"
 
 #include <pthread.h>

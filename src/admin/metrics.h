@@ -2,7 +2,7 @@
 #ifndef PGR_METRICS_H
 #define PGR_METRICS_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 
 #define MET_REASONS 128 /* distinct routing reasons (static strings) counted per worker */
 #define MET_RULES 128 /* distinct [routes] rule names */

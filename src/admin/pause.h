@@ -2,7 +2,7 @@
 #ifndef PGR_PAUSE_H
 #define PGR_PAUSE_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 
 /* Hold db (NULL: every database); 0, or -1 with err when it is already paused. */
 int pause_set(const char *db, char *err, size_t errlen);

@@ -4,7 +4,7 @@
 #include "io/conn.h"
 #include "cluster/monitor.h"
 #include "admin/pause.h"
-#include "proxy.h"
+#include "frontend/client.h"
 #include "base/textout.h"
 
 #include <math.h>

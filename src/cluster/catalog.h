@@ -3,7 +3,9 @@
 #define PGR_CATALOG_H
 
 #include "sql/classify.h"
-#include "proxy.h"
+#include "io/loop.h"
+
+struct pool;
 
 /* Start the catalog thread; 0 or -1. */
 int catalog_start(void);

@@ -3,7 +3,7 @@
 #include "config/config.h"
 #include "io/conn.h"
 #include "base/log.h"
-#include "proxy.h"
+#include "frontend/client.h"
 #include "session/ryw.h"
 #include "session/ryw_wait.h"
 #include "backend/server.h"

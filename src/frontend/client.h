@@ -2,8 +2,72 @@
 #ifndef PGR_CLIENT_H
 #define PGR_CLIENT_H
 
-#include "proxy.h"
+#include "pool/pool.h"
+#include "session/ryw.h"
 
+struct client_auth;
+struct ps_client;
+
+/* Client states; each line is what the client is doing now. */
+enum client_state {
+	CL_STARTUP, /* expecting its startup packet (SSL/GSSENC requests are answered here) */
+	CL_AUTH, /* exchanging authentication messages */
+	CL_LOGIN_WAIT, /* authenticated, waiting for the pool's server parameters to finish its login */
+	CL_IDLE, /* logged in with no server linked (between transactions) */
+	CL_WAITING, /* has a query and is queued for a server connection */
+	CL_RYW_WAIT, /* a read parked until read-your-writes (src/session/ryw_wait.c) or a pg_proc lookup (src/session/catalog_wait.c)
+	                   knows where it may run; message kept */
+	CL_LINKED, /* a server connection is linked; bytes flow both ways */
+	CL_CLOSED, /* closed; waiting to be freed */
+};
+
+struct client {
+	struct conn c;
+	enum client_state state;
+	struct pool *pool;
+	struct server *server;
+	struct server *home; /* session pooling with routing: its primary connection while unlinked (SV_HELD) */
+	int want_node; /* node the queued request is for */
+	struct params params; /* what this client's session should look like on any server */
+	struct params startup; /* unreported settings from its startup packet: what RESET goes back to */
+	struct tracked_view view; /* its tracked values (or the pool's defaults), cached */
+	char *user;
+	char *dbname;
+	uint32_t cancel_pid, cancel_key;
+	int64_t state_since; /* monotonic µs when the current state began */
+	int64_t connect_time;
+	bool counted; /* holds a max_client_conn slot */
+	bool is_admin; /* console user in admin_users (may change things) */
+	bool is_console; /* logged in to the admin console */
+	bool logging_in; /* on its worker's list of logins in progress (max_pending_logins) */
+	bool served; /* has had a server for a transaction (a safe shutdown spares it until then) */
+	bool verify_params; /* startup settings only a server can judge: tried on one before the login ends */
+	bool probing; /* linked only to try its startup settings (no AuthenticationOk sent yet) */
+	char probe_state[6]; /* SQLSTATE of the server's refusal of a startup setting ("" while none) */
+	char *probe_msg; /* and its message */
+	uint8_t pins; /* CLS_PIN_* that keep this session on its primary connection */
+	uint8_t session_pref; /* enum route_pref from SET pgrouter.target */
+	bool default_read_only; /* SET default_transaction_read_only = on */
+	bool reroute; /* paused until its replica connection is released, then routed again */
+	bool force_primary; /* the next unit goes to the primary (a replica refused it with 25006) */
+	bool retrying; /* the next unit is a re-run: keep retry_exclude */
+	uint32_t retry_exclude; /* nodes this unit already failed on (a re-run goes elsewhere) */
+	struct iobuf *retry; /* copy of a Query sent to a replica, until its first answer arrives */
+	int64_t cat_wait_until; /* its read waits for a pg_proc lookup until then (µs; 0: not waiting) */
+	struct ps_client *ps; /* its named prepared statements (transaction/statement pooling), or NULL */
+	struct ryw_client ryw; /* what its reads must see (read-your-writes) */
+	struct client_auth *auth; /* exchange state, only while authenticating */
+	struct list wait_node; /* on a pool's waiting or login-wait list */
+	struct list all_node; /* on the worker's client list */
+	struct list login_node; /* on the worker's logins in progress, oldest first, while logging_in */
+};
+
+/* Does cl give its server connection back at the end of each transaction (unless pinned)? Not in plain session
+   pooling; in session pooling that routes reads its primary connection is kept for it (SV_HELD) instead. */
+static inline bool pool_releases_per_unit(const struct client *cl)
+{
+	return cl->pool && (cl->pool->pool_mode != POOL_SESSION || pool_session_routes(cl->pool));
+}
 /* Take ownership of an accepted socket. */
 void client_accept(struct worker *w, int fd);
 /* Link cl with sv and let cl's queued input flow. */

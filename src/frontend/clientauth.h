@@ -2,7 +2,7 @@
 #ifndef PGR_CLIENTAUTH_H
 #define PGR_CLIENTAUTH_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 
 /* Start authenticating cl (startup parameters are known); logs it in directly for trust. */
 void clientauth_start(struct client *cl);

@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "proto/cursor.h"
 #include "io/tls.h"
+#include "io/shared.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* The process-wide state shared by threads: the current config, client count, shutdown mode, pool quotas. */
-#include "proxy.h"
+#include "io/shared.h"
 
 /* Written by the main thread (cfg, shutdown, workers) or through atomics and pools_lock only. */
 struct shared g_shared = {

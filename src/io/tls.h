@@ -3,7 +3,8 @@
 #define PGR_TLS_H
 
 #include <stddef.h>
-#include "proxy.h"
+#include "io/conn.h"
+#include "config/config.h"
 
 /* Build client- and server-side SSL_CTXs for cfg (certificates are read now); 0 or -1 with err. */
 int tls_build_contexts(struct config *cfg, char *err, size_t errlen);

@@ -2,8 +2,95 @@
 #ifndef PGR_POOL_H
 #define PGR_POOL_H
 
-#include "proxy.h"
+#include <stdatomic.h>
+
+#include "backend/server.h"
 #include "policy/router.h"
+
+struct authfile_entry;
+struct met_node;
+
+/* Cross-worker accounting for one (database, user, node): the pool_size limit holds across workers. */
+struct node_quota {
+	atomic_int conns; /* server connections open or opening, all workers */
+	atomic_int waiters; /* clients queued for this node, all workers */
+	_Atomic int64_t oldest[64]; /* per worker: when its longest-waiting client began waiting (0: none) */
+	_Atomic int64_t load[64]; /* per worker: its node_pool demand16 << 32 | servers it holds */
+	atomic_int gift[64]; /* per worker: slots another worker closed a server for, kept for it */
+	atomic_int gifts; /* the sum of gift[] */
+};
+
+/* One worker's numbers for a pool, published by its janitor for the admin console (under pool_shared.lock). */
+struct pool_stats {
+	int cl_active, cl_waiting, sv_active, sv_idle, sv_login;
+	int64_t maxwait_us;
+	uint64_t queries, xacts; /* statements, and transactions ended (ReadyForQuery 'I') */
+	uint64_t assignments, wait_us; /* servers handed to clients, and the time those clients waited */
+	uint64_t routed[2]; /* units of work sent to the primary [0] and to replicas [1] */
+	/* per node: server connections active (linked or resetting), idle, logging in; clients queued */
+	int node_active[MAX_NODES], node_idle[MAX_NODES], node_login[MAX_NODES], node_waiting[MAX_NODES];
+	int primary; /* the node that takes writes (index into the node_* arrays) */
+};
+
+/* Shared across workers for one (database, user): limits and the login parameters. */
+struct pool_shared {
+	struct list node;
+	char *dbname, *user;
+	pthread_mutex_t lock;
+	struct params welcome; /* server parameters sent to clients at login (set once) */
+	atomic_bool has_welcome;
+	/* SCRAM passthrough: a client's ClientKey proven against the auth_file secret, reused toward servers */
+	uint8_t client_key[32];
+	atomic_bool has_client_key;
+	/* The user's secret as auth_query returned it (set once, then read-only) */
+	struct authfile_entry *lookup_entry;
+	atomic_bool has_lookup;
+	struct node_quota quota[MAX_NODES];
+	struct pool_stats stats[MAX_WORKERS];
+};
+
+/* One node's server connections inside a worker's pool. */
+struct node_pool {
+	struct list idle;
+	struct list used; /* active, resetting */
+	struct list pending; /* connecting or logging in */
+	struct list waiting; /* clients queued for a server of this node */
+	struct list closing; /* Terminate sent, waiting for the backend to go */
+	int n_idle, n_used, n_pending, n_waiting;
+	int demand16; /* clients queued or served, smoothed over the janitor's ticks, times 16 */
+	int64_t retry_after; /* no new connection attempts before this (after a failure) */
+	int64_t backoff;
+	char last_error[160];
+};
+
+/* A worker's pool for one (client database name, user). */
+struct pool {
+	struct list node;
+	struct worker *w;
+	struct pool_shared *shared;
+	char *dbname; /* as the client names it */
+	char *user; /* as the client names it */
+	/* resolved from the [databases] entry at creation and on reload */
+	char *server_db, *server_user, *password;
+	int pool_size, min_pool_size, reserve_size, pool_mode;
+	int target; /* the entry's target= (enum route_pref) */
+	struct params startup_extra; /* client_encoding/datestyle/timezone/application_name from the entry */
+	int nnodes;
+	char *host[MAX_NODES];
+	int port[MAX_NODES];
+	int weight[MAX_NODES];
+	struct met_node *met[MAX_NODES]; /* each node's slot in this worker's metrics (NULL: look it up) */
+	struct node_pool nodes[MAX_NODES];
+	int primary; /* node that takes writes: node 0 as configured, or whichever the monitor found */
+	int mon[MAX_NODES]; /* each node's index in the monitor's snapshot, or -1 */
+	uint64_t snap_gen; /* the snapshot the fields above were derived from */
+	bool no_replica_logged; /* "no replica qualifies" was logged; cleared when one does again */
+	struct list login_wait; /* clients waiting for the welcome parameters */
+	int n_clients;
+	bool gone; /* its [databases] entry was removed by a reload */
+	/* this worker's counters, published by the janitor (pool_stats) */
+	uint64_t n_queries, n_xacts, n_assignments, wait_us, n_routed[2];
+};
 
 /* The worker's pool for a client's (database, user), created on first use; NULL on OOM. */
 struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbname, const char *user);
@@ -19,12 +106,6 @@ static inline bool pool_session_routes(const struct pool *p)
 	const struct config *cfg = p->w->cfg;
 	return p->pool_mode == POOL_SESSION && cfg->routing && p->target != PREF_REPLICA &&
 	        (p->nnodes > 1 || cfg->primary_read_weight > 0);
-}
-/* Does cl give its server connection back at the end of each transaction (unless pinned)? Not in plain session
-   pooling; in session pooling that routes reads its primary connection is kept for it (SV_HELD) instead. */
-static inline bool pool_releases_per_unit(const struct client *cl)
-{
-	return cl->pool && (cl->pool->pool_mode != POOL_SESSION || pool_session_routes(cl->pool));
 }
 /* Take cl off whatever queue it is on. */
 void pool_dequeue(struct client *cl);

@@ -8,7 +8,7 @@
 #include "session/catalog_wait.h"
 #include "cluster/catalog.h"
 #include "io/conn.h"
-#include "proxy.h"
+#include "frontend/client.h"
 #include "session/ryw_wait.h"
 #include "worker.h"
 

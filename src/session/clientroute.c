@@ -16,7 +16,7 @@
 #include "session/ryw.h"
 #include "cluster/ryw_store.h"
 #include "session/ryw_wait.h"
-#include "backend/journal.h"
+#include "session/journal.h"
 
 #include <regex.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 #ifndef PGR_CLIENTROUTE_H
 #define PGR_CLIENTROUTE_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 #include "policy/router.h"
 
 /* Outcome of looking at the first message of a unit of work. */

@@ -2,7 +2,7 @@
 #ifndef PGR_PREPARED_CONN_H
 #define PGR_PREPARED_CONN_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 
 struct cls_result;
 struct ps_stmt;

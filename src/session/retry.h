@@ -2,7 +2,7 @@
 #ifndef PGR_RETRY_H
 #define PGR_RETRY_H
 
-#include "proxy.h"
+#include "frontend/client.h"
 
 /* Look at a server answer while the client's unit is kept for a retry: hold descriptions, swallow a
    retryable error, or let the answer through (ACT_SEND: the caller decides as usual). */

@@ -8,7 +8,7 @@
 #include "base/iobuf.h"
 #include "proto/codec.h"
 #include "proto/cursor.h"
-#include "proxy.h"
+#include "frontend/client.h"
 #include "cluster/ryw_store.h"
 
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 #include "io/conn.h"
 #include "cluster/monitor.h"
 #include "pool/pool.h"
-#include "proxy.h"
+#include "frontend/client.h"
 
 #include <event2/event.h>
 #include <stdlib.h>

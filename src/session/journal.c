@@ -1,9 +1,9 @@
 /* Session state confirmed by the server: SET/RESET/DISCARD become a client's state only when committed. */
-#include "backend/journal.h"
+#include "session/journal.h"
 #include "sql/classify.h"
 #include "base/log.h"
 #include "base/params.h"
-#include "proxy.h"
+#include "frontend/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
