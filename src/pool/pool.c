@@ -290,14 +290,6 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	}
 }
 
-bool pool_node_behind(struct pool *p, int node)
-{
-	const struct mon_snapshot *s = monitor_snapshot();
-	if (s && s->gen != p->snap_gen)
-		pool_sync(p);
-	return !s || p->mon[node] < 0 || s->node[p->mon[node]].lag_bytes != 0; /* unknown counts as behind */
-}
-
 int pool_pick_replica(struct pool *p, int cls, int64_t max_lag, uint32_t exclude, uint64_t min_lsn)
 {
 	struct worker *w = p->w;

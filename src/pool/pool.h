@@ -118,8 +118,6 @@ void pool_server_move(struct server *sv, enum sv_list to);
 /* Open connections for waiting clients as far as the limits allow. */
 void pool_launch(struct pool *p, int node);
 
-/* True unless the monitor's latest look found node (a replica) with all of the primary's WAL replayed. */
-bool pool_node_behind(struct pool *p, int node);
 /* The node that should take the next read needing lag ≤ max_lag (µs, ≤ 0: any) in rotation class cls (-1: none),
    skipping nodes in the exclude bitmask, and replicas that have not replayed min_lsn (read-your-writes):
    a replica, or the primary when primary_read_weight > 0; -1 if none. */

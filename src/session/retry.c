@@ -85,8 +85,9 @@ static bool retryable(const char *sqlstate)
 }
 
 /* "Not there yet": an object the replica has not replayed (a table, function or type created a moment ago
-   on the primary, or a catalog entry it lacks). While the replica is behind, the primary answers for it (if
-   it does not exist there either, the client gets the primary's error); a caught-up replica's answer stands. */
+   on the primary, or a catalog entry it lacks). The primary always answers for it (if the object does not exist
+   there either, the client gets the primary's error): the monitor's last look at the replica's lag predates the
+   read, so "caught up" then cannot vouch for the moment the read ran (a table created just before it is missed). */
 static bool not_there_yet(const struct pg_error *e)
 {
 	return strcmp(e->sqlstate, "42P01") == 0 || strcmp(e->sqlstate, "42883") == 0 ||
@@ -131,7 +132,7 @@ enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_
 		struct pg_error e = { 0 };
 		if (proto_parse_error(body, len - 4, &e) < 0)
 			e.sqlstate = NULL;
-		bool missing = e.sqlstate && not_there_yet(&e) && pool_node_behind(sv->pool, sv->node);
+		bool missing = e.sqlstate && not_there_yet(&e);
 		if (e.sqlstate && (retryable(e.sqlstate) || missing)) {
 			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0 || missing;
 			sv->retry_learn =
