@@ -145,18 +145,22 @@ def main():
         else:
             subprocess.run(["rm", "-rf", workdir])
     a, b = opts.a_label, opts.b_label
+    runs = "" if opts.no_tps else f"pgbench -c {opts.clients}, {opts.rounds} alternating {opts.duration} s runs each; "
     lines = [f"# pgrouter {b} vs {a}", "", f"`{command}` ({datetime.datetime.now():%Y-%m-%d %H:%M}, "
-             f"{os.cpu_count()} cores; pgbench -c {opts.clients}, {opts.rounds} alternating "
-             f"{opts.duration} s runs each; callgrind with -c {opts.callgrind_clients}, "
+             f"{os.cpu_count()} cores; {runs}callgrind with -c {opts.callgrind_clients}, "
              f"-t {opts.callgrind_tx[0]} and {opts.callgrind_tx[1]})", "",
-             f"- {a}: `{binaries[a]}`", f"- {b}: `{binaries[b]}`", "",
-             f"| workload | Ir/tx {a} | Ir/tx {b} | {b}/{a} Ir | TPS {a} (runs) | TPS {b} (runs) | {b}/{a} TPS (median) |",
-             "|---|---|---|---|---|---|---|"]
+             f"- {a}: `{binaries[a]}`", f"- {b}: `{binaries[b]}`", ""]
+    head = f"| workload | Ir/tx {a} | Ir/tx {b} | {b}/{a} Ir |"
+    if not opts.no_tps:
+        head += f" TPS {a} (runs) | TPS {b} (runs) | {b}/{a} TPS (median) |"
+    lines += [head, "|---" * head.count(" | ") + "|---|"]
     for wname, ir, tps in rows:
-        med = {k: sorted(v)[len(v) // 2] or float("nan") for k, v in tps.items()}
-        lines.append(f"| {wname} | {ir[a]:.0f} | {ir[b]:.0f} | {ir[b] / ir[a]:.3f}x | "
-                     f"{', '.join(f'{x:.0f}' for x in tps[a])} | {', '.join(f'{x:.0f}' for x in tps[b])} | "
+        line = f"| {wname} | {ir[a]:.0f} | {ir[b]:.0f} | {ir[b] / ir[a]:.3f}x |"
+        if not opts.no_tps:
+            med = {k: sorted(v)[len(v) // 2] or float("nan") for k, v in tps.items()}
+            line += (f" {', '.join(f'{x:.0f}' for x in tps[a])} | {', '.join(f'{x:.0f}' for x in tps[b])} | "
                      f"{med[b] / med[a]:.3f}x |")
+        lines.append(line)
     text = "\n".join(lines) + "\n"
     path = results_path(opts.name)
     with open(path, "w") as f:
