@@ -5,14 +5,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "config/ryw_store_url.h"
 
 struct worker;
 struct client;
 struct server;
 struct store_req;
-
-/* Split "redis://host[:port]" (port 6379 by default; [v6addr] allowed); 0, or -1 when malformed. */
-int ryw_store_parse_url(const char *url, char *host, size_t hostlen, int *port);
 
 /* Janitor of worker w: follow consistency_store after a reload, reconnect with backoff. */
 void ryw_store_tick(struct worker *w);
