@@ -1,6 +1,6 @@
 /* PAUSE, RESUME, KILL, DISABLE, ENABLE and SHUTDOWN WAIT_FOR_CLIENTS: the shared pause state and each worker's part in it. */
 #include "admin/pause.h"
-#include "worker.h"
+#include "io/loop.h"
 #include "frontend/client.h"
 #include "io/conn.h"
 #include "base/log.h"
