@@ -1,5 +1,6 @@
 /* Entry point: command line, config, daemonizing, signals, and the worker threads' lifetime. */
 #include "cluster/catalog.h"
+#include "session/catalog_wait.h"
 #include "io/conn.h"
 #include "admin/control.h"
 #include "admin/http.h"
@@ -279,7 +280,7 @@ int main(int argc, char **argv)
 		http_stop();
 		return 1;
 	}
-	if (catalog_start() < 0) {
+	if (catalog_start(catalog_wait_answered) < 0) {
 		log_error(NULL, "cannot start the catalog thread");
 		return 1;
 	}
