@@ -14,9 +14,6 @@ struct server;
 struct cls_result;
 struct store_req;
 
-/* read_your_writes = off | lsn | window (config enum order). */
-enum ryw_mode { RYW_OFF = 0, RYW_LSN = 1, RYW_WINDOW = 2 };
-
 /* What a client must see: its own commits, a token it presented, and its key's commits. */
 struct ryw_client {
 	uint64_t lsn; /* this session's latest commit LSN */
