@@ -6,7 +6,7 @@
 #include "session/clientroute.h"
 #include "io/conn.h"
 #include "base/log.h"
-#include "admin/metrics.h"
+#include "frontend/client_metrics.h"
 #include "cluster/monitor.h"
 #include "io/net.h"
 #include "admin/pause.h"

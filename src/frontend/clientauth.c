@@ -7,7 +7,7 @@
 #include "frontend/client.h"
 #include "io/conn.h"
 #include "base/log.h"
-#include "admin/metrics.h"
+#include "io/wmetrics.h"
 #include "proto/cursor.h"
 #include "io/tls.h"
 #include "cluster/catalog.h"

@@ -4,7 +4,7 @@
 #include "io/conn.h"
 #include "base/log.h"
 #include "cluster/monitor.h"
-#include "admin/metrics.h"
+#include "pool/pool_metrics.h"
 #include "admin/pause.h"
 #include "policy/router.h"
 #include "backend/server.h"

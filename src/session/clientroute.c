@@ -8,7 +8,7 @@
 #include "io/conn.h"
 #include "base/log.h"
 #include "cluster/monitor.h"
-#include "admin/metrics.h"
+#include "pool/pool_metrics.h"
 #include "pool/pool.h"
 #include "session/prepared_conn.h"
 #include "proto/cursor.h"
