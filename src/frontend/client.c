@@ -9,7 +9,7 @@
 #include "frontend/client_metrics.h"
 #include "cluster/monitor.h"
 #include "io/net.h"
-#include "admin/pause.h"
+#include "frontend/client_pause.h"
 #include "pool/pool.h"
 #include "session/prepared_conn.h"
 #include "session/ryw.h"

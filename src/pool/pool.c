@@ -5,7 +5,7 @@
 #include "base/log.h"
 #include "cluster/monitor.h"
 #include "pool/pool_metrics.h"
-#include "admin/pause.h"
+#include "io/pause_state.h"
 #include "policy/router.h"
 #include "backend/server.h"
 #include "worker.h"
