@@ -2,7 +2,7 @@
 #include "session/clientroute.h"
 #include "cluster/catalog.h"
 #include "session/catalog_wait.h"
-#include "admin/admin_int.h"
+#include "proto/resultset.h"
 #include "sql/classify.h"
 #include "frontend/client.h"
 #include "io/conn.h"
