@@ -284,7 +284,8 @@ int main(int argc, char **argv)
 		log_error(NULL, "cannot start the catalog thread");
 		return 1;
 	}
-	if (monitor_start(cfg, pool_kick_all) < 0) /* before the workers accept: the first routing decisions know the nodes */
+	/* Before the workers accept: the first routing decisions know the nodes. */
+	if (monitor_start(cfg, pool_kick_all) < 0)
 		return 1;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_start(&g_shared.workers[i]) < 0) {
