@@ -1,5 +1,6 @@
 /* Entry point: command line, config, daemonizing, signals, and the worker threads' lifetime. */
 #include "cluster/catalog.h"
+#include "session/catalog_wait.h"
 #include "io/conn.h"
 #include "admin/control.h"
 #include "admin/http.h"
@@ -279,11 +280,12 @@ int main(int argc, char **argv)
 		http_stop();
 		return 1;
 	}
-	if (catalog_start() < 0) {
+	if (catalog_start(catalog_wait_answered) < 0) {
 		log_error(NULL, "cannot start the catalog thread");
 		return 1;
 	}
-	if (monitor_start(cfg) < 0) /* before the workers accept: the first routing decisions know the nodes */
+	/* Before the workers accept: the first routing decisions know the nodes. */
+	if (monitor_start(cfg, pool_kick_all) < 0)
 		return 1;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_start(&g_shared.workers[i]) < 0) {

@@ -330,6 +330,7 @@ static int add_unix_listener(struct worker *w, const struct config *cfg, int *n,
 int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t errlen)
 {
 	memset(w, 0, sizeof *w);
+	loop_on_reload(worker_maybe_reload); /* the console's RELOAD and SET adopt the new config through it */
 	w->id = id;
 	w->cfg = config_get(cfg);
 	w->now = now_usec();

@@ -4,7 +4,7 @@
 #include "pool/pool.h"
 #include "frontend/client.h"
 #include "io/conn.h"
-#include "worker.h"
+#include "io/loop.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "admin/pause.h"
 #include "pool/pool.h"
-#include "worker.h"
+#include "io/loop.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -168,7 +168,7 @@ struct reload_op {
 
 static void adopt(struct worker *w, struct gather *g)
 {
-	worker_maybe_reload(w);
+	loop_adopt_config(w);
 }
 
 static bool reload_ready(struct admin_op *op, struct worker *w)

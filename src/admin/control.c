@@ -4,7 +4,7 @@
 #include "base/log.h"
 #include "cluster/monitor.h"
 #include "frontend/client.h"
-#include "worker.h"
+#include "io/loop.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Per-worker counters for /metrics, /status and the console: written by their worker only, read anywhere. */
+/* Per-worker counters summed for /metrics, /status and the console, and the Prometheus exposition. */
 #include "admin/metrics.h"
 #include "session/ryw.h"
 #include "cluster/ryw_store.h"
@@ -10,112 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct wmetrics *metrics_new(void)
-{
-	return calloc(1, sizeof(struct wmetrics));
-}
-
-void metrics_free(struct wmetrics *m)
-{
-	free(m);
-}
-
-/* The slot counting reason (a static string, so its address identifies it), claimed on first use; NULL if full. */
-static struct met_reason *reason_slot(struct wmetrics *m, const char *reason)
-{
-	uint32_t h = (uint32_t)(((uintptr_t)reason >> 3) * 2654435761u) % MET_REASONS;
-	for (int i = 0; i < MET_REASONS; i++, h = (h + 1) % MET_REASONS) {
-		struct met_reason *r = &m->reason[h];
-		if (!atomic_load_explicit(&r->used, memory_order_relaxed)) {
-			r->key = reason;
-			atomic_store_explicit(&r->used, true, memory_order_release);
-			return r;
-		}
-		if (r->key == reason)
-			return r;
-	}
-	return NULL;
-}
-
-/* The slot of the rule named name (as far as a slot holds it), claimed on first use; NULL if full. */
-static struct met_rule *rule_slot(struct wmetrics *m, const char *name)
-{
-	for (int i = 0; i < MET_RULES; i++) {
-		struct met_rule *r = &m->rule[i];
-		if (!atomic_load_explicit(&r->used, memory_order_relaxed)) {
-			snprintf(r->name, sizeof r->name, "%s", name);
-			atomic_store_explicit(&r->used, true, memory_order_release);
-			return r;
-		}
-		if (strncmp(r->name, name, sizeof r->name - 1) == 0)
-			return r;
-	}
-	return NULL;
-}
-
-/* The slot of node host:port, claimed on first use; NULL if full. Compared without formatting (hot path). */
-static struct met_node *node_slot(struct wmetrics *m, const char *host, int port)
-{
-	for (int i = 0; i < MET_NODES; i++) {
-		struct met_node *n = &m->node[i];
-		if (!atomic_load_explicit(&n->used, memory_order_relaxed)) {
-			n->port = port;
-			snprintf(n->host, sizeof n->host, "%s", host);
-			snprintf(n->name, sizeof n->name, "%s:%d", host, port);
-			atomic_store_explicit(&n->used, true, memory_order_release);
-			return n;
-		}
-		if (n->port == port && strncmp(n->host, host, sizeof n->host - 1) == 0)
-			return n;
-	}
-	return NULL;
-}
-
-void metrics_routed(struct worker *w, struct pool *p, int node, bool read, const char *reason, const char *rule)
-{
-	struct wmetrics *m = w->metrics;
-	int where = node != 0;
-	p->n_routed[where]++;
-	struct met_reason *r = reason ? reason_slot(m, reason) : NULL;
-	if (r)
-		met_add(&r->n[where], 1);
-	struct met_rule *ru = rule ? rule_slot(m, rule) : NULL;
-	if (ru)
-		met_add(&ru->hits, 1);
-	struct met_node *n = NULL;
-	if (node < p->nnodes && !(n = p->met[node]))
-		n = p->met[node] = node_slot(m, p->host[node], p->port[node]);
-	if (n)
-		met_add(read ? &n->reads : &n->writes, 1);
-}
-
-void metrics_linked(struct worker *w, struct client *cl)
-{
-	if (!cl->pool)
-		return;
-	cl->pool->n_assignments++;
-	if (cl->state != CL_WAITING)
-		return;
-	int64_t waited = w->now - cl->state_since;
-	if (waited < 0)
-		waited = 0;
-	cl->pool->wait_us += (uint64_t)waited;
-	met_add(&w->metrics->waits, 1);
-	met_add(&w->metrics->wait_us, (uint64_t)waited);
-}
-
-void metrics_node_error(struct worker *w, struct pool *p, int node)
-{
-	struct met_node *n = node < p->nnodes ? node_slot(w->metrics, p->host[node], p->port[node]) : NULL;
-	if (n)
-		met_add(&n->errors, 1);
-}
-
-void metrics_auth_failure(struct worker *w)
-{
-	met_add(&w->metrics->auth_failures, 1);
-}
 
 /* A plain counter another thread updates: a relaxed load shows a value at most slightly old. */
 static uint64_t peek(const uint64_t *v)

@@ -118,45 +118,6 @@ int status_nodes(struct node_status *out, int max)
 	return n;
 }
 
-void status_slo_breach_add(const char *route, uint64_t usec)
-{
-	for (int i = 0; i < MAX_SLO_ROUTES; i++) {
-		struct slo_counter *s = &g_shared.slo[i];
-		if (atomic_load_explicit(&s->used, memory_order_acquire) &&
-		    strncmp(s->name, route, sizeof s->name - 1) == 0) {
-			atomic_fetch_add(&s->breach_us, usec);
-			return;
-		}
-	}
-	/* First breach of this route: claim a slot (rare; the lock only orders claimers, readers need none). */
-	pthread_mutex_lock(&g_shared.slo_lock);
-	struct slo_counter *target = NULL;
-	for (int i = 0; i < MAX_SLO_ROUTES && !target; i++) {
-		struct slo_counter *s = &g_shared.slo[i];
-		if (!atomic_load(&s->used)) {
-			snprintf(s->name, sizeof s->name, "%s", route);
-			atomic_store_explicit(&s->used, true, memory_order_release);
-			target = s;
-		} else if (strncmp(s->name, route, sizeof s->name - 1) == 0) {
-			target = s;
-		}
-	}
-	if (target)
-		atomic_fetch_add(&target->breach_us, usec);
-	pthread_mutex_unlock(&g_shared.slo_lock);
-}
-
-double status_slo_breach_seconds(const char *route)
-{
-	for (int i = 0; i < MAX_SLO_ROUTES; i++) {
-		struct slo_counter *s = &g_shared.slo[i];
-		if (atomic_load_explicit(&s->used, memory_order_acquire) &&
-		    strncmp(s->name, route, sizeof s->name - 1) == 0)
-			return (double)atomic_load(&s->breach_us) / 1e6;
-	}
-	return 0;
-}
-
 int status_routes(const struct config *cfg, struct route_status *out, int max)
 {
 	static const char *const targets[] = { "auto", "primary", "replica" };
@@ -178,7 +139,7 @@ int status_routes(const struct config *cfg, struct route_status *out, int max)
 		o->max_lag_ms = r->max_lag_ms;
 		o->max_lag_bytes = r->max_lag_bytes;
 		o->hits = metrics_rule_hits(r->name);
-		o->slo_breach_seconds = status_slo_breach_seconds(r->name);
+		o->slo_breach_seconds = shared_slo_breach_seconds(r->name);
 	}
 	return n;
 }

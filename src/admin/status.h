@@ -46,11 +46,6 @@ struct route_status {
 /* Fill out[0..max) with cfg's rules in file order; returns how many. Any thread. */
 int status_routes(const struct config *cfg, struct route_status *out, int max);
 
-/* The cluster monitor reports that route's max_lag was not met for usec more microseconds. Any thread. */
-void status_slo_breach_add(const char *route, uint64_t usec);
-/* Seconds recorded for route so far. */
-double status_slo_breach_seconds(const char *route);
-
 const char *status_role_name(enum node_role r);
 const char *status_state_name(enum node_state s);
 

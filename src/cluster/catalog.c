@@ -1,11 +1,10 @@
 /* Function volatility from pg_proc: looked up once per (database, function name) by a catalog thread. */
 #include "cluster/catalog.h"
 #include "auth/authfile.h"
-#include "session/catalog_wait.h"
 #include "io/conn.h"
 #include "base/log.h"
 #include "cluster/pgclient.h"
-#include "worker.h"
+#include "io/loop.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -51,6 +50,7 @@ static struct list queue = LIST_INIT(queue);
 static bool stopping, started;
 static pthread_t thread;
 static _Atomic uint64_t generation = 1;
+static void (*on_answered)(void); /* set by catalog_start */
 
 static uint32_t hash(const void *key, const char *name)
 {
@@ -87,23 +87,22 @@ static char lookup(void *ctx, const char *schema, const char *name)
 	return v;
 }
 
-void catalog_env(struct pool *p, struct cls_env *env)
+void catalog_db_env(const void *key, struct cls_env *env)
 {
 	env->volatility = lookup;
-	env->ctx = p->shared;
+	env->ctx = (void *)key;
 	env->generation = atomic_load(&generation);
 }
 
-/* Copy the pool's login toward its primary into the request. */
-static void fill_login(struct cat_req *q, struct pool *p)
+/* Copy the database's login toward its primary into the request. */
+static void fill_login(struct cat_req *q, const struct catalog_db *db)
 {
-	const struct config *cfg = p->w->cfg;
-	snprintf(q->host, sizeof q->host, "%s", p->host[0]);
-	q->port = p->port[0];
-	snprintf(q->dbname, sizeof q->dbname, "%s", p->server_db);
-	snprintf(q->user, sizeof q->user, "%s", p->server_user);
-	q->password = p->password ? strdup(p->password) : NULL;
-	const struct authfile_entry *e = cfg->authfile ? authfile_lookup(cfg->authfile, p->server_user) : NULL;
+	snprintf(q->host, sizeof q->host, "%s", db->host);
+	q->port = db->port;
+	snprintf(q->dbname, sizeof q->dbname, "%s", db->dbname);
+	snprintf(q->user, sizeof q->user, "%s", db->user);
+	q->password = db->password ? strdup(db->password) : NULL;
+	const struct authfile_entry *e = db->authfile ? authfile_lookup(db->authfile, db->user) : NULL;
 	if (e) {
 		q->entry = *e;
 		q->entry.user = NULL;
@@ -112,15 +111,15 @@ static void fill_login(struct cat_req *q, struct pool *p)
 		if (!q->password && e->kind == AUTH_SECRET_PLAIN && e->secret_len)
 			q->password = strdup(e->secret);
 	}
-	if (atomic_load(&p->shared->has_client_key)) {
-		pthread_mutex_lock(&p->shared->lock);
-		memcpy(q->client_key, p->shared->client_key, sizeof q->client_key);
-		pthread_mutex_unlock(&p->shared->lock);
+	if (atomic_load(db->has_client_key)) {
+		pthread_mutex_lock(db->key_lock);
+		memcpy(q->client_key, db->client_key, sizeof q->client_key);
+		pthread_mutex_unlock(db->key_lock);
 		q->have_key = true;
 	}
 }
 
-void catalog_request(struct pool *p, const struct cls_result *r)
+void catalog_db_request(const struct catalog_db *db, const struct cls_result *r)
 {
 	if (!started || r->n_unknown == 0)
 		return;
@@ -130,10 +129,10 @@ void catalog_request(struct pool *p, const struct cls_result *r)
 	int64_t now = now_usec();
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < r->n_unknown && i < CLS_MAX_UNKNOWN; i++) {
-		struct cat_entry *e = slot(p->shared, r->unknown[i].name);
+		struct cat_entry *e = slot(db->key, r->unknown[i].name);
 		if (!e || (e->key && (e->vol != VOL_FAILED || now < e->retry_at)))
 			continue; /* known, asked already, failed a moment ago, or no room */
-		e->key = p->shared;
+		e->key = db->key;
 		snprintf(e->name, sizeof e->name, "%s", r->unknown[i].name);
 		e->vol = VOL_PENDING;
 		snprintf(q->names[q->nnames++], CLS_NAME_MAX, "%s", r->unknown[i].name);
@@ -143,20 +142,20 @@ void catalog_request(struct pool *p, const struct cls_result *r)
 		free(q);
 		return;
 	}
-	q->key = p->shared;
-	fill_login(q, p);
+	q->key = db->key;
+	fill_login(q, db);
 	pthread_mutex_lock(&lock);
 	list_append(&queue, &q->node);
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
 }
 
-bool catalog_pending(struct pool *p, const struct cls_result *r)
+bool catalog_db_pending(const void *key, const struct cls_result *r)
 {
 	bool pending = false;
 	pthread_mutex_lock(&lock);
 	for (int i = 0; table && !pending && i < r->n_unknown && i < CLS_MAX_UNKNOWN; i++) {
-		struct cat_entry *e = slot(p->shared, r->unknown[i].name);
+		struct cat_entry *e = slot(key, r->unknown[i].name);
 		pending = e && e->key && e->vol == VOL_PENDING;
 	}
 	pthread_mutex_unlock(&lock);
@@ -226,7 +225,8 @@ static void resolve(struct cat_req *q)
 	else
 		log_debug(NULL, "catalog: learned the volatility of %d function(s) in %s", q->nnames, q->dbname);
 	atomic_fetch_add(&generation, 1);
-	catalog_wait_answered();
+	if (on_answered)
+		on_answered();
 }
 
 /* auth_query's one row: user name and secret. */
@@ -291,18 +291,18 @@ static void *catalog_main(void *arg)
 	return NULL;
 }
 
-int catalog_auth_lookup(struct client *cl, const char *auth_user)
+int catalog_auth_lookup(struct worker *w, const char *dbname, const char *user, uint32_t pid, uint32_t ckey,
+                        const char *auth_user)
 {
-	struct worker *w = cl->c.w;
 	const struct config *cfg = w->cfg;
-	const struct dbconf *db = config_find_db(cfg, cl->dbname);
+	const struct dbconf *db = config_find_db(cfg, dbname);
 	if (!started || !db)
 		return -1;
 	struct cat_req *q = calloc(1, sizeof *q);
 	if (!q)
 		return -1;
 	/* $1 becomes the user name as an E'' literal: quotes and backslashes escaped. */
-	size_t cap = strlen(cfg->auth_query) + 4 * strlen(cl->user) + 16;
+	size_t cap = strlen(cfg->auth_query) + 4 * strlen(user) + 16;
 	q->auth_sql = malloc(cap);
 	if (!q->auth_sql) {
 		free(q);
@@ -313,7 +313,7 @@ int catalog_auth_lookup(struct client *cl, const char *auth_user)
 	memcpy(q->auth_sql, cfg->auth_query, o);
 	q->auth_sql[o++] = 'E';
 	q->auth_sql[o++] = '\'';
-	for (const char *c = cl->user; *c; c++) {
+	for (const char *c = user; *c; c++) {
 		if (*c == '\'' || *c == '\\')
 			q->auth_sql[o++] = '\\';
 		q->auth_sql[o++] = *c;
@@ -321,14 +321,14 @@ int catalog_auth_lookup(struct client *cl, const char *auth_user)
 	q->auth_sql[o++] = '\'';
 	snprintf(q->auth_sql + o, cap - o, "%s", dollar + 2);
 	q->worker = w->id;
-	q->pid = cl->cancel_pid;
-	q->ckey = cl->cancel_key;
+	q->pid = pid;
+	q->ckey = ckey;
 	snprintf(q->host, sizeof q->host, "%s", db->nodes[0].host);
 	q->port = db->nodes[0].port;
 	snprintf(q->dbname, sizeof q->dbname, "%s",
 	         *cfg->auth_dbname    ? cfg->auth_dbname
 	                 : db->dbname ? db->dbname
-	                              : cl->dbname);
+	                              : dbname);
 	snprintf(q->user, sizeof q->user, "%s", auth_user);
 	const struct authfile_entry *e = cfg->authfile ? authfile_lookup(cfg->authfile, auth_user) : NULL;
 	if (e) {
@@ -348,8 +348,9 @@ int catalog_auth_lookup(struct client *cl, const char *auth_user)
 	return 0;
 }
 
-int catalog_start(void)
+int catalog_start(void (*answered)(void))
 {
+	on_answered = answered;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the main thread */

@@ -4,8 +4,7 @@
 #include "policy/lag.h"
 #include "base/log.h"
 #include "cluster/pgclient.h"
-#include "pool/pool.h"
-#include "admin/status.h"
+#include "io/shared.h"
 #include "auth/authfile.h"
 
 #include <errno.h>
@@ -78,6 +77,7 @@ static struct {
 	struct mon_snapshot *retired[256];
 	int64_t retired_at[256];
 	int nretired;
+	void (*routing_changed)(void); /* given to monitor_start: wakes the workers */
 	int64_t deferred_at; /* a snapshot with news was held back by PUBLISH_GAP: publish at this time (0: none) */
 	/* A ClientKey a client proved for the monitor's login user (SCRAM auth_file entry: no other way in). */
 	atomic_bool need_key; /* a poller has a SCRAM secret but no key: clients' logins should offer theirs */
@@ -616,7 +616,7 @@ static bool publish(const struct config *cfg)
 		out_any |= s->node[i].out_mask;
 	for (int c = 1; old && c < nclasses; c++)
 		if (out_any & (1u << c))
-			status_slo_breach_add(cfg->routes[c - 1].name, (uint64_t)(now - old->taken_at));
+			shared_slo_breach_add(cfg->routes[c - 1].name, (uint64_t)(now - old->taken_at));
 	atomic_store(&mon.snap, s);
 	retire(old, now);
 	for (int i = 0; i < mon.n; i++)
@@ -644,7 +644,7 @@ static void *coord_main(void *arg)
 		}
 		if (publish(mon.cfg)) {
 			pthread_mutex_unlock(&mon.lock);
-			pool_kick_all();
+			mon.routing_changed();
 			pthread_mutex_lock(&mon.lock);
 		}
 	}
@@ -652,8 +652,9 @@ static void *coord_main(void *arg)
 	return NULL;
 }
 
-int monitor_start(struct config *cfg)
+int monitor_start(struct config *cfg, void (*routing_changed)(void))
 {
+	mon.routing_changed = routing_changed;
 	if (cfg->monitor_interval <= 0 || cfg->ndbs == 0)
 		return 0;
 	pthread_condattr_t ca;

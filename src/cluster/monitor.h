@@ -52,8 +52,9 @@ struct mon_snapshot {
 	struct mon_node node[MON_MAX_NODES];
 };
 
-/* Start the monitor for cfg's nodes (does nothing when monitor_interval is 0); 0 or -1. */
-int monitor_start(struct config *cfg);
+/* Start the monitor for cfg's nodes (does nothing when monitor_interval is 0); 0 or -1. routing_changed runs
+   (on the monitor's thread) after a snapshot that changed routing or answered a poke: it wakes the workers. */
+int monitor_start(struct config *cfg, void (*routing_changed)(void));
 /* A reloaded configuration: new nodes, limits and timings apply from the next poll. */
 void monitor_reconfigure(struct config *cfg);
 /* A client proved its SCRAM ClientKey for user (any thread): the monitor may log in with it when user is its

@@ -1,5 +1,5 @@
 /* Read-your-writes, pure parts: LSN text form and the process-wide consistency-key table. */
-#include "session/ryw.h"
+#include "cluster/ryw_keys.h"
 #include "base/list.h"
 
 #include <inttypes.h>

@@ -1,12 +1,10 @@
 /* consistency_store: consistency keys shared between pgrouter instances through Redis (one connection per worker). */
 #include "cluster/ryw_store.h"
 #include "config/config.h"
+#include "io/loop.h"
 #include "io/conn.h"
 #include "base/log.h"
-#include "frontend/client.h"
-#include "session/ryw.h"
-#include "session/ryw_wait.h"
-#include "backend/server.h"
+#include "cluster/ryw_keys.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -44,8 +42,8 @@ enum store_op { OP_GET, OP_SET, OP_PING };
    goes); its owner is detached earlier when the owner goes away. */
 struct store_req {
 	struct ryw_store *st;
-	struct client *cl; /* a read waiting for its key's LSN */
-	struct server *sv; /* a commit whose ReadyForQuery waits for the store */
+	ryw_store_done done; /* the owner's answer */
+	void *owner; /* a read waiting for its key's LSN, or a commit whose ReadyForQuery waits; NULL: detached */
 	enum store_op op;
 	struct event timer; /* consistency_store_timeout */
 };
@@ -149,34 +147,14 @@ static void connect_now(struct ryw_store *st)
 	st->ac = ac;
 }
 
-/* A read's answer (lsn 0: nothing known, or the store failed): route the parked message now. Only the
-   dispatch made right now skips asking again (ryw_resuming): a message held once more (PAUSE) asks afresh
-   later, since the key may have moved meanwhile. */
-static void read_done(struct client *cl, uint64_t lsn)
-{
-	if (lsn > cl->ryw.store_lsn)
-		cl->ryw.store_lsn = lsn;
-	ryw_unpark(cl);
-}
-
 /* Give r's owner its answer (never inside the owner's own callback: this runs from hiredis or a timer). */
 static void complete(struct store_req *r, uint64_t lsn)
 {
 	event_del(&r->timer);
-	struct client *cl = r->cl;
-	struct server *sv = r->sv;
-	r->cl = NULL;
-	r->sv = NULL;
-	if (cl) {
-		cl->ryw.store_req = NULL;
-		if (!cl->c.closing)
-			read_done(cl, lsn);
-	}
-	if (sv) {
-		sv->ryw.store_req = NULL;
-		if (!sv->c.closing)
-			server_ryw_stored(sv);
-	}
+	void *owner = r->owner;
+	r->owner = NULL;
+	if (owner)
+		r->done(owner, lsn);
 }
 
 /* A GET answer: nil (0) or the 16 hex digits SET_MAX_SCRIPT wrote; false when it is neither. */
@@ -271,45 +249,36 @@ static struct ryw_store *usable(struct worker *w)
 	return NULL;
 }
 
-bool ryw_store_fetch(struct client *cl)
+/* Send op for key on w's store with done(owner, ...) to follow; NULL (counted) when the store cannot take it. */
+static struct store_req *request(struct worker *w, enum store_op op, const char *key, uint64_t lsn, ryw_store_done done,
+                                 void *owner)
 {
-	/* A parked message dispatched again (read_done, or ryw_wait after the store answered): it routes with
-	   what the store said. One that waited for a pg_proc lookup has not asked the store yet. */
-	if (!cl->ryw.key || (ryw_resuming(cl) && cl->ryw.resumed_from != RYW_PARK_CATALOG))
-		return false;
-	struct ryw_store *st = usable(cl->c.w);
-	struct store_req *r = st ? send_req(st, OP_GET, cl->ryw.key, 0) : NULL;
+	struct ryw_store *st = usable(w);
+	struct store_req *r = st ? send_req(st, op, key, lsn) : NULL;
 	if (!r) {
 		if (st)
 			atomic_fetch_add(&n_errors, 1);
-		return false;
+		return NULL;
 	}
-	r->cl = cl;
-	cl->ryw.store_req = r;
-	ryw_park(cl, RYW_PARK_STORE);
-	return true;
+	r->done = done;
+	r->owner = owner;
+	return r;
 }
 
-bool ryw_store_commit(struct server *sv, const char *key, uint64_t lsn)
+struct store_req *ryw_store_get(struct worker *w, const char *key, ryw_store_done done, void *owner)
 {
-	struct ryw_store *st = usable(sv->c.w);
-	struct store_req *r = st ? send_req(st, OP_SET, key, lsn) : NULL;
-	if (!r) {
-		if (st)
-			atomic_fetch_add(&n_errors, 1);
-		return false;
-	}
-	r->sv = sv;
-	sv->ryw.store_req = r;
-	return true;
+	return request(w, OP_GET, key, 0, done, owner);
+}
+
+struct store_req *ryw_store_set(struct worker *w, const char *key, uint64_t lsn, ryw_store_done done, void *owner)
+{
+	return request(w, OP_SET, key, lsn, done, owner);
 }
 
 void ryw_store_detach(struct store_req *r)
 {
-	if (r) {
-		r->cl = NULL;
-		r->sv = NULL;
-	}
+	if (r)
+		r->owner = NULL;
 }
 
 void ryw_store_free(struct worker *w)

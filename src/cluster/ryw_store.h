@@ -5,26 +5,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "config/ryw_store_url.h"
 
 struct worker;
-struct client;
-struct server;
 struct store_req;
-
-/* Split "redis://host[:port]" (port 6379 by default; [v6addr] allowed); 0, or -1 when malformed. */
-int ryw_store_parse_url(const char *url, char *host, size_t hostlen, int *port);
 
 /* Janitor of worker w: follow consistency_store after a reload, reconnect with backoff. */
 void ryw_store_tick(struct worker *w);
-/* Drop w's store connection; waiting owners fall back to local keys (shutdown, worker exit). */
+/* Drop w's store connection; waiting owners get their answer (0) at once (shutdown, worker exit). */
 void ryw_store_free(struct worker *w);
 
-/* A keyed read that could use a replica: true when cl now waits (CL_RYW_WAIT, its message kept buffered)
-   for its key's LSN from the store; false when it routes now (store off or down, or the LSN just arrived). */
-bool ryw_store_fetch(struct client *cl);
-/* A keyed commit at lsn on sv: true when the held ReadyForQuery now waits for the store (ryw_stored follows). */
-bool ryw_store_commit(struct server *sv, const char *key, uint64_t lsn);
-/* The owner of r (a client or server) is being freed: its answer goes nowhere. */
+/* A request's answer, in the worker's thread and never inside the owner's own callback: the key's LSN for a
+   GET (0: unknown, or the store failed or timed out); 0 for a SET, whether or not the store took it. */
+typedef void (*ryw_store_done)(void *owner, uint64_t lsn);
+/* Ask w's store for key's LSN: the request (done(owner, lsn) follows), or NULL when the store is off
+   (consistency_store unset, read_your_writes not lsn), down, or the request could not be sent. */
+struct store_req *ryw_store_get(struct worker *w, const char *key, ryw_store_done done, void *owner);
+/* Raise key to at least lsn in w's store: the request (done follows), or NULL as for ryw_store_get. */
+struct store_req *ryw_store_set(struct worker *w, const char *key, uint64_t lsn, ryw_store_done done, void *owner);
+/* The owner of r (NULL: none) is being freed: its answer goes nowhere. */
 void ryw_store_detach(struct store_req *r);
 
 /* Process-wide counters for /metrics. */

@@ -3,10 +3,10 @@
 #include "base/log.h"
 #include "auth/authfile.h"
 #include "auth/hba.h"
-#include "cluster/ryw_store.h"
-#include "io/tls.h"
 #include "config/config_int.h"
 #include "config/config_source.h"
+#include "config/ryw_store_url.h"
+#include "config/tls_ctx.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* Parsing consistency_store URLs (redis://host[:port]); apart from ryw_store.c so the config loader needs no hiredis. */
-#include "cluster/ryw_store.h"
+#include "config/ryw_store_url.h"
 
 #include <stdlib.h>
 #include <string.h>

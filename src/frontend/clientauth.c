@@ -7,7 +7,7 @@
 #include "frontend/client.h"
 #include "io/conn.h"
 #include "base/log.h"
-#include "admin/metrics.h"
+#include "io/wmetrics.h"
 #include "proto/cursor.h"
 #include "io/tls.h"
 #include "cluster/catalog.h"
@@ -241,7 +241,7 @@ void clientauth_start(struct client *cl)
 	const char *auth_user = db && db->auth_user ? db->auth_user : a->cfg->auth_user;
 	bool needs_secret = m == HBA_METHOD_PASSWORD || m == HBA_METHOD_MD5 || m == HBA_METHOD_SCRAM;
 	if (!a->entry && needs_secret && auth_user && *auth_user && strcmp(auth_user, cl->user) != 0 &&
-	    catalog_auth_lookup(cl, auth_user) == 0) {
+	    catalog_auth_lookup(w, cl->dbname, cl->user, cl->cancel_pid, cl->cancel_key, auth_user) == 0) {
 		a->looking_up = true;
 		return;
 	}

@@ -7,6 +7,7 @@
 #include "io/shared.h"
 
 static __thread struct worker *this_worker; /* the worker whose loop runs on this thread, or NULL */
+static void (*reload_fn)(struct worker *w); /* set once before the workers start, read by them */
 
 void loop_enter(struct worker *w)
 {
@@ -58,4 +59,15 @@ void worker_post_cancel(uint32_t pid, uint32_t key)
 	m->pid = pid;
 	m->key = key;
 	worker_post((int)id, m);
+}
+
+void loop_on_reload(void (*fn)(struct worker *w))
+{
+	reload_fn = fn;
+}
+
+void loop_adopt_config(struct worker *w)
+{
+	if (reload_fn)
+		reload_fn(w);
 }

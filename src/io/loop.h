@@ -104,5 +104,10 @@ void worker_post(int id, struct inbox_msg *m);
 void worker_post_cancel(uint32_t pid, uint32_t key);
 /* Run fn(w, arg) in worker id's thread; 0, or -1 when it could not be queued. */
 int worker_run(int id, void (*fn)(struct worker *w, void *arg), void *arg);
+/* In w: adopt the configuration the main thread published last, if w does not have it yet (through the
+   function loop_on_reload registered; nothing before that). */
+void loop_adopt_config(struct worker *w);
+/* Register what loop_adopt_config runs: the worker layer, which knows what a new config rebuilds (once, at startup). */
+void loop_on_reload(void (*fn)(struct worker *w));
 
 #endif

@@ -25,7 +25,7 @@ struct pause_state {
 	char *disabled[MAX_PAUSED];
 };
 
-/* Seconds each [routes] rule's max_lag was not met, by rule name: fed by the cluster monitor (status.c). */
+/* Seconds each [routes] rule's max_lag was not met, by rule name: fed by the cluster monitor (shared.c). */
 #define MAX_SLO_ROUTES 128
 struct slo_counter {
 	atomic_bool used; /* set (release) once name is written; slots are never reused */
@@ -56,6 +56,11 @@ struct shared {
 struct config *shared_config_get(void);
 /* Make nc the current config (takes over the caller's reference) and drop the old one. */
 void shared_config_publish(struct config *nc);
+
+/* The cluster monitor reports that route's max_lag was not met for usec more microseconds. Any thread. */
+void shared_slo_breach_add(const char *route, uint64_t usec);
+/* Seconds recorded for route so far. Any thread. */
+double shared_slo_breach_seconds(const char *route);
 
 extern struct shared g_shared;
 

@@ -1,15 +1,10 @@
-/* TLS with OpenSSL: contexts from the config, handshakes and record I/O for the relay. */
+/* TLS with OpenSSL: handshakes and record I/O for the relay (the contexts come with the config: config/tls_ctx.h). */
 #ifndef PGR_TLS_H
 #define PGR_TLS_H
 
 #include <stddef.h>
 #include "io/conn.h"
 #include "config/config.h"
-
-/* Build client- and server-side SSL_CTXs for cfg (certificates are read now); 0 or -1 with err. */
-int tls_build_contexts(struct config *cfg, char *err, size_t errlen);
-/* Free the contexts of cfg. */
-void tls_free_contexts(struct config *cfg);
 
 /* Attach a TLS session to c: as server (toward a client) or as client (toward host for verify-full); 0 or -1. */
 int tls_attach(struct conn *c, struct ssl_ctx_st *ctx, bool as_server, const char *host, bool verify_host);

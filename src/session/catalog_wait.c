@@ -10,9 +10,36 @@
 #include "io/conn.h"
 #include "frontend/client.h"
 #include "session/ryw_wait.h"
-#include "worker.h"
+#include "io/loop.h"
+#include "pool/pool.h"
 
 #define CAT_WAIT_USEC 1000000 /* the longest a read waits for a lookup (µs) */
+
+/* The catalog (cluster/) knows databases by key and login, not pools: these three translate. */
+void catalog_env(struct pool *p, struct cls_env *env)
+{
+	catalog_db_env(p->shared, env);
+}
+
+void catalog_request(struct pool *p, const struct cls_result *r)
+{
+	const struct catalog_db db = { .key = p->shared,
+		                       .host = p->host[0],
+		                       .port = p->port[0],
+		                       .dbname = p->server_db,
+		                       .user = p->server_user,
+		                       .password = p->password,
+		                       .authfile = p->w->cfg->authfile,
+		                       .key_lock = &p->shared->lock,
+		                       .client_key = p->shared->client_key,
+		                       .has_client_key = &p->shared->has_client_key };
+	catalog_db_request(&db, r);
+}
+
+bool catalog_pending(struct pool *p, const struct cls_result *r)
+{
+	return catalog_db_pending(p->shared, r);
+}
 
 bool catalog_wait_park(struct client *cl, const struct cls_result *r)
 {

@@ -1,7 +1,7 @@
 /* Prepared statements on real connections: feeds client messages and server answers to the tracker. */
 #include "session/prepared_conn.h"
 #include "pool/pool.h"
-#include "cluster/catalog.h"
+#include "session/catalog_wait.h"
 #include "sql/classify.h"
 #include "frontend/client.h"
 #include "session/clientroute.h"

@@ -4,7 +4,7 @@
 #include "session/clientroute.h"
 #include "io/conn.h"
 #include "base/log.h"
-#include "admin/metrics.h"
+#include "pool/pool_metrics.h"
 #include "pool/pool.h"
 #include "session/prepared_conn.h"
 #include "backend/server.h"

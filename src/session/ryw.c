@@ -10,6 +10,7 @@
 #include "proto/cursor.h"
 #include "frontend/client.h"
 #include "cluster/ryw_store.h"
+#include "backend/server.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,15 @@ static void read_row(struct server *sv, const uint8_t *body, uint32_t n)
 		sv->ryw.failed = true;
 }
 
+/* The consistency_store took (or failed to take) the commit LSN of server owner: its held ReadyForQuery goes out. */
+static void store_answered(void *owner, uint64_t lsn)
+{
+	struct server *sv = owner;
+	sv->ryw.store_req = NULL;
+	if (!sv->c.closing)
+		server_ryw_stored(sv);
+}
+
 /* The answer is complete: record the LSN everywhere it is needed. 1 when the held ReadyForQuery now waits
    for the consistency_store, 0 when it goes out now, -1 out of memory. */
 static int learn(struct server *sv)
@@ -291,7 +301,7 @@ static int learn(struct server *sv)
 	if (msg_param_status(conn_out(&cl->c), "pgrouter.lsn", ryw_format_lsn(lsn, txt, sizeof txt)))
 		return -1;
 	/* Other instances may read this key as soon as the client has its ReadyForQuery: store it first. */
-	if (cl->ryw.key && ryw_store_commit(sv, cl->ryw.key, lsn)) {
+	if (cl->ryw.key && (sv->ryw.store_req = ryw_store_set(w, cl->ryw.key, lsn, store_answered, sv))) {
 		sv->ryw.storing = true;
 		return 1;
 	}

@@ -6,19 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/ryw_keys.h"
+
 struct config;
 struct client;
 struct server;
 struct cls_result;
 struct store_req;
-
-/* read_your_writes = off | lsn | window (config enum order). */
-enum ryw_mode { RYW_OFF = 0, RYW_LSN = 1, RYW_WINDOW = 2 };
-
-/* Why a read went to the primary instead of a replica (counters by scope). */
-enum ryw_scope { RYW_SCOPE_SESSION, RYW_SCOPE_TOKEN, RYW_SCOPE_KEY, RYW_SCOPE_WINDOW, RYW_NSCOPES };
-
-#define RYW_KEY_MAX 128 /* longest consistency key */
 
 /* What a client must see: its own commits, a token it presented, and its key's commits. */
 struct ryw_client {
@@ -55,27 +49,6 @@ struct ryw_server {
 	struct store_req *store_req; /* that store request, or NULL */
 };
 
-/* Parse "X/Y" (hex halves, as PostgreSQL prints an LSN) from n bytes; 0 or -1. */
-int ryw_parse_lsn(const char *s, size_t n, uint64_t *out);
-/* Format lsn as PostgreSQL does ("0/3000148"); returns buf. */
-char *ryw_format_lsn(uint64_t lsn, char *buf, size_t n);
-
-/* Process-wide key table (bounded LRU, entries expire after ttl_us). Raise key's LSN to at least lsn. */
-void ryw_key_note(const char *key, uint64_t lsn, int64_t now, int64_t ttl_us, int max_keys);
-/* key's LSN, 0 when unknown or expired. */
-uint64_t ryw_key_get(const char *key, int64_t now, int64_t ttl_us);
-/* Live entries in the table. */
-int ryw_key_count(void);
-/* Empty the table (tests, exit). */
-void ryw_key_clear(void);
-
-/* Counters (process-wide, relaxed atomics): reads sent to the primary because of RYW, by scope. */
-uint64_t ryw_stat_primary(enum ryw_scope s);
-/* Count a learned commit LSN (rode: its query followed the client's COMMIT, no extra round trip). */
-void ryw_count_learned(bool rode);
-/* Commit LSNs learned so far, with (rode) or after the client's last statement. */
-uint64_t ryw_stat_learned(bool rode);
-
 /* Handle SET pgrouter.consistency_key / pgrouter.min_lsn (value NULL: RESET/DEFAULT):
    1 handled, 0 not a read-your-writes setting, -1 bad value. */
 int ryw_client_set(struct client *cl, const char *name, const char *value);
@@ -84,8 +57,6 @@ void ryw_client_free(struct client *cl);
 /* For a read that may use a replica: the replay LSN it needs (0: none); *scope says which scope asked most.
    Returns UINT64_MAX when the read must go to the primary (window mode). */
 uint64_t ryw_required(struct client *cl, enum ryw_scope *scope);
-/* Count a read sent to the primary because of scope. */
-void ryw_count_primary(enum ryw_scope scope);
 
 /* A forwarded statement on sv (rp NULL: it could not be classified). */
 void ryw_note_statement(struct server *sv, const struct cls_result *rp);

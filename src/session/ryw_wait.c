@@ -13,11 +13,40 @@
 #include "cluster/monitor.h"
 #include "pool/pool.h"
 #include "frontend/client.h"
+#include "cluster/ryw_store.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
 
 #define POKE_GAP 5000 /* µs between monitor pokes while reads wait: bounds the extra polling load */
+
+/* The store's answer for parked client owner (lsn 0: nothing known, or the store failed): route the parked
+   message now. Only the dispatch made right now skips asking again (ryw_resuming): a message held once more
+   (PAUSE) asks afresh later, since the key may have moved meanwhile. */
+static void store_answered(void *owner, uint64_t lsn)
+{
+	struct client *cl = owner;
+	cl->ryw.store_req = NULL;
+	if (cl->c.closing)
+		return;
+	if (lsn > cl->ryw.store_lsn)
+		cl->ryw.store_lsn = lsn;
+	ryw_unpark(cl);
+}
+
+bool ryw_store_fetch(struct client *cl)
+{
+	/* A parked message dispatched again (store_answered, or ryw_wait after the store answered): it routes
+	   with what the store said. One that waited for a pg_proc lookup has not asked the store yet. */
+	if (!cl->ryw.key || (ryw_resuming(cl) && cl->ryw.resumed_from != RYW_PARK_CATALOG))
+		return false;
+	struct store_req *r = ryw_store_get(cl->c.w, cl->ryw.key, store_answered, cl);
+	if (!r)
+		return false;
+	cl->ryw.store_req = r;
+	ryw_park(cl, RYW_PARK_STORE);
+	return true;
+}
 
 /* The timer that ends one worker's waits. */
 struct ryw_waitq {

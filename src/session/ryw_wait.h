@@ -21,6 +21,11 @@ void ryw_unpark(struct client *cl);
 /* True while the message being dispatched is a parked one coming back (it was accepted before a shutdown). */
 bool ryw_resuming(const struct client *cl);
 
+/* A keyed read that could use a replica: true when cl now waits (CL_RYW_WAIT, its message kept buffered)
+   for its key's LSN from the consistency_store; false when it routes now (store off or down, or the LSN
+   just arrived). */
+bool ryw_store_fetch(struct client *cl);
+
 /* No replica shows the LSN (need) cl must read: park it for ryw_wait and true, or false when it may not wait
    (ryw_wait = 0, no monitor, shutting down, or its wait is over). */
 bool ryw_wait_park(struct client *cl, uint64_t need);

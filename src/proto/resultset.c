@@ -1,5 +1,8 @@
-/* Admin console result sets: RowDescription of typed columns, DataRows of text values, CommandComplete. */
-#include "admin/admin_int.h"
+/* Result sets in the wire protocol (the admin console's answers, SHOW of pgrouter's settings): RowDescription of
+   typed columns, DataRows of text values, CommandComplete. */
+#include "proto/resultset.h"
+#include "base/iobuf.h"
+#include "proto/codec.h"
 
 #include <stdio.h>
 #include <string.h>
