@@ -51,7 +51,7 @@ void admin_login(struct client *cl)
 		client_close(cl, "53200", "out of memory");
 		return;
 	}
-	cl->state = CL_IDLE;
+	client_set_state(cl, CL_IDLE);
 	cl->c.phase = PHASE_READY;
 	conn_flush_out(&cl->c);
 	log_info(cl->c.prefix, "admin console login: user=%s (%s)", cl->user, admin ? "admin" : "stats");

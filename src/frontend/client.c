@@ -1,4 +1,4 @@
-/* Client connection state machine: startup, authentication, login, and the query cycle. */
+/* Client connection state machine: startup, authentication, login; a logged-in client's messages go to its target. */
 #include "frontend/client.h"
 #include "auth/authfile.h"
 #include "frontend/clientauth.h"
@@ -34,6 +34,31 @@ void client_set_targets(const struct client_target *session, const struct client
 {
 	session_target = session;
 	console_target = console;
+}
+
+void client_move(struct client *cl, enum client_state state, struct list *onto, int64_t since)
+{
+	if (!list_empty(&cl->wait_node))
+		pool_dequeue(cl); /* with a pool queue's counts when it leaves one */
+	cl->state = state;
+	cl->state_since = since;
+	if (onto)
+		list_append(onto, &cl->wait_node);
+}
+
+void client_set_state(struct client *cl, enum client_state state)
+{
+	client_move(cl, state, NULL, cl->c.w->now);
+}
+
+struct server *client_unlink(struct client *cl)
+{
+	struct server *sv = cl->server;
+	conn_unlink(&cl->c);
+	sv->client = NULL;
+	cl->server = NULL;
+	client_set_state(cl, CL_IDLE);
+	return sv;
 }
 
 int client_pool_mode(const struct client *cl)
@@ -125,10 +150,10 @@ void client_accept(struct worker *w, int fd)
 	cl->c.destroy = client_destroy;
 	cl->c.startup_phase = true;
 	cl->c.phase = PHASE_PREAUTH;
-	cl->state = CL_STARTUP;
 	cl->target = session_target; /* until a login chooses the console */
-	cl->connect_time = cl->state_since = w->now;
+	cl->connect_time = w->now;
 	list_init(&cl->wait_node);
+	client_set_state(cl, CL_STARTUP);
 	list_append(&w->clients, &cl->all_node);
 	w->n_clients++;
 	list_append(&w->logins, &cl->login_node);
@@ -161,7 +186,7 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		cl->counted = false;
 		atomic_fetch_sub(&g_shared.nclients, 1);
 	}
-	cl->state = CL_CLOSED;
+	client_set_state(cl, CL_CLOSED);
 	if (w->last_cls_client == cl)
 		w->last_cls_client = NULL; /* its memory may be reused by another client */
 	list_del(&cl->all_node);
@@ -412,8 +437,7 @@ void client_finish_login(struct client *cl)
 		client_close(cl, "53200", "out of memory");
 		return;
 	}
-	cl->state = CL_IDLE;
-	cl->state_since = cl->c.w->now;
+	client_set_state(cl, CL_IDLE);
 	cl->c.phase = PHASE_READY;
 	if (!conn_flush_out(&cl->c)) {
 		client_close(cl, NULL, NULL);
@@ -505,7 +529,7 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 		return ACT_CLOSED;
 	negotiate_version(cl, &sp);
 	make_cancel_key(cl);
-	cl->state = CL_AUTH;
+	client_set_state(cl, CL_AUTH);
 	clientauth_start(cl);
 	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
 }
@@ -559,17 +583,12 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 
 void client_probe_done(struct client *cl)
 {
-	struct server *sv = cl->server;
 	cl->probing = false;
 	if (cl->probe_state[0]) {
 		client_close(cl, cl->probe_state, cl->probe_msg ? cl->probe_msg : "invalid startup parameter");
 		return;
 	}
-	conn_unlink(&sv->c);
-	sv->client = NULL;
-	cl->server = NULL;
-	cl->state = CL_IDLE;
-	server_release(sv);
+	server_release(client_unlink(cl));
 	client_finish_login(cl);
 }
 
@@ -587,8 +606,7 @@ void client_link(struct client *cl, struct server *sv)
 	cl->server = sv;
 	sv->client = cl;
 	conn_link(&cl->c, &sv->c);
-	cl->state = CL_LINKED;
-	cl->state_since = cl->c.w->now;
+	client_set_state(cl, CL_LINKED);
 	cl->served |= !cl->probing;
 	sv->state = SV_ACTIVE;
 	sv->state_since = cl->c.w->now;

@@ -1,4 +1,4 @@
-/* Client connection state machine: startup, authentication, login, and the query cycle. */
+/* Client connection state machine: startup, authentication, login; a logged-in client's messages go to its target. */
 #ifndef PGR_CLIENT_H
 #define PGR_CLIENT_H
 
@@ -111,6 +111,15 @@ bool client_shutdown_spares(const struct client *cl);
 void client_cancel_request(struct worker *w, uint32_t pid, uint32_t key);
 /* One disconnect path for all malformed client input: ErrorResponse 08P01, sanitized log line, close. */
 void client_bad_input(struct conn *c, const char *why, const uint8_t *excerpt, size_t n);
+/* The one place a client's state changes (PgBouncer's change_client_state): cl leaves the wait list it is on (a
+   pool's queue, with its counts, or a parking list), enters state at since (µs) and joins onto (NULL: no list).
+   pool/, below this layer, still sets its own states (CL_WAITING, CL_LOGIN_WAIT, CL_IDLE on a reroute). */
+void client_move(struct client *cl, enum client_state state, struct list *onto, int64_t since);
+/* client_move to state, on no list, from now. */
+void client_set_state(struct client *cl, enum client_state state);
+/* Unlink cl from its server (cl->server, linked): both forget each other, bytes decided for the other side are
+   dropped, cl becomes CL_IDLE. Returns the server, for the caller to release or close. */
+struct server *client_unlink(struct client *cl);
 /* The pool mode in force for cl. */
 int client_pool_mode(const struct client *cl);
 

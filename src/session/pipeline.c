@@ -1,4 +1,4 @@
-/* The session pipeline's client target: routing, read-your-writes and the statement tracker between a logged-in client and its server. */
+/* The session pipeline's client target: routing, read-your-writes and statement tracking of a logged-in client. */
 #include "session/pipeline.h"
 #include "admin/pause.h"
 #include "backend/server.h"
@@ -30,10 +30,7 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 			/* Nothing was sent on this replica connection yet: give it back and route afresh now
 			   (waiting for its work to finish would wait forever). */
 			cl->reroute = false;
-			conn_unlink(&cl->c);
-			cl->server = NULL;
-			sv->client = NULL;
-			cl->state = CL_IDLE;
+			client_unlink(cl);
 			if (sv->skip_z > 0)
 				server_close(sv, "released before pgrouter's own settings completed");
 			else
