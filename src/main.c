@@ -2,6 +2,7 @@
 #include "cluster/catalog.h"
 #include "session/catalog_wait.h"
 #include "io/conn.h"
+#include "admin/admin.h"
 #include "admin/control.h"
 #include "admin/http.h"
 #include "base/log.h"
@@ -11,6 +12,7 @@
 #include "io/net.h"
 #include "pool/pool.h"
 #include "frontend/client.h"
+#include "session/pipeline.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -246,6 +248,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	atomic_store(&g_shared.cfg, cfg);
+	client_set_targets(&session_pipeline_target, &admin_console_target);
 	struct timeval start;
 	gettimeofday(&start, NULL);
 	g_shared.start_time = (int64_t)start.tv_sec * 1000000 + start.tv_usec;

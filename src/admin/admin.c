@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "admin/metrics.h"
 #include "proto/cursor.h"
+#include "session/pipeline.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -50,7 +51,7 @@ void admin_login(struct client *cl)
 		client_close(cl, "53200", "out of memory");
 		return;
 	}
-	cl->state = CL_IDLE;
+	client_set_state(cl, CL_IDLE);
 	cl->c.phase = PHASE_READY;
 	conn_flush_out(&cl->c);
 	log_info(cl->c.prefix, "admin console login: user=%s (%s)", cl->user, admin ? "admin" : "stats");
@@ -236,3 +237,14 @@ enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t 
 	conn_flush_out(&cl->c);
 	return cl->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 }
+
+/* A console client may still carry read-your-writes settings from its startup packet (offered before the login
+   chose the console): the session pipeline's free releases them. */
+const struct client_target admin_console_target = {
+	.claims = admin_is_console,
+	.startup_setting = NULL,
+	.login = admin_login,
+	.on_msg = admin_msg,
+	.on_linked = NULL,
+	.on_free = session_client_free,
+};

@@ -1,9 +1,7 @@
-/* Client connection state machine: startup, authentication, login, and the query cycle. */
+/* Client connection state machine: startup, authentication, login; a logged-in client's messages go to its target. */
 #include "frontend/client.h"
-#include "admin/admin.h"
 #include "auth/authfile.h"
 #include "frontend/clientauth.h"
-#include "session/clientroute.h"
 #include "io/conn.h"
 #include "base/log.h"
 #include "frontend/client_metrics.h"
@@ -11,9 +9,6 @@
 #include "io/net.h"
 #include "frontend/client_pause.h"
 #include "pool/pool.h"
-#include "session/prepared_conn.h"
-#include "session/ryw.h"
-#include "session/ryw_wait.h"
 #include "proto/cursor.h"
 #include "proto/options.h"
 #include "backend/server.h"
@@ -32,6 +27,40 @@
 
 static const struct conn_ops client_ops;
 
+/* Registered once at startup, before any worker runs: read-only afterwards. */
+static const struct client_target *session_target, *console_target;
+
+void client_set_targets(const struct client_target *session, const struct client_target *console)
+{
+	session_target = session;
+	console_target = console;
+}
+
+void client_move(struct client *cl, enum client_state state, struct list *onto, int64_t since)
+{
+	if (!list_empty(&cl->wait_node))
+		pool_dequeue(cl); /* with a pool queue's counts when it leaves one */
+	cl->state = state;
+	cl->state_since = since;
+	if (onto)
+		list_append(onto, &cl->wait_node);
+}
+
+void client_set_state(struct client *cl, enum client_state state)
+{
+	client_move(cl, state, NULL, cl->c.w->now);
+}
+
+struct server *client_unlink(struct client *cl)
+{
+	struct server *sv = cl->server;
+	conn_unlink(&cl->c);
+	sv->client = NULL;
+	cl->server = NULL;
+	client_set_state(cl, CL_IDLE);
+	return sv;
+}
+
 int client_pool_mode(const struct client *cl)
 {
 	return cl->pool ? cl->pool->pool_mode : POOL_SESSION;
@@ -41,8 +70,7 @@ static void client_destroy(struct conn *c)
 {
 	struct client *cl = CL(c);
 	clientauth_free(cl);
-	prepared_client_free(cl);
-	ryw_client_free(cl);
+	cl->target->on_free(cl);
 	free(cl->retry);
 	params_clear(&cl->params);
 	params_clear(&cl->startup);
@@ -122,9 +150,10 @@ void client_accept(struct worker *w, int fd)
 	cl->c.destroy = client_destroy;
 	cl->c.startup_phase = true;
 	cl->c.phase = PHASE_PREAUTH;
-	cl->state = CL_STARTUP;
-	cl->connect_time = cl->state_since = w->now;
+	cl->target = session_target; /* until a login chooses the console */
+	cl->connect_time = w->now;
 	list_init(&cl->wait_node);
+	client_set_state(cl, CL_STARTUP);
 	list_append(&w->clients, &cl->all_node);
 	w->n_clients++;
 	list_append(&w->logins, &cl->login_node);
@@ -157,7 +186,7 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		cl->counted = false;
 		atomic_fetch_sub(&g_shared.nclients, 1);
 	}
-	cl->state = CL_CLOSED;
+	client_set_state(cl, CL_CLOSED);
 	if (w->last_cls_client == cl)
 		w->last_cls_client = NULL; /* its memory may be reused by another client */
 	list_del(&cl->all_node);
@@ -169,8 +198,7 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 	conn_close(&cl->c);
 }
 
-/* One disconnect path for all malformed client input: ErrorResponse 08P01, sanitized log line, close. */
-static void client_bad_input(struct conn *c, const char *why, const uint8_t *excerpt, size_t n)
+void client_bad_input(struct conn *c, const char *why, const uint8_t *excerpt, size_t n)
 {
 	char buf[80];
 	log_sanitize(buf, sizeof buf, excerpt, n);
@@ -210,7 +238,7 @@ static int take_setting(struct client *cl, const char *name, const char *value, 
 	const struct config *cfg = cl->c.w->cfg;
 	if (list_contains(cfg->ignore_startup_parameters, name, true))
 		return 0;
-	int own = ryw_client_set(cl, name, value); /* pgrouter.consistency_key and pgrouter.min_lsn */
+	int own = cl->target->startup_setting(cl, name, value); /* pgrouter.consistency_key and pgrouter.min_lsn */
 	if (own != 0)
 		return own < 0 ? (*why = "invalid value", -1) : 0;
 	const char *canon = param_canonical(name);
@@ -319,7 +347,7 @@ static void keep_lookup_secret(struct pool_shared *sh, struct authfile_entry *e)
 static struct pool *login_pool(struct client *cl)
 {
 	struct worker *w = cl->c.w;
-	bool console = admin_is_console(w->cfg, cl->dbname);
+	bool console = console_target->claims(w->cfg, cl->dbname);
 	char msg[200];
 	login_over(cl);
 	if (!take_client_slot(cl, console)) {
@@ -327,7 +355,8 @@ static struct pool *login_pool(struct client *cl)
 		return NULL;
 	}
 	if (console) {
-		admin_login(cl);
+		cl->target = console_target;
+		cl->target->login(cl);
 		return NULL;
 	}
 	const struct dbconf *db = config_find_db(w->cfg, cl->dbname);
@@ -360,7 +389,7 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 	if (looked_up)
 		keep_lookup_secret(cl->pool->shared, looked_up);
 	cl->pool->n_clients++;
-	prepared_client_start(cl);
+	cl->target->login(cl);
 	if (scram_client_key && !atomic_load(&cl->pool->shared->has_client_key)) {
 		struct pool_shared *sh = cl->pool->shared;
 		pthread_mutex_lock(&sh->lock);
@@ -408,8 +437,7 @@ void client_finish_login(struct client *cl)
 		client_close(cl, "53200", "out of memory");
 		return;
 	}
-	cl->state = CL_IDLE;
-	cl->state_since = cl->c.w->now;
+	client_set_state(cl, CL_IDLE);
 	cl->c.phase = PHASE_READY;
 	if (!conn_flush_out(&cl->c)) {
 		client_close(cl, NULL, NULL);
@@ -492,7 +520,7 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 	/* Refused early when no slot is free (taken for real once authenticated); the admin console stays
 	   reachable past max_client_conn (CONSOLE_EXTRA more logins). */
 	const char *want_db = startup_get(&sp, "database");
-	bool console = admin_is_console(c->w->cfg, want_db && *want_db ? want_db : "");
+	bool console = console_target->claims(c->w->cfg, want_db && *want_db ? want_db : "");
 	if (!client_slot_free(c->w->cfg, console)) {
 		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
 		return ACT_CLOSED;
@@ -501,135 +529,9 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 		return ACT_CLOSED;
 	negotiate_version(cl, &sp);
 	make_cancel_key(cl);
-	cl->state = CL_AUTH;
+	client_set_state(cl, CL_AUTH);
 	clientauth_start(cl);
 	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
-}
-
-static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
-
-/* Forwarding while linked: count what the server owes us so that release happens at the right Z. */
-static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
-{
-	struct server *sv = cl->server;
-	if (sv->retry_swallow)
-		return ACT_PAUSE; /* a refused statement is about to be re-run elsewhere: keep the order */
-	if (!body && prepared_wants_full(cl, type, len))
-		return ACT_NEED_FULL;
-	if (!sv->unsynced && memchr("PBDECH", type, 6))
-		ryw_batch_start(sv);
-	if (type == 'Q' || type == 'P' || type == 'B') {
-		enum act a = clientroute_linked(cl, type, len, body);
-		if (a == ACT_PAUSE && cl->reroute && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0) {
-			/* Nothing was sent on this replica connection yet: give it back and route afresh now
-			   (waiting for its work to finish would wait forever). */
-			cl->reroute = false;
-			conn_unlink(&cl->c);
-			cl->server = NULL;
-			sv->client = NULL;
-			cl->state = CL_IDLE;
-			if (sv->skip_z > 0)
-				server_close(sv, "released before pgrouter's own settings completed");
-			else
-				server_release(sv);
-			return cl->c.closing ? ACT_CLOSED : idle_client_msg(cl, type, len, body);
-		}
-		if (a != ACT_SEND)
-			return a;
-	}
-	/* FunctionCall may write; a Bind of a named statement the tracker does not know may too (with the
-	   tracker, clientroute_linked notes the statement's own classification). */
-	if (type == 'F' || (type == 'B' && !cl->ps))
-		ryw_note_message(sv, type, len, body);
-	/* Named prepared statements get their server-side names (ACT_CONSUMED: pgrouter wrote the message). */
-	enum act pa = cl->ps ? prepared_client_msg(cl, type, len, body) : ACT_SEND;
-	if (pa != ACT_SEND && pa != ACT_CONSUMED)
-		return pa;
-	switch (type) {
-	case 'Q':
-	case 'F':
-		sv->expect_z++;
-		session_unit_sent(&sv->sj);
-		cl->c.w->n_queries++;
-		cl->pool->n_queries++;
-		if (type == 'Q' && sv->ryw.plan) {
-			sv->ryw.plan = false; /* a write unit ends here: its commit LSN query rides along */
-			return (enum act)ryw_send_with_query(cl, sv, pa, len, body);
-		}
-		return pa;
-	case 'S': {
-		bool ride = ryw_sync_ends_unit(sv); /* before this Sync counts as owed */
-		sv->expect_z++;
-		session_unit_sent(&sv->sj);
-		sv->unsynced = false;
-		sv->ryw.xvalid = false;
-		return ride ? (enum act)ryw_send_with_query(cl, sv, pa, len, body) : pa;
-	}
-	case 'P':
-	case 'B':
-	case 'D':
-	case 'E':
-	case 'C':
-	case 'H':
-		sv->unsynced = true;
-		if (type == 'E') {
-			cl->c.w->n_queries++;
-			cl->pool->n_queries++;
-		}
-		return pa;
-	case 'd':
-	case 'c':
-	case 'f': return pa;
-	case 'X':
-		if (cl->c.pending)
-			return ACT_FLUSH_FIRST;
-		client_close(cl, NULL, NULL);
-		return ACT_CLOSED;
-	default: client_bad_input(&cl->c, "unexpected message type", &type, 1); return ACT_CLOSED;
-	}
-}
-
-/* Between transactions: the first message of the next one asks the pool for a server. */
-static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
-{
-	switch (type) {
-	case 'X': client_close(cl, NULL, NULL); return ACT_CLOSED;
-	case 'd':
-	case 'c':
-	case 'f': return ACT_SKIP; /* PostgreSQL ignores COPY messages outside COPY, and so do we */
-	case 'Q':
-	case 'P':
-	case 'B':
-	case 'D':
-	case 'E':
-	case 'C':
-	case 'H':
-	case 'S':
-	case 'F': break;
-	default: client_bad_input(&cl->c, "unexpected message type", &type, 1); return ACT_CLOSED;
-	}
-	/* A parked read was accepted, and a connection accepted before the listeners closed gets its transaction. */
-	if (atomic_load(&g_shared.shutdown) && !ryw_resuming(cl) && !client_shutdown_spares(cl)) {
-		client_close(cl, "57P01", "pgrouter is shutting down");
-		return ACT_CLOSED;
-	}
-	if (pause_park(cl))
-		return ACT_PAUSE; /* its database is paused: RESUME lets this message through */
-	int node = 0;
-	switch (clientroute_start(cl, type, len, body, &node)) {
-	case RS_NEED_FULL: return ACT_NEED_FULL;
-	case RS_DONE: return ACT_CONSUMED;
-	case RS_CLOSED: return ACT_CLOSED;
-	case RS_WAIT: return ACT_PAUSE; /* parked: ryw_unpark() dispatches it again */
-	case RS_GO: break;
-	}
-	pool_acquire(cl, node);
-	/* A failed replica may have rerouted and linked the client inside pool_acquire: trust the state. */
-	if (cl->c.closing)
-		return ACT_CLOSED;
-	if (cl->state != CL_LINKED)
-		return ACT_PAUSE;
-	return linked_msg(cl, type, len, body);
 }
 
 static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
@@ -653,11 +555,8 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 	case CL_LINKED:
 		if (cl->probing)
 			return ACT_PAUSE; /* nothing is due from a client before its login has ended */
-		return linked_msg(cl, type, len, body);
-	case CL_IDLE:
-		if (cl->is_console)
-			return admin_msg(cl, type, len, body);
-		return idle_client_msg(cl, type, len, body);
+		return cl->target->on_msg(cl, type, len, body);
+	case CL_IDLE: return cl->target->on_msg(cl, type, len, body);
 	case CL_LOGIN_WAIT:
 	case CL_WAITING:
 	case CL_RYW_WAIT: return ACT_PAUSE;
@@ -684,17 +583,12 @@ static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t le
 
 void client_probe_done(struct client *cl)
 {
-	struct server *sv = cl->server;
 	cl->probing = false;
 	if (cl->probe_state[0]) {
 		client_close(cl, cl->probe_state, cl->probe_msg ? cl->probe_msg : "invalid startup parameter");
 		return;
 	}
-	conn_unlink(&sv->c);
-	sv->client = NULL;
-	cl->server = NULL;
-	cl->state = CL_IDLE;
-	server_release(sv);
+	server_release(client_unlink(cl));
 	client_finish_login(cl);
 }
 
@@ -712,12 +606,12 @@ void client_link(struct client *cl, struct server *sv)
 	cl->server = sv;
 	sv->client = cl;
 	conn_link(&cl->c, &sv->c);
-	cl->state = CL_LINKED;
-	cl->state_since = cl->c.w->now;
+	client_set_state(cl, CL_LINKED);
 	cl->served |= !cl->probing;
 	sv->state = SV_ACTIVE;
 	sv->state_since = cl->c.w->now;
-	prepared_server_linked(sv);
+	if (cl->target->on_linked)
+		cl->target->on_linked(sv);
 	server_sync_params(sv, cl);
 	conn_flush_out(&sv->c);
 }

@@ -1,12 +1,31 @@
-/* Client connection state machine: startup, authentication, login, and the query cycle. */
+/* Client connection state machine: startup, authentication, login; a logged-in client's messages go to its target. */
 #ifndef PGR_CLIENT_H
 #define PGR_CLIENT_H
 
 #include "pool/pool.h"
 #include "session/ryw.h"
 
+struct client;
 struct client_auth;
 struct ps_client;
+
+/* What a logged-in client's messages go to: the session pipeline (filled in session/) or the admin console
+   (filled in admin/). Every client starts on the session pipeline's table; a login to the console switches. */
+struct client_target {
+	/* Does a login to dbname go to this target? (NULL on the session pipeline's: it takes the others.) */
+	bool (*claims)(const struct config *cfg, const char *dbname);
+	/* A startup-packet setting, offered before the login chooses a target (so only the session pipeline's is
+	   asked): 1 taken, 0 not one of its own, -1 bad value. */
+	int (*startup_setting)(struct client *cl, const char *name, const char *value);
+	/* cl authenticated and holds a client slot (and its pool, on the session pipeline): take it; may close cl. */
+	void (*login)(struct client *cl);
+	/* A message from a logged-in client in CL_IDLE or CL_LINKED: the relay action. */
+	enum act (*on_msg)(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+	/* sv was just linked to its client (NULL: the target's clients are never linked). */
+	void (*on_linked)(struct server *sv);
+	/* The client is being freed: release what the target keeps in it. */
+	void (*on_free)(struct client *cl);
+};
 
 /* Client states; each line is what the client is doing now. */
 enum client_state {
@@ -56,6 +75,7 @@ struct client {
 	int64_t cat_wait_until; /* its read waits for a pg_proc lookup until then (µs; 0: not waiting) */
 	struct ps_client *ps; /* its named prepared statements (transaction/statement pooling), or NULL */
 	struct ryw_client ryw; /* what its reads must see (read-your-writes) */
+	const struct client_target *target; /* where its messages go once logged in */
 	struct client_auth *auth; /* exchange state, only while authenticating */
 	struct list wait_node; /* on a pool's waiting or login-wait list */
 	struct list all_node; /* on the worker's client list */
@@ -68,6 +88,8 @@ static inline bool pool_releases_per_unit(const struct client *cl)
 {
 	return cl->pool && (cl->pool->pool_mode != POOL_SESSION || pool_session_routes(cl->pool));
 }
+/* Register the two targets a client may log in to; called once at startup, before any worker runs. */
+void client_set_targets(const struct client_target *session, const struct client_target *console);
 /* Take ownership of an accepted socket. */
 void client_accept(struct worker *w, int fd);
 /* Link cl with sv and let cl's queued input flow. */
@@ -87,6 +109,17 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg);
 bool client_shutdown_spares(const struct client *cl);
 /* Handle a CancelRequest that names one of this worker's clients. */
 void client_cancel_request(struct worker *w, uint32_t pid, uint32_t key);
+/* One disconnect path for all malformed client input: ErrorResponse 08P01, sanitized log line, close. */
+void client_bad_input(struct conn *c, const char *why, const uint8_t *excerpt, size_t n);
+/* The one place a client's state changes (PgBouncer's change_client_state): cl leaves the wait list it is on (a
+   pool's queue, with its counts, or a parking list), enters state at since (µs) and joins onto (NULL: no list).
+   pool/, below this layer, still sets its own states (CL_WAITING, CL_LOGIN_WAIT, CL_IDLE on a reroute). */
+void client_move(struct client *cl, enum client_state state, struct list *onto, int64_t since);
+/* client_move to state, on no list, from now. */
+void client_set_state(struct client *cl, enum client_state state);
+/* Unlink cl from its server (cl->server, linked): both forget each other, bytes decided for the other side are
+   dropped, cl becomes CL_IDLE. Returns the server, for the caller to release or close. */
+struct server *client_unlink(struct client *cl);
 /* The pool mode in force for cl. */
 int client_pool_mode(const struct client *cl);
 

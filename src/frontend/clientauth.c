@@ -86,7 +86,7 @@ static enum act auth_ok(struct client *cl)
 		a->looked_up.secret = NULL; /* ownership moves to client_login's pool */
 	}
 	clientauth_free(cl);
-	cl->state = CL_AUTH;
+	client_set_state(cl, CL_AUTH);
 	client_login(cl, have_key ? key : NULL, from_query ? &looked : NULL);
 	OPENSSL_cleanse(key, sizeof key);
 	return cl->c.closing ? ACT_CLOSED : ACT_CONSUMED;
@@ -234,8 +234,7 @@ void clientauth_start(struct client *cl)
 	a->cfg = config_get(w->cfg);
 	a->entry = a->cfg->authfile ? authfile_lookup(a->cfg->authfile, cl->user) : NULL;
 	a->method = m;
-	cl->state = CL_AUTH;
-	cl->state_since = w->now;
+	client_set_state(cl, CL_AUTH);
 	/* Not in auth_file: ask the server with auth_query, as auth_user (never for auth_user itself). */
 	const struct dbconf *db = config_find_db(a->cfg, cl->dbname);
 	const char *auth_user = db && db->auth_user ? db->auth_user : a->cfg->auth_user;

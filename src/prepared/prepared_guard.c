@@ -1,8 +1,6 @@
 /* pgrouter's server-side statement names (pgrN_M) are its own: a client's reference to one is renamed. */
 #include "prepared/prepared_guard.h"
 #include "sql/classify.h"
-#include "frontend/client.h"
-#include "session/clientroute.h"
 #include "prepared/prepared.h"
 #include "proto/cursor.h"
 #include "sql/sqllex.h"
@@ -48,12 +46,12 @@ static bool mentions_reserved(const char *s, size_t n)
 }
 
 /* SQL text: rename reserved names that PREPARE, EXECUTE or DEALLOCATE statements use (r: the text's
-   classification, NULL when it is not known yet). */
-static void guard_sql(struct client *cl, const struct cls_result *r, char *text, size_t tl)
+   classification, NULL when it is not known yet: classify makes one). */
+static void guard_sql(const struct cls_result *r, prepared_guard_classify classify_fn, void *ctx, char *text, size_t tl)
 {
 	struct cls_result own;
 	if (!r) {
-		if (!mentions_reserved(text, tl) || !clientroute_classify(cl, text, tl, &own))
+		if (!mentions_reserved(text, tl) || !classify_fn(ctx, text, tl, &own))
 			return;
 		r = &own;
 	}
@@ -71,19 +69,18 @@ static void guard_sql(struct client *cl, const struct cls_result *r, char *text,
 	}
 }
 
-void prepared_guard(struct client *cl, uint8_t type, const uint8_t *body, uint32_t n)
+void prepared_guard(uint8_t type, const uint8_t *body, uint32_t n, const struct cls_result *r,
+                    prepared_guard_classify classify_fn, void *ctx)
 {
 	/* The bytes are the client's own and not forwarded yet: changing them in place is safe. */
 	struct cursor cur = cur_make(body, n);
 	size_t tl = 0;
 	/* Classified for routing just now (the usual case): only its events matter, no second look. */
-	struct worker *w = cl->c.w;
-	const struct cls_result *r = w->last_cls_client == cl && w->last_cls_body == body ? w->last_cls : NULL;
 	if (r && !(r->ev_kinds & GUARDED_EVENTS))
 		return;
 	if (type == 'P')
 		cur_cstr(&cur, NULL); /* its name: a Parse's own name is the client's, mapped by the tracker */
 	char *text = (char *)cur_cstr(&cur, &tl);
 	if (text)
-		guard_sql(cl, r, text, tl);
+		guard_sql(r, classify_fn, ctx, text, tl);
 }

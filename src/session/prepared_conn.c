@@ -136,6 +136,12 @@ static void classify_at_parse(struct client *cl, const uint8_t *body, uint32_t n
 		(void)prepared_cls(cl, st, &sql, &len);
 }
 
+/* prepared_guard's classifier: routing's, for the client ctx. */
+static bool guard_classify(void *ctx, const char *sql, size_t len, struct cls_result *out)
+{
+	return clientroute_classify(ctx, sql, len, out);
+}
+
 enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = cl->server;
@@ -148,9 +154,9 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		goto nomem;
 	/* Other clients' server-side names stay out of reach (a statement classified just now without events
 	   names none). */
-	if (body && (type == 'Q' || type == 'P') &&
-	    !(w->last_cls_client == cl && w->last_cls_body == body && !(w->last_cls->ev_kinds & GUARDED_EVENTS)))
-		prepared_guard(cl, type, body, len - 4);
+	const struct cls_result *routed = w->last_cls_client == cl && w->last_cls_body == body ? w->last_cls : NULL;
+	if (body && (type == 'Q' || type == 'P') && !(routed && !(routed->ev_kinds & GUARDED_EVENTS)))
+		prepared_guard(type, body, len - 4, routed, guard_classify, cl);
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
 	bool has_sql =

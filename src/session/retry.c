@@ -32,10 +32,7 @@ static void rerun(struct server *sv, bool on_primary, bool reusable, const char 
 	sv->retry_swallow = false;
 	buf_put(w, sv->held); /* the re-run describes its result again */
 	sv->held = NULL;
-	conn_unlink(&sv->c);
-	sv->client = NULL;
-	cl->server = NULL;
-	cl->state = CL_IDLE;
+	client_unlink(cl);
 	if (on_primary && sv->retry_learn)
 		clientroute_learn_message(w, copy->data, copy->wpos);
 	bool ok = conn_unread(&cl->c, copy->data, copy->wpos) == 0;

@@ -71,10 +71,9 @@ void ryw_park(struct client *cl, enum ryw_park why)
 {
 	struct worker *w = cl->c.w;
 	cl->ryw.parked = (uint8_t)why;
-	cl->state = CL_RYW_WAIT;
 	/* SHOW CLIENTS shows the wait of the read, not of its latest look at a snapshot */
-	cl->state_since = why == RYW_PARK_REPLAY && cl->ryw.wait_start ? cl->ryw.wait_start : w->now;
-	list_append(&w->ryw_parked, &cl->wait_node);
+	client_move(cl, CL_RYW_WAIT, &w->ryw_parked,
+	            why == RYW_PARK_REPLAY && cl->ryw.wait_start ? cl->ryw.wait_start : w->now);
 }
 
 void ryw_unpark(struct client *cl)
@@ -84,8 +83,7 @@ void ryw_unpark(struct client *cl)
 		return;
 	cl->ryw.resumed_from = cl->ryw.parked;
 	cl->ryw.parked = RYW_PARK_NONE;
-	cl->state = CL_IDLE;
-	cl->state_since = cl->c.w->now;
+	client_set_state(cl, CL_IDLE);
 	cl->ryw.resumed = cl->c.nmsg + 1;
 	conn_resume(&cl->c);
 	cl->ryw.resumed = 0; /* cl is freed only after this callback, even if it closed */
