@@ -13,7 +13,7 @@
 #include "proto/options.h"
 #include "backend/server.h"
 #include "io/tls.h"
-#include "worker.h"
+#include "io/loop.h"
 
 #include <ctype.h>
 #include <openssl/rand.h>

@@ -1,6 +1,6 @@
 /* The session pipeline's client target: routing, read-your-writes and statement tracking of a logged-in client. */
 #include "session/pipeline.h"
-#include "admin/pause.h"
+#include "frontend/client_pause.h"
 #include "backend/server.h"
 #include "io/conn.h"
 #include "pool/pool.h"
