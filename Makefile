@@ -13,7 +13,8 @@ LIBOBJ  := $(filter-out $(BUILD)/obj/main.o,$(OBJ))
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-asan unit integration clean demo demo-stop asan fuzz bench bench-classify
+.PHONY: all deps test test-asan unit integration clean demo demo-stop asan fuzz bench bench-classify man install \
+        uninstall
 all: $(BUILD)/pgrouter $(UNITBIN)
 
 $(BUILD)/pgrouter: $(OBJ)
@@ -78,6 +79,42 @@ demo: deps
 
 demo-stop:
 	@scripts/demo.sh stop
+
+# pgrouter.ini(5) is generated from docs/configuration.md (committed; a unit test checks it lists every setting).
+man:
+	$(PYTHON) scripts/gen_man_ini.py
+
+# Install layout (Debian's, with PREFIX=/usr): DESTDIR for staging (packages), PREFIX for the tree.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/pgrouter
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DOCS       := README.md $(wildcard docs/*.md)
+
+# The example config goes to $(SYSCONFDIR)/pgrouter/pgrouter.ini only when none is there (an operator's is kept);
+# the units' paths follow SBINDIR and SYSCONFDIR.
+install: $(BUILD)/pgrouter
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples \
+	  $(DESTDIR)$(SYSCONFDIR)/pgrouter $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BUILD)/pgrouter $(DESTDIR)$(SBINDIR)/pgrouter
+	install -m 644 man/pgrouter.1 $(DESTDIR)$(MANDIR)/man1/pgrouter.1
+	install -m 644 man/pgrouter.ini.5 $(DESTDIR)$(MANDIR)/man5/pgrouter.ini.5
+	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 etc/pgrouter.ini $(DESTDIR)$(DOCDIR)/examples/pgrouter.ini
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pgrouter/pgrouter.ini ] || \
+	  install -m 640 etc/pgrouter.ini $(DESTDIR)$(SYSCONFDIR)/pgrouter/pgrouter.ini
+	for u in pgrouter.service pgrouter.socket; do \
+	  sed -e 's|/usr/sbin/pgrouter|$(SBINDIR)/pgrouter|g' -e 's|/etc/pgrouter/|$(SYSCONFDIR)/pgrouter/|g' \
+	    etc/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 644 $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+
+# Removes what install put there except the configuration (an operator's file, as dpkg keeps conffiles).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/pgrouter $(DESTDIR)$(MANDIR)/man1/pgrouter.1 $(DESTDIR)$(MANDIR)/man5/pgrouter.ini.5 \
+	  $(DESTDIR)$(UNITDIR)/pgrouter.service $(DESTDIR)$(UNITDIR)/pgrouter.socket
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build build-asan build-fuzz

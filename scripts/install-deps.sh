@@ -3,7 +3,8 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libinih-dev libpg-query-dev libssl-dev
       postgresql-15 postgresql-contrib libhiredis-dev redis-server python3 python3-pytest python3-psycopg pgbouncer
-      clang libclang-rt-14-dev openssl chromium python3-prometheus-client libpostgresql-jdbc-java"
+      clang libclang-rt-14-dev openssl chromium python3-prometheus-client libpostgresql-jdbc-java
+      debhelper dpkg-dev lintian mandoc groff-base systemd"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -6,6 +6,9 @@
 #include "admin/control.h"
 #include "admin/http.h"
 #include "base/log.h"
+#include "base/log_syslog.h"
+#include "base/sdnotify.h"
+#include "admin/status.h"
 #include "cluster/monitor.h"
 #include "admin/pause.h"
 #include "process.h"
@@ -16,6 +19,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <math.h>
 #include <event2/thread.h>
 #include <openssl/rand.h>
 #include <getopt.h>
@@ -31,27 +35,35 @@
 static struct event_base *main_base;
 static struct event *done_ev;
 static struct event *sig_ev[5]; /* SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2 */
+static struct event *sd_ev; /* STATUS= and the watchdog's pings to the service manager */
 
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 	        "usage: %s [OPTION]... CONFIG.ini\n"
+	        "       %s --check CONFIG.ini\n"
+	        "       %s --scram-secret USER < password\n"
 	        "A PostgreSQL connection pooler that sends reads to streaming replicas (PgBouncer's config and "
 	        "console).\n"
 	        "  -d, --daemon      run in the background; needs pidfile and logfile in the config\n"
 	        "  -u, --user=USER   switch to USER once the listeners are bound (as the user setting)\n"
 	        "  -q, --quiet       do not log to standard error (logfile still gets everything)\n"
 	        "  -v, --verbose     more logging (repeat for more)\n"
+	        "  -t, --check       check the config file, print every problem as file:line and exit (0: good)\n"
+	        "  --scram-secret=USER  read a password on standard input, print an auth_file line with its\n"
+	        "                    SCRAM-SHA-256 secret and exit\n"
 	        "  -V, --version     print the version and exit\n"
 	        "  -h, --help        print this help and exit\n"
 	        "Signals: HUP reload, INT safe shutdown, TERM immediate shutdown, USR1 pause, USR2 resume.\n"
 	        "Exit status: 0 stopped normally, 1 could not start (config, listeners, user), 2 bad command line.\n",
-	        prog);
+	        prog, prog, prog);
 }
 
 /* What the command line asked for. */
 struct options {
 	bool daemon, quiet;
+	bool check; /* --check: validate the config file and exit */
+	const char *scram_user; /* --scram-secret: make a secret for this user and exit */
 	int verbose;
 	const char *user; /* -u, over the config's user */
 	const char *config;
@@ -66,17 +78,21 @@ static int parse_args(int argc, char **argv, struct options *o, int *status)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "check", no_argument, NULL, 't' },
+		{ "scram-secret", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 	*status = 0;
-	while ((opt = getopt_long(argc, argv, "du:qvVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "du:qvVht", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': o->daemon = true; break;
 		case 'u': o->user = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'v': o->verbose++; break;
+		case 't': o->check = true; break;
+		case 'S': o->scram_user = optarg; break;
 		case 'V': printf("pgrouter %s\n", PGROUTER_VERSION); return -1;
 		case 'h': usage(stdout, argv[0]); return -1;
 		default:
@@ -85,6 +101,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *status)
 			return -1;
 		}
 	}
+	if (o->scram_user && optind == argc)
+		return 0;
 	if (optind != argc - 1) {
 		fprintf(stderr, "pgrouter: %s\n",
 		        optind == argc ? "no config file given" : "more than one config file given");
@@ -117,6 +135,55 @@ static int check_startup(const struct options *o, const struct config *cfg, cons
 	return 0;
 }
 
+/* Tell the service manager once that pgrouter is stopping (a signal, or SHUTDOWN on the console). */
+static void notify_stopping(void)
+{
+	static bool sent;
+	if (!sent)
+		sdnotify_send("STOPPING=1\nSTATUS=stopping");
+	sent = true;
+}
+
+/* The one-line STATUS= systemctl status shows: clients, nodes up, the largest replica lag. */
+static void notify_status(const char *extra)
+{
+	static struct node_status nodes[MET_NODES];
+	int n = status_nodes(nodes, MET_NODES), up = 0;
+	double lag = -1;
+	for (int i = 0; i < n; i++) {
+		up += nodes[i].state == NODE_STATE_UP;
+		if (!isnan(nodes[i].lag_seconds) && nodes[i].lag_seconds > lag)
+			lag = nodes[i].lag_seconds;
+	}
+	char lagtxt[48] = "unknown";
+	if (lag >= 0)
+		snprintf(lagtxt, sizeof lagtxt, "%.3fs", lag);
+	sdnotify_send("%sSTATUS=%d clients, %d/%d nodes up, max replica lag %s", extra, atomic_load(&g_shared.nclients),
+	              up, n, lagtxt);
+}
+
+/* Periodic: STATUS= for systemctl status, and WATCHDOG=1 (the main loop still turns) when a watchdog is set. */
+static void on_sd_tick(evutil_socket_t fd, short what, void *arg)
+{
+	notify_status(sdnotify_watchdog_usec() > 0 ? "WATCHDOG=1\n" : "");
+}
+
+/* READY=1 (the listeners are open and the monitor published its first snapshot), then the periodic tick. */
+static void notify_ready(void)
+{
+	if (!sdnotify_enabled())
+		return;
+	notify_status("READY=1\n");
+	int64_t period = 2000000; /* STATUS= freshness */
+	int64_t wd = sdnotify_watchdog_usec();
+	if (wd > 0 && wd / 2 < period)
+		period = wd / 2; /* systemd's advice: ping at half the interval */
+	struct timeval tv = { (time_t)(period / 1000000), (suseconds_t)(period % 1000000) };
+	sd_ev = event_new(main_base, -1, EV_PERSIST, on_sd_tick, NULL);
+	if (sd_ev)
+		event_add(sd_ev, &tv);
+}
+
 /* SIGHUP: parse the file again; on success publish it, otherwise keep running on the old one. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
@@ -127,6 +194,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	int mode = sig == SIGINT ? 1 : 2;
+	notify_stopping();
 	int cur = atomic_load(&g_shared.shutdown);
 	if (mode > cur)
 		atomic_store(&g_shared.shutdown, mode);
@@ -201,6 +269,8 @@ static void main_loop_free(void)
 	for (int i = 0; i < 5; i++)
 		if (sig_ev[i])
 			event_free(sig_ev[i]);
+	if (sd_ev)
+		event_free(sd_ev);
 	if (done_ev)
 		event_free(done_ev);
 	event_base_free(main_base);
@@ -212,6 +282,13 @@ int main(int argc, char **argv)
 	int status;
 	if (parse_args(argc, argv, &o, &status) < 0)
 		return status;
+	if (o.scram_user)
+		return process_scram_secret(o.scram_user);
+	if (o.check)
+		return process_check_config(o.config);
+	/* Under systemd standard error goes to the journal, which reads a level from each line's <N> prefix. */
+	sdnotify_init();
+	log_journal(sdnotify_enabled() || getenv("JOURNAL_STREAM") != NULL);
 	char err[600] = "out of memory";
 	struct config *cfg = config_load(o.config, err, sizeof err);
 	if (!cfg) {
@@ -220,6 +297,7 @@ int main(int argc, char **argv)
 	}
 	if (o.verbose > cfg->verbose)
 		cfg->verbose = o.verbose;
+	logsys_configure(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility);
 	const char *user = o.user ? o.user : cfg->user;
 	if (check_startup(&o, cfg, user) < 0)
 		return 1;
@@ -298,7 +376,9 @@ int main(int argc, char **argv)
 	}
 	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
 	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
+	notify_ready();
 	event_base_dispatch(main_base);
+	notify_stopping();
 	monitor_stop(); /* before the workers go: it wakes them */
 	http_stop();
 	catalog_stop();

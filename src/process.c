@@ -1,6 +1,12 @@
-/* The process around the proxy: daemonizing, the pidfile, the open-files limit and the user it runs as. */
+/* The process around the proxy: daemonizing, the pidfile, the open-files limit, the user it runs as, and the
+   one-shot commands (--check, --scram-secret). */
 #include "process.h"
 #include "base/log.h"
+#include "auth/scram.h"
+#include "config/config.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -105,4 +111,65 @@ int process_become_user(const char *user, const char *logfile, char *err, size_t
 		return -1;
 	}
 	return 0;
+}
+
+/* config_check's reporter: one problem per line, as compilers and nginx -t print them. */
+static void print_problem(void *arg, const char *problem)
+{
+	fprintf(stderr, "%s\n", problem);
+}
+
+int process_check_config(const char *path)
+{
+	int n = config_check(path, print_problem, NULL);
+	if (n > 0) {
+		fprintf(stderr, "pgrouter: %s: %d problem%s, configuration test failed\n", path, n, n == 1 ? "" : "s");
+		return 1;
+	}
+	fprintf(stderr, "pgrouter: %s: configuration test is successful\n", path);
+	return 0;
+}
+
+/* A user name or secret as an auth_file field: in double quotes, a quote doubled. */
+static void print_quoted(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+int process_scram_secret(const char *user)
+{
+	char pw[SCRAM_MAX_PASSWORD + 2];
+	if (!fgets(pw, sizeof pw, stdin)) {
+		fprintf(stderr, "pgrouter: --scram-secret: no password on standard input\n");
+		return 1;
+	}
+	size_t len = strcspn(pw, "\r\n");
+	pw[len] = 0;
+	uint8_t salt[16];
+	struct scram_secret sec;
+	char out[SCRAM_SECRET_MAX_LEN];
+	int rc = 1;
+	if (len == 0 || len > SCRAM_MAX_PASSWORD)
+		fprintf(stderr, "pgrouter: --scram-secret: the password must be 1 to %d bytes\n", SCRAM_MAX_PASSWORD);
+	else if (strpbrk(user, "\r\n") || !*user)
+		fprintf(stderr, "pgrouter: --scram-secret: bad user name\n");
+	else if (RAND_bytes(salt, sizeof salt) != 1 ||
+	         scram_secret_from_password(pw, len, salt, sizeof salt, SCRAM_DEFAULT_ITERATIONS, &sec, NULL) != 0 ||
+	         scram_secret_format(&sec, out, sizeof out) != 0)
+		fprintf(stderr, "pgrouter: --scram-secret: cannot derive the secret\n");
+	else {
+		print_quoted(user);
+		putchar(' ');
+		print_quoted(out);
+		putchar('\n');
+		rc = fflush(stdout) == 0 ? 0 : 1;
+	}
+	OPENSSL_cleanse(pw, sizeof pw);
+	return rc;
 }

@@ -1,4 +1,5 @@
-/* The process around the proxy: daemonizing, the pidfile, the open-files limit and the user it runs as. */
+/* The process around the proxy: daemonizing, the pidfile, the open-files limit, the user it runs as, and the
+   one-shot commands (--check, --scram-secret). */
 #ifndef PGR_PROCESS_H
 #define PGR_PROCESS_H
 
@@ -17,5 +18,12 @@ void process_raise_nofile(const struct config *cfg);
 int process_become_user(const char *user, const char *logfile, char *err, size_t errlen);
 /* Before binding: -1 with err when running as root with no user to switch to (nothing else is checked). */
 int process_check_root(const char *user, char *err, size_t errlen);
+
+/* --check: load path as the server would and print every problem ("file:line: key: problem") on stderr; the exit
+   status (0 when the file is good, 1 otherwise). */
+int process_check_config(const char *path);
+/* --scram-secret: read a password from stdin (one line), print "user" "SCRAM-SHA-256$…" as an auth_file line; the
+   exit status. */
+int process_scram_secret(const char *user);
 
 #endif

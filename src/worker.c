@@ -7,6 +7,7 @@
 #include "admin/admin_ctl.h"
 #include "session/catalog_wait.h"
 #include "base/log.h"
+#include "base/sdnotify.h"
 #include "admin/metrics.h"
 #include "io/net.h"
 #include "admin/pause.h"
@@ -368,7 +369,10 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 		return -1;
 	/* With so_reuseport another process on the port is the point: no probe for one. */
 	bool probe = id == 0 && !cfg->so_reuseport;
-	int ntcp = net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd + n, 8 - n, probe, err, errlen);
+	/* Under socket activation the manager's sockets replace listen_addr's: every worker accepts on its copy. */
+	int ntcp = sdnotify_listen_fds() > 0
+	        ? sdnotify_take_listeners(w->listen_fd + n, 8 - n, err, errlen)
+	        : net_listen(cfg->listen_addr, cfg->listen_port, w->listen_fd + n, 8 - n, probe, err, errlen);
 	if (ntcp < 0) {
 		if (n > 0 && id == 0)
 			net_unlink_unix(cfg->unix_socket_dir, cfg->listen_port);
@@ -395,7 +399,6 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	event_add(w->janitor_ev, &tv);
 	return 0;
 }
-
 
 static void *worker_main(void *arg)
 {

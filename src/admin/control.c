@@ -2,6 +2,8 @@
 #include "admin/control.h"
 #include "config/config.h"
 #include "base/log.h"
+#include "base/log_syslog.h"
+#include "base/sdnotify.h"
 #include "cluster/monitor.h"
 #include "frontend/client.h"
 #include "io/loop.h"
@@ -9,6 +11,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Requests waiting for the main thread, and the event that wakes it (set up once by control_init). */
 static struct {
@@ -16,6 +19,8 @@ static struct {
 	struct list queue;
 	struct event *ev;
 } ctl = { .lock = PTHREAD_MUTEX_INITIALIZER, .queue = LIST_INIT(ctl.queue) };
+
+static int control_reload_file(char *err, size_t errlen);
 
 /* Put nc in place of the running config: restart-only settings keep their running values. */
 static void publish(struct config *nc)
@@ -26,13 +31,32 @@ static void publish(struct config *nc)
 	config_put(old);
 	log_setup(nc->verbose >= 2 ? LOG_DEBUG : LOG_INFO, NULL);
 	log_reopen();
+	logsys_configure(nc->syslog, nc->syslog_ident, nc->syslog_facility);
 	monitor_reconfigure(nc); /* takes its own reference before nc is published (and may be replaced) */
 	shared_config_publish(nc);
 	for (int i = 0; i < g_shared.nworkers; i++)
 		worker_kick(&g_shared.workers[i]);
 }
 
+/* The service manager sees RELOADING=1 until the new file is in place (or refused), then READY=1 again. */
+static void notify_reloading(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sdnotify_send("RELOADING=1\nMONOTONIC_USEC=%lld", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
 int control_reload(char *err, size_t errlen)
+{
+	notify_reloading();
+	int rc = control_reload_file(err, errlen);
+	sdnotify_send("READY=1\nSTATUS=%s",
+	              rc < 0 ? "reload failed, running on the previous configuration" : "configuration reloaded");
+	return rc;
+}
+
+/* Read the file again and publish it; 0, or -1 with err (the running configuration stays). */
+static int control_reload_file(char *err, size_t errlen)
 {
 	struct config *old = shared_config_get();
 	struct config *nc = config_reload(old, err, errlen); /* the console's SETs stay unless the file changed them */

@@ -1,5 +1,6 @@
 /* Logging: logfmt lines with a connection prefix; untrusted bytes are sanitized first. */
 #include "base/log.h"
+#include "base/log_syslog.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,11 +11,13 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <pthread.h>
+#include <sys/uio.h>
 
 static _Atomic int cur_level = LOG_INFO;
 static char *log_path;
 static int log_fd = -1; /* the log file, or -1 */
 static bool to_stderr = true; /* off with -q and once daemonized */
+static bool journal; /* stderr is read by systemd: each line starts with its level as <3>, <4>, <6>, <7> */
 static pthread_mutex_t reopen_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Lines logged before log_setup (the config's warnings) go to the log file too once it is open: a daemon's
    terminal is gone by the time anyone looks. */
@@ -65,6 +68,13 @@ void log_stderr(bool on)
 	pthread_mutex_unlock(&reopen_lock);
 }
 
+void log_journal(bool on)
+{
+	pthread_mutex_lock(&reopen_lock);
+	journal = on;
+	pthread_mutex_unlock(&reopen_lock);
+}
+
 /* Reopen the log file so that rotation by an external tool takes effect. */
 void log_reopen(void)
 {
@@ -110,14 +120,23 @@ void log_line(enum log_level level, const char *prefix, const char *fmt, ...)
 	ssize_t w = 0;
 	if (log_fd >= 0)
 		w = write(log_fd, line, (size_t)n);
-	if (to_stderr)
+	if (to_stderr && journal) {
+		static const char lvl[][4] = { "<3>", "<4>", "<6>", "<7>", "<7>" };
+		struct iovec iov[2] = { { (void *)lvl[level], 3 }, { line, (size_t)n } };
+		w = writev(2, iov, 2);
+	} else if (to_stderr) {
 		w = write(2, line, (size_t)n);
+	}
 	if (!early_done && early_len + (size_t)n <= sizeof early) {
 		memcpy(early + early_len, line, (size_t)n);
 		early_len += (size_t)n;
 	}
 	pthread_mutex_unlock(&reopen_lock);
 	(void)w;
+	if (logsys_enabled()) { /* syslog stamps the time itself */
+		line[n - 1] = 0;
+		logsys_line((int)level, strstr(line, " level=") + 1);
+	}
 }
 
 /* Render untrusted bytes printable so a log line cannot be forged or break a terminal. */

@@ -12,6 +12,8 @@ int log_setup(enum log_level level, const char *path);
 enum log_level log_get_level(void);
 /* Whether lines also go to standard error (the default; off for -q and a daemon). */
 void log_stderr(bool on);
+/* Whether standard error goes to systemd's journal: lines then start with their level as <3>, <4>, <6> or <7>. */
+void log_journal(bool on);
 /* Reopen the log file (after rotation); no-op for stderr. */
 void log_reopen(void);
 

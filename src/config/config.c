@@ -1,6 +1,7 @@
 /* Configuration: table-driven ini parsing into an immutable, reference-counted struct. */
 #include "config/config.h"
 #include "base/log.h"
+#include "base/log_syslog.h"
 #include "auth/authfile.h"
 #include "auth/hba.h"
 #include "config/config_int.h"
@@ -99,6 +100,9 @@ const struct setting config_settings[] = {
 	{ "log_disconnections", CT_BOOL, "1", OFF(log_disconnections), 0, 1, NULL, 0 },
 	{ "log_pooler_errors", CT_BOOL, "1", OFF(log_pooler_errors), 0, 1, NULL, 0 },
 	{ "verbose", CT_INT, "0", OFF(verbose), 0, 3, NULL, 0 },
+	{ "syslog", CT_BOOL, "0", OFF(syslog), 0, 1, NULL, 0 },
+	{ "syslog_ident", CT_STR, "pgrouter", OFF(syslog_ident), 0, 0, NULL, 0 },
+	{ "syslog_facility", CT_STR, "daemon", OFF(syslog_facility), 0, 0, NULL, 0 },
 	{ "monitor_interval", CT_DUR, "250ms", OFF(monitor_interval), 0, 60000000, NULL, 0 },
 	{ "monitor_timeout", CT_DUR, "1s", OFF(monitor_timeout), 10000, 600000000, NULL, 0 },
 	{ "monitor_user", CT_STR, "", OFF(monitor_user), 0, 0, NULL, 0 },
@@ -133,9 +137,6 @@ static const char *const ignored_settings[] = {
 	"service_name",
 	"job_name",
 	"disable_pqexec",
-	"syslog",
-	"syslog_ident",
-	"syslog_facility",
 	"listen_backlog",
 	"server_round_robin",
 	"server_check_query",
@@ -158,8 +159,10 @@ int config_fail(struct parse_state *ps, const char *key, const char *fmt, ...)
 {
 	if (ps->failed)
 		return 0;
-	ps->failed = true;
-	ps->fail_line = ps->line;
+	if (!ps->report) {
+		ps->failed = true;
+		ps->fail_line = ps->line;
+	}
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -169,6 +172,10 @@ int config_fail(struct parse_state *ps, const char *key, const char *fmt, ...)
 	int line;
 	config_where(ps, &file, &line);
 	snprintf(ps->err, ps->errlen, "%s:%d: %s: %s", file, line, key ? key : "", msg);
+	if (ps->report) {
+		ps->report(ps->report_arg, ps->err);
+		ps->nproblems++;
+	}
 	return 0;
 }
 
@@ -325,8 +332,18 @@ const struct setting *config_find_setting(const char *name)
 	return NULL;
 }
 
-/* inih callback: dispatch one key to its section's parser. */
+static int dispatch_key(void *user, const char *section, const char *name, const char *value);
+
+/* inih callback: in config_check every line is parsed, whatever the lines before it held. */
 static int on_ini_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *ps = user;
+	int rc = dispatch_key(user, section, name, value);
+	return ps->report ? 1 : rc;
+}
+
+/* One key: dispatch it to its section's parser; 0 after config_fail(). */
+static int dispatch_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *ps = user;
 	if (ps->failed)
@@ -511,6 +528,10 @@ static int validate(struct parse_state *ps)
 	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
 		return at_setting(ps, "monitor_interval"),
 		       config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
+	if (logsys_facility(cfg->syslog_facility) < 0)
+		return at_setting(ps, "syslog_facility"),
+		       config_fail(ps, "syslog_facility", "expected auth, authpriv, daemon, user or local0 to local7"),
+		       -1;
 	char h[256];
 	int port;
 	if (*cfg->consistency_store && ryw_store_parse_url(cfg->consistency_store, h, sizeof h, &port) < 0)
@@ -616,9 +637,13 @@ static int apply_sets(struct parse_state *ps, int nsets, char *const *keys, char
 
 /* Parse src (the file at path with its includes, as read) with the console's SETs on top, and validate. */
 static struct config *load_text(const char *path, struct config_source *src, int nsets, char *const *keys,
-                                char *const *values, char *err, size_t errlen)
+                                char *const *values, char *err, size_t errlen, struct parse_state *check)
 {
 	struct parse_state ps = { .path = path, .src = src, .err = err, .errlen = errlen };
+	if (check) {
+		ps.report = check->report;
+		ps.report_arg = check->report_arg;
+	}
 	struct config *cfg = calloc(1, sizeof *cfg);
 	if (!cfg) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -655,7 +680,9 @@ static struct config *load_text(const char *path, struct config_source *src, int
 		apply_sets(&ps, nsets, keys, values);
 	if (!ps.failed)
 		validate(&ps);
-	if (ps.failed) {
+	if (check)
+		check->nproblems = ps.nproblems;
+	if (ps.failed || ps.nproblems) {
 		config_free(cfg);
 		return NULL;
 	}
@@ -668,9 +695,24 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	struct config_source *src = config_source_read(path, err, errlen);
 	if (!src)
 		return NULL;
-	struct config *cfg = load_text(path, src, 0, NULL, NULL, err, errlen);
+	struct config *cfg = load_text(path, src, 0, NULL, NULL, err, errlen, NULL);
 	config_source_put(src);
 	return cfg;
+}
+
+int config_check(const char *path, void (*report)(void *arg, const char *problem), void *arg)
+{
+	char err[600];
+	struct config_source *src = config_source_read(path, err, sizeof err);
+	if (!src) {
+		report(arg, err);
+		return 1;
+	}
+	struct parse_state check = { .report = report, .report_arg = arg };
+	struct config *cfg = load_text(path, src, 0, NULL, NULL, err, sizeof err, &check);
+	config_source_put(src);
+	config_put(cfg);
+	return check.nproblems;
 }
 
 /* The console's SETs of old that still apply over base (the file as read now): a SET survives unless the file
@@ -703,14 +745,14 @@ struct config *config_reload(const struct config *old, char *err, size_t errlen)
 	struct config_source *src = config_source_read(old->path, err, errlen);
 	if (!src)
 		return NULL;
-	struct config *base = load_text(old->path, src, 0, NULL, NULL, err, errlen);
+	struct config *base = load_text(old->path, src, 0, NULL, NULL, err, errlen, NULL);
 	char **keys = base && old->nsets ? calloc((size_t)old->nsets, sizeof *keys) : NULL;
 	char **values = keys ? calloc((size_t)old->nsets, sizeof *values) : NULL;
 	int n = values ? surviving_sets(old, base, keys, values) : 0;
 	struct config *cfg = base;
 	if (n > 0) {
 		char why[600];
-		cfg = load_text(old->path, src, n, keys, values, why, sizeof why);
+		cfg = load_text(old->path, src, n, keys, values, why, sizeof why, NULL);
 		if (cfg)
 			config_put(base);
 		else {
@@ -759,7 +801,7 @@ int config_with_setting(const struct config *cfg, const char *key, const char *v
 	keys[n] = (char *)st->name;
 	values[n++] = (char *)value;
 	char why[600];
-	*out = load_text(cfg->path, cfg->src, n, keys, values, why, sizeof why);
+	*out = load_text(cfg->path, cfg->src, n, keys, values, why, sizeof why, NULL);
 	free(keys);
 	free(values);
 	if (!*out) {

@@ -94,6 +94,8 @@ struct config {
 	int64_t tcp_keepidle, tcp_keepintvl; /* durations; the socket takes whole seconds */
 	int tcp_keepcnt;
 	bool log_connections, log_disconnections, log_pooler_errors;
+	bool syslog; /* lines go to syslog as well, as syslog_ident with syslog_facility */
+	char *syslog_ident, *syslog_facility;
 	int verbose;
 	int64_t monitor_interval, monitor_timeout; /* 0 interval: no monitor (configured roles, no lag checks) */
 	char *monitor_user, *monitor_password, *monitor_dbname;
@@ -134,6 +136,9 @@ struct config {
    (the file wins there); NULL with err. */
 struct config *config_reload(const struct config *old, char *err, size_t errlen);
 struct config *config_load(const char *path, char *err, size_t errlen);
+/* Parse and validate path as config_load does, but hand every problem ("file:line: key: problem") to report
+   instead of stopping at the first; returns how many there were (0: the file is good). */
+int config_check(const char *path, void (*report)(void *arg, const char *problem), void *arg);
 
 /* Take and drop references; the last put frees it. */
 struct config *config_get(struct config *c);

@@ -57,6 +57,10 @@ struct parse_state {
 	int set_line[CONFIG_MAX_SETTINGS]; /* where each setting was last set */
 	bool given[CONFIG_MAX_SETTINGS]; /* set by the file or a SET, not left at its default */
 	bool reading_defaults;
+	/* config_check: every problem goes to report and parsing goes on (NULL: stop at the first one) */
+	void (*report)(void *arg, const char *problem);
+	void *report_arg;
+	int nproblems;
 };
 
 /* Record the first error as "file:line: key: problem"; returns 0 (inih's "stop"). */

@@ -1,5 +1,5 @@
-/* Unit tests that hold the config loader to its documents: etc/pgrouter.ini and docs/configuration.md list every
-   setting with its real default, and Debian's shipped pgbouncer.ini loads. */
+/* Unit tests that hold the config loader to its documents: etc/pgrouter.ini, docs/configuration.md and the man page
+   pgrouter.ini(5) list every setting with its real default, and Debian's shipped pgbouncer.ini loads. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,8 +98,9 @@ static void test_example_file(void)
 	char *src = slurp(repo_file("src/config/config.c"));
 	char *ini = slurp(ini_path);
 	char *md = slurp(repo_file("docs/configuration.md"));
-	CHECK(src && ini && md);
-	if (!src || !ini || !md)
+	char *man = slurp(repo_file("man/pgrouter.ini.5"));
+	CHECK(src && ini && md && man);
+	if (!src || !ini || !md || !man)
 		goto out;
 	static char names[200][64];
 	int n = table_names(src, "settings[] = {", names, 200);
@@ -112,9 +113,16 @@ static void test_example_file(void)
 		char md_name[80];
 		snprintf(md_name, sizeof md_name, "`%.63s`", names[i]);
 		if (!setting_line(ini, names[i], false) || !strstr(md, md_name))
-			fprintf(stderr, "%s is not documented in etc/pgrouter.ini and docs/configuration.md\n", names[i]);
+			fprintf(stderr, "%s is not documented in etc/pgrouter.ini and docs/configuration.md\n",
+			        names[i]);
 		CHECK(setting_line(ini, names[i], false) != NULL);
 		CHECK(strstr(md, md_name) != NULL);
+		/* The man page is generated from docs/configuration.md (scripts/gen_man_ini.py): a table row starts a line. */
+		char man_name[96];
+		snprintf(man_name, sizeof man_name, "\n\\fB%.63s\\fR (default", names[i]);
+		if (!strstr(man, man_name))
+			fprintf(stderr, "%s is not in man/pgrouter.ini.5: run make man\n", names[i]);
+		CHECK(strstr(man, man_name) != NULL);
 		const char *def = setting_line(ini, names[i], true);
 		if (def)
 			o += (size_t)snprintf(defaults + o, cap - o, "%.*s\n", (int)strcspn(def, "\n"), def);
@@ -160,6 +168,7 @@ static void test_example_file(void)
 		CHECK(strstr(md, md_name) != NULL);
 	}
 out:
+	free(man);
 	free(src);
 	free(ini);
 	free(md);
@@ -179,7 +188,6 @@ static void test_debian_pgbouncer_ini(void)
 	CHECK(c && c->listen_port == 6432 && c->auth_type == AUTH_MD5);
 	config_put(c);
 }
-
 
 int main(void)
 {
