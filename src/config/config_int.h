@@ -29,6 +29,10 @@ struct setting {
 
 /* The settings table, ending with a NULL name. */
 extern const struct setting config_settings[];
+/* PgBouncer settings pgrouter accepts and ignores with a warning, ending with NULL. */
+extern const char *const config_ignored_settings[];
+/* pool_mode and auth_type names in enum order, ending with NULL. */
+extern const char *const config_pool_modes[], *const config_auth_types[];
 /* The setting called name, or NULL. */
 const struct setting *config_find_setting(const char *name);
 /* Store value into the field st describes; 0, or -1 with *why. */

@@ -95,7 +95,7 @@ static void test_example_file(void)
 	}
 	config_put(c);
 
-	char *src = slurp(repo_file("src/config/config.c"));
+	char *src = slurp(repo_file("src/config/config_table.c"));
 	char *ini = slurp(ini_path);
 	char *md = slurp(repo_file("docs/configuration.md"));
 	char *man = slurp(repo_file("man/pgrouter.ini.5"));
