@@ -1,4 +1,5 @@
 /* Server connection state machine: connect, log in to PostgreSQL, forward results, reset. */
+#include "session/journal.h"
 #include "backend/server.h"
 #include "frontend/client.h"
 #include "session/clientroute.h"

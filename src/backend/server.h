@@ -3,11 +3,11 @@
 #define PGR_SERVER_H
 
 #include "base/params.h"
-#include "session/journal.h"
 #include "io/conn.h"
 #include "io/loop.h"
 #include "io/shared.h"
-#include "session/ryw.h"
+#include "policy/journal_state.h"
+#include "policy/ryw_state.h"
 
 struct pool;
 struct client;

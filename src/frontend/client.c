@@ -1,4 +1,5 @@
 /* Client connection state machine: startup, authentication, login, and the query cycle. */
+#include "session/journal.h"
 #include "frontend/client.h"
 #include "admin/admin.h"
 #include "auth/authfile.h"

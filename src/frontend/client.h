@@ -3,7 +3,7 @@
 #define PGR_CLIENT_H
 
 #include "pool/pool.h"
-#include "session/ryw.h"
+#include "policy/ryw_state.h"
 
 struct client_auth;
 struct ps_client;

@@ -1,4 +1,5 @@
 /* Server connection pools per (database, user, node): limits, queues, hand-off and login parameters. */
+#include "session/ryw.h"
 #include "pool/pool.h"
 #include "frontend/client.h"
 #include "io/conn.h"
