@@ -126,6 +126,7 @@ void client_accept(struct worker *w, int fd)
 	cl->state = CL_STARTUP;
 	cl->connect_time = cl->state_since = w->now;
 	list_init(&cl->wait_node);
+	list_init(&cl->wait.node);
 	list_append(&w->clients, &cl->all_node);
 	w->n_clients++;
 	list_append(&w->logins, &cl->login_node);
@@ -145,13 +146,16 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		if (w->cfg->log_pooler_errors)
 			log_info(cl->c.prefix, "closing client: %s", msg);
 	}
-	pool_dequeue(cl);
+	pool_dequeue(&cl->wait);
+	list_del(&cl->wait_node); /* off a parking list */
 	struct server *sv = cl->server;
 	if (sv) {
 		cl->server = NULL;
 		server_client_gone(sv);
 	}
-	server_release_home(cl);
+	struct server *home = cl->home;
+	cl->home = NULL;
+	server_release_home(home);
 	if (cl->pool)
 		cl->pool->n_clients--;
 	if (cl->counted) {
@@ -379,7 +383,7 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 	if (atomic_load(&cl->pool->shared->has_welcome))
 		client_finish_login(cl);
 	else
-		pool_login_wait(cl);
+		pool_login_wait(cl->pool, &cl->wait);
 }
 
 void client_finish_login(struct client *cl)
@@ -388,7 +392,7 @@ void client_finish_login(struct client *cl)
 		/* Settings from the startup packet: a server tries them first (client_probe_done ends this). */
 		cl->verify_params = false;
 		cl->probing = true;
-		pool_acquire(cl, cl->pool->primary);
+		pool_acquire(cl->pool, &cl->wait, cl->pool->primary);
 		return;
 	}
 	struct iobuf **out = conn_out(&cl->c);
@@ -624,7 +628,7 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 	case RS_WAIT: return ACT_PAUSE; /* parked: ryw_unpark() dispatches it again */
 	case RS_GO: break;
 	}
-	pool_acquire(cl, node);
+	pool_acquire(cl->pool, &cl->wait, node);
 	/* A failed replica may have rerouted and linked the client inside pool_acquire: trust the state. */
 	if (cl->c.closing)
 		return ACT_CLOSED;
@@ -719,7 +723,7 @@ void client_link(struct client *cl, struct server *sv)
 	sv->state = SV_ACTIVE;
 	sv->state_since = cl->c.w->now;
 	prepared_server_linked(sv);
-	server_sync_params(sv, cl);
+	server_sync_params(sv, &cl->params, &cl->view, &cl->pool->shared->welcome, cl->probing);
 	conn_flush_out(&sv->c);
 }
 

@@ -27,7 +27,6 @@ struct client {
 	struct pool *pool;
 	struct server *server;
 	struct server *home; /* session pooling with routing: its primary connection while unlinked (SV_HELD) */
-	int want_node; /* node the queued request is for */
 	struct params params; /* what this client's session should look like on any server */
 	struct params startup; /* unreported settings from its startup packet: what RESET goes back to */
 	struct tracked_view view; /* its tracked values (or the pool's defaults), cached */
@@ -57,7 +56,8 @@ struct client {
 	struct ps_client *ps; /* its named prepared statements (transaction/statement pooling), or NULL */
 	struct ryw_client ryw; /* what its reads must see (read-your-writes) */
 	struct client_auth *auth; /* exchange state, only while authenticating */
-	struct list wait_node; /* on a pool's waiting or login-wait list */
+	struct pool_waiter wait; /* queued in its pool for a server or for the login parameters */
+	struct list wait_node; /* parked: by PAUSE, or for read-your-writes or a pg_proc lookup */
 	struct list all_node; /* on the worker's client list */
 	struct list login_node; /* on the worker's logins in progress, oldest first, while logging_in */
 };
