@@ -15,6 +15,7 @@
 #include "io/net.h"
 #include "pool/pool.h"
 #include "frontend/client.h"
+#include "session/hooks.h"
 #include "session/pipeline.h"
 #include "worker.h"
 
@@ -335,6 +336,8 @@ int main(int argc, char **argv)
 	if (g_shared.nworkers > 64)
 		g_shared.nworkers = 64;
 	g_shared.workers = calloc((size_t)g_shared.nworkers, sizeof *g_shared.workers);
+	server_link_init(); /* the session layer's handlers for server connections and pool queues */
+	client_waiter_init();
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_init(&g_shared.workers[i], i, cfg, err, sizeof err) < 0) {
 			if (i > 0) /* worker 0 made the socket file */

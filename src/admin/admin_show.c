@@ -1,5 +1,6 @@
 /* Admin console SHOW commands answered from the configuration and shared state: VERSION, DATABASES, USERS,
    CONFIG, FDS, DNS_HOSTS, DNS_ZONES, ROUTES, NODES, RYW, ROUTE '<sql>' and HELP. */
+#include "session/ryw.h"
 #include "admin/admin_int.h"
 #include "frontend/client.h"
 #include "session/clientroute.h"

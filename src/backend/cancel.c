@@ -3,7 +3,6 @@
 #include "io/conn.h"
 #include "base/log.h"
 #include "io/net.h"
-#include "pool/pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,7 +31,7 @@ static void cancel_finish(struct cancel_req *cr)
 		if (sv->cancels_inflight == 0 && sv->release_when_cancelled && sv->state == SV_RESET &&
 		    sv->skip_z == 0) {
 			sv->release_when_cancelled = false;
-			pool_server_ready(sv);
+			sv->ev->ready(sv);
 		}
 	}
 	conn_close(&cr->c);
@@ -108,12 +107,13 @@ static const struct conn_ops cancel_ops = {
 
 void server_cancel(struct server *sv)
 {
-	struct pool *p = sv->pool;
+	struct server_dest d;
+	sv->ev->dest(sv->pool, sv->node, &d);
 	int err = 0;
 	struct cancel_req *cr = calloc(1, sizeof *cr);
 	if (!cr)
 		return;
-	int fd = net_connect(p->host[sv->node], p->port[sv->node], &err);
+	int fd = net_connect(d.host, d.port, &err);
 	if (fd < 0) {
 		log_warn(sv->c.prefix, "cancel: connect failed: %s", strerror(err));
 		free(cr);

@@ -1,18 +1,11 @@
 /* Server connection state machine: connect, log in to PostgreSQL, forward results, reset. */
 #include "backend/server.h"
-#include "frontend/client.h"
-#include "session/clientroute.h"
 #include "io/conn.h"
 #include "base/log.h"
 #include "cluster/monitor.h"
 #include "io/net.h"
-#include "pool/pool.h"
-#include "session/retry.h"
-#include "session/prepared_conn.h"
-#include "session/ryw.h"
 #include "cluster/ryw_store.h"
 #include "proto/cursor.h"
-#include "worker.h"
 #include "auth/scram.h"
 
 #include <errno.h>
@@ -24,11 +17,16 @@
 
 static const struct conn_ops server_ops;
 static void send_startup(struct server *sv);
+static const struct server_link_ops *sv_link; /* the session layer's, registered at startup */
+
+void server_set_link_ops(const struct server_link_ops *ops)
+{
+	sv_link = ops;
+}
 
 #define SV(c) container_of(c, struct server, c)
 
-/* The protocol state alone says the session is between transactions (bytes may still be in flight). */
-static bool server_between_transactions(const struct server *sv)
+bool server_between_transactions(const struct server *sv)
 {
 	return sv->expect_z == 0 && sv->skip_z == 0 && sv->tx_status == 'I' && !sv->unsynced && !sv->c.closing &&
 	        !sv->ryw.asking && !sv->ryw.pipelined;
@@ -49,32 +47,30 @@ static void server_destroy(struct conn *c)
 	ryw_store_detach(sv->ryw.store_req);
 	params_clear(&sv->params);
 	params_clear(&sv->extra);
-	session_free(&sv->sj);
-	prepared_server_free(sv);
+	sv_link->freed(sv);
 	free(sv->held);
 	free(sv);
 }
 
-struct server *server_connect(struct pool *p, int node)
+struct server *server_connect(struct worker *w, struct pool *p, int node, const struct server_events *ev, char *err,
+                              size_t errlen)
 {
-	struct worker *w = p->w;
+	struct server_dest d;
+	ev->dest(p, node, &d);
 	struct server *sv = calloc(1, sizeof *sv);
-	int err = 0;
-	int fd = sv ? net_connect(p->host[node], p->port[node], &err) : -1;
+	int e = 0;
+	int fd = sv ? net_connect(d.host, d.port, &e) : -1;
 	if (fd < 0) {
-		atomic_fetch_sub(&p->shared->quota[node].conns, 1);
 		free(sv);
-		char msg[200];
-		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", p->host[node], p->port[node],
-		         err ? strerror(err) : "out of memory");
-		log_warn(NULL, "database %s: %s", p->dbname, msg);
-		pool_login_failed(p, node, "08006", msg, false);
+		snprintf(err, errlen, "connect to %s:%d failed: %s", d.host, d.port, e ? strerror(e) : "out of memory");
 		return NULL;
 	}
+	err[0] = 0;
 	net_tune(fd, w->cfg);
 	conn_init(&sv->c, w, fd, &server_ops, 's');
 	sv->c.destroy = server_destroy;
 	sv->pool = p;
+	sv->ev = ev;
 	sv->node = node;
 	sv->counted = true;
 	sv->state = SV_CONNECTING;
@@ -82,13 +78,13 @@ struct server *server_connect(struct pool *p, int node)
 	sv->tx_status = 'I';
 	list_init(&sv->pool_node);
 	list_init(&sv->cancels);
-	pool_server_move(sv, SL_PENDING);
+	ev->move(sv, SL_PENDING);
 	w->n_server_connects++;
 	if (conn_start(&sv->c) < 0) {
 		server_close(sv, "cannot register event");
 		return NULL;
 	}
-	log_debug(sv->c.prefix, "connecting to %s:%d for %s/%s", p->host[node], p->port[node], p->dbname, p->user);
+	log_debug(sv->c.prefix, "connecting to %s:%d for %s/%s", d.host, d.port, d.dbname, d.user);
 	return sv;
 }
 
@@ -101,16 +97,16 @@ void server_close(struct server *sv, const char *reason)
 	if (sv->state == SV_CLOSING) {
 		/* The backend has gone (or will not): now the slot is free. */
 		conn_close(&sv->c);
-		pool_server_gone(sv);
+		sv->ev->gone(sv);
 		return;
 	}
 	struct client *cl = sv->client;
 	if (sv->holder) {
-		sv->holder->home = NULL; /* its client takes another primary connection when it needs one */
+		sv_link->home_lost(sv->holder); /* its client takes another primary connection when it needs one */
 		sv->holder = NULL;
 	}
 	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
-	prepared_server_forget(sv); /* while its client (whose names it may have changed) is still here */
+	sv_link->forget(sv); /* while its client (whose names it may have changed) is still here */
 	if (sv->scram) {
 		scram_client_wipe(sv->scram);
 		free(sv->scram);
@@ -123,11 +119,10 @@ void server_close(struct server *sv, const char *reason)
 		/* After the server's own FATAL (pg_terminate_backend, shutdown) a second error would hide its SQLSTATE. */
 		mid_message |= sv->fatal_sent;
 		sv->client = NULL;
-		cl->server = NULL;
 		conn_unlink(&sv->c);
 		char msg[200];
 		snprintf(msg, sizeof msg, "server connection lost: %s", reason);
-		client_close(cl, mid_message ? NULL : "08006", mid_message ? NULL : msg);
+		sv_link->client_lost(cl, mid_message ? NULL : "08006", mid_message ? NULL : msg);
 	}
 	server_detach_cancels(sv);
 	log_debug(sv->c.prefix, "closing server connection: %s", reason);
@@ -137,35 +132,11 @@ void server_close(struct server *sv, const char *reason)
 		   the pool's limit could be exceeded on the server for a moment. */
 		sv->state = SV_CLOSING;
 		sv->state_since = sv->c.w->now;
-		pool_server_move(sv, SL_CLOSING);
+		sv->ev->move(sv, SL_CLOSING);
 		return;
 	}
 	conn_close(&sv->c);
-	pool_server_gone(sv);
-}
-
-/* Login finished: publish the parameters for clients of this pool, then offer the server to the pool. */
-static void login_done(struct server *sv)
-{
-	struct pool *p = sv->pool;
-	struct pool_shared *sh = p->shared;
-	struct node_pool *np = &p->nodes[sv->node];
-	np->backoff = 0;
-	np->retry_after = 0;
-	np->last_error[0] = 0;
-	if (sv->node == p->primary && !atomic_load(&sh->has_welcome)) {
-		pthread_mutex_lock(&sh->lock);
-		if (!atomic_load(&sh->has_welcome)) {
-			params_copy(&sh->welcome, &sv->params);
-			atomic_store(&sh->has_welcome, true);
-		}
-		pthread_mutex_unlock(&sh->lock);
-		pool_kick_all();
-	}
-	log_debug(sv->c.prefix, "logged in to %s:%d (backend pid %u)", p->host[sv->node], p->port[sv->node],
-	          sv->be_pid);
-	pool_finish_logins(p);
-	pool_server_ready(sv);
+	sv->ev->gone(sv);
 }
 
 /* Messages while logging in: authentication, parameters, key, and the first ReadyForQuery. */
@@ -200,7 +171,7 @@ static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const u
 			free(sv->scram);
 			sv->scram = NULL;
 		}
-		login_done(sv);
+		sv->ev->logged_in(sv); /* the pool publishes its parameters and hands it out */
 		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 	case 'E': {
 		struct pg_error e;
@@ -208,7 +179,7 @@ static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const u
 		proto_parse_error(body, n, &e);
 		snprintf(text, sizeof text, "%s", e.message ? e.message : "server login failed");
 		log_warn(sv->c.prefix, "server login failed: %s (%s)", text, e.sqlstate ? e.sqlstate : "?");
-		pool_login_failed(sv->pool, sv->node, e.sqlstate ? e.sqlstate : "08006", text, true);
+		sv->ev->login_failed(sv, e.sqlstate ? e.sqlstate : "08006", text, true);
 		server_close(sv, "login failed");
 		return ACT_CLOSED;
 	}
@@ -235,7 +206,7 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 			/* Our SET was the client's wish; the server's spelling of it ("ISO, MDY") is what it now has. */
 			const char *canon = param_canonical(name);
 			if (sv->client && canon)
-				params_set(&sv->client->params, canon, value);
+				sv_link->own_param(sv, canon, value);
 		}
 		return ACT_CONSUMED;
 	}
@@ -245,29 +216,14 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e.message ? e.message : "?",
 		         e.sqlstate ? e.sqlstate : "?");
 		sv->pinned = true; /* what it has is no longer what pgrouter thinks: reset it after this client */
-		if (sv->client && sv->client->probing) {
-			/* A startup setting the server refuses: the login fails with the server's own words. */
-			struct client *cl = sv->client;
-			if (!cl->probe_state[0]) {
-				snprintf(cl->probe_state, sizeof cl->probe_state, "%s",
-				         e.sqlstate ? e.sqlstate : "22023");
-				cl->probe_msg = e.message ? strdup(e.message) : NULL;
-			}
-		} else if (sv->client) {
-			char note[300];
-			snprintf(note, sizeof note, "pgrouter could not restore a session setting: %s",
-			         e.message ? e.message : "?");
-			if (conn_can_inject(&sv->client->c) && msg_notice(conn_out(&sv->client->c), "01000", note) == 0)
-				conn_flush_out(&sv->client->c);
-		}
+		if (sv->client)
+			sv_link->own_error(sv, &e); /* a login probe's refusal, or a notice to the client */
 		return ACT_CONSUMED;
 	}
 	sv->tx_status = (char)body[0];
 	sv->skip_z--;
-	if (sv->skip_z == 0 && sv->client && sv->client->probing) {
-		client_probe_done(sv->client);
+	if (sv->skip_z == 0 && sv->client && sv_link->own_done(sv))
 		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
-	}
 	if (sv->skip_z == 0 && sv->state == SV_RESET && !sv->client) {
 		if (sv->tx_status != 'I') {
 			server_close(sv, "reset query left a transaction open");
@@ -277,103 +233,10 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 			sv->release_when_cancelled = true;
 			return ACT_CONSUMED;
 		}
-		pool_server_ready(sv);
+		sv->ev->ready(sv);
 		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 	}
 	return ACT_CONSUMED;
-}
-
-/* Statement pooling cannot keep a transaction open across statements; end both sides. */
-static enum act statement_mode_violation(struct server *sv)
-{
-	if (sv->c.pending)
-		return ACT_FLUSH_FIRST;
-	struct client *cl = sv->client;
-	server_close(sv, "transaction left open in statement pooling mode");
-	(void)cl;
-	return ACT_CLOSED;
-}
-
-/* Results flowing to a linked client: forwarded, with ReadyForQuery deciding when to release. */
-static enum act active_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
-{
-	struct client *cl = sv->client;
-	if (sv->ps) {
-		/* Answers to prepared statements pgrouter sent on its own are dropped here. */
-		enum act a = prepared_server_msg(sv, type, len, body);
-		if (a != ACT_SEND)
-			return a;
-	}
-	if (cl && cl->retry) {
-		enum act a = retry_check(sv, type, len, body);
-		if (a != ACT_SEND)
-			return a;
-	}
-	if (type == 'Z') {
-		if (!body)
-			return ACT_NEED_FULL;
-		if (sv->sj_seen != sv->c.nmsg + 1) { /* once per message, however often it is looked at */
-			sv->sj_seen = sv->c.nmsg + 1;
-			session_ready(&sv->sj, sv, (char)body[0]);
-			sv->pool->n_xacts +=
-			        body[0] == 'I'; /* SHOW STATS' transactions: each return to idle ends one */
-		}
-		/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
-		if (sv->ryw.pipelined || (sv->ryw.wrote && body[0] == 'I' && sv->expect_z <= 1 && !sv->unsynced)) {
-			/* What came before a held ReadyForQuery goes into the client's buffer (no write of its own:
-			   it leaves with the ReadyForQuery); without a client, or memory, flush it as before. */
-			if (sv->c.pending && conn_pending_to_peer(&sv->c) < 0)
-				return ACT_FLUSH_FIRST;
-			if (ryw_unit_done(sv, (char)body[0]))
-				return sv->tx_status = (char)body[0], ACT_CONSUMED;
-		}
-		sv->tx_status = (char)body[0];
-		if (sv->expect_z > 0)
-			sv->expect_z--;
-		sv->last_used = sv->c.w->now;
-		int mode = cl ? client_pool_mode(cl) : POOL_SESSION;
-		if (mode == POOL_STATEMENT && sv->tx_status != 'I' && sv->expect_z == 0)
-			return statement_mode_violation(sv);
-		/* Bytes before this Z are still pending: release once they and the Z reached the client. */
-		if (cl && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
-			return ACT_SEND_LAST;
-		if (cl && cl->reroute && sv->expect_z == 0)
-			return ACT_SEND_LAST; /* after_last decides what the held statement does */
-		if (cl && mode == POOL_SESSION && atomic_load(&g_shared.shutdown) == 1 &&
-		    server_between_transactions(sv))
-			return ACT_SEND_LAST;
-		return ACT_SEND;
-	}
-	if (type == 'E') {
-		if (!body)
-			return ACT_NEED_FULL;
-		session_error(&sv->sj); /* the transaction cannot commit: its session changes will not stay */
-		struct pg_error e;
-		if (proto_parse_error(body, len - 4, &e) < 0)
-			return ACT_SEND;
-		if (e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0))
-			sv->fatal_sent = true; /* the backend is going: its own error is the client's last word */
-		if (sv->node == sv->pool->primary && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
-			/* The write node has become read-only (demoted): never reuse this connection, and look again. */
-			sv->dirty = true;
-			monitor_poke();
-		}
-		return ACT_SEND;
-	}
-	if (type == 'S') {
-		if (!body)
-			return ACT_NEED_FULL;
-		const char *name, *value;
-		if (proto_parse_param(body, len - 4, &name, &value) == 0) {
-			params_set(&sv->params, name, value);
-			/* The client changed a reported setting: it is now part of its session. */
-			const char *canon = param_canonical(name);
-			if (cl && canon)
-				params_set(&cl->params, canon, value);
-		}
-		return ACT_SEND;
-	}
-	return ACT_SEND;
 }
 
 /* Messages from a server nobody is using: settings changes, notices, or a FATAL before it closes. */
@@ -401,32 +264,6 @@ static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const ui
 	}
 }
 
-static void server_after_last(struct conn *c);
-
-/* The answer to pgrouter's commit-LSN query; once the held ReadyForQuery went out, release as at any Z. */
-static enum act ryw_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
-{
-	bool done = false;
-	enum act a = (enum act)ryw_answer_msg(sv, type, len, body, &done);
-	struct client *cl = sv->client;
-	if (!done || !cl || cl->c.closing)
-		return a;
-	if (pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
-		server_after_last(&sv->c);
-	return sv->c.closing ? ACT_CLOSED : a;
-}
-
-void server_ryw_stored(struct server *sv)
-{
-	bool paused = sv->c.paused;
-	ryw_stored(sv);
-	struct client *cl = sv->client;
-	if (cl && !cl->c.closing && pool_releases_per_unit(cl) && !cl->pins && server_between_transactions(sv))
-		server_after_last(&sv->c);
-	if (paused && !sv->c.closing)
-		conn_resume(&sv->c); /* what arrived behind the held ReadyForQuery (pipelined answers, notices) */
-}
-
 static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = SV(c);
@@ -434,10 +271,10 @@ static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 	case SV_LOGIN: return login_msg(sv, type, len, body);
 	case SV_ACTIVE:
 		if (sv->ryw.asking)
-			return ryw_msg(sv, type, len, body);
+			return sv_link->on_ryw_msg(sv, type, len, body);
 		if (sv->skip_z > 0)
 			return own_query_msg(sv, type, len, body);
-		return active_msg(sv, type, len, body);
+		return sv_link->on_msg(sv, type, len, body);
 	case SV_RESET:
 		if (sv->skip_z > 0)
 			return own_query_msg(sv, type, len, body);
@@ -455,64 +292,25 @@ static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const 
 	}
 }
 
-/* The ReadyForQuery that ended the client's transaction reached it: the server goes back to the pool. */
+void server_ryw_stored(struct server *sv)
+{
+	bool paused = sv->c.paused;
+	sv_link->ryw_stored(sv);
+	if (paused && !sv->c.closing)
+		conn_resume(&sv->c); /* what arrived behind the held ReadyForQuery (pipelined answers, notices) */
+}
+
+/* The message marked ACT_SEND_LAST reached the client: its session decides whether the server goes back. */
 static void server_after_last(struct conn *c)
 {
-	struct server *sv = SV(c);
-	struct client *cl = sv->client;
-	if (!cl)
-		return;
-	if (!server_is_clean(sv)) {
-		/* A statement held back for another node, but the replica is now inside a transaction: the
-		   statement belongs to that transaction, on this node (where a write fails with 25006, as it must). */
-		if (cl->reroute && sv->expect_z == 0) {
-			cl->reroute = false;
-			cl->c.paused = false;
-			if (iobuf_len(cl->c.in))
-				conn_drive(&cl->c);
-		}
-		return;
-	}
-	conn_unlink(&sv->c);
-	sv->client = NULL;
-	cl->server = NULL;
-	cl->state = CL_IDLE;
-	cl->state_since = c->w->now;
-	server_release_from(sv, cl);
-	if (atomic_load(&g_shared.shutdown) == 1) {
-		client_close(cl, "57P01", "pgrouter is shutting down");
-		return;
-	}
-	/* Input the client sent meanwhile (the next transaction, or a statement held back for
-	   another node) is processed now. */
-	cl->reroute = false;
-	cl->c.paused = false;
-	if (iobuf_len(cl->c.in) && !cl->c.closing)
-		conn_drive(&cl->c);
+	if (SV(c)->client)
+		sv_link->after_last(SV(c));
 }
 
-void server_release_from(struct server *sv, struct client *cl)
+void server_release_home(struct server *sv)
 {
-	struct pool *p = sv->pool;
-	if (!pool_session_routes(p) || sv->node != p->primary || sv->dirty || cl->c.closing || cl->home) {
-		server_release(sv);
-		return;
-	}
-	/* Its session's primary connection: kept for it, clean between transactions, for its next write. */
-	session_unlinked(&sv->sj, sv);
-	sv->state = SV_HELD;
-	sv->state_since = sv->c.w->now;
-	sv->last_used = sv->c.w->now;
-	sv->holder = cl;
-	cl->home = sv;
-}
-
-void server_release_home(struct client *cl)
-{
-	struct server *sv = cl->home;
 	if (!sv)
 		return;
-	cl->home = NULL;
 	sv->holder = NULL;
 	server_release(sv);
 }
@@ -520,13 +318,11 @@ void server_release_home(struct client *cl)
 void server_release(struct server *sv)
 {
 	const struct config *cfg = sv->c.w->cfg;
-	/* A replica connection a session-pooled client used for one read is released as in transaction pooling. */
-	int mode =
-	        pool_session_routes(sv->pool) && sv->node != sv->pool->primary ? POOL_TRANSACTION : sv->pool->pool_mode;
+	int mode = sv->ev->release_mode(sv);
 	sv->state = SV_RESET;
 	sv->state_since = sv->c.w->now;
-	session_unlinked(&sv->sj, sv);
-	if (!prepared_server_release_ok(sv))
+	sv_link->unlinked(sv);
+	if (!sv_link->release_ok(sv))
 		sv->dirty = true;
 	if (sv->pinned && !cfg->server_reset_query[0]) {
 		server_close(sv, "session state left by a pinned client and no server_reset_query");
@@ -536,7 +332,7 @@ void server_release(struct server *sv)
 	    !sv->dirty && conn_can_inject(&sv->c)) {
 		if (msg_query(conn_out(&sv->c), cfg->server_reset_query) == 0) {
 			sv->skip_z++;
-			prepared_server_reset(sv, cfg->server_reset_query);
+			sv_link->reset(sv, cfg->server_reset_query);
 			sv->pinned = false;
 			/* DISCARD ALL and RESET ALL drop every setting: forget what we SET. */
 			params_clear(&sv->extra);
@@ -548,17 +344,25 @@ void server_release(struct server *sv)
 		sv->release_when_cancelled = true;
 		return;
 	}
-	pool_server_ready(sv);
+	sv->ev->ready(sv);
+}
+
+void server_lost(struct server *sv, const char *why)
+{
+	if (sv->state == SV_ACTIVE && sv->client)
+		sv_link->lost(sv, why);
+	else
+		server_close(sv, why);
 }
 
 void server_client_gone(struct server *sv)
 {
 	bool clean = server_is_clean(sv); /* before unlinking: it looks at the client's side too */
 	if (!clean)
-		prepared_server_forget(sv); /* the client's names go with it; the server is closed below */
+		sv_link->forget(sv); /* the client's names go with it; the server is closed below */
 	conn_unlink(&sv->c);
 	sv->client = NULL;
-	session_unlinked(&sv->sj, sv);
+	sv_link->unlinked(sv);
 	if (clean) {
 		server_release(sv);
 		return;
@@ -573,15 +377,16 @@ void server_client_gone(struct server *sv)
 static void server_on_eof(struct conn *c, const char *why)
 {
 	struct server *sv = SV(c);
-	if (sv->state == SV_ACTIVE && sv->client && retry_possible(sv)) {
-		retry_or_fail(sv, why); /* a read lost with its node: re-run it elsewhere */
+	if (sv->state == SV_ACTIVE && sv->client) {
+		server_lost(sv, why); /* a read lost with its node is re-run elsewhere; otherwise the client fails */
 		return;
 	}
 	if (sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN) {
+		struct server_dest d;
+		sv->ev->dest(sv->pool, sv->node, &d);
 		char msg[200];
-		snprintf(msg, sizeof msg, "server %s:%d closed the connection during login (%s)",
-		         sv->pool->host[sv->node], sv->pool->port[sv->node], why);
-		pool_login_failed(sv->pool, sv->node, "08006", msg, false);
+		snprintf(msg, sizeof msg, "server %s:%d closed the connection during login (%s)", d.host, d.port, why);
+		sv->ev->login_failed(sv, "08006", msg, false);
 	}
 	server_close(sv, why);
 }
@@ -605,11 +410,12 @@ static void server_on_writable(struct conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 		err = errno;
 	if (err) {
+		struct server_dest d;
+		sv->ev->dest(sv->pool, sv->node, &d);
 		char msg[200];
-		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", sv->pool->host[sv->node],
-		         sv->pool->port[sv->node], strerror(err));
+		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", d.host, d.port, strerror(err));
 		log_warn(c->prefix, "%s", msg);
-		pool_login_failed(sv->pool, sv->node, "08006", msg, false);
+		sv->ev->login_failed(sv, "08006", msg, false);
 		server_close(sv, msg);
 		return;
 	}
@@ -631,15 +437,16 @@ static void server_on_writable(struct conn *c)
 /* The startup packet: the pool's server user and database plus the entry's fixed settings. */
 static void send_startup(struct server *sv)
 {
-	struct pool *p = sv->pool;
+	struct server_dest d;
+	sv->ev->dest(sv->pool, sv->node, &d);
 	struct conn *c = &sv->c;
 	const char *names[8], *values[8];
 	int n = 0;
-	names[n] = "user", values[n++] = p->server_user;
-	names[n] = "database", values[n++] = p->server_db;
+	names[n] = "user", values[n++] = d.server_user;
+	names[n] = "database", values[n++] = d.server_db;
 	uint32_t pos = 0;
 	const char *pn, *pv;
-	while (n < 8 && params_next(&p->startup_extra, &pos, &pn, &pv))
+	while (n < 8 && params_next(d.startup_extra, &pos, &pn, &pv))
 		names[n] = pn, values[n++] = pv;
 	if (msg_startup(conn_out(c), names, values, n) < 0) {
 		server_close(sv, "out of memory");
@@ -653,7 +460,7 @@ static void send_startup(struct server *sv)
 static void login_failed(struct server *sv, const char *sqlstate, const char *msg)
 {
 	log_warn(sv->c.prefix, "%s", msg);
-	pool_login_failed(sv->pool, sv->node, sqlstate, msg, false);
+	sv->ev->login_failed(sv, sqlstate, msg, false);
 	server_close(sv, msg);
 }
 
@@ -670,7 +477,9 @@ static enum act server_on_byte(struct conn *c, const uint8_t *b, uint32_t n)
 	}
 	if (b[0] == 'S') {
 		bool full = cfg->server_tls_sslmode == TLS_VERIFY_FULL;
-		if (conn_start_tls(c, cfg->server_tls_ctx, false, sv->pool->host[sv->node], full) < 0) {
+		struct server_dest d;
+		sv->ev->dest(sv->pool, sv->node, &d);
+		if (conn_start_tls(c, cfg->server_tls_ctx, false, d.host, full) < 0) {
 			login_failed(sv, "08006", "cannot start TLS toward server");
 			return ACT_CLOSED;
 		}
@@ -690,9 +499,10 @@ static void server_tls_done(struct conn *c, const char *err)
 {
 	struct server *sv = SV(c);
 	if (err) {
+		struct server_dest d;
+		sv->ev->dest(sv->pool, sv->node, &d);
 		char msg[300];
-		snprintf(msg, sizeof msg, "TLS to server %s:%d failed: %s", sv->pool->host[sv->node],
-		         sv->pool->port[sv->node], err);
+		snprintf(msg, sizeof msg, "TLS to server %s:%d failed: %s", d.host, d.port, err);
 		login_failed(sv, "08006", msg);
 		return;
 	}
@@ -741,15 +551,14 @@ static int append_set(struct iobuf **b, const char *name, const char *value)
 	return iobuf_append(b, " TO ", 4) | append_literal(b, value) | iobuf_append(b, ";", 1);
 }
 
-void server_sync_params(struct server *sv, struct client *cl)
+void server_sync_params(struct server *sv, const struct params *wanted, struct tracked_view *wanted_view,
+                        const struct params *welcome, bool all)
 {
 	struct iobuf *sql = NULL;
-	const struct params *welcome = &cl->pool->shared->welcome;
 	/* Usually nothing differs: compare the cached tracked values before looking closer. */
-	params_view(&cl->view, &cl->params, welcome, sv->c.w->param_values);
+	params_view(wanted_view, wanted, welcome, sv->c.w->param_values);
 	params_view(&sv->view, &sv->params, NULL, sv->c.w->param_values);
-	bool all = cl->probing; /* trying a client's startup settings: send every one, even those it has */
-	if (!all && !cl->view.has_extra && sv->extra.len == 0 && params_view_equal(&cl->view, &sv->view))
+	if (!all && !wanted_view->has_extra && sv->extra.len == 0 && params_view_equal(wanted_view, &sv->view))
 		return;
 	int err = 0;
 	uint32_t pos = 0;
@@ -758,16 +567,16 @@ void server_sync_params(struct server *sv, struct client *cl)
 	while (params_next(welcome, &pos, &name, &value)) {
 		if (!param_is_tracked(name))
 			continue;
-		const char *want = params_get(&cl->params, name);
+		const char *want = params_get(wanted, name);
 		const char *have = params_get(&sv->params, name);
 		if (!want)
 			want = value;
-		if (!have || strcmp(want, have) != 0 || (all && params_get(&cl->params, name)))
+		if (!have || strcmp(want, have) != 0 || (all && params_get(wanted, name)))
 			err |= append_set(&sql, name, want);
 	}
 	/* Other settings from the client's startup packet are tracked by pgrouter itself. */
 	pos = 0;
-	while (params_next(&cl->params, &pos, &name, &value)) {
+	while (params_next(wanted, &pos, &name, &value)) {
 		if (param_is_tracked(name))
 			continue;
 		const char *have = params_get(&sv->extra, name);
@@ -778,7 +587,7 @@ void server_sync_params(struct server *sv, struct client *cl)
 	}
 	pos = 0;
 	while (params_next(&sv->extra, &pos, &name, &value)) {
-		if (params_get(&cl->params, name))
+		if (params_get(wanted, name))
 			continue;
 		err |= iobuf_append(&sql, "RESET ", 6) | iobuf_append(&sql, name, (uint32_t)strlen(name)) |
 		        iobuf_append(&sql, ";", 1);

@@ -4,7 +4,6 @@
 #include "auth/md5pw.h"
 #include "auth/scram.h"
 #include "io/conn.h"
-#include "pool/pool.h"
 #include "proto/cursor.h"
 
 #include <openssl/crypto.h>
@@ -22,20 +21,29 @@
 /* The credentials toward the server: the entry's password, else the auth_file secret of the server user. */
 static void server_credentials(struct server *sv, const char **pw, const struct authfile_entry **entry)
 {
-	struct pool *p = sv->pool;
+	struct server_dest d;
+	sv->ev->dest(sv->pool, sv->node, &d);
 	const struct config *cfg = sv->c.w->cfg;
-	*entry = cfg->authfile ? authfile_lookup(cfg->authfile, p->server_user) : NULL;
-	if (!*entry && strcmp(p->server_user, p->user) == 0 && atomic_load(&p->shared->has_lookup))
-		*entry = p->shared->lookup_entry; /* from auth_query: immutable once published */
-	*pw = p->password;
+	*entry = cfg->authfile ? authfile_lookup(cfg->authfile, d.server_user) : NULL;
+	if (!*entry)
+		*entry = d.lookup; /* from auth_query: immutable once published */
+	*pw = d.password;
 	if (!*pw && *entry && (*entry)->kind == AUTH_SECRET_PLAIN && (*entry)->secret_len)
 		*pw = (*entry)->secret;
+}
+
+/* The user pgrouter logs in as. */
+static const char *server_user(const struct server *sv)
+{
+	struct server_dest d;
+	sv->ev->dest(sv->pool, sv->node, &d);
+	return d.server_user;
 }
 
 /* Refuse the login cleanly: the pool learns why, clients waiting to log in get the message. */
 static int auth_refused(struct server *sv, const char *sqlstate, const char *msg)
 {
-	pool_login_failed(sv->pool, sv->node, sqlstate, msg, true);
+	sv->ev->login_failed(sv, sqlstate, msg, true);
 	server_close(sv, msg);
 	return -1;
 }
@@ -61,15 +69,11 @@ static int scram_begin(struct server *sv, const uint8_t *mechs, uint32_t n)
 	sv->scram = calloc(1, sizeof *sv->scram);
 	if (!sv->scram)
 		return auth_refused(sv, "53200", "out of memory");
-	struct pool_shared *sh = sv->pool->shared;
 	int rc;
+	uint8_t key[SCRAM_KEY_LEN];
 	if (pw) {
 		rc = scram_client_init_password(sv->scram, pw, strlen(pw));
-	} else if (e && e->kind == AUTH_SECRET_SCRAM && atomic_load(&sh->has_client_key)) {
-		uint8_t key[SCRAM_KEY_LEN];
-		pthread_mutex_lock(&sh->lock);
-		memcpy(key, sh->client_key, sizeof key);
-		pthread_mutex_unlock(&sh->lock);
+	} else if (e && e->kind == AUTH_SECRET_SCRAM && sv->ev->client_key(sv, key)) {
 		rc = scram_client_init_passthrough(sv->scram, &e->scram, key);
 		OPENSSL_cleanse(key, sizeof key);
 	} else {
@@ -114,8 +118,7 @@ int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
 		const uint8_t *salt = cur_bytes(&cur, MD5PW_SALT_LEN);
 		server_credentials(sv, &pw, &e);
 		const char *stored = pw ? pw : e && e->kind == AUTH_SECRET_MD5 ? e->secret : NULL;
-		if (!salt || !stored ||
-		    md5pw_client_response(sv->pool->server_user, stored, strlen(stored), salt, resp) < 0)
+		if (!salt || !stored || md5pw_client_response(server_user(sv), stored, strlen(stored), salt, resp) < 0)
 			return auth_refused(sv, "28P01", "server requested md5 but no usable password is configured");
 		return msg_password(conn_out(&sv->c), resp, MD5PW_LEN, true);
 	}
@@ -128,7 +131,7 @@ int server_auth(struct server *sv, const uint8_t *body, uint32_t n)
 	case AUTH_SASL_FINAL:
 		if (!sv->scram || scram_client_verify(sv->scram, body + 4, n - 4) < 0) {
 			/* A passthrough key that no longer fits (secret changed) must not be tried forever. */
-			atomic_store(&sv->pool->shared->has_client_key, false);
+			sv->ev->client_key_stale(sv);
 			return auth_refused(sv, "28000",
 			                    "server's SCRAM signature is wrong: it does not know the secret");
 		}

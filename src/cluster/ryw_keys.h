@@ -6,13 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* read_your_writes = off | lsn | window (config enum order). */
-enum ryw_mode { RYW_OFF = 0, RYW_LSN = 1, RYW_WINDOW = 2 };
-
-/* Why a read went to the primary instead of a replica (counters by scope). */
-enum ryw_scope { RYW_SCOPE_SESSION, RYW_SCOPE_TOKEN, RYW_SCOPE_KEY, RYW_SCOPE_WINDOW, RYW_NSCOPES };
-
-#define RYW_KEY_MAX 128 /* longest consistency key */
+#include "policy/ryw_state.h"
 
 /* Parse "X/Y" (hex halves, as PostgreSQL prints an LSN) from n bytes; 0 or -1. */
 int ryw_parse_lsn(const char *s, size_t n, uint64_t *out);

@@ -38,8 +38,8 @@ void client_set_targets(const struct client_target *session, const struct client
 
 void client_move(struct client *cl, enum client_state state, struct list *onto, int64_t since)
 {
-	if (!list_empty(&cl->wait_node))
-		pool_dequeue(cl); /* with a pool queue's counts when it leaves one */
+	pool_dequeue(&cl->wait); /* with a pool queue's counts when it leaves one */
+	list_del(&cl->wait_node); /* off a parking list (PAUSE, read-your-writes, catalog) */
 	cl->state = state;
 	cl->state_since = since;
 	if (onto)
@@ -153,6 +153,7 @@ void client_accept(struct worker *w, int fd)
 	cl->target = session_target; /* until a login chooses the console */
 	cl->connect_time = w->now;
 	list_init(&cl->wait_node);
+	list_init(&cl->wait.node);
 	client_set_state(cl, CL_STARTUP);
 	list_append(&w->clients, &cl->all_node);
 	w->n_clients++;
@@ -173,13 +174,16 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		if (w->cfg->log_pooler_errors)
 			log_info(cl->c.prefix, "closing client: %s", msg);
 	}
-	pool_dequeue(cl);
+	pool_dequeue(&cl->wait);
+	list_del(&cl->wait_node); /* off a parking list */
 	struct server *sv = cl->server;
 	if (sv) {
 		cl->server = NULL;
 		server_client_gone(sv);
 	}
-	server_release_home(cl);
+	struct server *home = cl->home;
+	cl->home = NULL;
+	server_release_home(home);
 	if (cl->pool)
 		cl->pool->n_clients--;
 	if (cl->counted) {
@@ -407,7 +411,7 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 	if (atomic_load(&cl->pool->shared->has_welcome))
 		client_finish_login(cl);
 	else
-		pool_login_wait(cl);
+		pool_login_wait(cl->pool, &cl->wait);
 }
 
 void client_finish_login(struct client *cl)
@@ -416,7 +420,7 @@ void client_finish_login(struct client *cl)
 		/* Settings from the startup packet: a server tries them first (client_probe_done ends this). */
 		cl->verify_params = false;
 		cl->probing = true;
-		pool_acquire(cl, cl->pool->primary);
+		pool_acquire(cl->pool, &cl->wait, cl->pool->primary);
 		return;
 	}
 	struct iobuf **out = conn_out(&cl->c);
@@ -612,7 +616,7 @@ void client_link(struct client *cl, struct server *sv)
 	sv->state_since = cl->c.w->now;
 	if (cl->target->on_linked)
 		cl->target->on_linked(sv);
-	server_sync_params(sv, cl);
+	server_sync_params(sv, &cl->params, &cl->view, &cl->pool->shared->welcome, cl->probing);
 	conn_flush_out(&sv->c);
 }
 

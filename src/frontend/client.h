@@ -3,7 +3,7 @@
 #define PGR_CLIENT_H
 
 #include "pool/pool.h"
-#include "session/ryw.h"
+#include "policy/ryw_state.h"
 
 struct client;
 struct client_auth;
@@ -46,7 +46,6 @@ struct client {
 	struct pool *pool;
 	struct server *server;
 	struct server *home; /* session pooling with routing: its primary connection while unlinked (SV_HELD) */
-	int want_node; /* node the queued request is for */
 	struct params params; /* what this client's session should look like on any server */
 	struct params startup; /* unreported settings from its startup packet: what RESET goes back to */
 	struct tracked_view view; /* its tracked values (or the pool's defaults), cached */
@@ -77,7 +76,8 @@ struct client {
 	struct ryw_client ryw; /* what its reads must see (read-your-writes) */
 	const struct client_target *target; /* where its messages go once logged in */
 	struct client_auth *auth; /* exchange state, only while authenticating */
-	struct list wait_node; /* on a pool's waiting or login-wait list */
+	struct pool_waiter wait; /* queued in its pool for a server or for the login parameters */
+	struct list wait_node; /* parked: by PAUSE, or for read-your-writes or a pg_proc lookup */
 	struct list all_node; /* on the worker's client list */
 	struct list login_node; /* on the worker's logins in progress, oldest first, while logging_in */
 };

@@ -1,6 +1,5 @@
 /* Server connection pools per (database, user, node): limits, queues, hand-off and login parameters. */
 #include "pool/pool.h"
-#include "frontend/client.h"
 #include "io/conn.h"
 #include "base/log.h"
 #include "cluster/monitor.h"
@@ -8,7 +7,6 @@
 #include "io/pause_state.h"
 #include "policy/router.h"
 #include "backend/server.h"
-#include "worker.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -17,6 +15,16 @@
 
 #define BACKOFF_MIN 100000 /* first retry after a failed connect: 100 ms */
 #define HANDOFF_USEC 20000 /* imbalance between workers' queues that moves a server slot */
+
+static const struct pool_waiter_ops *wops; /* the owner of every waiter, registered at startup */
+
+void pool_set_waiter_ops(const struct pool_waiter_ops *ops)
+{
+	wops = ops;
+}
+
+/* The waiter a list node of a pool queue belongs to. */
+#define WAITER(it) list_entry(it, struct pool_waiter, node)
 
 static void publish_oldest(struct pool *p, int node);
 
@@ -222,8 +230,7 @@ static bool reserve_allowed(const struct pool *p, int node)
 	const struct node_pool *np = &p->nodes[node];
 	if (p->reserve_size <= 0 || list_empty(&np->waiting))
 		return false;
-	const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
-	return p->w->now - first->state_since >= p->w->cfg->reserve_pool_timeout;
+	return p->w->now - WAITER(np->waiting.next)->since >= p->w->cfg->reserve_pool_timeout;
 }
 
 void pool_launch(struct pool *p, int node)
@@ -243,7 +250,7 @@ void pool_launch(struct pool *p, int node)
 	while (np->n_pending < want) {
 		if (!quota_take(&p->shared->quota[node], node_limit(p, node, reserve), w->id))
 			break;
-		struct server *sv = server_connect(p, node);
+		struct server *sv = pool_open_server(p, node);
 		if (!sv)
 			break;
 	}
@@ -277,15 +284,13 @@ void pool_login_failed(struct pool *p, int node, const char *sqlstate, const cha
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &p->login_wait)
 	{
-		struct client *cl = list_entry(it, struct client, wait_node);
-		client_close(cl, sqlstate, text);
+		wops->failed(WAITER(it), sqlstate, text);
 	}
 	/* A server that refuses the login (wrong database, auth) fails queued queries too. */
 	if (server_said) {
 		list_for_each_safe(it, tmp, &np->waiting)
 		{
-			struct client *cl = list_entry(it, struct client, wait_node);
-			client_close(cl, sqlstate, text);
+			wops->failed(WAITER(it), sqlstate, text);
 		}
 	}
 }
@@ -342,25 +347,25 @@ void pool_reroute_waiting(struct pool *p, int node, int dest)
 	}
 	publish_oldest(p, node);
 	while ((it = list_pop(&moved)) != NULL) {
-		struct client *cl = list_entry(it, struct client, wait_node);
-		list_init(&cl->wait_node);
-		enum ryw_scope scope;
-		uint64_t need = ryw_required(cl, &scope);
+		struct pool_waiter *wt = WAITER(it);
+		list_init(&wt->node);
+		wt->queued = false;
+		uint64_t need = wops->required_lsn(wt);
 		int other = dest >= 0        ? dest
 		        : need == UINT64_MAX ? -1
 		                             : pool_pick_replica(p, 0, p->w->cfg->max_replica_lag, 1u << node, need);
-		cl->state = CL_IDLE;
-		if (pool_acquire(cl, other >= 0 ? other : p->primary) && !cl->c.closing)
-			conn_resume(&cl->c);
+		wops->unqueued(wt);
+		if (pool_acquire(p, wt, other >= 0 ? other : p->primary))
+			wops->woken(wt);
 	}
 }
 
-void pool_login_wait(struct client *cl)
+void pool_login_wait(struct pool *p, struct pool_waiter *wt)
 {
-	struct pool *p = cl->pool;
-	cl->state = CL_LOGIN_WAIT;
-	cl->state_since = p->w->now;
-	list_append(&p->login_wait, &cl->wait_node);
+	wt->pool = p;
+	wt->since = p->w->now;
+	wops->queued(wt, true);
+	list_append(&p->login_wait, &wt->node);
 	pool_launch(p, p->primary);
 }
 
@@ -371,19 +376,20 @@ void pool_finish_logins(struct pool *p)
 	/* Popping one at a time: finishing a login may close other waiting clients. */
 	struct list *it;
 	while ((it = list_pop(&p->login_wait)) != NULL)
-		client_finish_login(list_entry(it, struct client, wait_node));
+		wops->login_ready(WAITER(it));
 }
 
-void pool_dequeue(struct client *cl)
+void pool_dequeue(struct pool_waiter *wt)
 {
-	if (list_empty(&cl->wait_node))
+	if (list_empty(&wt->node))
 		return;
-	list_del(&cl->wait_node);
-	if (cl->state == CL_WAITING && cl->pool) {
-		struct node_pool *np = &cl->pool->nodes[cl->want_node];
+	list_del(&wt->node);
+	if (wt->queued) {
+		wt->queued = false;
+		struct node_pool *np = &wt->pool->nodes[wt->want_node];
 		np->n_waiting--;
-		atomic_fetch_sub(&cl->pool->shared->quota[cl->want_node].waiters, 1);
-		publish_oldest(cl->pool, cl->want_node);
+		atomic_fetch_sub(&wt->pool->shared->quota[wt->want_node].waiters, 1);
+		publish_oldest(wt->pool, wt->want_node);
 	}
 }
 
@@ -393,7 +399,7 @@ static void publish_oldest(struct pool *p, int node)
 	struct node_pool *np = &p->nodes[node];
 	int64_t t = 0;
 	if (!list_empty(&np->waiting))
-		t = list_entry(np->waiting.next, struct client, wait_node)->state_since;
+		t = WAITER(np->waiting.next)->since;
 	atomic_store(&p->shared->quota[node].oldest[p->w->id], t ? t : 0);
 }
 
@@ -492,41 +498,24 @@ void pool_server_move(struct server *sv, enum sv_list to)
 		publish_load(sv->pool, sv->node); /* opened or closed: other workers' hand-off decisions see it */
 }
 
-/* Link cl to the primary connection kept for its session: true, or false when it has none usable for node. */
-static bool take_home(struct client *cl, int node)
+bool pool_acquire(struct pool *p, struct pool_waiter *wt, int node)
 {
-	struct server *sv = cl->home;
-	if (!sv)
-		return false;
-	if (sv->node != node || sv->dirty) {
-		server_close(sv,
-		             sv->dirty ? "server connection is dirty" : "the primary changed"); /* clears cl->home */
-		return false;
-	}
-	cl->home = NULL;
-	sv->holder = NULL;
-	sv->state = SV_ACTIVE;
-	client_link(cl, sv);
-	return true;
-}
-
-bool pool_acquire(struct client *cl, int node)
-{
-	struct pool *p = cl->pool;
 	struct node_pool *np = &p->nodes[node];
-	if (cl->home && node == p->primary && take_home(cl, node))
+	if (node == p->primary && wops->take_home(wt, node))
 		return true;
 	if (!list_empty(&np->idle)) {
 		struct server *sv = list_entry(np->idle.next, struct server, pool_node);
 		pool_server_move(sv, SL_USED);
 		sv->state = SV_ACTIVE;
-		client_link(cl, sv);
+		wops->granted(wt, sv);
 		return true;
 	}
-	cl->state = CL_WAITING;
-	cl->want_node = node;
-	cl->state_since = p->w->now;
-	list_append(&np->waiting, &cl->wait_node);
+	wt->pool = p;
+	wt->want_node = node;
+	wt->since = p->w->now;
+	wt->queued = true;
+	wops->queued(wt, false);
+	list_append(&np->waiting, &wt->node);
 	np->n_waiting++;
 	atomic_fetch_add(&p->shared->quota[node].waiters, 1);
 	if (np->n_waiting == 1)
@@ -561,23 +550,24 @@ void pool_server_ready(struct server *sv)
 	/* The slot goes to whoever has waited longest, in this worker or another (fair across workers). */
 	int to = -1;
 	int64_t other = g_shared.nworkers > 1 ? remote_oldest(p, sv->node, &to) : 0;
-	struct client *first = list_empty(&np->waiting) ? NULL : list_entry(np->waiting.next, struct client, wait_node);
+	struct pool_waiter *first = list_empty(&np->waiting) ? NULL : WAITER(np->waiting.next);
 	/* Only a clear imbalance moves a slot (it costs a new connection): another worker's client has waited
 	   HANDOFF_USEC longer than anyone here. Balanced queues keep their servers. */
-	if (other && p->w->now - other >= HANDOFF_USEC && (!first || other + HANDOFF_USEC <= first->state_since) &&
+	if (other && p->w->now - other >= HANDOFF_USEC && (!first || other + HANDOFF_USEC <= first->since) &&
 	    hand_off_evens_out(p, sv->node)) {
 		hand_slot(sv, to);
 		return;
 	}
 	if (first) {
-		list_del(&first->wait_node);
+		list_del(&first->node);
+		first->queued = false;
 		np->n_waiting--;
 		atomic_fetch_sub(&p->shared->quota[sv->node].waiters, 1);
 		publish_oldest(p, sv->node);
 		pool_server_move(sv, SL_USED);
 		sv->state = SV_ACTIVE;
-		client_link(first, sv);
-		conn_resume(&first->c);
+		wops->granted(first, sv);
+		wops->woken(first);
 		return;
 	}
 	sv->state = SV_IDLE;
@@ -609,8 +599,8 @@ static void expire_waiters(struct pool *p)
 		struct list *it, *tmp;
 		list_for_each_safe(it, tmp, &np->waiting)
 		{
-			struct client *cl = list_entry(it, struct client, wait_node);
-			if (!cfg->query_wait_timeout || now - cl->state_since < cfg->query_wait_timeout)
+			struct pool_waiter *wt = WAITER(it);
+			if (!cfg->query_wait_timeout || now - wt->since < cfg->query_wait_timeout)
 				break; /* FIFO: the rest waited less */
 			char msg[300];
 			snprintf(msg, sizeof msg,
@@ -618,7 +608,7 @@ static void expire_waiters(struct pool *p)
 			         "(pool_size %d reached)%s%s",
 			         (double)cfg->query_wait_timeout / 1e6, p->dbname, node_limit(p, n, false),
 			         np->last_error[0] ? "; last server error: " : "", np->last_error);
-			client_close(cl, "08P01", msg);
+			wops->failed(wt, "08P01", msg);
 		}
 		if (!list_empty(&np->waiting))
 			pool_launch(p, n);
@@ -627,11 +617,11 @@ static void expire_waiters(struct pool *p)
 	struct list *it, *tmp;
 	list_for_each_safe(it, tmp, &p->login_wait)
 	{
-		struct client *cl = list_entry(it, struct client, wait_node);
+		struct pool_waiter *wt = WAITER(it);
 		int64_t limit =
 		        lt && (!cfg->query_wait_timeout || lt < cfg->query_wait_timeout) ? lt : cfg->query_wait_timeout;
-		if (limit && now - cl->state_since >= limit)
-			client_close(cl, "08P01", "login timed out waiting for a server connection");
+		if (limit && now - wt->since >= limit)
+			wops->failed(wt, "08P01", "login timed out waiting for a server connection");
 	}
 	if (!list_empty(&p->login_wait))
 		pool_launch(p, p->primary);
@@ -678,7 +668,7 @@ static void tend_idle(struct pool *p)
 			while (atomic_load(&p->shared->quota[n].conns) < p->min_pool_size) {
 				if (!quota_take(&p->shared->quota[n], p->min_pool_size, p->w->id))
 					break;
-				if (!server_connect(p, n))
+				if (!pool_open_server(p, n))
 					break;
 			}
 		}
@@ -726,9 +716,9 @@ static void publish_stats(struct pool *p)
 			quota_ungift(&p->shared->quota[n], p->w->id, INT_MAX); /* kept for clients that are served */
 		publish_load(p, n);
 		if (!list_empty(&np->waiting)) {
-			const struct client *first = list_entry(np->waiting.next, struct client, wait_node);
-			if (now - first->state_since > st.maxwait_us)
-				st.maxwait_us = now - first->state_since;
+			const struct pool_waiter *first = WAITER(np->waiting.next);
+			if (now - first->since > st.maxwait_us)
+				st.maxwait_us = now - first->since;
 		}
 	}
 	st.cl_active = p->n_clients - st.cl_waiting;

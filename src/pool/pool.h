@@ -10,6 +10,39 @@
 struct authfile_entry;
 struct met_node;
 
+/* A client as its pool sees it while it waits for a server or for the login parameters (embedded in the client;
+   the pool reaches the client only through pool_waiter_ops). */
+struct pool_waiter {
+	struct list node; /* on a node pool's waiting list or the pool's login_wait */
+	struct pool *pool; /* the pool it is queued in */
+	int want_node; /* node the queued request is for */
+	int64_t since; /* when it began waiting (monotonic µs) */
+	bool queued; /* on a node pool's waiting list (not login_wait) */
+};
+
+/* What a waiter's owner does when the pool moves it; registered once at startup (pool_set_waiter_ops). */
+struct pool_waiter_ops {
+	/* wt was queued at wt->since (login: for the login parameters, else for a server of wt->want_node). */
+	void (*queued)(struct pool_waiter *wt, bool login);
+	/* wt left its node's queue to be placed again. */
+	void (*unqueued)(struct pool_waiter *wt);
+	/* sv (SV_ACTIVE) is wt's now: link them. */
+	void (*granted)(struct pool_waiter *wt, struct server *sv);
+	/* wt was served while it waited: its held input flows again. */
+	void (*woken)(struct pool_waiter *wt);
+	/* wt cannot be served: close it with sqlstate and msg. */
+	void (*failed)(struct pool_waiter *wt, const char *sqlstate, const char *msg);
+	/* The pool's login parameters are known: finish wt's login. */
+	void (*login_ready)(struct pool_waiter *wt);
+	/* wt's read moves off its node: the replay LSN it needs elsewhere (0: none, UINT64_MAX: the primary only). */
+	uint64_t (*required_lsn)(struct pool_waiter *wt);
+	/* Link wt to the primary connection kept for its session (SV_HELD) if it is usable for node (true). */
+	bool (*take_home)(struct pool_waiter *wt, int node);
+};
+
+/* Register what the owner of every waiter does (once, before any worker runs). */
+void pool_set_waiter_ops(const struct pool_waiter_ops *ops);
+
 /* Cross-worker accounting for one (database, user, node): the pool_size limit holds across workers. */
 struct node_quota {
 	atomic_int conns; /* server connections open or opening, all workers */
@@ -97,8 +130,8 @@ struct pool *pool_get(struct worker *w, const struct dbconf *db, const char *dbn
 /* Re-read settings of every pool of w from its (new) config; marks servers dirty when the target changed. */
 void pool_reconfigure(struct worker *w);
 
-/* Link cl to a server of node now if one is idle (true); otherwise queue it and open connections (false). */
-bool pool_acquire(struct client *cl, int node);
+/* Link wt to a server of p's node now if one is idle (true); otherwise queue it and open connections (false). */
+bool pool_acquire(struct pool *p, struct pool_waiter *wt, int node);
 /* Session pooling that routes reads: p's clients keep a primary connection each, and take replica connections
    per unit of work as in transaction pooling. */
 static inline bool pool_session_routes(const struct pool *p)
@@ -107,14 +140,16 @@ static inline bool pool_session_routes(const struct pool *p)
 	return p->pool_mode == POOL_SESSION && cfg->routing && p->target != PREF_REPLICA &&
 	        (p->nnodes > 1 || cfg->primary_read_weight > 0);
 }
-/* Take cl off whatever queue it is on. */
-void pool_dequeue(struct client *cl);
+/* Take wt off whatever queue of its pool it is on. */
+void pool_dequeue(struct pool_waiter *wt);
 /* A server has become clean and free: give it to a waiting client, keep it idle, or close it. */
 void pool_server_ready(struct server *sv);
 /* Bookkeeping for a server that is going away: frees its quota slot and wakes waiters. */
 void pool_server_gone(struct server *sv);
 /* Put sv on the idle, used or pending list of its node pool (or take it off all). */
 void pool_server_move(struct server *sv, enum sv_list to);
+/* Open a connection to p's node (its quota slot already taken); NULL after reporting the failure. */
+struct server *pool_open_server(struct pool *p, int node);
 /* Open connections for waiting clients as far as the limits allow. */
 void pool_launch(struct pool *p, int node);
 
@@ -132,8 +167,8 @@ void pool_sync(struct pool *p);
 void pool_sync_all(struct worker *w);
 /* True when the monitor may still find another primary for p (role = auto and replicas to promote). */
 bool pool_failover_possible(const struct pool *p);
-/* Wait for the pool's login parameters, starting a server connection to learn them. */
-void pool_login_wait(struct client *cl);
+/* wt waits for p's login parameters; a server connection starts to learn them. */
+void pool_login_wait(struct pool *p, struct pool_waiter *wt);
 /* Complete logins of clients waiting for parameters that are now known. */
 void pool_finish_logins(struct pool *p);
 /* A server login (or connect) failed: tell clients waiting to log in, back off further attempts. */

@@ -2,7 +2,6 @@
 #include "base/log.h"
 #include "cluster/monitor.h"
 #include "pool/pool.h"
-#include "session/retry.h"
 #include "backend/server.h"
 
 #include <string.h>
@@ -39,10 +38,8 @@ static void drop_node(struct pool *p, int node)
 		list_for_each_safe(it, tmp, lists[i])
 		{
 			struct server *sv = list_entry(it, struct server, pool_node);
-			if (sv->state == SV_ACTIVE && sv->client)
-				retry_or_fail(sv, "the node is down");
-			else if (sv->state != SV_CLOSING)
-				server_close(sv, "the node is down");
+			if (sv->state != SV_CLOSING)
+				server_lost(sv, "the node is down");
 		}
 	}
 	if (node != p->primary && !list_empty(&np->waiting))

@@ -126,7 +126,7 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 	case RS_WAIT: return ACT_PAUSE; /* parked: ryw_unpark() dispatches it again */
 	case RS_GO: break;
 	}
-	pool_acquire(cl, node);
+	pool_acquire(cl->pool, &cl->wait, node);
 	/* A failed replica may have rerouted and linked the client inside pool_acquire: trust the state. */
 	if (cl->c.closing)
 		return ACT_CLOSED;
