@@ -13,7 +13,7 @@ LIBOBJ  := $(filter-out $(BUILD)/obj/main.o,$(OBJ))
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNITSRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-asan unit integration clean demo demo-stop asan fuzz bench bench-classify man install \
+.PHONY: all deps test test-asan unit integration clean demo demo-stop asan fuzz bench bench-classify check-layers man install \
         uninstall
 all: $(BUILD)/pgrouter $(UNITBIN)
 
@@ -38,7 +38,11 @@ unit: $(UNITBIN)
 	@tests/unit/run_all.sh $(UNITBIN)
 
 integration: $(BUILD)/pgrouter
-	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+	PGR_BUILD_DIR=$(BUILD) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+# The layer rule (docs/architecture.md): no file under src/ includes or calls a higher layer.
+check-layers: all
+	$(PYTHON) scripts/check_layers.py $(BUILD)
 
 deps:
 	@scripts/install-deps.sh
@@ -61,7 +65,7 @@ fuzz:
 
 # The integration suite against the ASan+UBSan build.
 test-asan: asan
-	PGROUTER_BIN=$(CURDIR)/build-asan/pgrouter $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+	PGROUTER_BIN=$(CURDIR)/build-asan/pgrouter PGR_BUILD_DIR=build-asan $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # pgbench: direct vs pgrouter vs PgBouncer vs Pgpool-II in one run, issue 9's targets and ratios in bench/results/ (see bench/README.md; `make bench BENCH_ARGS=--quick` for the smoke run).
 bench: all

@@ -65,7 +65,7 @@ struct server {
 	uint8_t ps_seen_act;
 	struct ryw_server ryw; /* commit-LSN learning on a primary connection */
 	struct params extra; /* settings pgrouter SET that the server does not report */
-	struct sess_journal sj; /* the client's session changes until their transaction ends (session.c) */
+	struct sess_journal sj; /* the client's session changes until their transaction ends (session/journal.c) */
 	uint32_t sj_seen; /* c.nmsg + 1 of the ReadyForQuery session_ready last saw */
 	struct list cancels; /* cancel requests in flight for this backend */
 	struct scram_client *scram; /* only while logging in with SCRAM */
