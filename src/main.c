@@ -277,45 +277,39 @@ static void main_loop_free(void)
 	event_base_free(main_base);
 }
 
-int main(int argc, char **argv)
+/* Load the config and set the process up (daemon, logging, signals, randomness, descriptor limit, main loop):
+   the config, or NULL after saying why on standard error. */
+static struct config *prepare_process(const struct options *o, const char **user)
 {
-	struct options o = { 0 };
-	int status;
-	if (parse_args(argc, argv, &o, &status) < 0)
-		return status;
-	if (o.scram_user)
-		return process_scram_secret(o.scram_user);
-	if (o.check)
-		return process_check_config(o.config);
 	/* Under systemd standard error goes to the journal, which reads a level from each line's <N> prefix. */
 	sdnotify_init();
 	log_journal(sdnotify_enabled() || getenv("JOURNAL_STREAM") != NULL);
 	char err[600] = "out of memory";
-	struct config *cfg = config_load(o.config, err, sizeof err);
+	struct config *cfg = config_load(o->config, err, sizeof err);
 	if (!cfg) {
 		fprintf(stderr, "pgrouter: %s\n", err);
-		return 1;
+		return NULL;
 	}
-	if (o.verbose > cfg->verbose)
-		cfg->verbose = o.verbose;
+	if (o->verbose > cfg->verbose)
+		cfg->verbose = o->verbose;
 	logsys_configure(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility);
-	const char *user = o.user ? o.user : cfg->user;
-	if (check_startup(&o, cfg, user) < 0)
-		return 1;
-	if (o.daemon && process_daemonize() < 0) {
+	*user = o->user ? o->user : cfg->user;
+	if (check_startup(o, cfg, *user) < 0)
+		return NULL;
+	if (o->daemon && process_daemonize() < 0) {
 		fprintf(stderr, "pgrouter: cannot daemonize: %s\n", strerror(errno));
-		return 1;
+		return NULL;
 	}
-	if (o.daemon || o.quiet)
+	if (o->daemon || o->quiet)
 		log_stderr(false);
 	if (log_setup(cfg->verbose >= 2 ? LOG_DEBUG : LOG_INFO, cfg->logfile) < 0) {
 		fprintf(stderr, "pgrouter: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
-		return 1;
+		return NULL;
 	}
 	ignore_stray_signals();
 	if (RAND_bytes(g_shared.mock_key, sizeof g_shared.mock_key) != 1) {
 		fprintf(stderr, "pgrouter: no randomness available\n");
-		return 1;
+		return NULL;
 	}
 	process_raise_nofile(cfg);
 	evthread_use_pthreads();
@@ -324,27 +318,35 @@ int main(int argc, char **argv)
 	main_base = event_base_new();
 	if (!main_base || add_signal_events() < 0) {
 		fprintf(stderr, "pgrouter: cannot create the main event loop and its signal handlers\n");
-		return 1;
+		return NULL;
 	}
-	atomic_store(&g_shared.cfg, cfg);
+	return cfg;
+}
+
+/* Fill the tables the layers below know their owners by (before any worker runs). */
+static void register_tables(void)
+{
 	client_set_targets(&session_pipeline_target, &admin_console_target);
-	struct timeval start;
-	gettimeofday(&start, NULL);
-	g_shared.start_time = (int64_t)start.tv_sec * 1000000 + start.tv_usec;
+	server_link_init(); /* the session layer's handlers for server connections and pool queues */
+	client_waiter_init();
+}
+
+/* Bind every listener, switch user, and start the threads; 0, or -1 after logging why. */
+static int start_threads(struct config *cfg, const char *user)
+{
+	char err[600] = "out of memory";
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	g_shared.nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
 	if (g_shared.nworkers > 64)
 		g_shared.nworkers = 64;
 	g_shared.workers = calloc((size_t)g_shared.nworkers, sizeof *g_shared.workers);
-	server_link_init(); /* the session layer's handlers for server connections and pool queues */
-	client_waiter_init();
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_init(&g_shared.workers[i], i, cfg, err, sizeof err) < 0) {
 			if (i > 0) /* worker 0 made the socket file */
 				net_unlink_unix(cfg->unix_socket_dir, cfg->listen_port);
 			log_error(NULL, "%s", err);
 			fprintf(stderr, "pgrouter: %s\n", err);
-			return 1;
+			return -1;
 		}
 	}
 	/* The HTTP listener binds before anything else runs: a port in use stops startup cleanly. The user changes
@@ -356,31 +358,33 @@ int main(int argc, char **argv)
 		http_stop();
 		control_free();
 		main_loop_free();
-		return 1;
+		return -1;
 	}
 	if (process_write_pidfile(cfg->pidfile) < 0) {
 		log_error(NULL, "cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
 		fprintf(stderr, "pgrouter: cannot write pidfile %s: %s\n", cfg->pidfile, strerror(errno));
 		http_stop();
-		return 1;
+		return -1;
 	}
 	if (catalog_start(catalog_wait_answered) < 0) {
 		log_error(NULL, "cannot start the catalog thread");
-		return 1;
+		return -1;
 	}
 	/* Before the workers accept: the first routing decisions know the nodes. */
 	if (monitor_start(cfg, pool_kick_all) < 0)
-		return 1;
+		return -1;
 	for (int i = 0; i < g_shared.nworkers; i++) {
 		if (worker_start(&g_shared.workers[i]) < 0) {
 			log_error(NULL, "cannot start worker thread %d", i);
-			return 1;
+			return -1;
 		}
 	}
-	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
-	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
-	notify_ready();
-	event_base_dispatch(main_base);
+	return 0;
+}
+
+/* After the main loop: stop the threads and free what the process holds. */
+static void stop_threads(void)
+{
 	notify_stopping();
 	monitor_stop(); /* before the workers go: it wakes them */
 	http_stop();
@@ -396,5 +400,33 @@ int main(int argc, char **argv)
 	main_loop_free();
 	free(g_shared.workers);
 	config_put(atomic_load(&g_shared.cfg));
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	int status;
+	if (parse_args(argc, argv, &o, &status) < 0)
+		return status;
+	if (o.scram_user)
+		return process_scram_secret(o.scram_user);
+	if (o.check)
+		return process_check_config(o.config);
+	const char *user = NULL;
+	struct config *cfg = prepare_process(&o, &user);
+	if (!cfg)
+		return 1;
+	atomic_store(&g_shared.cfg, cfg);
+	register_tables();
+	struct timeval start;
+	gettimeofday(&start, NULL);
+	g_shared.start_time = (int64_t)start.tv_sec * 1000000 + start.tv_usec;
+	if (start_threads(cfg, user) < 0)
+		return 1;
+	log_info(NULL, "pgrouter %s listening on %s:%d with %d workers, pool_mode=%s", PGROUTER_VERSION,
+	         cfg->listen_addr, cfg->listen_port, g_shared.nworkers, pool_mode_name(cfg->pool_mode));
+	notify_ready();
+	event_base_dispatch(main_base);
+	stop_threads();
 	return 0;
 }
