@@ -309,34 +309,42 @@ static void route_nodes(const struct pool *p, int target, char *buf, size_t n)
 
 /* SHOW ROUTE '<sql>' [DATABASE db] [USER u] [APPLICATION_NAME a]: where that statement would go for a new
    session of this console's user (or u) on db, decided by the same code as real traffic; nothing runs. */
+/* SHOW ROUTE's words after the statement: DATABASE, USER and APPLICATION_NAME; false after an error answer. */
+static bool route_args(const struct admin_cmd *c, const char **db, const char **user, const char **app,
+                       struct iobuf **out)
+{
+	static const char usage[] = "usage: SHOW ROUTE '<sql>' [DATABASE name] [USER name] [APPLICATION_NAME name]";
+	if (c->n < 3 || c->kind[2] != W_STRING) {
+		msg_error(out, "ERROR", "42601", usage);
+		return false;
+	}
+	for (int i = 3; i < c->n; i += 2) {
+		if (i + 1 >= c->n || c->kind[i + 1] == W_EQ) {
+			msg_error(out, "ERROR", "42601", usage);
+			return false;
+		}
+		if (cmd_kw(c, i, "DATABASE"))
+			*db = c->w[i + 1];
+		else if (cmd_kw(c, i, "USER"))
+			*user = c->w[i + 1];
+		else if (cmd_kw(c, i, "APPLICATION_NAME"))
+			*app = c->w[i + 1];
+		else {
+			msg_error(out, "ERROR", "42601",
+			          "SHOW ROUTE takes DATABASE, USER and APPLICATION_NAME after the statement");
+			return false;
+		}
+	}
+	return true;
+}
+
 static void show_route(struct client *cl, const struct admin_cmd *c, struct iobuf **out)
 {
 	const struct config *cfg = cl->c.w->cfg;
 	const char *db = NULL, *user = cl->user, *app = params_get(&cl->params, "application_name");
 	char err[200];
-	if (c->n < 3 || c->kind[2] != W_STRING) {
-		msg_error(out, "ERROR", "42601",
-		          "usage: SHOW ROUTE '<sql>' [DATABASE name] [USER name] [APPLICATION_NAME name]");
+	if (!route_args(c, &db, &user, &app, out))
 		return;
-	}
-	for (int i = 3; i < c->n; i += 2) {
-		if (i + 1 >= c->n || c->kind[i + 1] == W_EQ) {
-			msg_error(out, "ERROR", "42601",
-			          "usage: SHOW ROUTE '<sql>' [DATABASE name] [USER name] [APPLICATION_NAME name]");
-			return;
-		}
-		if (cmd_kw(c, i, "DATABASE"))
-			db = c->w[i + 1];
-		else if (cmd_kw(c, i, "USER"))
-			user = c->w[i + 1];
-		else if (cmd_kw(c, i, "APPLICATION_NAME"))
-			app = c->w[i + 1];
-		else {
-			msg_error(out, "ERROR", "42601",
-			          "SHOW ROUTE takes DATABASE, USER and APPLICATION_NAME after the statement");
-			return;
-		}
-	}
 	if (!(db = route_db(cfg, db, err, sizeof err))) {
 		msg_error(out, "ERROR", "42601", err);
 		return;
