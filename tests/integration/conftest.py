@@ -40,6 +40,8 @@ def pytest_configure(config):
     """Register our markers."""
     config.addinivalue_line("markers", "pgr_timeout(seconds): per-test time limit")
     config.addinivalue_line("markers", "pgrouter_only: pgrouter contract PgBouncer does not meet")
+    config.addinivalue_line("markers", "plain_build: builds or installs pgrouter itself (the package, make install): "
+                            "run once, in the plain suite; the sanitizer suite leaves them out (-m 'not plain_build')")
 
 
 def pytest_collection_modifyitems(config, items):
