@@ -1,5 +1,5 @@
 """bench/run's tables and results file: throughput with ratios, CPU, idle memory, instructions,
-the issue's targets marked met / not met, and the machine and versions."""
+the performance targets marked met / not met, and the machine and versions."""
 
 import datetime
 import os
@@ -215,7 +215,7 @@ def callgrind_table(cg):
     return table(rows)
 
 
-# ----- the issue's targets -------------------------------------------------------------------
+# ----- the performance targets -------------------------------------------------------------------
 
 def verdict(value, goal, lower_is_better=False):
     """'met' / 'not met' / 'not measured' for a value against a goal."""
@@ -395,7 +395,7 @@ def settings_lines(ctx, opts):
 
 
 def write_report(path, ctx, results, cases, targets, opts):
-    """Write the results file: when, where, how, versions, the issue's targets and every table."""
+    """Write the results file: when, where, how, versions, the performance targets and every table."""
     parts = [
         f"# pgbench: direct vs pgrouter vs PgBouncer vs Pgpool-II ({opts.name})",
         "",
