@@ -24,7 +24,8 @@ $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ) tests/unit/unit.h tests/unit/corpus.h tests/unit/config_load.h
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJ) tests/unit/unit.h tests/unit/corpus.h tests/unit/config_load.h \
+             tests/unit/quiet_check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBOBJ) $(LDFLAGS) $(LDLIBS)
 

@@ -32,7 +32,7 @@ sources() {
 	fuzz_scram_server | fuzz_scram_client) echo "$SCRAM" ;;
 	fuzz_authfile) echo "$SECRETS" ;;
 	fuzz_hba) echo "src/auth/hba.c src/auth/readfile.c" ;;
-	fuzz_classify) echo "src/sql/classify.c src/sql/classify_fast.c src/sql/classify_full.c src/sql/classify_funcs.c src/sql/classify_json.c src/sql/classify_kw.c src/sql/classify_session.c src/sql/classify_shape.c src/sql/sqllex.c" ;;
+	fuzz_classify) echo "src/sql/classify.c src/sql/classify_fast.c src/sql/classify_full.c src/sql/classify_funcs.c src/sql/classify_json.c src/sql/classify_kw.c src/sql/classify_quiet.c src/sql/classify_session.c src/sql/classify_shape.c src/sql/sqllex.c" ;;
 	fuzz_config) echo "src/config/config.c src/config/config_table.c src/config/config_show.c src/config/config_source.c src/config/config_entries.c src/config/ryw_store_url.c src/config/tls_ctx.c src/base/log.c src/base/log_syslog.c src/auth/hba.c $SECRETS" ;;
 	*) return 1 ;;
 	esac

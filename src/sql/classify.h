@@ -213,6 +213,18 @@ struct cls_env {
  */
 int classify(const char *sql, size_t len, const struct cls_env *env, struct cls_result *out);
 
+/*
+ * Pre-scan, a few instructions a byte and no classification: true only when
+ * sql[0..len) is a single SELECT / INSERT / UPDATE / DELETE / VALUES / TABLE /
+ * WITH statement whose classification would carry no pins, no events, no
+ * CLS_F_* flag, no unknown function and no hint or route tag (it has no
+ * function call, no INTO but INSERT's, no SET but UPDATE's, no TEMP, no
+ * pg_settings, no hint comment, no second statement).  Where no replica is
+ * to be chosen such a statement needs no classification.  Anything the scan
+ * is unsure of says false.
+ */
+bool cls_quiet_query(const char *sql, size_t len);
+
 /* Fast path only: true and *out filled if it decided, false if undecided (*out then unspecified). */
 bool classify_fast(const char *sql, size_t len, const struct cls_env *env, struct cls_result *out);
 

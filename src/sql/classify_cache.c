@@ -56,7 +56,8 @@ static uint64_t avalanche(uint64_t h)
 	return h;
 }
 
-/* 64-bit hash of s[0..n), 8 bytes per step. */
+/* 64-bit hash of s[0..n), 8 bytes per step; the last partial word is read in one load that overlaps the
+   previous word (its bytes already hashed are shifted out), so no byte loop runs for texts of 8 bytes or more. */
 static uint64_t text_hash(const char *s, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xbf58476d1ce4e5b9ULL);
@@ -66,8 +67,16 @@ static uint64_t text_hash(const char *s, size_t n)
 		h = ((h << 31) | (h >> 33)) * 0x9e3779b97f4a7c15ULL;
 	}
 	uint64_t tail = 0;
-	for (size_t k = 0; i + k < n; k++)
-		tail |= (uint64_t)(unsigned char)s[i + k] << (8 * k);
+	if (i == n)
+		return avalanche(h);
+	if (n >= 8) {
+		memcpy(&tail, s + n - 8, 8);
+		tail = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? tail >> (8 * (8 - (n - i)))
+		                                                 : tail << (8 * (8 - (n - i)));
+	} else {
+		for (size_t k = 0; i + k < n; k++)
+			tail |= (uint64_t)(unsigned char)s[i + k] << (8 * k);
+	}
 	return avalanche(h ^ tail);
 }
 
@@ -159,7 +168,8 @@ bool cls_cache_get(struct cls_cache *c, const char *sql, size_t len, uint64_t ge
 	struct centry *e = &c->e[i];
 	const char *res = e->blob + KEY_ALIGN(e->keylen);
 	memcpy(out, res, HDR_SIZE);
-	memcpy(out->ev, res + HDR_SIZE, out->n_events * sizeof(out->ev[0]));
+	if (out->n_events) /* most results have none: no call for an empty copy */
+		memcpy(out->ev, res + HDR_SIZE, out->n_events * sizeof(out->ev[0]));
 	e->ref = 1;
 	c->st.hits++;
 	return true;

@@ -117,6 +117,9 @@ uint16_t cls_kw_lookup(const char *w, size_t n);
 /* True if the keyword table is sorted, unique and fully indexed (checked by the unit test). */
 bool cls_kw_table_ok(void);
 
+/* True if the pre-scan's word table is fully indexed (checked by the unit test). */
+bool cls_quiet_table_ok(void);
+
 /* ---- JSON cursor over libpg_query's parse tree (classify_json.c) ---- */
 
 /* One JSON value: p at its first byte, end one past its last byte. */

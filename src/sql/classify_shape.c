@@ -17,10 +17,19 @@
  * unterminated quote, or a shape longer than the buffer.
  */
 
+/* Bytes of a name or number, '$' included: [A-Za-z0-9_$] and 0x80 up (a table: it runs per digit). */
+static const bool ident_tab[256] = {
+#define R8(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1, [c + 4] = 1, [c + 5] = 1, [c + 6] = 1, [c + 7] = 1
+	R8('0'),   ['8'] = 1, ['9'] = 1, ['_'] = 1, ['$'] = 1, R8('a'),   R8('i'),   R8('q'),
+	['y'] = 1, ['z'] = 1, R8('A'),   R8('I'),   R8('Q'),   ['Y'] = 1, ['Z'] = 1, R8(0x80),
+	R8(0x88),  R8(0x90),  R8(0x98),  R8(0xa0),  R8(0xa8),  R8(0xb0),  R8(0xb8),  R8(0xc0),
+	R8(0xc8),  R8(0xd0),  R8(0xd8),  R8(0xe0),  R8(0xe8),  R8(0xf0),  R8(0xf8),
+#undef R8
+};
+
 static bool ident_byte(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
-	        c >= 0x80;
+	return ident_tab[c];
 }
 
 static bool digit(char c)

@@ -4,6 +4,7 @@
 #include "sql/sqllex.h"
 #include "unit.h"
 #include "corpus.h"
+#include "quiet_check.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -313,6 +314,7 @@ static void test_differential_variants(void)
 	char buf[2 * SQL_MAX + 16];
 	uint64_t rng = 0x2545F4914F6CDD1DULL;
 	int compared = 0, failures = 0;
+	struct quiet_stats qs = {0};
 	for (int i = 0; i < n_corpus; i++) {
 		const struct corpus_line *c = &corpus[i], *o = &corpus[(i * 7 + 3) % n_corpus];
 		for (int kind = 0; kind < 6; kind++) {
@@ -320,12 +322,17 @@ static void test_differential_variants(void)
 			for (int r = 0; r < reps; r++) {
 				size_t n = make_variant(c->sql, c->len, o->sql, o->len, kind, &rng, buf, sizeof(buf));
 				differential_one(buf, n, &compared, &failures);
+				quiet_check(buf, n, NULL, &qs);
 			}
 		}
 	}
 	printf("differential: %d fast-path decisions on corpus variants compared with libpg_query\n", compared);
 	CHECK(compared > 1000);
 	CHECK_EQ_INT(failures, 0);
+	printf("quiet pre-scan: %ld of %ld corpus variants quiet (%ld unparseable), %ld wrongly\n", qs.quiet, qs.seen,
+	       qs.unparseable, qs.bad);
+	CHECK(qs.quiet > 300);
+	CHECK_EQ_INT(qs.bad, 0);
 }
 
 /* ---- lexer ---- */

@@ -2,6 +2,7 @@
 #include "sql/classify.h"
 #include "sql/classify_int.h"
 #include "unit.h"
+#include "quiet_check.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -216,6 +217,7 @@ int main(void)
 {
 	static struct gen g = {.rng = 0x9E3779B97F4A7C15ULL};
 	long decided = 0, compared = 0, reads = 0, bad = 0;
+	struct quiet_stats qs = {0};
 	for (int it = 0; it < ITERATIONS; it++) {
 		g.n = 0;
 		g.out[0] = 0;
@@ -229,6 +231,7 @@ int main(void)
 				gen_other(&g);
 		}
 		struct cls_result fast, full;
+		quiet_check(g.out, g.n, &env, &qs);
 		if (!classify_fast(g.out, g.n, &env, &fast))
 			continue;
 		decided++;
@@ -249,5 +252,9 @@ int main(void)
 	CHECK(compared > ITERATIONS / 5);
 	CHECK(reads > ITERATIONS / 10);
 	CHECK_EQ_INT(bad, 0);
+	printf("quiet pre-scan: %ld of %ld generated statements quiet (%ld unparseable), %ld wrongly\n", qs.quiet,
+	       qs.seen, qs.unparseable, qs.bad);
+	CHECK(qs.quiet > ITERATIONS / 100);
+	CHECK_EQ_INT(qs.bad, 0);
 	return unit_done("test_classify_gen");
 }
