@@ -206,17 +206,28 @@ static void warn_auth(const struct parse_state *ps, bool needs_secrets, bool any
 		         ps->path, config_auth_types[cfg->auth_type]);
 }
 
-/* Checks that need more than one setting, after parsing. */
-static int validate(struct parse_state *ps)
+/* Report msg about setting name, pointing at the line that set it: always -1. */
+static int invalid(struct parse_state *ps, const char *name, const char *msg)
+{
+	at_setting(ps, name);
+	config_fail(ps, name, "%s", msg);
+	return -1;
+}
+
+/* The secrets and the login checks; -1 after reporting each problem. */
+static int validate_auth(struct parse_state *ps)
 {
 	struct config *cfg = ps->cfg;
-	ps->line = 0;
-	char err[400];
-	if (cfg->auth_file && *cfg->auth_file && authfile_load(cfg->auth_file, &cfg->authfile, err, sizeof err) < 0)
-		return at_setting(ps, "auth_file"), config_fail(ps, "auth_file", "%s: %s", cfg->auth_file, err), -1;
-	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0)
-		return at_setting(ps, "auth_hba_file"),
-		       config_fail(ps, "auth_hba_file", "%s: %s", cfg->auth_hba_file, err), -1;
+	int bad = 0;
+	char err[400], msg[700];
+	if (cfg->auth_file && *cfg->auth_file && authfile_load(cfg->auth_file, &cfg->authfile, err, sizeof err) < 0) {
+		snprintf(msg, sizeof msg, "%s: %s", cfg->auth_file, err);
+		bad = invalid(ps, "auth_file", msg);
+	}
+	if (cfg->auth_hba_file && *cfg->auth_hba_file && hba_load(cfg->auth_hba_file, &cfg->hba, err, sizeof err) < 0) {
+		snprintf(msg, sizeof msg, "%s: %s", cfg->auth_hba_file, err);
+		bad = invalid(ps, "auth_hba_file", msg);
+	}
 	if (cfg->authfile) {
 		size_t scram = 0;
 		for (size_t i = 0; i < cfg->authfile->count; i++)
@@ -227,48 +238,55 @@ static int validate(struct parse_state *ps)
 	bool any_auth_user = cfg->auth_user && *cfg->auth_user;
 	for (int i = 0; i < cfg->ndbs; i++)
 		any_auth_user |= cfg->dbs[i].auth_user != NULL;
-	if (needs_secrets && !cfg->authfile && !any_auth_user && given(ps, "auth_type"))
-		return at_setting(ps, "auth_type"),
-		       config_fail(ps, "auth_type",
-		                   "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets",
-		                   config_auth_types[cfg->auth_type]),
-		       -1;
+	if (needs_secrets && !cfg->authfile && !any_auth_user && given(ps, "auth_type")) {
+		snprintf(msg, sizeof msg, "'%s' needs auth_file (or auth_user and auth_query) with the users' secrets",
+		         config_auth_types[cfg->auth_type]);
+		bad = invalid(ps, "auth_type", msg);
+	}
 	warn_auth(ps, needs_secrets, any_auth_user);
 	if (any_auth_user && !strstr(cfg->auth_query, "$1"))
-		return at_setting(ps, "auth_query"), config_fail(ps, "auth_query", "must contain $1 (the user name)"),
-		       -1;
-	if (tls_build_contexts(cfg, err, sizeof err) < 0)
-		return config_fail(ps, "tls", "%s", err), -1;
+		bad = invalid(ps, "auth_query", "must contain $1 (the user name)");
 	if (cfg->auth_type == AUTH_CERT && cfg->client_tls_sslmode < TLS_VERIFY_CA)
-		return at_setting(ps, "auth_type"),
-		       config_fail(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full"), -1;
+		bad = invalid(ps, "auth_type", "'cert' needs client_tls_sslmode = verify-ca or verify-full");
 	if (cfg->auth_type == AUTH_HBA && !cfg->hba)
-		return at_setting(ps, "auth_type"), config_fail(ps, "auth_type", "'hba' needs auth_hba_file"), -1;
+		bad = invalid(ps, "auth_type", "'hba' needs auth_hba_file");
+	return bad;
+}
+
+/* Checks that need more than one setting, after parsing: every problem is reported (--check lists them all;
+   a load fails with the first). */
+static int validate(struct parse_state *ps)
+{
+	struct config *cfg = ps->cfg;
+	ps->line = 0;
+	int bad = validate_auth(ps);
+	char err[400];
+	if (tls_build_contexts(cfg, err, sizeof err) < 0) {
+		config_fail(ps, "tls", "%s", err);
+		bad = -1;
+	}
 	char *end;
 	long mode = strtol(cfg->unix_socket_mode, &end, 8);
 	if (end == cfg->unix_socket_mode || *end || mode < 0 || mode > 0777)
-		return at_setting(ps, "unix_socket_mode"),
-		       config_fail(ps, "unix_socket_mode", "expected octal permission bits such as 0777 or 0770"), -1;
-	cfg->unix_mode = (int)mode;
+		bad = invalid(ps, "unix_socket_mode", "expected octal permission bits such as 0777 or 0770");
+	else
+		cfg->unix_mode = (int)mode;
 	if (cfg->monitor_interval > 0 && cfg->monitor_interval < 10000)
-		return at_setting(ps, "monitor_interval"),
-		       config_fail(ps, "monitor_interval", "must be 0 (off) or at least 10ms"), -1;
+		bad = invalid(ps, "monitor_interval", "must be 0 (off) or at least 10ms");
 	if (logsys_facility(cfg->syslog_facility) < 0)
-		return at_setting(ps, "syslog_facility"),
-		       config_fail(ps, "syslog_facility", "expected auth, authpriv, daemon, user or local0 to local7"),
-		       -1;
+		bad = invalid(ps, "syslog_facility", "expected auth, authpriv, daemon, user or local0 to local7");
 	char h[256];
 	int port;
 	if (*cfg->consistency_store && ryw_store_parse_url(cfg->consistency_store, h, sizeof h, &port) < 0)
-		return at_setting(ps, "consistency_store"),
-		       config_fail(ps, "consistency_store", "expected redis://host:port"), -1;
+		bad = invalid(ps, "consistency_store", "expected redis://host:port");
 	for (int i = 0; i < cfg->ndbs; i++)
 		for (int j = i + 1; j < cfg->ndbs; j++)
 			if (strcmp(cfg->dbs[i].name, cfg->dbs[j].name) == 0) {
 				ps->line = cfg->dbs[j].line;
-				return config_fail(ps, cfg->dbs[j].name, "database defined twice"), -1;
+				config_fail(ps, cfg->dbs[j].name, "database defined twice");
+				bad = -1;
 			}
-	return 0;
+	return bad;
 }
 
 static void free_db(struct dbconf *db)
