@@ -44,6 +44,10 @@ struct server {
 	struct client *holder; /* SV_HELD: the session it is kept for (that client's home) */
 	struct params params; /* the session settings this backend has now */
 	struct tracked_view view; /* its tracked values, cached */
+	/* The last client settings found already in place: that view's gen, with params' and extra's versions then.
+	   While all three are unchanged nothing needs syncing. */
+	uint64_t synced_gen;
+	uint32_t synced_params, synced_extra;
 	uint32_t be_pid, be_key;
 	int64_t connect_time, last_used, state_since;
 	int expect_z; /* ReadyForQuery messages still owed to the client */
