@@ -4,38 +4,6 @@
 
 #include <string.h>
 
-void be_msg_decode(struct be_msg *m, uint8_t type, uint32_t len, const uint8_t *body, uint32_t seq)
-{
-	if (m->seq != seq) {
-		m->seq = seq;
-		m->marks = 0;
-	}
-	m->type = type;
-	m->len = len;
-	m->body = body;
-	m->status = 0;
-	m->name = m->value = m->tag = NULL;
-	m->err_state = 0;
-	if (!body)
-		return;
-	uint32_t n = len - 4;
-	switch (type) {
-	case 'Z':
-		if (n >= 1)
-			m->status = (char)body[0];
-		break;
-	case 'S':
-		if (proto_parse_param(body, n, &m->name, &m->value) < 0)
-			m->name = m->value = NULL;
-		break;
-	case 'C':
-		if (n && memchr(body, 0, n))
-			m->tag = (const char *)body;
-		break;
-	default: break;
-	}
-}
-
 int be_msg_error(struct be_msg *m, const struct pg_error **e)
 {
 	if (m->err_state == 0) {

@@ -18,7 +18,7 @@ struct be_msg {
 	uint8_t marks; /* what stages did already for message seq (BE_MARK_*); cleared by a new seq */
 	char status; /* ReadyForQuery: the transaction status ('I', 'T', 'E'); 0 otherwise */
 	const char *name, *value; /* ParameterStatus; NULL when malformed or another type */
-	const char *tag; /* CommandComplete's tag; NULL when malformed or another type */
+	const char *tag; /* CommandComplete's tag; NULL when it does not end the body, or another type */
 	int8_t err_state; /* ErrorResponse/NoticeResponse fields: 0 not parsed yet, 1 parsed, -1 malformed */
 	struct pg_error err; /* set once err_state is not 0 */
 };
@@ -29,8 +29,31 @@ struct be_msg {
 #define BE_MARK_READY 0x04 /* the journal and the statistics saw this ReadyForQuery */
 
 /* Decode the header (type, wire length len) and body (NULL: not complete) of message number seq into m; the
-   fields every stage reads are filled now, an error's fields only when asked (be_msg_error). */
-void be_msg_decode(struct be_msg *m, uint8_t type, uint32_t len, const uint8_t *body, uint32_t seq);
+   fields every stage reads are filled now, an error's fields only when asked (be_msg_error). Inline: every
+   message of every server passes here. */
+static inline void be_msg_decode(struct be_msg *m, uint8_t type, uint32_t len, const uint8_t *body, uint32_t seq)
+{
+	if (m->seq != seq) {
+		m->seq = seq;
+		m->marks = 0;
+	}
+	m->type = type;
+	m->len = len;
+	m->body = body;
+	m->status = 0;
+	m->name = m->value = m->tag = NULL;
+	m->err_state = 0;
+	if (!body)
+		return;
+	uint32_t n = len - 4;
+	if (type == 'Z' && n >= 1) {
+		m->status = (char)body[0];
+	} else if (type == 'C' && n && body[n - 1] == 0) {
+		m->tag = (const char *)body; /* a tag is one string filling the body */
+	} else if (type == 'S' && proto_parse_param(body, n, &m->name, &m->value) < 0) {
+		m->name = m->value = NULL;
+	}
+}
 
 /* The fields of an ErrorResponse or NoticeResponse m (complete), parsed at the first call, into *e: 0, or -1 when
    malformed (then *e has the fields read before the fault, as proto_parse_error leaves them). */

@@ -188,8 +188,9 @@ nomem:
 enum act prepared_server_msg(struct server *sv, struct be_msg *m)
 {
 	uint8_t type = m->type;
-	/* Nothing owed (a client without named statements, most of the time): no answer can concern the tracker. */
-	if (ps_server_quiet(sv->ps) || (type != '1' && type != '3' && type != 'C' && type != 'E' && type != 'Z'))
+	/* Nothing owed about it (a CommandComplete when no DEALLOCATE is pending, anything when nothing is owed): the
+	   tracker has no work. */
+	if (!ps_server_wants(sv->ps, type))
 		return ACT_SEND;
 	/* Later handlers may ask for the same message again (need it whole, flush first): decide once. */
 	if (m->marks & BE_MARK_PS)

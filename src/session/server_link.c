@@ -83,7 +83,7 @@ static enum act error_msg(struct server *sv, struct be_msg *m)
 static enum act link_msg(struct server *sv, struct be_msg *m)
 {
 	struct client *cl = sv->client;
-	if (sv->ps) {
+	if (sv->ps && prepared_answer_type(m->type)) {
 		/* Answers to prepared statements pgrouter sent on its own are dropped here. */
 		enum act a = prepared_server_msg(sv, m);
 		if (a != ACT_SEND)

@@ -815,6 +815,9 @@ static void test_be_msg(void)
 	uint8_t bad_tag[] = { 'S', 'E' };
 	be_msg_decode(&m, 'C', 4 + sizeof bad_tag, bad_tag, 6);
 	CHECK(m.tag == NULL);
+	uint8_t cut_tag[] = { 'S', 0, 'E' }; /* a string, but not the whole body */
+	be_msg_decode(&m, 'C', 4 + sizeof cut_tag, cut_tag, 6);
+	CHECK(m.tag == NULL);
 
 	/* ErrorResponse: parsed at the first question only, with the same answer after */
 	b->rpos = b->wpos = 0;
