@@ -2,6 +2,7 @@
 #include "fuzz_common.h"
 #include "base/iobuf.h"
 #include "proto/codec.h"
+#include "proto/be_msg.h"
 
 /* Input layout: byte 0 picks max_packet (bits 0-1) and the read-size pattern of the
  * chunked reader (bits 2-7); the rest is the byte stream. The same bytes, cut at NULs,
@@ -52,12 +53,30 @@ static void check_startup_packet(const uint8_t *pkt, uint32_t len)
 	}
 }
 
+/* Decode a body as a server message of every type the stages read; each view lies inside the body. */
+static void check_be_msg(const uint8_t *body, uint32_t n)
+{
+	static const uint8_t types[] = { 'Z', 'S', 'C', 'E', 'N' };
+	for (size_t i = 0; i < sizeof types; i++) {
+		struct be_msg m = { 0 };
+		be_msg_decode(&m, types[i], n + 4, body, 1);
+		FUZZ_CHECK(!m.name || (fuzz_str_inside(m.name, body, n) && fuzz_str_inside(m.value, body, n)));
+		FUZZ_CHECK(!m.tag || fuzz_str_inside(m.tag, body, n));
+		FUZZ_CHECK(m.status == 0 || (n >= 1 && m.status == (char)body[0]));
+		const struct pg_error *e;
+		(void)be_msg_error(&m, &e);
+		FUZZ_CHECK(!e->sqlstate || fuzz_str_inside(e->sqlstate, body, n));
+		(void)be_msg_fatal(&m);
+	}
+}
+
 /* Hand one framed message to every parser, each on its own exact-size copy. */
 static void parse_message(const uint8_t *msg, uint32_t len)
 {
 	uint8_t *body = fuzz_memdup(msg + PROTO_HDR, len - 4);
 	check_error_body(body, len - 4);
 	check_param_body(body, len - 4);
+	check_be_msg(body, len - 4);
 	free(body);
 	uint8_t *pkt = fuzz_memdup(msg + 1, len); /* the length word and body: an untyped packet */
 	check_startup_packet(pkt, len);

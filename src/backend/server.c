@@ -140,31 +140,29 @@ void server_close(struct server *sv, const char *reason)
 }
 
 /* Messages while logging in: authentication, parameters, key, and the first ReadyForQuery. */
-static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act login_msg(struct server *sv, struct be_msg *m)
 {
-	if (!body)
+	if (!m->body)
 		return ACT_NEED_FULL;
-	uint32_t n = len - 4;
-	struct cursor cur = cur_make(body, n);
-	switch (type) {
+	uint32_t n = m->len - 4;
+	struct cursor cur = cur_make(m->body, n);
+	switch (m->type) {
 	case 'R':
-		if (server_auth(sv, body, n) < 0)
+		if (server_auth(sv, m->body, n) < 0)
 			return sv->c.closing ? ACT_CLOSED
 			                     : (server_close(sv, "bad authentication request"), ACT_CLOSED);
 		conn_flush_out(&sv->c);
 		return ACT_CONSUMED;
-	case 'S': {
-		const char *name, *value;
-		if (proto_parse_param(body, n, &name, &value) == 0)
-			params_set(&sv->params, name, value);
+	case 'S':
+		if (m->name)
+			params_set(&sv->params, m->name, m->value);
 		return ACT_CONSUMED;
-	}
 	case 'K':
 		sv->be_pid = cur_u32(&cur);
 		sv->be_key = cur_u32(&cur);
 		return ACT_CONSUMED;
 	case 'Z':
-		sv->tx_status = (char)body[0];
+		sv->tx_status = m->status;
 		sv->state = SV_IDLE;
 		if (sv->scram) {
 			scram_client_wipe(sv->scram);
@@ -174,12 +172,12 @@ static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const u
 		sv->ev->logged_in(sv); /* the pool publishes its parameters and hands it out */
 		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 	case 'E': {
-		struct pg_error e;
+		const struct pg_error *e;
+		(void)be_msg_error(m, &e);
 		char text[300];
-		proto_parse_error(body, n, &e);
-		snprintf(text, sizeof text, "%s", e.message ? e.message : "server login failed");
-		log_warn(sv->c.prefix, "server login failed: %s (%s)", text, e.sqlstate ? e.sqlstate : "?");
-		sv->ev->login_failed(sv, e.sqlstate ? e.sqlstate : "08006", text, true);
+		snprintf(text, sizeof text, "%s", e->message ? e->message : "server login failed");
+		log_warn(sv->c.prefix, "server login failed: %s (%s)", text, e->sqlstate ? e->sqlstate : "?");
+		sv->ev->login_failed(sv, e->sqlstate ? e->sqlstate : "08006", text, true);
 		server_close(sv, "login failed");
 		return ACT_CLOSED;
 	}
@@ -189,42 +187,12 @@ static enum act login_msg(struct server *sv, uint8_t type, uint32_t len, const u
 	}
 }
 
-/* Responses to pgrouter's own queries (settings, reset): swallowed; ParameterStatus still tracked. */
-static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+/* The end of pgrouter's own queries (their last ReadyForQuery): the linked client's session or the pool goes on. */
+static enum act own_query_done(struct server *sv)
 {
-	if (type != 'Z' && type != 'S' && type != 'E')
-		return ACT_SKIP;
-	if (!body)
-		return ACT_NEED_FULL;
-	if (sv->c.pending)
-		return ACT_FLUSH_FIRST;
-	uint32_t n = len - 4;
-	if (type == 'S') {
-		const char *name, *value;
-		if (proto_parse_param(body, n, &name, &value) == 0) {
-			params_set(&sv->params, name, value);
-			/* Our SET was the client's wish; the server's spelling of it ("ISO, MDY") is what it now has. */
-			const char *canon = param_canonical(name);
-			if (sv->client && canon)
-				sv_link->own_param(sv, canon, value);
-		}
-		return ACT_CONSUMED;
-	}
-	if (type == 'E') {
-		struct pg_error e;
-		proto_parse_error(body, n, &e);
-		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e.message ? e.message : "?",
-		         e.sqlstate ? e.sqlstate : "?");
-		sv->pinned = true; /* what it has is no longer what pgrouter thinks: reset it after this client */
-		if (sv->client)
-			sv_link->own_error(sv, &e); /* a login probe's refusal, or a notice to the client */
-		return ACT_CONSUMED;
-	}
-	sv->tx_status = (char)body[0];
-	sv->skip_z--;
-	if (sv->skip_z == 0 && sv->client && sv_link->own_done(sv))
+	if (sv->client && sv_link->own_done(sv))
 		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
-	if (sv->skip_z == 0 && sv->state == SV_RESET && !sv->client) {
+	if (sv->state == SV_RESET && !sv->client) {
 		if (sv->tx_status != 'I') {
 			server_close(sv, "reset query left a transaction open");
 			return ACT_CLOSED;
@@ -239,24 +207,56 @@ static enum act own_query_msg(struct server *sv, uint8_t type, uint32_t len, con
 	return ACT_CONSUMED;
 }
 
-/* Messages from a server nobody is using: settings changes, notices, or a FATAL before it closes. */
-static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+/* Responses to pgrouter's own queries (settings, reset): swallowed; ParameterStatus still tracked. */
+static enum act own_query_msg(struct server *sv, struct be_msg *m)
 {
-	if (!body)
+	if (m->type != 'Z' && m->type != 'S' && m->type != 'E')
+		return ACT_SKIP;
+	if (!m->body)
 		return ACT_NEED_FULL;
-	switch (type) {
-	case 'S': {
-		const char *name, *value;
-		if (proto_parse_param(body, len - 4, &name, &value) == 0)
-			params_set(&sv->params, name, value);
+	if (sv->c.pending)
+		return ACT_FLUSH_FIRST;
+	if (m->type == 'S') {
+		if (m->name) {
+			params_set(&sv->params, m->name, m->value);
+			/* Our SET was the client's wish; the server's spelling of it ("ISO, MDY") is what it now has. */
+			const char *canon = param_canonical(m->name);
+			if (sv->client && canon)
+				sv_link->own_param(sv, canon, m->value);
+		}
 		return ACT_CONSUMED;
 	}
+	if (m->type == 'E') {
+		const struct pg_error *e;
+		(void)be_msg_error(m, &e);
+		log_warn(sv->c.prefix, "pgrouter's own query failed: %s (%s)", e->message ? e->message : "?",
+		         e->sqlstate ? e->sqlstate : "?");
+		sv->pinned = true; /* what it has is no longer what pgrouter thinks: reset it after this client */
+		if (sv->client)
+			sv_link->own_error(sv, e); /* a login probe's refusal, or a notice to the client */
+		return ACT_CONSUMED;
+	}
+	sv->tx_status = m->status;
+	sv->skip_z--;
+	return sv->skip_z == 0 ? own_query_done(sv) : ACT_CONSUMED;
+}
+
+/* Messages from a server nobody is using: settings changes, notices, or a FATAL before it closes. */
+static enum act idle_msg(struct server *sv, struct be_msg *m)
+{
+	if (!m->body)
+		return ACT_NEED_FULL;
+	switch (m->type) {
+	case 'S':
+		if (m->name)
+			params_set(&sv->params, m->name, m->value);
+		return ACT_CONSUMED;
 	case 'N':
 	case 'A': return ACT_CONSUMED;
 	case 'E': {
-		struct pg_error e;
-		proto_parse_error(body, len - 4, &e);
-		log_info(sv->c.prefix, "idle server sent an error: %s", e.message ? e.message : "?");
+		const struct pg_error *e;
+		(void)be_msg_error(m, &e);
+		log_info(sv->c.prefix, "idle server sent an error: %s", e->message ? e->message : "?");
 		sv->dirty = true;
 		return ACT_CONSUMED;
 	}
@@ -264,23 +264,26 @@ static enum act idle_msg(struct server *sv, uint8_t type, uint32_t len, const ui
 	}
 }
 
+/* Each message is decoded once, here, into the server's one message record; the state decides who reads it. */
 static enum act server_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
 {
 	struct server *sv = SV(c);
+	struct be_msg *m = &sv->msg;
+	be_msg_decode(m, type, len, body, c->nmsg + 1);
 	switch (sv->state) {
-	case SV_LOGIN: return login_msg(sv, type, len, body);
+	case SV_LOGIN: return login_msg(sv, m);
 	case SV_ACTIVE:
 		if (sv->ryw.asking)
-			return sv_link->on_ryw_msg(sv, type, len, body);
+			return sv_link->on_ryw_msg(sv, m);
 		if (sv->skip_z > 0)
-			return own_query_msg(sv, type, len, body);
-		return sv_link->on_msg(sv, type, len, body);
+			return own_query_msg(sv, m);
+		return sv_link->on_msg(sv, m);
 	case SV_RESET:
 		if (sv->skip_z > 0)
-			return own_query_msg(sv, type, len, body);
-		return idle_msg(sv, type, len, body);
+			return own_query_msg(sv, m);
+		return idle_msg(sv, m);
 	case SV_HELD:
-	case SV_IDLE: return idle_msg(sv, type, len, body);
+	case SV_IDLE: return idle_msg(sv, m);
 	case SV_CLOSING: return ACT_SKIP;
 	case SV_CONNECTING:
 	case SV_TLS:
@@ -554,12 +557,20 @@ static int append_set(struct iobuf **b, const char *name, const char *value)
 void server_sync_params(struct server *sv, const struct params *wanted, struct tracked_view *wanted_view,
                         const struct params *welcome, bool all)
 {
+	/* Usually nothing differs, and this server had these very settings checked before: three numbers say so. */
+	if (!all && wanted_view->version == wanted->version + 1 && wanted_view->gen == sv->synced_gen &&
+	    sv->params.version == sv->synced_params && sv->extra.version == sv->synced_extra)
+		return;
 	struct iobuf *sql = NULL;
-	/* Usually nothing differs: compare the cached tracked values before looking closer. */
+	/* Else compare the cached tracked values before looking closer. */
 	params_view(wanted_view, wanted, welcome, sv->c.w->param_values);
 	params_view(&sv->view, &sv->params, NULL, sv->c.w->param_values);
-	if (!all && !wanted_view->has_extra && sv->extra.len == 0 && params_view_equal(wanted_view, &sv->view))
+	if (!all && !wanted_view->has_extra && sv->extra.len == 0 && params_view_equal(wanted_view, &sv->view)) {
+		sv->synced_gen = wanted_view->gen;
+		sv->synced_params = sv->params.version;
+		sv->synced_extra = sv->extra.version;
 		return;
+	}
 	int err = 0;
 	uint32_t pos = 0;
 	const char *name, *value;

@@ -8,6 +8,7 @@
 #include "io/shared.h"
 #include "policy/journal_state.h"
 #include "policy/ryw_state.h"
+#include "proto/be_msg.h"
 
 struct pool;
 struct client;
@@ -43,6 +44,10 @@ struct server {
 	struct client *holder; /* SV_HELD: the session it is kept for (that client's home) */
 	struct params params; /* the session settings this backend has now */
 	struct tracked_view view; /* its tracked values, cached */
+	/* The last client settings found already in place: that view's gen, with params' and extra's versions then.
+	   While all three are unchanged nothing needs syncing. */
+	uint64_t synced_gen;
+	uint32_t synced_params, synced_extra;
 	uint32_t be_pid, be_key;
 	int64_t connect_time, last_used, state_since;
 	int expect_z; /* ReadyForQuery messages still owed to the client */
@@ -61,12 +66,10 @@ struct server {
 	bool retry_learn; /* the refusal was 25006: the statement's shape is a write from now on */
 	struct iobuf *held; /* a RowDescription held back while a retry is still possible */
 	struct ps_server *ps; /* prepared statements on this connection and the answers owed about them */
-	uint32_t ps_seen; /* c.nmsg + 1 of the answer the tracker last decided about */
-	uint8_t ps_seen_act;
+	struct be_msg msg; /* the message being decided, decoded once per call; its marks last for its seq */
 	struct ryw_server ryw; /* commit-LSN learning on a primary connection */
 	struct params extra; /* settings pgrouter SET that the server does not report */
 	struct sess_journal sj; /* the client's session changes until their transaction ends (session/journal.c) */
-	uint32_t sj_seen; /* c.nmsg + 1 of the ReadyForQuery session_ready last saw */
 	struct list cancels; /* cancel requests in flight for this backend */
 	struct scram_client *scram; /* only while logging in with SCRAM */
 	struct list pool_node; /* on one of its node pool's lists */
@@ -112,9 +115,9 @@ struct server_events {
  */
 struct server_link_ops {
 	/* A message for the linked client (SV_ACTIVE, none of pgrouter's own queries pending): the relay action. */
-	enum act (*on_msg)(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body);
+	enum act (*on_msg)(struct server *sv, struct be_msg *m);
 	/* A message answering pgrouter's commit-LSN query (sv->ryw.asking): the relay action. */
-	enum act (*on_ryw_msg)(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body);
+	enum act (*on_ryw_msg)(struct server *sv, struct be_msg *m);
 	/* The consistency_store answered for sv's commit: the held ReadyForQuery goes out. */
 	void (*ryw_stored)(struct server *sv);
 	/* The message marked ACT_SEND_LAST reached sv's client: the server may go back to the pool. */

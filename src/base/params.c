@@ -2,6 +2,7 @@
 #include "base/params.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -141,10 +142,21 @@ static int tracked_index(const char *name)
 #define INTERN_SLOTS 2048 /* power of two; at most half of them used */
 #define INTERN_BYTES (256u * 1024) /* past this, values are compared as strings again */
 
+#define VIEW_SLOTS 256 /* distinct sets of tracked values given a shared gen; power of two, at most half used */
+
+/* A set of tracked values made only of interned strings, and the gen every view with exactly these values gets. */
+struct view_key {
+	const char *v[N_TRACKED];
+	bool has_extra;
+	uint64_t gen; /* 0: free slot */
+};
+
 struct str_intern {
 	uint32_t used;
 	size_t bytes;
 	char *slot[INTERN_SLOTS];
+	uint32_t nviews;
+	struct view_key views[VIEW_SLOTS];
 };
 
 struct str_intern *str_intern_new(void)
@@ -193,6 +205,37 @@ static void view_put(struct tracked_view *view, int i, const char *v, struct str
 		view->interned &= (uint8_t) ~(1u << i);
 }
 
+static _Atomic uint64_t view_gens; /* gens handed out so far, in every thread */
+
+/* The gen for view's values: shared by every view of in with the same interned values (so a server can tell
+   it has checked these settings already, whichever client has them), else one of its own. */
+static uint64_t view_gen(const struct tracked_view *view, struct str_intern *in)
+{
+	uint64_t h = view->has_extra;
+	for (int i = 0; i < N_TRACKED; i++) {
+		if (view->v[i] && !(view->interned & (1u << i)))
+			in = NULL; /* a value compared as a string: no sharing */
+		h = (h ^ (uintptr_t)view->v[i]) * 1099511628211ULL;
+	}
+	if (!in)
+		return atomic_fetch_add_explicit(&view_gens, 1, memory_order_relaxed) + 1;
+	for (uint32_t i = (uint32_t)(h >> 32) & (VIEW_SLOTS - 1);; i = (i + 1) & (VIEW_SLOTS - 1)) {
+		struct view_key *k = &in->views[i];
+		if (!k->gen) {
+			uint64_t gen = atomic_fetch_add_explicit(&view_gens, 1, memory_order_relaxed) + 1;
+			if (in->nviews >= VIEW_SLOTS / 2)
+				return gen;
+			memcpy(k->v, view->v, sizeof k->v);
+			k->has_extra = view->has_extra;
+			k->gen = gen;
+			in->nviews++;
+			return gen;
+		}
+		if (k->has_extra == view->has_extra && memcmp(k->v, view->v, sizeof k->v) == 0)
+			return k->gen;
+	}
+}
+
 void params_view(struct tracked_view *view, const struct params *p, const struct params *fallback,
                  struct str_intern *in)
 {
@@ -218,6 +261,7 @@ void params_view(struct tracked_view *view, const struct params *p, const struct
 			view->has_extra = true;
 	}
 	view->version = p->version + 1;
+	view->gen = view_gen(view, in);
 }
 
 bool params_view_equal(const struct tracked_view *a, const struct tracked_view *b)

@@ -28,6 +28,7 @@ void str_intern_free(struct str_intern *in);
 /* The tracked values of a parameter set (with a fallback set for missing ones), cached by version. */
 struct tracked_view {
 	uint32_t version; /* params.version + 1 when valid (0: never filled) */
+	uint64_t gen; /* equal gens (in any thread), equal values and interning: the same settings */
 	bool has_extra; /* the set also holds untracked names */
 	uint8_t interned; /* bit i: v[i] came from the intern set (equal values, equal pointers) */
 	const char *v[N_TRACKED];

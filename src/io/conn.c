@@ -16,7 +16,9 @@
 
 #define DRIVE_ROUNDS 32 /* reads per callback before yielding to other connections */
 
-enum pump { PUMP_MORE, PUMP_BLOCKED, PUMP_CLOSED };
+/* How pumping went: read more, wait (blocked or paused), closed; inside pump, also go on with the next message
+   or stop at the end of the buffered input. */
+enum pump { PUMP_MORE, PUMP_BLOCKED, PUMP_CLOSED, PUMP_GO, PUMP_STOP };
 
 int64_t now_usec(void)
 {
@@ -255,116 +257,138 @@ static enum act next_startup(struct conn *c, const uint8_t *p, uint32_t avail)
 	return c->ops->on_startup(c, pkt, len);
 }
 
-/* Decide and act on buffered messages until input runs out, the peer is full, or the owner pauses. */
-static enum pump pump(struct conn *c)
+/* The message marked ACT_SEND_LAST has been decided whole: once it has reached the peer, tell the owner. */
+static enum pump finish_last(struct conn *c)
 {
-	while (!c->closing) {
-		if (c->send_last && c->pkt_remain == 0) {
-			int r = flush_pending(c);
-			if (r == 0)
-				return PUMP_BLOCKED;
-			if (r < 0)
-				return PUMP_CLOSED;
-			c->send_last = false;
-			c->ops->after_last(c);
-			continue;
-		}
-		uint32_t avail = c->in ? iobuf_len(c->in) - c->pending : 0;
-		if (c->pkt_remain) {
-			if (!avail)
-				break;
-			uint32_t n = avail < c->pkt_remain ? avail : c->pkt_remain;
-			if (c->pkt_action == ACT_SEND) {
-				c->pending += n;
-			} else {
-				if (c->pending) {
-					int r = flush_pending(c);
-					if (r <= 0)
-						return r == 0 ? PUMP_BLOCKED : PUMP_CLOSED;
-				}
-				c->in->rpos += n;
-			}
-			c->pkt_remain -= n;
-			continue;
-		}
-		if (c->paused)
-			return PUMP_BLOCKED;
-		const uint8_t *p = c->in ? c->in->data + c->in->rpos + c->pending : NULL;
-		enum act a;
-		uint32_t len = 0;
-		if (c->byte_phase) {
-			if (!avail)
-				break;
-			uint8_t b = *p;
-			c->in->rpos++;
-			a = c->ops->on_startup(c, &b, 1);
-		} else if (c->startup_phase) {
-			if (!avail)
-				break;
-			a = next_startup(c, p, avail);
-			if (a == ACT_NEED_FULL)
-				break;
-		} else {
-			uint8_t type;
-			enum frame_status fs = proto_frame(p, avail, c->ops->dir, c->phase,
-			                                   (uint32_t)c->w->cfg->max_packet_size, &type, &len);
-			if (fs == FRAME_NEED_MORE)
-				break;
-			if (fs != FRAME_OK) {
-				c->ops->on_bad_input(
-				        c, fs == FRAME_BAD_TYPE ? "invalid message type" : "invalid message length", p,
-				        avail < 16 ? avail : 16);
-				return PUMP_CLOSED;
-			}
-			const uint8_t *body = avail - PROTO_HDR >= len - 4 ? p + PROTO_HDR : NULL;
-			a = c->ops->on_msg(c, type, len, body);
-		}
-		if (a == ACT_SEND || a == ACT_SEND_LAST || a == ACT_SKIP || a == ACT_CONSUMED)
-			c->nmsg++;
-		switch (a) {
-		case ACT_SEND:
-		case ACT_SEND_LAST:
-		case ACT_SKIP:
-			c->pkt_remain = len + 1;
-			c->pkt_action = a == ACT_SKIP ? ACT_SKIP : ACT_SEND;
-			c->send_last = a == ACT_SEND_LAST;
-			break;
-		case ACT_CONSUMED:
-			if (len)
-				c->in->rpos += len + 1;
-			break;
-		case ACT_NEED_FULL:
-			if (make_room(c, len + 1) < 0) {
-				c->ops->on_bad_input(c, "message too large", p, 5);
-				return PUMP_CLOSED;
-			}
-			return PUMP_MORE;
-		case ACT_FLUSH_FIRST: {
+	int r = flush_pending(c);
+	if (r == 0)
+		return PUMP_BLOCKED;
+	if (r < 0)
+		return PUMP_CLOSED;
+	c->send_last = false;
+	c->ops->after_last(c);
+	return PUMP_GO;
+}
+
+/* Decide the next avail bytes of the current message as its first part was (forward or drop). */
+static enum pump pass_rest(struct conn *c, uint32_t avail)
+{
+	uint32_t n = avail < c->pkt_remain ? avail : c->pkt_remain;
+	if (c->pkt_action == ACT_SEND) {
+		c->pending += n;
+	} else {
+		if (c->pending) {
 			int r = flush_pending(c);
 			if (r <= 0)
 				return r == 0 ? PUMP_BLOCKED : PUMP_CLOSED;
-			break;
 		}
-		case ACT_PAUSE:
-			c->paused = true;
-			/* What was decided before the paused message still goes out: the peer may need it to finish. */
-			if (c->pending && flush_pending(c) < 0)
-				return PUMP_CLOSED;
+		c->in->rpos += n;
+	}
+	c->pkt_remain -= n;
+	return PUMP_GO;
+}
+
+/* Frame the message at p (avail bytes) and ask the owner about it: the action, with *len its wire length (0 for
+   startup-phase packets and single bytes); ACT_NEED_FULL with *len 0 when more input is needed first. */
+static enum act next_msg(struct conn *c, const uint8_t *p, uint32_t avail, uint32_t *len)
+{
+	*len = 0;
+	if (c->byte_phase) {
+		uint8_t b = *p;
+		c->in->rpos++;
+		return c->ops->on_startup(c, &b, 1);
+	}
+	if (c->startup_phase)
+		return next_startup(c, p, avail);
+	uint8_t type;
+	enum frame_status fs =
+	        proto_frame(p, avail, c->ops->dir, c->phase, (uint32_t)c->w->cfg->max_packet_size, &type, len);
+	if (fs == FRAME_NEED_MORE) {
+		*len = 0;
+		return ACT_NEED_FULL;
+	}
+	if (fs != FRAME_OK) {
+		c->ops->on_bad_input(c, fs == FRAME_BAD_TYPE ? "invalid message type" : "invalid message length", p,
+		                     avail < 16 ? avail : 16);
+		return ACT_CLOSED;
+	}
+	const uint8_t *body = avail - PROTO_HDR >= *len - 4 ? p + PROTO_HDR : NULL;
+	return c->ops->on_msg(c, type, *len, body);
+}
+
+/* Carry out the owner's action a about the message at p of wire length len (0: a startup packet or byte). */
+static enum pump apply(struct conn *c, enum act a, const uint8_t *p, uint32_t len)
+{
+	switch (a) {
+	case ACT_SEND:
+	case ACT_SEND_LAST:
+	case ACT_SKIP:
+		c->nmsg++;
+		c->pkt_remain = len + 1;
+		c->pkt_action = a == ACT_SKIP ? ACT_SKIP : ACT_SEND;
+		c->send_last = a == ACT_SEND_LAST;
+		return PUMP_GO;
+	case ACT_CONSUMED:
+		c->nmsg++;
+		if (len)
+			c->in->rpos += len + 1;
+		return PUMP_GO;
+	case ACT_NEED_FULL:
+		if (!len)
+			return PUMP_STOP; /* the header, or a startup packet, is not complete yet */
+		if (make_room(c, len + 1) < 0) {
+			c->ops->on_bad_input(c, "message too large", p, 5);
+			return PUMP_CLOSED;
+		}
+		return PUMP_MORE;
+	case ACT_FLUSH_FIRST: {
+		int r = flush_pending(c);
+		return r <= 0 ? (r == 0 ? PUMP_BLOCKED : PUMP_CLOSED) : PUMP_GO;
+	}
+	case ACT_PAUSE:
+		c->paused = true;
+		/* What was decided before the paused message still goes out: the peer may need it to finish. */
+		if (c->pending && flush_pending(c) < 0)
+			return PUMP_CLOSED;
+		return PUMP_BLOCKED;
+	case ACT_CLOSED: return PUMP_CLOSED;
+	}
+	return PUMP_CLOSED;
+}
+
+/* Decide and act on buffered messages until input runs out, the peer is full, or the owner pauses. */
+static enum pump pump(struct conn *c)
+{
+	enum pump r = PUMP_GO;
+	while (!c->closing && r == PUMP_GO) {
+		uint32_t avail = c->in ? iobuf_len(c->in) - c->pending : 0;
+		if (c->send_last && c->pkt_remain == 0) {
+			r = finish_last(c);
+		} else if (c->pkt_remain) {
+			r = avail ? pass_rest(c, avail) : PUMP_STOP;
+		} else if (c->paused) {
 			return PUMP_BLOCKED;
-		case ACT_CLOSED: return PUMP_CLOSED;
+		} else if (!avail) {
+			r = PUMP_STOP;
+		} else {
+			const uint8_t *p = c->in->data + c->in->rpos + c->pending;
+			uint32_t len;
+			enum act a = next_msg(c, p, avail, &len);
+			r = apply(c, a, p, len);
 		}
 	}
 	if (c->closing)
 		return PUMP_CLOSED;
+	if (r != PUMP_STOP)
+		return r;
 	/* Whatever was decided goes out now: one write per burst of input (with what pgrouter wrote for the
 	   peer in between, e.g. a rewritten message). */
 	if (c->pending || (c->peer && iobuf_len(c->peer->out))) {
-		int r = flush_pending(c);
-		if (r <= 0)
-			return r == 0 ? PUMP_BLOCKED : PUMP_CLOSED;
+		int f = flush_pending(c);
+		if (f <= 0)
+			return f == 0 ? PUMP_BLOCKED : PUMP_CLOSED;
 	}
-	conn_trim(c);
-	return PUMP_MORE;
+	return PUMP_MORE; /* conn_drive trims the buffers when it stops; a read may come first */
 }
 
 /* Read once into c->in: >0 bytes read, 0 would block, -1 EOF or error. */
@@ -377,6 +401,8 @@ static int read_some(struct conn *c)
 			return 0;
 	}
 	struct iobuf *b = c->in;
+	if (b->rpos == b->wpos)
+		b->rpos = b->wpos = 0; /* all of it decided and written: read into the whole buffer */
 	if (b->wpos == b->cap) {
 		if (b->rpos == 0)
 			return 0; /* full of undecided bytes: the pump asked for room already */

@@ -410,6 +410,13 @@ bool ps_server_quiet(const struct ps_server *s)
 	return !s || s->nops == 0;
 }
 
+bool ps_server_wants(const struct ps_server *s, uint8_t type)
+{
+	if (!s || s->nops == 0)
+		return false;
+	return type == 'C' ? s->n_tags != 0 : type == '1' || type == '3' || type == 'E' || type == 'Z';
+}
+
 bool ps_server_take_progress(struct ps_server *s)
 {
 	bool p = s->progress;

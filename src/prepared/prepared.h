@@ -97,6 +97,9 @@ void ps_server_forget(struct ps_server *s);
 void ps_server_free(struct ps_server *s);
 /* True when no answer about prepared statements is owed (the connection may change hands). */
 bool ps_server_quiet(const struct ps_server *s);
+/* True when an answer of this type (ParseComplete, CloseComplete, CommandComplete, ErrorResponse, ReadyForQuery)
+   may concern what s owes now: else ps_server_answer would pass it on untouched. */
+bool ps_server_wants(const struct ps_server *s, uint8_t type);
 /* Something may have dropped prepared statements without pgrouter seeing it (code in a DO block or a
    function): each statement is closed and prepared again before its next use on this connection. */
 void ps_server_unsure(struct ps_server *s);

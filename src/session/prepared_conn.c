@@ -185,14 +185,17 @@ nomem:
 	return ACT_CLOSED;
 }
 
-enum act prepared_server_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+enum act prepared_server_msg(struct server *sv, struct be_msg *m)
 {
-	if (!sv->ps || (type != '1' && type != '3' && type != 'C' && type != 'E' && type != 'Z'))
+	uint8_t type = m->type;
+	/* Nothing owed about it (a CommandComplete when no DEALLOCATE is pending, anything when nothing is owed): the
+	   tracker has no work. */
+	if (!ps_server_wants(sv->ps, type))
 		return ACT_SEND;
 	/* Later handlers may ask for the same message again (need it whole, flush first): decide once. */
-	if (sv->ps_seen == sv->c.nmsg + 1)
-		return (enum act)sv->ps_seen_act;
-	enum ps_answer a = ps_server_answer(sv->ps, type, body, body ? len - 4 : 0);
+	if (m->marks & BE_MARK_PS)
+		return m->marks & BE_MARK_PS_HIDE ? ACT_SKIP : ACT_SEND;
+	enum ps_answer a = ps_server_answer(sv->ps, type, m->body, m->body ? m->len - 4 : 0);
 	if (a == PSA_NEED_BODY)
 		return ACT_NEED_FULL;
 	if (ps_server_broken(sv->ps)) {
@@ -201,16 +204,14 @@ enum act prepared_server_msg(struct server *sv, uint8_t type, uint32_t len, cons
 		server_close(sv, "prepared statement bookkeeping lost track of the server's answers");
 		return ACT_CLOSED;
 	}
-	enum act r = a == PSA_HIDE ? ACT_SKIP : ACT_SEND;
-	sv->ps_seen = sv->c.nmsg + 1;
-	sv->ps_seen_act = (uint8_t)r;
+	m->marks |= BE_MARK_PS | (a == PSA_HIDE ? BE_MARK_PS_HIDE : 0);
 	/* A client held for these answers goes on, from the event loop (not inside this server's handler). */
 	struct client *cl = sv->client;
 	if (ps_server_take_progress(sv->ps) && cl && cl->ps && ps_client_take_waiting(cl->ps) && !cl->c.closing) {
 		cl->c.paused = false;
 		event_active(&cl->c.ev, EV_READ, 0);
 	}
-	return r;
+	return a == PSA_HIDE ? ACT_SKIP : ACT_SEND;
 }
 
 void prepared_server_forget(struct server *sv)

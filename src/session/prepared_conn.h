@@ -19,9 +19,14 @@ bool prepared_wants_full(const struct client *cl, uint8_t type, uint32_t len);
    ACT_CONSUMED (rewritten into the server's output), ACT_PAUSE (wait for answers) or ACT_CLOSED. */
 enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
 
+/* True for the answers the prepared-statement tracker may have to look at (the others pass it by). */
+static inline bool prepared_answer_type(uint8_t type)
+{
+	return type == '1' || type == '3' || type == 'C' || type == 'E' || type == 'Z';
+}
 /* An answer from a server whose client is linked: ACT_SEND to go on, ACT_SKIP (pgrouter's own answer),
    ACT_NEED_FULL, or ACT_CLOSED (the server's answers no longer match what was sent). */
-enum act prepared_server_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body);
+enum act prepared_server_msg(struct server *sv, struct be_msg *m);
 /* The server connection closes: undo what it will never confirm (its client is still linked).  Must run
    before a client's batch is re-run on another server (server_close does it): the client's names would
    otherwise wait for answers from the abandoned connection. */

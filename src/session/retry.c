@@ -93,9 +93,9 @@ static bool not_there_yet(const struct pg_error *e)
 }
 
 /* The ReadyForQuery after a swallowed error: the server is free again, the unit runs elsewhere. */
-static enum act after_swallow(struct server *sv, const uint8_t *body)
+static enum act after_swallow(struct server *sv, char z)
 {
-	sv->tx_status = (char)body[0];
+	sv->tx_status = z;
 	if (sv->expect_z > 0)
 		sv->expect_z--;
 	rerun(sv, sv->retry_to_primary, true,
@@ -105,49 +105,56 @@ static enum act after_swallow(struct server *sv, const uint8_t *body)
 	return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
-enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+/* A complete ErrorResponse while the read may still be re-run: ACT_SKIP when it is swallowed (the re-run follows
+   its ReadyForQuery), ACT_CLOSED after a FATAL one re-ran it at once, ACT_SEND when it is the client's. */
+static enum act retry_error(struct server *sv, struct be_msg *m)
+{
+	const struct pg_error *e;
+	if (be_msg_error(m, &e) < 0 || !e->sqlstate)
+		return ACT_SEND;
+	bool missing = not_there_yet(e);
+	if (!retryable(e->sqlstate) && !missing)
+		return ACT_SEND;
+	sv->retry_to_primary = strcmp(e->sqlstate, "25006") == 0 || missing;
+	sv->retry_learn = strcmp(e->sqlstate, "25006") == 0; /* a write in disguise: remember its shape */
+	if (e->severity && (strcmp(e->severity, "FATAL") == 0 || strcmp(e->severity, "PANIC") == 0)) {
+		/* The backend is going away: no ReadyForQuery will follow. */
+		char why[80];
+		snprintf(why, sizeof why, "%s %s", e->severity, e->sqlstate);
+		rerun(sv, sv->retry_to_primary, false, why);
+		return ACT_CLOSED;
+	}
+	sv->retry_swallow = true;
+	buf_put(sv->c.w, sv->held);
+	sv->held = NULL;
+	return ACT_SKIP;
+}
+
+enum act retry_check(struct server *sv, struct be_msg *m)
 {
 	struct client *cl = sv->client;
+	uint8_t type = m->type;
 	if (sv->retry_swallow)
-		return type == 'Z' ? (body ? after_swallow(sv, body) : ACT_NEED_FULL) : ACT_SKIP;
+		return type == 'Z' ? (m->body ? after_swallow(sv, m->status) : ACT_NEED_FULL) : ACT_SKIP;
 	bool eligible = retry_possible(sv);
 	/* Parse/Bind completions and descriptions come before execution: hold them back, they are not rows. */
 	bool describes = type == '1' || type == '2' || type == 't' || type == 'T' || type == 'n';
 	uint32_t held = sv->held ? sv->held->wpos : 0;
-	if (describes && eligible && held + len + 1 <= (uint32_t)sv->c.w->cfg->pkt_buf) {
-		if (!body)
+	if (describes && eligible && held + m->len + 1 <= (uint32_t)sv->c.w->cfg->pkt_buf) {
+		if (!m->body)
 			return ACT_NEED_FULL;
 		if (sv->held || (sv->held = buf_get(sv->c.w)) != NULL) {
-			memcpy(sv->held->data + held, body - PROTO_HDR, len + 1);
-			sv->held->wpos = held + len + 1;
+			memcpy(sv->held->data + held, m->body - PROTO_HDR, m->len + 1);
+			sv->held->wpos = held + m->len + 1;
 			return ACT_CONSUMED;
 		}
 	}
 	if (type == 'E' && eligible) {
-		if (!body)
+		if (!m->body)
 			return ACT_NEED_FULL;
-		struct pg_error e = { 0 };
-		if (proto_parse_error(body, len - 4, &e) < 0)
-			e.sqlstate = NULL;
-		bool missing = e.sqlstate && not_there_yet(&e);
-		if (e.sqlstate && (retryable(e.sqlstate) || missing)) {
-			sv->retry_to_primary = strcmp(e.sqlstate, "25006") == 0 || missing;
-			sv->retry_learn =
-			        strcmp(e.sqlstate, "25006") == 0; /* a write in disguise: remember its shape */
-			bool fatal =
-			        e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0);
-			if (fatal) {
-				/* The backend is going away: no ReadyForQuery will follow. */
-				char why[80];
-				snprintf(why, sizeof why, "%s %s", e.severity, e.sqlstate);
-				rerun(sv, sv->retry_to_primary, false, why);
-				return ACT_CLOSED;
-			}
-			sv->retry_swallow = true;
-			buf_put(sv->c.w, sv->held);
-			sv->held = NULL;
-			return ACT_SKIP;
-		}
+		enum act a = retry_error(sv, m);
+		if (a != ACT_SEND)
+			return a;
 	}
 	/* The answer is the client's: release what was held, in order, and forget the copy. */
 	if (sv->held) {

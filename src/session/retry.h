@@ -6,7 +6,7 @@
 
 /* Look at a server answer while the client's unit is kept for a retry: hold descriptions, swallow a
    retryable error, or let the answer through (ACT_SEND: the caller decides as usual). */
-enum act retry_check(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body);
+enum act retry_check(struct server *sv, struct be_msg *m);
 /* The unit on sv can still be re-run: kept, nothing but held descriptions reached the client, one unit in flight. */
 bool retry_possible(const struct server *sv);
 /* sv is going away (lost, or its node is down): re-run its client's unit elsewhere if possible, else close

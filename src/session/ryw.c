@@ -330,29 +330,26 @@ void ryw_stored(struct server *sv)
 	release_z(sv, 0);
 }
 
-int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body, bool *done)
+int ryw_answer_msg(struct server *sv, struct be_msg *m, bool *done)
 {
 	*done = false;
 	if (sv->ryw.storing)
 		return ACT_PAUSE; /* answers to pipelined statements wait behind the held ReadyForQuery */
-	if (type == 'A' || type == 'N')
+	if (m->type == 'A' || m->type == 'N')
 		return ACT_SEND; /* notifications and notices still belong to the client */
-	if (!body)
+	if (!m->body)
 		return ACT_NEED_FULL;
 	if (sv->c.pending)
 		return ACT_FLUSH_FIRST; /* consumed messages must not overtake bytes already decided */
-	uint32_t n = len - 4;
-	switch (type) {
-	case 'D': read_row(sv, body, n); break;
+	switch (m->type) {
+	case 'D': read_row(sv, m->body, m->len - 4); break;
 	case 'E': sv->ryw.failed = true; break;
-	case 'S': {
-		const char *name, *value;
-		if (proto_parse_param(body, n, &name, &value) == 0)
-			params_set(&sv->params, name, value);
+	case 'S':
+		if (m->name)
+			params_set(&sv->params, m->name, m->value);
 		break;
-	}
 	case 'Z': {
-		sv->tx_status = (char)body[0];
+		sv->tx_status = m->status;
 		if (sv->ryw.discard) { /* the transaction stayed open: the client has its ReadyForQuery, the answer is dropped */
 			sv->ryw.discard = false;
 			sv->ryw.asking = false;

@@ -14,6 +14,7 @@ struct client;
 struct server;
 struct cls_result;
 struct store_req;
+struct be_msg;
 
 /* Handle SET pgrouter.consistency_key / pgrouter.min_lsn (value NULL: RESET/DEFAULT):
    1 handled, 0 not a read-your-writes setting, -1 bad value. */
@@ -45,7 +46,7 @@ void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8
 bool ryw_unit_done(struct server *sv, char z);
 /* A message answering pgrouter's LSN query (sv->ryw.asking). Returns the relay action; *done when it finished
    and the held ReadyForQuery went to the client (the caller may release the server). */
-int ryw_answer_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body, bool *done);
+int ryw_answer_msg(struct server *sv, struct be_msg *m, bool *done);
 /* The consistency_store took (or failed to take) the commit LSN: the held ReadyForQuery goes to the client. */
 void ryw_stored(struct server *sv);
 

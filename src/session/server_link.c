@@ -26,24 +26,24 @@ static enum act statement_mode_violation(struct server *sv)
 
 /* A ReadyForQuery for the client: settle its session changes, hold it for the commit LSN, or decide when the
    server goes back to the pool. */
-static enum act ready_msg(struct server *sv, struct client *cl, uint32_t len, const uint8_t *body)
+static enum act ready_msg(struct server *sv, struct client *cl, struct be_msg *m)
 {
-	(void)len;
-	if (sv->sj_seen != sv->c.nmsg + 1) { /* once per message, however often it is looked at */
-		sv->sj_seen = sv->c.nmsg + 1;
-		session_ready(&sv->sj, sv, (char)body[0]);
-		sv->pool->n_xacts += body[0] == 'I'; /* SHOW STATS' transactions: each return to idle ends one */
+	char z = m->status;
+	if (!(m->marks & BE_MARK_READY)) { /* once per message, however often it is looked at */
+		m->marks |= BE_MARK_READY;
+		session_ready(&sv->sj, sv, z);
+		sv->pool->n_xacts += z == 'I'; /* SHOW STATS' transactions: each return to idle ends one */
 	}
 	/* The unit that wrote has ended: hold its ReadyForQuery until the commit LSN is known (ryw.c). */
-	if (sv->ryw.pipelined || (sv->ryw.wrote && body[0] == 'I' && sv->expect_z <= 1 && !sv->unsynced)) {
+	if (sv->ryw.pipelined || (sv->ryw.wrote && z == 'I' && sv->expect_z <= 1 && !sv->unsynced)) {
 		/* What came before a held ReadyForQuery goes into the client's buffer (no write of its own:
 		   it leaves with the ReadyForQuery); without a client, or memory, flush it as before. */
 		if (sv->c.pending && conn_pending_to_peer(&sv->c) < 0)
 			return ACT_FLUSH_FIRST;
-		if (ryw_unit_done(sv, (char)body[0]))
-			return sv->tx_status = (char)body[0], ACT_CONSUMED;
+		if (ryw_unit_done(sv, z))
+			return sv->tx_status = z, ACT_CONSUMED;
 	}
-	sv->tx_status = (char)body[0];
+	sv->tx_status = z;
 	if (sv->expect_z > 0)
 		sv->expect_z--;
 	sv->last_used = sv->c.w->now;
@@ -60,63 +60,63 @@ static enum act ready_msg(struct server *sv, struct client *cl, uint32_t len, co
 	return ACT_SEND;
 }
 
-/* Results flowing to a linked client: forwarded, with ReadyForQuery deciding when to release. */
-static enum act link_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+/* An ErrorResponse for the client: its transaction's session changes will not stay; a FATAL ends the backend, and
+   25006 from the primary means it was demoted. */
+static enum act error_msg(struct server *sv, struct be_msg *m)
 {
-	struct client *cl = sv->client;
-	if (sv->ps) {
-		/* Answers to prepared statements pgrouter sent on its own are dropped here. */
-		enum act a = prepared_server_msg(sv, type, len, body);
-		if (a != ACT_SEND)
-			return a;
-	}
-	if (cl && cl->retry) {
-		enum act a = retry_check(sv, type, len, body);
-		if (a != ACT_SEND)
-			return a;
-	}
-	if (type == 'Z') {
-		if (!body)
-			return ACT_NEED_FULL;
-		return ready_msg(sv, cl, len, body);
-	}
-	if (type == 'E') {
-		if (!body)
-			return ACT_NEED_FULL;
-		session_error(&sv->sj); /* the transaction cannot commit: its session changes will not stay */
-		struct pg_error e;
-		if (proto_parse_error(body, len - 4, &e) < 0)
-			return ACT_SEND;
-		if (e.severity && (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0))
-			sv->fatal_sent = true; /* the backend is going: its own error is the client's last word */
-		if (sv->node == sv->pool->primary && e.sqlstate && strcmp(e.sqlstate, "25006") == 0) {
-			/* The write node has become read-only (demoted): never reuse this connection, and look again. */
-			sv->dirty = true;
-			monitor_poke();
-		}
+	session_error(&sv->sj);
+	const struct pg_error *e;
+	if (be_msg_error(m, &e) < 0)
 		return ACT_SEND;
-	}
-	if (type == 'S') {
-		if (!body)
-			return ACT_NEED_FULL;
-		const char *name, *value;
-		if (proto_parse_param(body, len - 4, &name, &value) == 0) {
-			params_set(&sv->params, name, value);
-			/* The client changed a reported setting: it is now part of its session. */
-			const char *canon = param_canonical(name);
-			if (cl && canon)
-				params_set(&cl->params, canon, value);
-		}
-		return ACT_SEND;
+	if (e->severity && (strcmp(e->severity, "FATAL") == 0 || strcmp(e->severity, "PANIC") == 0))
+		sv->fatal_sent = true; /* the backend is going: its own error is the client's last word */
+	if (sv->node == sv->pool->primary && e->sqlstate && strcmp(e->sqlstate, "25006") == 0) {
+		/* The write node has become read-only (demoted): never reuse this connection, and look again. */
+		sv->dirty = true;
+		monitor_poke();
 	}
 	return ACT_SEND;
 }
 
+/* Results flowing to a linked client: forwarded, with ReadyForQuery deciding when to release. Each stage is asked
+   only when it has work: the tracker when answers are owed, retry when a copy is kept. */
+static enum act link_msg(struct server *sv, struct be_msg *m)
+{
+	struct client *cl = sv->client;
+	if (sv->ps && prepared_answer_type(m->type)) {
+		/* Answers to prepared statements pgrouter sent on its own are dropped here. */
+		enum act a = prepared_server_msg(sv, m);
+		if (a != ACT_SEND)
+			return a;
+	}
+	if (cl && cl->retry) {
+		enum act a = retry_check(sv, m);
+		if (a != ACT_SEND)
+			return a;
+	}
+	switch (m->type) {
+	case 'Z': return m->body ? ready_msg(sv, cl, m) : ACT_NEED_FULL;
+	case 'E': return m->body ? error_msg(sv, m) : ACT_NEED_FULL;
+	case 'S':
+		if (!m->body)
+			return ACT_NEED_FULL;
+		if (m->name) {
+			params_set(&sv->params, m->name, m->value);
+			/* The client changed a reported setting: it is now part of its session. */
+			const char *canon = param_canonical(m->name);
+			if (cl && canon)
+				params_set(&cl->params, canon, m->value);
+		}
+		return ACT_SEND;
+	default: return ACT_SEND;
+	}
+}
+
 /* The answer to pgrouter's commit-LSN query; once the held ReadyForQuery went out, release as at any Z. */
-static enum act link_ryw_msg(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act link_ryw_msg(struct server *sv, struct be_msg *m)
 {
 	bool done = false;
-	enum act a = (enum act)ryw_answer_msg(sv, type, len, body, &done);
+	enum act a = (enum act)ryw_answer_msg(sv, m, &done);
 	struct client *cl = sv->client;
 	if (!done || !cl || cl->c.closing)
 		return a;

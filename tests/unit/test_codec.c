@@ -1,10 +1,12 @@
-/* Unit tests for the protocol codec: framing limits, startup/error/parameter parsing, cursor, builders, iobuf. */
+/* Unit tests for the protocol codec: framing limits, startup/error/parameter parsing, server messages decoded once,
+   cursor, builders, iobuf. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/iobuf.h"
+#include "proto/be_msg.h"
 #include "proto/codec.h"
 #include "proto/options.h"
 #include "proto/cursor.h"
@@ -764,6 +766,90 @@ static void test_startup_options(void)
 	CHECK_EQ_STR(options_of(big, out), "ERR");
 }
 
+/* Decode the message b (type, length word, body) as the relay shows it: body NULL when complete is false. */
+static void decode_wire(struct be_msg *m, const struct iobuf *b, bool complete, uint32_t seq)
+{
+	const uint8_t *p = b->data + b->rpos;
+	be_msg_decode(m, p[0], get_u32(p + 1), complete ? p + PROTO_HDR : NULL, seq);
+}
+
+/* A server message decoded once: the fields the stages read, errors parsed only when asked, marks per message. */
+static void test_be_msg(void)
+{
+	struct be_msg m = { 0 };
+	struct iobuf *b = NULL;
+
+	/* ReadyForQuery: its status; an incomplete one has none yet */
+	CHECK(msg_ready(&b, 'T') == 0);
+	decode_wire(&m, b, false, 1);
+	CHECK_EQ_INT(m.type, 'Z');
+	CHECK_EQ_INT(m.len, 5);
+	CHECK(m.body == NULL && m.status == 0);
+	decode_wire(&m, b, true, 1);
+	CHECK_EQ_INT(m.status, 'T');
+	CHECK(m.name == NULL && m.tag == NULL);
+
+	/* marks last while the sequence number stays, and go with a new one */
+	m.marks |= BE_MARK_READY;
+	decode_wire(&m, b, true, 1);
+	CHECK_EQ_INT(m.marks, BE_MARK_READY);
+	decode_wire(&m, b, true, 2);
+	CHECK_EQ_INT(m.marks, 0);
+	CHECK_EQ_INT(m.seq, 2);
+
+	/* ParameterStatus: name and value as views into the body; a malformed one has neither */
+	b->rpos = b->wpos = 0;
+	CHECK(msg_param_status(&b, "TimeZone", "UTC") == 0);
+	decode_wire(&m, b, true, 3);
+	CHECK_EQ_STR(m.name, "TimeZone");
+	CHECK_EQ_STR(m.value, "UTC");
+	CHECK(m.status == 0);
+	uint8_t bad_s[] = { 'a', 0, 'b' }; /* the value lacks its NUL */
+	be_msg_decode(&m, 'S', 4 + sizeof bad_s, bad_s, 4);
+	CHECK(m.name == NULL && m.value == NULL);
+
+	/* CommandComplete: its tag, unless it is not a string */
+	uint8_t tag[] = "SELECT 1";
+	be_msg_decode(&m, 'C', 4 + sizeof tag, tag, 5);
+	CHECK_EQ_STR(m.tag, "SELECT 1");
+	uint8_t bad_tag[] = { 'S', 'E' };
+	be_msg_decode(&m, 'C', 4 + sizeof bad_tag, bad_tag, 6);
+	CHECK(m.tag == NULL);
+	uint8_t cut_tag[] = { 'S', 0, 'E' }; /* a string, but not the whole body */
+	be_msg_decode(&m, 'C', 4 + sizeof cut_tag, cut_tag, 6);
+	CHECK(m.tag == NULL);
+
+	/* ErrorResponse: parsed at the first question only, with the same answer after */
+	b->rpos = b->wpos = 0;
+	CHECK(msg_error(&b, "FATAL", "57P01", "terminating connection") == 0);
+	decode_wire(&m, b, true, 7);
+	CHECK_EQ_INT(m.err_state, 0);
+	const struct pg_error *e = NULL;
+	CHECK_EQ_INT(be_msg_error(&m, &e), 0);
+	CHECK_EQ_STR(e->sqlstate, "57P01");
+	CHECK_EQ_STR(e->message, "terminating connection");
+	CHECK_EQ_INT(m.err_state, 1);
+	CHECK(be_msg_fatal(&m));
+	b->rpos = b->wpos = 0;
+	CHECK(msg_error(&b, "ERROR", "42P01", "no such table") == 0);
+	decode_wire(&m, b, true, 8);
+	CHECK(!be_msg_fatal(&m));
+	CHECK_EQ_INT(be_msg_error(&m, &e), 0);
+	CHECK_EQ_STR(e->severity, "ERROR");
+
+	/* a malformed error keeps the fields read before the fault, as proto_parse_error does */
+	uint8_t bad_e[] = { 'C', '4', '0', '0', '0', '1', 0, 'M', 'x' };
+	be_msg_decode(&m, 'E', 4 + sizeof bad_e, bad_e, 9);
+	CHECK_EQ_INT(be_msg_error(&m, &e), -1);
+	CHECK_EQ_STR(e->sqlstate, "40001");
+	CHECK(!be_msg_fatal(&m));
+	/* an incomplete one has no fields */
+	be_msg_decode(&m, 'E', 100, NULL, 10);
+	CHECK_EQ_INT(be_msg_error(&m, &e), -1);
+	CHECK(e->sqlstate == NULL);
+	free(b);
+}
+
 int main(void)
 {
 	test_startup_options();
@@ -775,6 +861,7 @@ int main(void)
 	test_startup_requests();
 	test_parse_error();
 	test_parse_param();
+	test_be_msg();
 	test_cursor();
 	test_builders_server();
 	test_builders_client();

@@ -87,6 +87,37 @@ static void test_intern_full(void)
 	str_intern_free(in);
 }
 
+/* Views with the same interned values share their gen (a server checked against one client's settings knows the
+   next client's are the same), different values never do, nor values the intern set did not take. */
+static void test_view_gen(void)
+{
+	struct str_intern *in = str_intern_new();
+	struct params a = { 0 }, b = { 0 };
+	struct tracked_view av = { 0 }, bv = { 0 };
+	params_set(&a, "TimeZone", "UTC");
+	params_set(&b, "timezone", "UTC");
+	params_set(&b, "DateStyle", "ISO");
+	params_unset(&b, "DateStyle"); /* another version, the same values */
+	params_view(&av, &a, NULL, in);
+	params_view(&bv, &b, NULL, in);
+	CHECK(av.gen != 0 && av.gen == bv.gen);
+	params_set(&b, "TimeZone", "Europe/Paris");
+	params_view(&bv, &b, NULL, in);
+	CHECK(bv.gen != av.gen);
+	params_set(&b, "TimeZone", "UTC");
+	params_set(&b, "search_path", "x"); /* an untracked name too: another set */
+	params_view(&bv, &b, NULL, in);
+	CHECK(bv.gen != av.gen);
+	/* without an intern set every filling is its own */
+	struct tracked_view cv = { 0 }, dv = { 0 };
+	params_view(&cv, &a, NULL, NULL);
+	params_view(&dv, &a, NULL, NULL);
+	CHECK(cv.gen != 0 && dv.gen != 0 && cv.gen != dv.gen && cv.gen != av.gen);
+	params_clear(&a);
+	params_clear(&b);
+	str_intern_free(in);
+}
+
 int main(void)
 {
 	struct str_intern *in = str_intern_new();
@@ -94,6 +125,7 @@ int main(void)
 	test_view_equal(NULL);   /* without an intern set: plain string comparison */
 	str_intern_free(in);
 	test_intern_full();
+	test_view_gen();
 	test_same_value();
 	return unit_done("test_params");
 }
