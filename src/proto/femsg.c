@@ -1,6 +1,5 @@
 /* The client-message decoder: one pass over a message's leading fields, through the bounds-checked cursor. */
 #include "proto/femsg.h"
-#include "proto/cursor.h"
 
 /* Take a NUL-terminated name from cur into *s and *n; false when it does not end inside the body. */
 static inline bool take(struct cursor *cur, const char **s, uint32_t *n)
@@ -24,7 +23,6 @@ bool fe_decode_fields(struct fe_msg *m)
 	struct cursor cur = cur_make(m->body, m->len - 4);
 	bool ok = true;
 	switch (m->type) {
-	case 'Q': ok = take(&cur, &m->sql, &m->sql_len); break;
 	case 'P': ok = take(&cur, &m->stmt, &m->stmt_len) && take(&cur, &m->sql, &m->sql_len); break;
 	case 'B': ok = take(&cur, &m->portal, &m->portal_len) && take(&cur, &m->stmt, &m->stmt_len); break;
 	case 'E': ok = take(&cur, &m->portal, &m->portal_len); break;

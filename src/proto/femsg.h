@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/cursor.h"
+
 struct cls_result;
 
 /* One message from a client, as the session's stages see it. Every pointer is a view into the relay's input
@@ -26,7 +28,7 @@ struct fe_msg {
 	struct cls_result *cls_buf; /* room to make it in (owned by whoever handed the message on) */
 };
 
-/* The names and text of m (body whole, type one that has some): fe_decode's out-of-line part. */
+/* The names and text of m (body whole; Parse, Bind, Execute, Describe or Close): fe_decode's out-of-line part. */
 bool fe_decode_fields(struct fe_msg *m);
 
 /* Decode the message of the given type and wire length (body: after the length word, NULL while not buffered
@@ -44,8 +46,18 @@ static inline bool fe_decode(struct fe_msg *m, uint8_t type, uint32_t len, const
 	m->sql_len = m->stmt_len = m->portal_len = 0;
 	m->cls = NULL;
 	m->cls_buf = NULL;
-	bool fields = type == 'Q' || type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C';
-	return !body || len < 4 || !fields || fe_decode_fields(m);
+	if (!body || len < 4)
+		return true;
+	if (type == 'Q') { /* the most frequent message: its text is all there is */
+		struct cursor cur = cur_make(body, len - 4);
+		size_t n = 0;
+		m->sql = cur_cstr(&cur, &n);
+		m->sql_len = (uint32_t)n;
+		m->bad = !m->sql;
+		return !m->bad;
+	}
+	bool fields = type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C';
+	return !fields || fe_decode_fields(m);
 }
 
 /* True when m names the unnamed statement (a Bind of it, or a Describe of it). */

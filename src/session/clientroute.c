@@ -135,7 +135,8 @@ static bool classify_batch(struct client *cl, struct fe_msg *m, struct cls_resul
 		}
 		if (type == 'Q')
 			return false; /* mixing protocols in one batch: keep it simple and safe */
-		if (type == 'P' || type == 'B' || type == 'D') { /* the others name no statement */
+		/* Only these name a statement (a Describe of a portal, as most drivers send, does not). */
+		if (type == 'P' || type == 'B' || (type == 'D' && len > 4 && p[PROTO_HDR] == 'S')) {
 			fe_decode(&fm, type, len, p + PROTO_HDR, 0);
 			if (!batch_step(cl, &fm, buf, best))
 				return false;
