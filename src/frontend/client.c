@@ -19,6 +19,7 @@
 #include <ctype.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,17 +539,17 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
-/* Keep m's classification for the next call about the same message (it was held back); false without memory
-   (then that call classifies again). */
-static bool hold_cls(struct client *cl, const struct fe_msg *m)
+/* Keep m's classification for the next call about the same message (it was held back); without memory that
+   call classifies again. Events past n_events are never read: they are not copied. */
+static void hold_cls(struct client *cl, const struct fe_msg *m)
 {
 	if (m->cls != cl->held_cls) {
 		if (!cl->held_cls && !(cl->held_cls = malloc(sizeof *cl->held_cls)))
-			return false;
-		memcpy(cl->held_cls, m->cls, sizeof *cl->held_cls);
+			return;
+		int nev = m->cls->n_events < CLS_MAX_EVENTS ? m->cls->n_events : CLS_MAX_EVENTS;
+		memcpy(cl->held_cls, m->cls, offsetof(struct cls_result, ev) + (size_t)nev * sizeof m->cls->ev[0]);
 	}
 	cl->held_seq = m->seq + 1;
-	return true;
 }
 
 /* A logged-in client's message, decoded once, to its target. A message held back (pause, more bytes, flush

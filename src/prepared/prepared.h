@@ -79,6 +79,9 @@ struct ps_client *ps_client_new(void);
 void ps_client_free(struct ps_client *c);
 /* The statement a client's name stands for now, or NULL. */
 struct ps_stmt *ps_client_find(const struct ps_client *c, const char *name, uint32_t len);
+/* The statement m (a Bind or Describe) names among c's, looked up once per message (kept in m->named, where
+   ps_client_message finds it again). */
+struct ps_stmt *ps_client_named(const struct ps_client *c, struct fe_msg *m);
 /* The text of the client's last unnamed Parse (NUL-terminated, *len set), or NULL. */
 const char *ps_client_unnamed_text(const struct ps_client *c, uint32_t *len);
 /* Number of names the client has. */

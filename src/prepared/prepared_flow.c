@@ -560,7 +560,8 @@ static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, str
 	uint32_t name_off = (uint32_t)((const uint8_t *)name - body);
 	if (nl == 0)
 		return use_unnamed(c, s, type, body, n, name_off, out);
-	struct ps_cslot *cs = ps_cslot_find(c, name, (uint32_t)nl);
+	/* routing may have looked the name up for this very message already */
+	struct ps_cslot *cs = m->named_known ? m->named : ps_cslot_find(c, name, (uint32_t)nl);
 	if (cs_busy(s, cs))
 		return PS_WAIT;
 	if (!cs || !cs->st) {

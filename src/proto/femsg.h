@@ -24,6 +24,8 @@ struct fe_msg {
 	uint32_t stmt_len;
 	const char *portal; /* Bind, Execute, Describe/Close of a portal: its name */
 	uint32_t portal_len;
+	void *named; /* the tracker's record of the statement stmt names, once looked up (opaque here) */
+	bool named_known; /* named was looked up (NULL then: the client has no statement of that name) */
 	const struct cls_result *cls; /* the classification of this message once made, else NULL */
 	struct cls_result *cls_buf; /* room to make it in (owned by whoever handed the message on) */
 };
@@ -44,6 +46,8 @@ static inline bool fe_decode(struct fe_msg *m, uint8_t type, uint32_t len, const
 	m->seq = seq;
 	m->sql = m->stmt = m->portal = NULL;
 	m->sql_len = m->stmt_len = m->portal_len = 0;
+	m->named = NULL;
+	m->named_known = false;
 	m->cls = NULL;
 	m->cls_buf = NULL;
 	if (!body || len < 4)

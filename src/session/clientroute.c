@@ -69,7 +69,7 @@ struct batch_best {
 /* One message of a batch: a Parse's text, or the statement a Bind or Describe names (as classified at its
    first use), becomes best when stricter; buf holds a classification made here. False when a Parse cannot be
    classified (the caller stays on the primary). */
-static bool batch_step(struct client *cl, const struct fe_msg *fm, struct cls_result *buf, struct batch_best *best)
+static bool batch_step(struct client *cl, struct fe_msg *fm, struct cls_result *buf, struct batch_best *best)
 {
 	if (fm->type == 'P') {
 		struct cls_result r;

@@ -254,11 +254,11 @@ const char *prepared_unnamed_text(const struct client *cl, uint32_t *len)
 	return cl->ps ? ps_client_unnamed_text(cl->ps, len) : NULL;
 }
 
-struct ps_stmt *prepared_named(const struct client *cl, const struct fe_msg *m)
+struct ps_stmt *prepared_named(const struct client *cl, struct fe_msg *m)
 {
 	if (!cl->ps || !m->stmt || !m->stmt_len || (m->type != 'B' && m->type != 'D'))
 		return NULL;
-	return ps_client_find(cl->ps, m->stmt, m->stmt_len);
+	return ps_client_named(cl->ps, m);
 }
 
 const struct cls_result *prepared_cls(struct client *cl, struct ps_stmt *st, const char **sql, size_t *len)

@@ -41,7 +41,7 @@ void prepared_server_reset(struct server *sv, const char *query);
 /* The text of cl's last unnamed Parse (tracked in transaction and statement pooling), or NULL. */
 const char *prepared_unnamed_text(const struct client *cl, uint32_t *len);
 /* The client's statement that a complete Bind or Describe-statement message names, or NULL. */
-struct ps_stmt *prepared_named(const struct client *cl, const struct fe_msg *m);
+struct ps_stmt *prepared_named(const struct client *cl, struct fe_msg *m);
 /* Routing's classification of a prepared statement (made once, when its Parse goes out), and its text. */
 const struct cls_result *prepared_cls(struct client *cl, struct ps_stmt *st, const char **sql, size_t *len);
 /* The statement's fingerprint (computed once). */

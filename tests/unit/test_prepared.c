@@ -244,6 +244,14 @@ static void test_shared_between_clients(void)
 	CHECK_EQ_INT(answer(s, 'Z'), PSA_PASS);
 	CHECK(has(b, "S_1") && !has(b, "a_stmt") && !has(a, "S_1"));
 	CHECK(ps_client_find(a, "a_stmt", 6) == ps_client_find(b, "S_1", 3));
+	/* a Bind's statement is looked up once per message: the tracker reuses what routing found */
+	struct msgbuf bm = bind_body("", "S_1");
+	struct fe_msg fm;
+	fe_decode(&fm, 'B', bm.n + 4, bm.b, 0);
+	CHECK(!fm.named_known && ps_client_named(b, &fm) == ps_client_find(b, "S_1", 3));
+	CHECK(fm.named_known && fm.named && ps_client_named(b, &fm) == ps_client_find(b, "S_1", 3));
+	fe_decode(&fm, 'B', bm.n + 4, bm.b, 0);
+	CHECK(ps_client_named(a, &fm) == NULL && fm.named_known && !fm.named);
 	run_bind(b, s, "S_1");
 	CHECK_EQ_STR(take_written(), "B:pgr1_1");
 	answer(s, 'Z');
