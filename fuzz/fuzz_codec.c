@@ -3,6 +3,7 @@
 #include "base/iobuf.h"
 #include "proto/codec.h"
 #include "proto/be_msg.h"
+#include "proto/femsg.h"
 
 /* Input layout: byte 0 picks max_packet (bits 0-1) and the read-size pattern of the
  * chunked reader (bits 2-7); the rest is the byte stream. The same bytes, cut at NULs,
@@ -70,6 +71,17 @@ static void check_be_msg(const uint8_t *body, uint32_t n)
 	}
 }
 
+/* Decode a body as a client message of its type; every view found lies inside the body, NUL included. */
+static void check_fe_msg(uint8_t type, const uint8_t *body, uint32_t n)
+{
+	struct fe_msg m;
+	bool ok = fe_decode(&m, type, n + 4, body, 1);
+	FUZZ_CHECK(ok == !m.bad && m.type == type && m.body == body);
+	FUZZ_CHECK(!m.sql || (fuzz_str_inside(m.sql, body, n) && strlen(m.sql) == m.sql_len));
+	FUZZ_CHECK(!m.stmt || (fuzz_str_inside(m.stmt, body, n) && strlen(m.stmt) == m.stmt_len));
+	FUZZ_CHECK(!m.portal || (fuzz_str_inside(m.portal, body, n) && strlen(m.portal) == m.portal_len));
+}
+
 /* Hand one framed message to every parser, each on its own exact-size copy. */
 static void parse_message(const uint8_t *msg, uint32_t len)
 {
@@ -77,6 +89,7 @@ static void parse_message(const uint8_t *msg, uint32_t len)
 	check_error_body(body, len - 4);
 	check_param_body(body, len - 4);
 	check_be_msg(body, len - 4);
+	check_fe_msg(msg[0], body, len - 4);
 	free(body);
 	uint8_t *pkt = fuzz_memdup(msg + 1, len); /* the length word and body: an untyped packet */
 	check_startup_packet(pkt, len);

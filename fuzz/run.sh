@@ -22,7 +22,7 @@ CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-
 ALL_TARGETS="fuzz_codec fuzz_startup fuzz_scram_server fuzz_scram_client fuzz_authfile fuzz_hba fuzz_config fuzz_classify"
 
 # The src/ files (never main.c or the event loop) and libraries each target links.
-CODEC="src/proto/codec.c src/proto/be_msg.c src/base/iobuf.c"
+CODEC="src/proto/codec.c src/proto/be_msg.c src/proto/femsg.c src/base/iobuf.c"
 SCRAM="src/auth/scram.c src/auth/scram_server.c src/auth/scram_client.c src/auth/b64.c"
 SECRETS="src/auth/authfile.c src/auth/readfile.c src/auth/secret.c src/auth/md5pw.c $SCRAM"
 sources() {

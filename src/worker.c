@@ -350,7 +350,6 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	w->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->cls_cache = cls_cache_new(8192, 16384);
 	w->cls_shapes = cls_cache_new(4096, CLS_SHAPE_MAX);
-	w->last_cls = calloc(1, sizeof *w->last_cls);
 	w->param_values = str_intern_new();
 	w->metrics = metrics_new();
 	/* Only this worker's thread touches its loop (other threads write kick_fd): no lock per event. */
@@ -359,7 +358,7 @@ int worker_init(struct worker *w, int id, struct config *cfg, char *err, size_t 
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);
 	event_config_free(ec);
-	if (!w->base || !w->freebufs || !w->last_cls || !w->metrics || w->kick_fd < 0) {
+	if (!w->base || !w->freebufs || !w->metrics || w->kick_fd < 0) {
 		snprintf(err, errlen, "cannot create an edge-triggered event loop");
 		return -1;
 	}
@@ -446,7 +445,6 @@ void worker_free(struct worker *w)
 	cls_cache_free(w->cls_cache);
 	cls_cache_free(w->cls_shapes);
 	ps_intern_free(w->ps_intern);
-	free(w->last_cls);
 	str_intern_free(w->param_values);
 	free(w->learned);
 	if (w->kick_ev)

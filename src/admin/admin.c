@@ -4,7 +4,6 @@
 #include "io/conn.h"
 #include "base/log.h"
 #include "admin/metrics.h"
-#include "proto/cursor.h"
 #include "session/pipeline.h"
 
 #include <ctype.h>
@@ -196,8 +195,10 @@ static bool run(struct client *cl, const struct admin_cmd *c, struct iobuf **out
 	return false;
 }
 
-enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+enum act admin_msg(struct client *cl, struct fe_msg *m)
 {
+	uint8_t type = m->type;
+	uint32_t len = m->len;
 	if (admin_pending(cl))
 		return ACT_PAUSE; /* the previous command has not been answered yet */
 	if (type == 'X') {
@@ -212,12 +213,11 @@ enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t 
 		client_close(cl, "54000", "admin command too long (at most 1 MB)");
 		return ACT_CLOSED;
 	}
-	if (!body)
+	if (!m->body)
 		return ACT_NEED_FULL;
 	struct iobuf **out = conn_out(&cl->c);
-	struct cursor cur = cur_make(body, len - 4);
-	size_t ql = 0;
-	const char *q = cur_cstr(&cur, &ql);
+	size_t ql = m->sql_len;
+	const char *q = m->sql;
 	struct admin_cmd c = { 0 };
 	const char *why = NULL;
 	bool deferred = false;

@@ -9,7 +9,7 @@ bool admin_is_console(const struct config *cfg, const char *dbname);
 /* Log cl in to the console if its user is in admin_users or stats_users; closes it otherwise. */
 void admin_login(struct client *cl);
 /* One message from a console client; returns ACT_CONSUMED or ACT_CLOSED. */
-enum act admin_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+enum act admin_msg(struct client *cl, struct fe_msg *m);
 /* The console's client target (admin_is_console, admin_login, admin_msg), registered at startup. */
 extern const struct client_target admin_console_target;
 

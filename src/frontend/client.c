@@ -11,6 +11,7 @@
 #include "pool/pool.h"
 #include "proto/cursor.h"
 #include "proto/options.h"
+#include "sql/classify.h"
 #include "backend/server.h"
 #include "io/tls.h"
 #include "io/loop.h"
@@ -18,6 +19,7 @@
 #include <ctype.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,7 @@ static void client_destroy(struct conn *c)
 	params_clear(&cl->params);
 	params_clear(&cl->startup);
 	free(cl->probe_msg);
+	free(cl->held_cls);
 	free(cl->user);
 	free(cl->dbname);
 	free(cl);
@@ -191,8 +194,6 @@ void client_close(struct client *cl, const char *sqlstate, const char *msg)
 		atomic_fetch_sub(&g_shared.nclients, 1);
 	}
 	client_set_state(cl, CL_CLOSED);
-	if (w->last_cls_client == cl)
-		w->last_cls_client = NULL; /* its memory may be reused by another client */
 	list_del(&cl->all_node);
 	w->n_clients--;
 	login_over(cl);
@@ -538,29 +539,46 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 	return c->closing ? ACT_CLOSED : ACT_CONSUMED;
 }
 
-static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
-
-/* The worker's classification slot describes the message being handled. Once that message is consumed the next
-   one may arrive at the same address, so the slot is forgotten; a message held back (pause, more bytes) comes
-   back unchanged and may still use it. */
-static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
+/* Keep m's classification for the next call about the same message (it was held back); without memory that
+   call classifies again. Events past n_events are never read: they are not copied. */
+static void hold_cls(struct client *cl, const struct fe_msg *m)
 {
-	struct client *cl = CL(c);
-	enum act a = client_on_msg_state(cl, type, len, body);
-	if (a != ACT_PAUSE && a != ACT_NEED_FULL && c->w->last_cls_client == cl)
-		c->w->last_cls_client = NULL;
+	if (m->cls != cl->held_cls) {
+		if (!cl->held_cls && !(cl->held_cls = malloc(sizeof *cl->held_cls)))
+			return;
+		int nev = m->cls->n_events < CLS_MAX_EVENTS ? m->cls->n_events : CLS_MAX_EVENTS;
+		memcpy(cl->held_cls, m->cls, offsetof(struct cls_result, ev) + (size_t)nev * sizeof m->cls->ev[0]);
+	}
+	cl->held_seq = m->seq + 1;
+}
+
+/* A logged-in client's message, decoded once, to its target. A message held back (pause, more bytes, flush
+   first) comes back as the same message (same c.nmsg), with the classification an earlier call made; the next
+   message starts without one. */
+static enum act target_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+{
+	struct cls_result scratch; /* where a stage classifies this message: only written when needed */
+	struct fe_msg m;
+	fe_decode(&m, type, len, body, cl->c.nmsg);
+	m.cls_buf = &scratch;
+	if (cl->held_seq == m.seq + 1)
+		m.cls = cl->held_cls;
+	cl->held_seq = 0;
+	enum act a = cl->target->on_msg(cl, &m);
+	if ((a == ACT_PAUSE || a == ACT_NEED_FULL || a == ACT_FLUSH_FIRST) && m.cls && !cl->c.closing)
+		hold_cls(cl, &m);
 	return a;
 }
 
-static enum act client_on_msg_state(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act client_on_msg(struct conn *c, uint8_t type, uint32_t len, const uint8_t *body)
 {
-	struct conn *c = &cl->c;
+	struct client *cl = CL(c);
 	switch (cl->state) {
 	case CL_LINKED:
 		if (cl->probing)
 			return ACT_PAUSE; /* nothing is due from a client before its login has ended */
-		return cl->target->on_msg(cl, type, len, body);
-	case CL_IDLE: return cl->target->on_msg(cl, type, len, body);
+		return target_msg(cl, type, len, body);
+	case CL_IDLE: return target_msg(cl, type, len, body);
 	case CL_LOGIN_WAIT:
 	case CL_WAITING:
 	case CL_RYW_WAIT: return ACT_PAUSE;

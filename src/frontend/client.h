@@ -4,6 +4,7 @@
 
 #include "pool/pool.h"
 #include "policy/ryw_state.h"
+#include "proto/femsg.h"
 
 struct client;
 struct client_auth;
@@ -19,8 +20,10 @@ struct client_target {
 	int (*startup_setting)(struct client *cl, const char *name, const char *value);
 	/* cl authenticated and holds a client slot (and its pool, on the session pipeline): take it; may close cl. */
 	void (*login)(struct client *cl);
-	/* A message from a logged-in client in CL_IDLE or CL_LINKED: the relay action. */
-	enum act (*on_msg)(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+	/* A message from a logged-in client in CL_IDLE or CL_LINKED, decoded once: the relay action. m->cls is its
+	   classification when an earlier call for the same message (same m->seq) made one; a stage that makes one
+	   puts it in m->cls_buf and sets m->cls, and it is kept for the next call if the message is held back. */
+	enum act (*on_msg)(struct client *cl, struct fe_msg *m);
 	/* sv was just linked to its client (NULL: the target's clients are never linked). */
 	void (*on_linked)(struct server *sv);
 	/* The client is being freed: release what the target keeps in it. */
@@ -74,6 +77,8 @@ struct client {
 	int64_t cat_wait_until; /* its read waits for a pg_proc lookup until then (µs; 0: not waiting) */
 	struct ps_client *ps; /* its named prepared statements (transaction/statement pooling), or NULL */
 	struct ryw_client ryw; /* what its reads must see (read-your-writes) */
+	struct cls_result *held_cls; /* the classification of a message held back (pause, more bytes), or NULL */
+	uint32_t held_seq; /* c.nmsg + 1 of that message (0: none held) */
 	const struct client_target *target; /* where its messages go once logged in */
 	struct client_auth *auth; /* exchange state, only while authenticating */
 	struct pool_waiter wait; /* queued in its pool for a server or for the login parameters */

@@ -67,9 +67,6 @@ struct worker {
 	struct cls_cache *cls_shapes; /* fast-path results by literal-blind shape (classify_shape.c) */
 	struct ps_intern *ps_intern; /* prepared statements by content, shared by this thread's clients */
 	struct str_intern *param_values; /* session setting values of this worker's clients and servers */
-	struct cls_result *last_cls; /* the statement just routed, reused when it is forwarded */
-	const struct client *last_cls_client;
-	const uint8_t *last_cls_body;
 	uint32_t rr; /* round-robin counter for replica choice */
 	uint64_t *learned; /* fingerprints of statements a replica refused as writes (open addressing) */
 	uint32_t n_learned;

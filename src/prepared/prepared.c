@@ -297,6 +297,16 @@ struct ps_stmt *ps_client_find(const struct ps_client *c, const char *name, uint
 	return cs ? cs->st : NULL;
 }
 
+struct ps_stmt *ps_client_named(const struct ps_client *c, struct fe_msg *m)
+{
+	if (!m->named_known) {
+		m->named = c && m->stmt && m->stmt_len ? ps_cslot_find(c, m->stmt, m->stmt_len) : NULL;
+		m->named_known = true;
+	}
+	const struct ps_cslot *cs = m->named;
+	return cs ? cs->st : NULL;
+}
+
 uint32_t ps_client_count(const struct ps_client *c)
 {
 	uint32_t n = 0;

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "base/iobuf.h"
+#include "proto/femsg.h"
 
 struct cls_result;
 struct ps_stmt;
@@ -78,6 +79,9 @@ struct ps_client *ps_client_new(void);
 void ps_client_free(struct ps_client *c);
 /* The statement a client's name stands for now, or NULL. */
 struct ps_stmt *ps_client_find(const struct ps_client *c, const char *name, uint32_t len);
+/* The statement m (a Bind or Describe) names among c's, looked up once per message (kept in m->named, where
+   ps_client_message finds it again). */
+struct ps_stmt *ps_client_named(const struct ps_client *c, struct fe_msg *m);
 /* The text of the client's last unnamed Parse (NUL-terminated, *len set), or NULL. */
 const char *ps_client_unnamed_text(const struct ps_client *c, uint32_t *len);
 /* Number of names the client has. */
@@ -145,10 +149,10 @@ struct ps_env {
 	const char *scope; /* the client's search_path (NULL: the server's default) */
 };
 
-/* A message from the client toward s (body = n bytes after the length word; complete for P, B, D, C and
-   for Q / unnamed P when sql is given).  Records what it changes and what the server will owe. */
-enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c, struct ps_server *s, uint8_t type,
-                                  const uint8_t *body, uint32_t n, const struct ps_sql *sql, const struct ps_out *out);
+/* A message from the client toward s, decoded once by the frontend (its body complete for P, B, D, C and for
+   Q / unnamed P when sql is given).  Records what it changes and what the server will owe. */
+enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c, struct ps_server *s,
+                                  const struct fe_msg *m, const struct ps_sql *sql, const struct ps_out *out);
 
 /* What to do with one message from the server. */
 enum ps_answer {

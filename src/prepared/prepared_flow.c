@@ -1,7 +1,6 @@
 /* Prepared statements message by message: rewrite and inject toward the server, match its answers, confirm or undo. */
 #include "prepared/prepared_int.h"
 #include "proto/codec.h"
-#include "proto/cursor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,15 +509,14 @@ static int keep_unnamed(struct ps_client *c, struct ps_server *s, const uint8_t 
 	return 0;
 }
 
-/* Parse: body = name, text, NUL, parameter types. */
-static enum ps_verdict on_parse(const struct ps_env *env, struct ps_client *c, struct ps_server *s, const uint8_t *body,
-                                uint32_t n, const struct ps_sql *sql, const struct ps_out *out)
+/* Parse: body = name, text, NUL, parameter types (the definition: everything after the name). */
+static enum ps_verdict on_parse(const struct ps_env *env, struct ps_client *c, struct ps_server *s,
+                                const struct fe_msg *m, const struct ps_sql *sql, const struct ps_out *out)
 {
-	struct cursor cur = cur_make(body, n);
-	size_t nl = 0;
-	const char *name = cur_cstr(&cur, &nl);
-	const uint8_t *def = cur.pos;
-	uint32_t dn = (uint32_t)cur_left(&cur);
+	const char *name = m->stmt;
+	size_t nl = m->stmt_len;
+	const uint8_t *def = name ? (const uint8_t *)name + nl + 1 : NULL;
+	uint32_t dn = name ? (uint32_t)(m->body + m->len - 4 - def) : 0;
 	s->unsynced = true;
 	if (name && nl > 0 && ps_def_valid(def, dn))
 		return on_named_parse(env, c, s, name, (uint32_t)nl, def, dn, out);
@@ -548,23 +546,22 @@ static enum ps_verdict use_unnamed(struct ps_client *c, struct ps_server *s, uin
 }
 
 /* Bind or Describe of a named statement: the server-side name, prepared there first when missing. */
-static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, struct ps_server *s, uint8_t type,
-                              const uint8_t *body, uint32_t n, const struct ps_out *out)
+static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, struct ps_server *s,
+                              const struct fe_msg *m, const struct ps_out *out)
 {
-	struct cursor cur = cur_make(body, n);
+	uint8_t type = m->type;
+	const uint8_t *body = m->body;
+	uint32_t n = m->len - 4;
 	s->unsynced = true;
-	if (type == 'B')
-		cur_cstr(&cur, NULL); /* portal */
-	else if (cur_u8(&cur) != 'S')
-		return PS_FORWARD; /* Describe of a portal */
-	uint32_t name_off = (uint32_t)(cur.pos - body);
-	size_t nl = 0;
-	const char *name = cur_cstr(&cur, &nl);
-	if (name && nl == 0)
-		return use_unnamed(c, s, type, body, n, name_off, out);
+	const char *name = m->stmt;
 	if (!name)
-		return PS_FORWARD;
-	struct ps_cslot *cs = ps_cslot_find(c, name, (uint32_t)nl);
+		return PS_FORWARD; /* a Describe of a portal, or malformed: the server answers */
+	size_t nl = m->stmt_len;
+	uint32_t name_off = (uint32_t)((const uint8_t *)name - body);
+	if (nl == 0)
+		return use_unnamed(c, s, type, body, n, name_off, out);
+	/* routing may have looked the name up for this very message already */
+	struct ps_cslot *cs = m->named_known ? m->named : ps_cslot_find(c, name, (uint32_t)nl);
 	if (cs_busy(s, cs))
 		return PS_WAIT;
 	if (!cs || !cs->st) {
@@ -581,12 +578,11 @@ static enum ps_verdict on_use(const struct ps_env *env, struct ps_client *c, str
 }
 
 /* Close of a named statement: the client's name goes; the server keeps the statement for others. */
-static enum ps_verdict on_close(struct ps_client *c, struct ps_server *s, const uint8_t *body, uint32_t n)
+static enum ps_verdict on_close(struct ps_client *c, struct ps_server *s, const struct fe_msg *m)
 {
-	struct cursor cur = cur_make(body, n);
-	uint8_t kind = cur_u8(&cur);
-	size_t nl = 0;
-	const char *name = cur_cstr(&cur, &nl);
+	uint8_t kind = m->stmt ? 'S' : 0; /* only a statement's name matters here */
+	size_t nl = m->stmt_len;
+	const char *name = m->stmt;
 	s->unsynced = true;
 	struct ps_cslot *cs = name && kind == 'S' && nl ? ps_cslot_find(c, name, (uint32_t)nl) : NULL;
 	if (cs_busy(s, cs))
@@ -604,9 +600,11 @@ static enum ps_verdict on_close(struct ps_client *c, struct ps_server *s, const 
 	return PS_FORWARD;
 }
 
-enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c, struct ps_server *s, uint8_t type,
-                                  const uint8_t *body, uint32_t n, const struct ps_sql *sql, const struct ps_out *out)
+enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c, struct ps_server *s,
+                                  const struct fe_msg *m, const struct ps_sql *sql, const struct ps_out *out)
 {
+	uint8_t type = m->type;
+	const uint8_t *body = m->body;
 	if (!body && (type == 'P' || type == 'B' || type == 'D' || type == 'C')) {
 		/* Not buffered whole: an unnamed statement too large to matter (see prepared_wants_full). */
 		s->unsynced = true;
@@ -615,10 +613,10 @@ enum ps_verdict ps_client_message(const struct ps_env *env, struct ps_client *c,
 		return PS_FORWARD;
 	}
 	switch (type) {
-	case 'P': return on_parse(env, c, s, body, n, sql, out);
+	case 'P': return on_parse(env, c, s, m, sql, out);
 	case 'B':
-	case 'D': return on_use(env, c, s, type, body, n, out);
-	case 'C': return on_close(c, s, body, n);
+	case 'D': return on_use(env, c, s, m, out);
+	case 'C': return on_close(c, s, m);
 	case 'S': s->unsynced = false; return push_term(s, OP_SYNC, false) < 0 ? PS_NOMEM : PS_FORWARD;
 	case 'Q':
 	case 'F': {

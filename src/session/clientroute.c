@@ -11,7 +11,6 @@
 #include "pool/pool_metrics.h"
 #include "pool/pool.h"
 #include "session/prepared_conn.h"
-#include "proto/cursor.h"
 #include "policy/router.h"
 #include "session/ryw.h"
 #include "cluster/ryw_store.h"
@@ -25,15 +24,6 @@
 #include <strings.h>
 
 #define CLASSIFY_MAX_TEXT (1u << 20) /* larger statements are not parsed: they go to the primary */
-
-/* The SQL text of a Query or Parse body; NULL when malformed. */
-static const char *statement_text(uint8_t type, const uint8_t *body, uint32_t n, size_t *len)
-{
-	struct cursor c = cur_make(body, n);
-	if (type == 'P' && !cur_cstr(&c, NULL))
-		return NULL;
-	return cur_cstr(&c, len);
-}
 
 bool clientroute_classify(struct client *cl, const char *sql, size_t len, struct cls_result *out)
 {
@@ -67,19 +57,72 @@ static bool stricter(const struct cls_result *r, const struct cls_result *best)
 	return !best || r->target > best->target || (r->hint && !best->hint);
 }
 
-/* Combine the statements of an extended-protocol batch buffered up to its Sync: the strictest wins.  Parse
-   texts are classified into buf; a Bind or Describe of a named statement uses the classification made at
-   its first use.  *best (NULL: no statement) and its text; false when the batch is not all buffered (then
-   the caller stays on the primary). */
-static bool classify_batch(struct client *cl, struct cls_result *buf, const struct cls_result **best,
-                           const char **best_sql, size_t *best_len, uint64_t *best_fp, uint32_t *batch_len)
+/* The strictest statement of a batch so far: its classification (NULL: none yet), text and fingerprint. */
+struct batch_best {
+	const struct cls_result *r;
+	const char *sql;
+	size_t len;
+	uint64_t fp;
+	bool own; /* r is one of the batch's own classifications (a Parse of it, or its unnamed statement) */
+};
+
+/* One message of a batch: a Parse's text, or the statement a Bind or Describe names (as classified at its
+   first use), becomes best when stricter; buf holds a classification made here. False when a Parse cannot be
+   classified (the caller stays on the primary). */
+static bool batch_step(struct client *cl, struct fe_msg *fm, struct cls_result *buf, struct batch_best *best)
 {
-	struct iobuf *b = cl->c.in;
-	const uint8_t *start = b->data + b->rpos + cl->c.pending;
-	const uint8_t *p = start;
-	size_t left = iobuf_len(b) - cl->c.pending;
-	*best = NULL;
+	if (fm->type == 'P') {
+		struct cls_result r;
+		if (!fm->sql || !clientroute_classify(cl, fm->sql, fm->sql_len, &r))
+			return false;
+		if (stricter(&r, best->r)) {
+			*buf = r;
+			*best = (struct batch_best){ buf, fm->sql, fm->sql_len, 0, true };
+		}
+		return true;
+	}
+	if (fm->type != 'B' && fm->type != 'D')
+		return true;
+	struct ps_stmt *st = prepared_named(cl, fm);
+	const char *sql;
+	size_t tl;
+	const struct cls_result *r = st ? prepared_cls(cl, st, &sql, &tl) : NULL;
+	uint32_t ul;
+	if (!st && fe_unnamed_stmt(fm) && (sql = prepared_unnamed_text(cl, &ul)) != NULL && !best->own) {
+		/* The unnamed statement of an earlier batch: what it does decides, as if parsed here (when the batch
+		   parsed a statement already, that Parse is the statement the Bind uses). */
+		if (!clientroute_classify(cl, sql, ul, buf))
+			return false;
+		r = buf;
+		tl = ul;
+	}
+	if (r && stricter(r, best->r))
+		*best = (struct batch_best){ r, sql, tl, st ? prepared_fingerprint(st) : 0, r == buf };
+	return true;
+}
+
+/* Combine the statements of an extended-protocol batch buffered up to its Sync, starting with m (whole): the
+   strictest wins. The first Parse is classified into m's own room (forwarding it reuses that), the others into
+   buf. Fills *best and *batch_len; false when the batch is not all buffered (then the caller stays on the
+   primary). */
+static bool classify_batch(struct client *cl, struct fe_msg *m, struct cls_result *buf, struct batch_best *best,
+                           uint32_t *batch_len)
+{
+	memset(best, 0, sizeof *best);
+	if (!m->body)
+		return false;
+	if (m->type == 'P') {
+		if (!m->sql || !clientroute_classify(cl, m->sql, m->sql_len, m->cls_buf))
+			return false;
+		m->cls = m->cls_buf;
+		*best = (struct batch_best){ m->cls, m->sql, m->sql_len, 0, true };
+	} else if (!batch_step(cl, m, buf, best)) {
+		return false;
+	}
+	const uint8_t *start = m->body - PROTO_HDR, *p = start + m->len + 1;
+	size_t left = iobuf_len(cl->c.in) - cl->c.pending - (m->len + 1);
 	while (left >= PROTO_HDR) {
+		struct fe_msg fm;
 		uint8_t type;
 		uint32_t len;
 		if (proto_frame(p, left, FROM_CLIENT, PHASE_READY, (uint32_t)cl->c.w->cfg->max_packet_size, &type,
@@ -92,42 +135,11 @@ static bool classify_batch(struct client *cl, struct cls_result *buf, const stru
 		}
 		if (type == 'Q')
 			return false; /* mixing protocols in one batch: keep it simple and safe */
-		if (type == 'P') {
-			size_t tl;
-			const char *sql = statement_text(type, p + PROTO_HDR, len - 4, &tl);
-			struct cls_result r;
-			if (!sql || !clientroute_classify(cl, sql, tl, &r))
+		/* Only these name a statement (a Describe of a portal, as most drivers send, does not). */
+		if (type == 'P' || type == 'B' || (type == 'D' && len > 4 && p[PROTO_HDR] == 'S')) {
+			fe_decode(&fm, type, len, p + PROTO_HDR, 0);
+			if (!batch_step(cl, &fm, buf, best))
 				return false;
-			if (stricter(&r, *best)) {
-				*buf = r;
-				*best = buf;
-				*best_sql = sql;
-				*best_len = tl;
-				*best_fp = 0;
-			}
-		} else if (type == 'B' || type == 'D') {
-			struct ps_stmt *st = prepared_named(cl, type, p + PROTO_HDR, len - 4);
-			const char *sql;
-			size_t tl;
-			const struct cls_result *r = st ? prepared_cls(cl, st, &sql, &tl) : NULL;
-			uint32_t ul;
-			if (!st && prepared_unnamed(type, p + PROTO_HDR, len - 4) &&
-			    (sql = prepared_unnamed_text(cl, &ul)) != NULL) {
-				/* The unnamed statement of an earlier batch: what it does decides, as if parsed here (when buf
-				   holds a Parse of this batch already, that Parse is the statement the Bind uses). */
-				if (buf != *best) {
-					if (!clientroute_classify(cl, sql, ul, buf))
-						return false;
-					r = buf;
-					tl = ul;
-				}
-			}
-			if (r && stricter(r, *best)) {
-				*best = r;
-				*best_sql = sql;
-				*best_len = tl;
-				*best_fp = st ? prepared_fingerprint(st) : 0;
-			}
 		}
 		p += len + 1;
 		left -= len + 1;
@@ -272,12 +284,10 @@ static bool learned_contains(const struct worker *w, uint64_t fp)
 
 void clientroute_learn_message(struct worker *w, const uint8_t *msg, uint32_t n)
 {
-	size_t tl;
 	/* A batch that starts with a Bind is learned when it is routed again (its statement is the client's). */
-	bool text = n > PROTO_HDR && (msg[0] == 'Q' || msg[0] == 'P');
-	const char *sql = text ? statement_text(msg[0], msg + PROTO_HDR, n - PROTO_HDR, &tl) : NULL;
-	if (sql)
-		clientroute_learn_write(w, sql, tl);
+	struct fe_msg m;
+	if (n > PROTO_HDR && (msg[0] == 'Q' || msg[0] == 'P') && fe_decode(&m, msg[0], n - 1, msg + PROTO_HDR, 0))
+		clientroute_learn_write(w, m.sql, m.sql_len);
 }
 
 /* Remember a statement shape by its fingerprint. */
@@ -449,139 +459,176 @@ static void log_route(struct client *cl, int node, const struct route_out *out, 
 	          waited);
 }
 
-/* cl was parked with its unit (ryw_park): the same unit is routed again later, as a re-run if it was one. */
-static enum route_step parked(struct client *cl, bool retrying)
+/* What routing knows of a unit: its statement's classification (NULL: none), text, fingerprint, batch. */
+struct unit {
+	const struct cls_result *cls;
+	const char *sql;
+	size_t tl;
+	uint64_t fp; /* the statement's fingerprint when already known (prepared statements) */
+	uint32_t batch_len; /* an extended-protocol batch up to its Sync, when all of it is buffered */
+	bool retrying; /* a re-run of a unit that failed elsewhere */
+	struct cls_result *batch; /* room for a batch's strictest statement (left unwritten until needed) */
+};
+
+/* cl was parked with its unit (ryw_park): the same unit is routed again later, as a re-run if it was one, and
+   classified afresh then (a pg_proc answer may have come). */
+static enum route_step parked(struct client *cl, struct fe_msg *m, const struct unit *u)
 {
-	cl->retrying = retrying;
-	cl->c.w->last_cls_client = NULL; /* its classification slot may be reused meanwhile */
+	cl->retrying = u->retrying;
+	m->cls = NULL;
 	return RS_WAIT;
 }
 
-/* clientroute_start without the end of a ryw_wait. */
-static enum route_step route_unit(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
+/* The unit's text and classification (into m's own room for a Query). RS_GO goes on to the decision;
+   *primary_now: too large to read, it runs on the primary without more ado. */
+static enum route_step unit_text(struct client *cl, struct fe_msg *m, struct unit *u, bool *primary_now)
 {
-	struct pool *p = cl->pool;
-	pool_sync(p); /* where writes go, after a failover: usually one comparison */
-	if (!p->w->cfg->routing) {
-		*node = p->primary; /* a plain pooler, as PgBouncer */
-		p->w->n_routed_primary++;
-		metrics_routed(p->w, p, 0, false, "routing-off", NULL);
-		return RS_GO;
-	}
-	/* A re-run keeps the nodes it failed on; a new unit starts afresh. */
-	bool retrying = cl->retrying;
-	if (!retrying)
-		cl->retry_exclude = 0;
-	cl->retrying = false;
-	/* Classified straight into the worker's slot: forwarding this message next reuses it without a copy. */
-	struct cls_result *r = p->w->last_cls;
-	const struct cls_result *cls = NULL;
-	p->w->last_cls_client = NULL; /* the slot is about to hold this message's classification */
-	const char *sql = NULL;
-	size_t tl = 0;
-	uint64_t fp = 0; /* the statement's fingerprint when already known (prepared statements) */
-	uint32_t batch_len = 0; /* an extended-protocol batch up to its Sync, when all of it is buffered */
-	if (type == 'Q' || type == 'P') {
-		if (!body) {
-			if (len - 4 > CLASSIFY_MAX_TEXT) {
-				*node = p->primary;
-				return RS_GO;
-			}
-			return RS_NEED_FULL;
-		}
-		sql = statement_text(type, body, len - 4, &tl);
+	uint8_t type = m->type;
+	if ((type == 'Q' || type == 'P') && !m->body) {
+		*primary_now = m->len - 4 > CLASSIFY_MAX_TEXT;
+		return *primary_now ? RS_GO : RS_NEED_FULL;
 	}
 	if (type == 'Q') {
-		if (sql && clientroute_classify(cl, sql, tl, r)) {
-			cls = r;
-			p->w->last_cls_client = cl;
-			p->w->last_cls_body = body;
-			if ((r->ev_kinds & OWN_EVENTS) && (r->flags & CLS_F_EVENTS_OVERFLOW) == 0) {
-				enum route_step s = answer_pgrouter_sets(cl, r, 'I');
-				if (s != RS_GO)
-					return s;
-			}
+		u->sql = m->sql;
+		u->tl = m->sql_len;
+		m->cls = NULL; /* classified afresh: a re-routed message may have waited for the catalog */
+		if (u->sql && clientroute_classify(cl, u->sql, u->tl, m->cls_buf)) {
+			const struct cls_result *r = u->cls = m->cls = m->cls_buf;
+			if ((r->ev_kinds & OWN_EVENTS) && (r->flags & CLS_F_EVENTS_OVERFLOW) == 0)
+				return answer_pgrouter_sets(cl, r, 'I');
 		}
 	} else if (type == 'P' || ((type == 'B' || type == 'D') && cl->ps)) {
 		/* A batch that starts with a Bind of a named statement is routed by what that statement does. */
-		const char *first_sql = sql;
-		size_t first_len = tl;
-		if (!classify_batch(cl, r, &cls, &sql, &tl, &fp, &batch_len)) {
-			cls = NULL;
-			batch_len = 0;
+		struct batch_best best;
+		m->cls = NULL;
+		if (classify_batch(cl, m, u->batch, &best, &u->batch_len)) {
+			u->cls = best.r;
+			u->sql = best.sql;
+			u->tl = best.len;
+			u->fp = best.fp;
+		} else { /* the batch stays on the primary; a statement read so far still meets the rules */
+			u->cls = NULL;
+			u->sql = best.sql;
+			u->tl = best.len;
+			u->fp = best.fp;
+			u->batch_len = 0;
 		}
 		if (type == 'P') { /* rules and learned writes look at the batch's first statement, as before */
-			sql = first_sql;
-			tl = first_len;
-			fp = 0;
+			u->sql = m->sql;
+			u->tl = m->sql_len;
+			u->fp = 0;
 		}
 	}
-	struct route_out out;
-	const struct routeconf *rule = clientroute_decide(cl, type, cls, sql, tl, fp, batch_len, &out, NULL);
-	if (cl->force_primary) {
-		cl->force_primary = false;
-		if (fp)
-			learn_fp(p->w, fp); /* a prepared statement a replica refused as a write */
-		out.target = ROUTE_PRIMARY;
-		out.reason = "retry-after-read-only-error";
-		out.detail[0] = 0;
-	}
-	*node = p->primary;
-	/* Primary only for want of a pg_proc answer that is on its way: wait for it, then route as later calls. */
-	if (out.target == ROUTE_PRIMARY && cls && cls->n_unknown && strcmp(out.reason, "unknown-function") == 0 &&
-	    catalog_wait_park(cl, cls))
-		return parked(cl, retrying);
-	if (out.target == ROUTE_REPLICA && cl->ryw.key && ryw_store_fetch(cl))
-		return parked(cl, retrying); /* back once the store has answered */
+	return RS_GO;
+}
+
+/* A read that may use a replica: read-your-writes and the replica pick set *node and out's reason. RS_GO, or
+   RS_WAIT (parked until the replica or the store answers) or RS_DONE (refused: fallback = error). */
+static enum route_step unit_replica(struct client *cl, struct fe_msg *m, struct unit *u, const struct routeconf *rule,
+                                    struct route_out *out, uint64_t *need, int *node)
+{
+	struct pool *p = cl->pool;
+	if (cl->ryw.key && ryw_store_fetch(cl))
+		return parked(cl, m, u); /* back once the store has answered */
 	enum ryw_scope scope = RYW_SCOPE_SESSION;
-	uint64_t need = out.target == ROUTE_REPLICA ? ryw_required(cl, &scope) : 0;
-	if (need == UINT64_MAX) {
-		out.target = ROUTE_PRIMARY; /* window mode, or a commit whose LSN is unknown */
-		out.reason = "read-your-writes";
-		snprintf(out.detail, sizeof out.detail, "window");
+	*need = ryw_required(cl, &scope);
+	if (*need == UINT64_MAX) {
+		out->target = ROUTE_PRIMARY; /* window mode, or a commit whose LSN is unknown */
+		out->reason = "read-your-writes";
+		snprintf(out->detail, sizeof out->detail, "window");
 		ryw_count_primary(scope);
-	} else if (out.target == ROUTE_REPLICA) {
-		int pick = pick_for_route(p, rule, &out, cl->retry_exclude, need);
-		if (pick >= 0)
-			*node = pick;
-		if (need && (pick < 0 || pick == p->primary) && pool_pick_replica(p, 0, 0, cl->retry_exclude, 0) >= 0) {
-			/* A replica is up but has not replayed what this client needs (as far as the snapshot shows). */
-			if (ryw_wait_park(cl, need))
-				return parked(cl, retrying);
-			out.reason = "read-your-writes";
-			snprintf(out.detail, sizeof out.detail, "%s%s",
-			         scope == RYW_SCOPE_KEY             ? "key"
-			                 : scope == RYW_SCOPE_TOKEN ? "token"
-			                                            : "session",
-			         cl->ryw.wait_start ? "-after-wait" : "");
-			ryw_count_primary(scope);
-		} else if (pick < 0 && rule && rule->fallback == FALLBACK_ERROR) {
-			return refuse_no_replica(cl, rule);
-		} else if (pick < 0) {
-			out.reason = cl->retry_exclude ? "retry" : "no-replica-available";
-		}
+		return RS_GO;
 	}
-	if (*node == p->primary) {
+	int pick = pick_for_route(p, rule, out, cl->retry_exclude, *need);
+	if (pick >= 0)
+		*node = pick;
+	if (*need && (pick < 0 || pick == p->primary) && pool_pick_replica(p, 0, 0, cl->retry_exclude, 0) >= 0) {
+		/* A replica is up but has not replayed what this client needs (as far as the snapshot shows). */
+		if (ryw_wait_park(cl, *need))
+			return parked(cl, m, u);
+		out->reason = "read-your-writes";
+		snprintf(out->detail, sizeof out->detail, "%s%s",
+		         scope == RYW_SCOPE_KEY             ? "key"
+		                 : scope == RYW_SCOPE_TOKEN ? "token"
+		                                            : "session",
+		         cl->ryw.wait_start ? "-after-wait" : "");
+		ryw_count_primary(scope);
+	} else if (pick < 0 && rule && rule->fallback == FALLBACK_ERROR) {
+		return refuse_no_replica(cl, rule);
+	} else if (pick < 0) {
+		out->reason = cl->retry_exclude ? "retry" : "no-replica-available";
+	}
+	return RS_GO;
+}
+
+/* The unit goes to node: counters, the copy a replica's refusal re-runs, metrics and the debug line. */
+static void unit_routed(struct client *cl, const struct fe_msg *m, const struct unit *u, int node,
+                        const struct route_out *out, const struct routeconf *rule, uint64_t need)
+{
+	struct pool *p = cl->pool;
+	if (node == p->primary) {
 		cl->c.w->n_routed_primary++;
 	} else {
 		cl->c.w->n_routed_replica++;
 		/* Keep the Query (or the whole batch) until the replica's first answer: a refusal, a recovery
 		   conflict or a lost connection re-runs it elsewhere. */
-		uint32_t keep = type == 'Q' ? len + 1 : type != 'F' ? batch_len : 0;
+		uint32_t keep = m->type == 'Q' ? m->len + 1 : m->type != 'F' ? u->batch_len : 0;
 		if (keep && keep <= (uint32_t)p->w->cfg->pkt_buf && !cl->retry && (cl->retry = buf_get(p->w)) != NULL) {
-			memcpy(cl->retry->data, body - PROTO_HDR, keep);
+			memcpy(cl->retry->data, m->body - PROTO_HDR, keep);
 			cl->retry->wpos = keep;
 		}
 	}
-	metrics_routed(p->w, p, *node, out.target == ROUTE_REPLICA, out.reason, rule ? rule->name : NULL);
+	metrics_routed(p->w, p, node, out->target == ROUTE_REPLICA, out->reason, rule ? rule->name : NULL);
 	if (log_get_level() >= LOG_DEBUG)
-		log_route(cl, *node, &out, need);
+		log_route(cl, node, out, need);
+}
+
+/* clientroute_start without the end of a ryw_wait. */
+static enum route_step route_unit(struct client *cl, struct fe_msg *m, int *node)
+{
+	struct pool *p = cl->pool;
+	pool_sync(p); /* where writes go, after a failover: usually one comparison */
+	*node = p->primary;
+	if (!p->w->cfg->routing) {
+		p->w->n_routed_primary++; /* a plain pooler, as PgBouncer */
+		metrics_routed(p->w, p, 0, false, "routing-off", NULL);
+		return RS_GO;
+	}
+	/* A re-run keeps the nodes it failed on; a new unit starts afresh. */
+	struct cls_result batch;
+	struct unit u = { .retrying = cl->retrying, .batch = &batch };
+	if (!u.retrying)
+		cl->retry_exclude = 0;
+	cl->retrying = false;
+	bool primary_now = false;
+	enum route_step s = unit_text(cl, m, &u, &primary_now);
+	if (s != RS_GO || primary_now)
+		return s;
+	struct route_out out;
+	const struct routeconf *rule =
+	        clientroute_decide(cl, m->type, u.cls, u.sql, u.tl, u.fp, u.batch_len, &out, NULL);
+	if (cl->force_primary) {
+		cl->force_primary = false;
+		if (u.fp)
+			learn_fp(p->w, u.fp); /* a prepared statement a replica refused as a write */
+		out.target = ROUTE_PRIMARY;
+		out.reason = "retry-after-read-only-error";
+		out.detail[0] = 0;
+	}
+	/* Primary only for want of a pg_proc answer that is on its way: wait for it, then route as later calls. */
+	if (out.target == ROUTE_PRIMARY && u.cls && u.cls->n_unknown && strcmp(out.reason, "unknown-function") == 0 &&
+	    catalog_wait_park(cl, u.cls))
+		return parked(cl, m, &u);
+	uint64_t need = 0;
+	if (out.target == ROUTE_REPLICA && (s = unit_replica(cl, m, &u, rule, &out, &need, node)) != RS_GO)
+		return s;
+	unit_routed(cl, m, &u, *node, &out, rule, need);
 	return RS_GO;
 }
 
-enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node)
+enum route_step clientroute_start(struct client *cl, struct fe_msg *m, int *node)
 {
-	enum route_step s = route_unit(cl, type, len, body, node);
+	enum route_step s = route_unit(cl, m, node);
 	if (s == RS_GO || s == RS_DONE || s == RS_CLOSED) { /* a read's waits are over, however it ended */
 		ryw_wait_routed(cl, s == RS_GO && *node != cl->pool->primary);
 		catalog_wait_routed(cl);
@@ -616,52 +663,49 @@ static void track_effects(struct client *cl, struct server *sv, const struct cls
 		session_track(cl, sv, r, sql);
 }
 
-enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+enum act clientroute_linked(struct client *cl, struct fe_msg *m)
 {
 	struct server *sv = cl->server;
 	sv->ryw.plan = false;
 	/* Without routing, statements are still read for what they do to the session (never handed on). */
 	bool routing = cl->c.w->cfg->routing;
-	size_t tl;
-	const char *sql;
-	struct worker *w = cl->c.w;
-	const struct cls_result *rp = w->last_cls;
+	uint8_t type = m->type;
+	size_t tl = m->sql_len;
+	const char *sql = m->sql;
+	const struct cls_result *rp = m->cls;
 	if (type == 'B') {
 		/* Executing a named prepared statement: what it does was classified at its first use. */
-		struct ps_stmt *st = body ? prepared_named(cl, type, body, len - 4) : NULL;
+		struct ps_stmt *st = prepared_named(cl, m);
 		if (!st || !(rp = prepared_cls(cl, st, &sql, &tl))) {
 			if (routing)
 				ryw_batch_bind(sv);
 			return ACT_SEND;
 		}
-	} else if (!body) {
-		if (len - 4 > CLASSIFY_MAX_TEXT) {
+	} else if (!m->body) {
+		if (m->len - 4 > CLASSIFY_MAX_TEXT) {
 			sv->pinned = true; /* too large to read: it may change the session, reset after this client */
 			if (routing)
 				ryw_note_statement(sv, NULL); /* and it may write */
 		}
-		return len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
-	} else if (w->last_cls_client == cl && w->last_cls_body == body) {
-		/* Routed just now: same message, same answer; the text only matters for what it sets. */
-		sql = rp->n_events ? statement_text(type, body, len - 4, &tl) : NULL;
-	} else if (!(sql = statement_text(type, body, len - 4, &tl))) {
+		return m->len - 4 > CLASSIFY_MAX_TEXT ? ACT_SEND : ACT_NEED_FULL;
+	} else if (rp) {
+		/* Routed just now (or before it was held back): same message, same answer. */
+	} else if (!sql) {
 		if (routing) {
 			ryw_batch_bind(sv); /* not a statement pgrouter can read: no LSN query behind this batch */
 			sv->ryw.xvalid = false;
 		}
 		return ACT_SEND;
 	} else {
-		/* Not routed just now: classify into the worker's slot, where the prepared-statement tracker
-		   finds it for this same message (client_on_msg forgets it once the message is consumed). */
-		w->last_cls_client = NULL;
-		if (!clientroute_classify(cl, sql, tl, w->last_cls)) {
+		/* Not routed just now: classify into the message's own room, where the prepared-statement tracker
+		   finds it for this same message. */
+		if (!clientroute_classify(cl, sql, tl, m->cls_buf)) {
 			sv->pinned = true; /* unread: reset after this client */
 			if (routing)
 				ryw_note_statement(sv, NULL);
 			return ACT_SEND;
 		}
-		w->last_cls_client = cl;
-		w->last_cls_body = body;
+		rp = m->cls = m->cls_buf;
 	}
 	/* SET/SHOW pgrouter.* between transactions of a session (or SHOW inside one): pgrouter answers, in order
 	   with what the server already answered. */

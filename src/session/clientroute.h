@@ -15,12 +15,12 @@ enum route_step {
 };
 
 /* Choose the node for the unit that starts with this message (client not linked). */
-enum route_step clientroute_start(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body, int *node);
+enum route_step clientroute_start(struct client *cl, struct fe_msg *m, int *node);
 
 /* A statement (Query, Parse, or Bind of a named prepared statement) is about to be forwarded on a linked
    server: track its session effects.  Returns ACT_SEND, ACT_NEED_FULL, or ACT_PAUSE when it must wait to be
    routed to another node. */
-enum act clientroute_linked(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+enum act clientroute_linked(struct client *cl, struct fe_msg *m);
 
 struct cls_result;
 /* Classify SQL text for cl's pool (cached per worker); false when it is too large to be worth parsing. */

@@ -12,20 +12,24 @@
 
 #include <string.h>
 
-static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+static enum act idle_client_msg(struct client *cl, struct fe_msg *m);
 
 /* Forwarding while linked: count what the server owes us so that release happens at the right Z. */
-static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act linked_msg(struct client *cl, struct fe_msg *m)
 {
 	struct server *sv = cl->server;
+	const uint8_t type = m->type;
+	const uint32_t len = m->len;
 	if (sv->retry_swallow)
 		return ACT_PAUSE; /* a refused statement is about to be re-run elsewhere: keep the order */
-	if (!body && prepared_wants_full(cl, type, len))
+	if (!m->body && prepared_wants_full(cl, type, len))
 		return ACT_NEED_FULL;
-	if (!sv->unsynced && memchr("PBDECH", type, 6))
+	/* Read-your-writes bookkeeping only where it is on: off, none of it can ever ask for an LSN. */
+	const bool ryw = cl->c.w->cfg->read_your_writes != RYW_OFF;
+	if (ryw && !sv->unsynced && memchr("PBDECH", type, 6))
 		ryw_batch_start(sv);
 	if (type == 'Q' || type == 'P' || type == 'B') {
-		enum act a = clientroute_linked(cl, type, len, body);
+		enum act a = clientroute_linked(cl, m);
 		if (a == ACT_PAUSE && cl->reroute && sv->expect_z == 0 && !sv->unsynced && cl->c.pending == 0) {
 			/* Nothing was sent on this replica connection yet: give it back and route afresh now
 			   (waiting for its work to finish would wait forever). */
@@ -35,17 +39,17 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 				server_close(sv, "released before pgrouter's own settings completed");
 			else
 				server_release(sv);
-			return cl->c.closing ? ACT_CLOSED : idle_client_msg(cl, type, len, body);
+			return cl->c.closing ? ACT_CLOSED : idle_client_msg(cl, m);
 		}
 		if (a != ACT_SEND)
 			return a;
 	}
 	/* FunctionCall may write; a Bind of a named statement the tracker does not know may too (with the
 	   tracker, clientroute_linked notes the statement's own classification). */
-	if (type == 'F' || (type == 'B' && !cl->ps))
-		ryw_note_message(sv, type, len, body);
+	if (ryw && (type == 'F' || (type == 'B' && !cl->ps)))
+		ryw_note_message(sv, m);
 	/* Named prepared statements get their server-side names (ACT_CONSUMED: pgrouter wrote the message). */
-	enum act pa = cl->ps ? prepared_client_msg(cl, type, len, body) : ACT_SEND;
+	enum act pa = cl->ps ? prepared_client_msg(cl, m) : ACT_SEND;
 	if (pa != ACT_SEND && pa != ACT_CONSUMED)
 		return pa;
 	switch (type) {
@@ -57,16 +61,16 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 		cl->pool->n_queries++;
 		if (type == 'Q' && sv->ryw.plan) {
 			sv->ryw.plan = false; /* a write unit ends here: its commit LSN query rides along */
-			return (enum act)ryw_send_with_query(cl, sv, pa, len, body);
+			return (enum act)ryw_send_with_query(cl, sv, pa, len, m->body);
 		}
 		return pa;
 	case 'S': {
-		bool ride = ryw_sync_ends_unit(sv); /* before this Sync counts as owed */
+		bool ride = ryw && ryw_sync_ends_unit(sv); /* before this Sync counts as owed */
 		sv->expect_z++;
 		session_unit_sent(&sv->sj);
 		sv->unsynced = false;
 		sv->ryw.xvalid = false;
-		return ride ? (enum act)ryw_send_with_query(cl, sv, pa, len, body) : pa;
+		return ride ? (enum act)ryw_send_with_query(cl, sv, pa, len, m->body) : pa;
 	}
 	case 'P':
 	case 'B':
@@ -93,8 +97,9 @@ static enum act linked_msg(struct client *cl, uint8_t type, uint32_t len, const 
 }
 
 /* Between transactions: the first message of the next one asks the pool for a server. */
-static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act idle_client_msg(struct client *cl, struct fe_msg *m)
 {
+	uint8_t type = m->type;
 	switch (type) {
 	case 'X': client_close(cl, NULL, NULL); return ACT_CLOSED;
 	case 'd':
@@ -119,7 +124,7 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 	if (pause_park(cl))
 		return ACT_PAUSE; /* its database is paused: RESUME lets this message through */
 	int node = 0;
-	switch (clientroute_start(cl, type, len, body, &node)) {
+	switch (clientroute_start(cl, m, &node)) {
 	case RS_NEED_FULL: return ACT_NEED_FULL;
 	case RS_DONE: return ACT_CONSUMED;
 	case RS_CLOSED: return ACT_CLOSED;
@@ -132,15 +137,15 @@ static enum act idle_client_msg(struct client *cl, uint8_t type, uint32_t len, c
 		return ACT_CLOSED;
 	if (cl->state != CL_LINKED)
 		return ACT_PAUSE;
-	return linked_msg(cl, type, len, body);
+	return linked_msg(cl, m);
 }
 
 /* A logged-in client's message while it is idle or linked (client_on_msg has dealt with the other states). */
-static enum act session_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+static enum act session_client_msg(struct client *cl, struct fe_msg *m)
 {
 	if (cl->state == CL_LINKED)
-		return linked_msg(cl, type, len, body);
-	return idle_client_msg(cl, type, len, body);
+		return linked_msg(cl, m);
+	return idle_client_msg(cl, m);
 }
 
 void session_client_free(struct client *cl)

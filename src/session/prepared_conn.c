@@ -72,28 +72,22 @@ static bool mentions_dealloc(const char *s, size_t n)
 }
 
 /* DEALLOCATE [ALL] / DISCARD ALL statements in a Query or unnamed Parse text; false when there are none. */
-static bool find_sql(struct client *cl, uint8_t type, const uint8_t *body, uint32_t n, struct ps_sql *out, char *name,
-                     size_t cap)
+static bool find_sql(struct client *cl, const struct fe_msg *m, struct ps_sql *out, char *name, size_t cap)
 {
-	struct cursor cur = cur_make(body, n);
-	size_t nl = 0;
-	if (type == 'P' && (!cur_cstr(&cur, &nl) || nl > 0))
+	if (m->type == 'P' && (!m->stmt || m->stmt_len > 0))
 		return false; /* a named statement is never executed by its Parse */
-	struct worker *w = cl->c.w;
 	struct cls_result own;
-	const struct cls_result *rp = &own;
 	/* This very message, classified for routing: most have no events, and need no second look at the text. */
-	bool routed = w->last_cls_client == cl && w->last_cls_body == body;
-	if (routed && w->last_cls->n_events == 0)
+	const struct cls_result *rp = m->cls;
+	if (rp && rp->n_events == 0)
 		return false;
-	size_t tl = 0;
-	const char *text = cur_cstr(&cur, &tl);
-	if (!text || tl > PS_SCAN_MAX)
+	if (!m->sql || m->sql_len > PS_SCAN_MAX)
 		return false;
-	if (routed)
-		rp = w->last_cls;
-	else if (!mentions_dealloc(text, tl) || !clientroute_classify(cl, text, tl, &own))
-		return false;
+	if (!rp) {
+		if (!mentions_dealloc(m->sql, m->sql_len) || !clientroute_classify(cl, m->sql, m->sql_len, &own))
+			return false;
+		rp = &own;
+	}
 	out->n = 0;
 	out->name = NULL;
 	for (int i = 0; i < rp->n_events && i < CLS_MAX_EVENTS && out->n < PS_SQL_MAX; i++) {
@@ -124,12 +118,9 @@ static struct iobuf **server_out(void *ctx)
 }
 
 /* A named Parse went out: classify its statement now, once, for every later Bind (routing). */
-static void classify_at_parse(struct client *cl, const uint8_t *body, uint32_t n)
+static void classify_at_parse(struct client *cl, const struct fe_msg *m)
 {
-	struct cursor cur = cur_make(body, n);
-	size_t nl = 0;
-	const char *name = cur_cstr(&cur, &nl);
-	struct ps_stmt *st = name && nl ? ps_client_find(cl->ps, name, (uint32_t)nl) : NULL;
+	struct ps_stmt *st = m->stmt && m->stmt_len ? ps_client_find(cl->ps, m->stmt, m->stmt_len) : NULL;
 	const char *sql;
 	size_t len;
 	if (st)
@@ -142,8 +133,10 @@ static bool guard_classify(void *ctx, const char *sql, size_t len, struct cls_re
 	return clientroute_classify(ctx, sql, len, out);
 }
 
-enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body)
+enum act prepared_client_msg(struct client *cl, const struct fe_msg *m)
 {
+	uint8_t type = m->type;
+	const uint8_t *body = m->body;
 	struct server *sv = cl->server;
 	struct worker *w = cl->c.w;
 	if (!cl->ps)
@@ -154,23 +147,22 @@ enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, cons
 		goto nomem;
 	/* Other clients' server-side names stay out of reach (a statement classified just now without events
 	   names none). */
-	const struct cls_result *routed = w->last_cls_client == cl && w->last_cls_body == body ? w->last_cls : NULL;
+	const struct cls_result *routed = m->cls;
 	if (body && (type == 'Q' || type == 'P') && !(routed && !(routed->ev_kinds & GUARDED_EVENTS)))
-		prepared_guard(type, body, len - 4, routed, guard_classify, cl);
+		prepared_guard(type, body, m->len - 4, routed, guard_classify, cl);
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
-	bool has_sql =
-	        body && (type == 'Q' || type == 'P') && find_sql(cl, type, body, len - 4, &sql, name, sizeof name);
+	bool has_sql = body && (type == 'Q' || type == 'P') && find_sql(cl, m, &sql, name, sizeof name);
 	/* Only a Parse interns a statement, under the session's search_path. */
 	struct ps_env env = { .intern = w->ps_intern,
 		              .max_stmts = w->cfg->max_prepared_statements,
 		              .scope = type == 'P' ? params_get(&cl->params, "search_path") : NULL };
 	struct ps_out out = { server_out, cl };
-	switch (ps_client_message(&env, cl->ps, sv->ps, type, body, body ? len - 4 : 0, has_sql ? &sql : NULL, &out)) {
+	switch (ps_client_message(&env, cl->ps, sv->ps, m, has_sql ? &sql : NULL, &out)) {
 	case PS_FORWARD: return ACT_SEND;
 	case PS_REPLACED:
 		if (type == 'P' && w->cfg->routing)
-			classify_at_parse(cl, body, len - 4);
+			classify_at_parse(cl, m);
 		return ACT_CONSUMED;
 	case PS_WAIT:
 		/* Held until the server answers an earlier group; what is already decided must reach it. */
@@ -263,32 +255,11 @@ const char *prepared_unnamed_text(const struct client *cl, uint32_t *len)
 	return cl->ps ? ps_client_unnamed_text(cl->ps, len) : NULL;
 }
 
-bool prepared_unnamed(uint8_t type, const uint8_t *body, uint32_t n)
+struct ps_stmt *prepared_named(const struct client *cl, struct fe_msg *m)
 {
-	const uint8_t *name;
-	if (type == 'B') {
-		const uint8_t *nul = n && body[0] == 0 ? body : memchr(body, 0, n); /* the portal's name (usually "") */
-		name = nul ? nul + 1 : NULL;
-	} else if (type == 'D' && n && body[0] == 'S') {
-		name = body + 1;
-	} else {
-		return false;
-	}
-	return name && name < body + n && *name == 0;
-}
-
-struct ps_stmt *prepared_named(const struct client *cl, uint8_t type, const uint8_t *body, uint32_t n)
-{
-	if (!cl->ps)
+	if (!cl->ps || !m->stmt || !m->stmt_len || (m->type != 'B' && m->type != 'D'))
 		return NULL;
-	struct cursor cur = cur_make(body, n);
-	if (type == 'B')
-		cur_cstr(&cur, NULL);
-	else if (type != 'D' || cur_u8(&cur) != 'S')
-		return NULL;
-	size_t nl = 0;
-	const char *name = cur_cstr(&cur, &nl);
-	return name && nl ? ps_client_find(cl->ps, name, (uint32_t)nl) : NULL;
+	return ps_client_named(cl->ps, m);
 }
 
 const struct cls_result *prepared_cls(struct client *cl, struct ps_stmt *st, const char **sql, size_t *len)

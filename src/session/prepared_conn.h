@@ -17,7 +17,7 @@ void prepared_client_free(struct client *cl);
 bool prepared_wants_full(const struct client *cl, uint8_t type, uint32_t len);
 /* A linked client's message, after routing chose to keep it on this server: ACT_SEND (forward it),
    ACT_CONSUMED (rewritten into the server's output), ACT_PAUSE (wait for answers) or ACT_CLOSED. */
-enum act prepared_client_msg(struct client *cl, uint8_t type, uint32_t len, const uint8_t *body);
+enum act prepared_client_msg(struct client *cl, const struct fe_msg *m);
 
 /* True for the answers the prepared-statement tracker may have to look at (the others pass it by). */
 static inline bool prepared_answer_type(uint8_t type)
@@ -43,12 +43,10 @@ void prepared_server_linked(struct server *sv);
 /* pgrouter's reset query was sent to the server: forget its statements if the query drops them. */
 void prepared_server_reset(struct server *sv, const char *query);
 
-/* True for a Bind (B) or statement Describe (D) body that names the unnamed statement. */
-bool prepared_unnamed(uint8_t type, const uint8_t *body, uint32_t n);
 /* The text of cl's last unnamed Parse (tracked in transaction and statement pooling), or NULL. */
 const char *prepared_unnamed_text(const struct client *cl, uint32_t *len);
 /* The client's statement that a complete Bind or Describe-statement message names, or NULL. */
-struct ps_stmt *prepared_named(const struct client *cl, uint8_t type, const uint8_t *body, uint32_t n);
+struct ps_stmt *prepared_named(const struct client *cl, struct fe_msg *m);
 /* Routing's classification of a prepared statement (made once, when its Parse goes out), and its text. */
 const struct cls_result *prepared_cls(struct client *cl, struct ps_stmt *st, const char **sql, size_t *len);
 /* The statement's fingerprint (computed once). */

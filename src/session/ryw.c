@@ -147,20 +147,18 @@ void ryw_note_statement(struct server *sv, const struct cls_result *rp)
 		sv->ryw.wrote = true;
 }
 
-void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body)
+void ryw_note_message(struct server *sv, const struct fe_msg *m)
 {
 	if (!tracked(sv))
 		return;
-	if (type == 'F') {
+	if (m->type == 'F') {
 		sv->ryw.wrote = true;
 		return;
 	}
-	if (type != 'B')
+	if (m->type != 'B')
 		return;
 	/* Bind of a named statement: its Parse (and classification) came in an earlier unit. */
-	struct cursor c = cur_make(body, body ? len - 4 : 0);
-	size_t n = 0;
-	if (!body || !cur_cstr(&c, NULL) || !cur_cstr(&c, &n) || n > 0)
+	if (!m->stmt || m->stmt_len > 0)
 		sv->ryw.wrote = true;
 }
 

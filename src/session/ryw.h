@@ -15,6 +15,7 @@ struct server;
 struct cls_result;
 struct store_req;
 struct be_msg;
+struct fe_msg;
 
 /* Handle SET pgrouter.consistency_key / pgrouter.min_lsn (value NULL: RESET/DEFAULT):
    1 handled, 0 not a read-your-writes setting, -1 bad value. */
@@ -40,7 +41,7 @@ void ryw_batch_bind(struct server *sv);
 /* Whether the client's Sync, about to be forwarded on sv, ends a unit that wrote (the LSN query may follow). */
 bool ryw_sync_ends_unit(const struct server *sv);
 /* A forwarded message other than Query/Parse (Bind of a named statement, FunctionCall). */
-void ryw_note_message(struct server *sv, uint8_t type, uint32_t len, const uint8_t *body);
+void ryw_note_message(struct server *sv, const struct fe_msg *m);
 /* The ReadyForQuery (status z) that ends the client's unit on sv, or answers a Query the LSN query follows:
    true when pgrouter now waits for the commit LSN and holds the ReadyForQuery back (the caller consumes it). */
 bool ryw_unit_done(struct server *sv, char z);

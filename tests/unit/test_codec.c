@@ -10,6 +10,7 @@
 #include "proto/codec.h"
 #include "proto/options.h"
 #include "proto/cursor.h"
+#include "proto/femsg.h"
 #include "unit.h"
 
 #define MAXP (1u << 20) /* the max_packet used by most framing checks */
@@ -850,8 +851,92 @@ static void test_be_msg(void)
 	free(b);
 }
 
+/* Decode a body given as bytes (n of them, NULs included) with fe_decode; its result. */
+static bool fe(struct fe_msg *m, uint8_t type, const char *bytes, uint32_t n)
+{
+	return fe_decode(m, type, n + 4, (const uint8_t *)bytes, 7);
+}
+
+static void test_fe_decode_wellformed(void)
+{
+	struct fe_msg m;
+	CHECK(fe(&m, 'Q', "select 1", 9));
+	CHECK_EQ_STR(m.sql, "select 1");
+	CHECK_EQ_INT(m.sql_len, 8);
+	CHECK_EQ_INT(m.seq, 7);
+	CHECK_EQ_INT(m.len, 13);
+	CHECK(!m.stmt && !m.portal && !m.cls && !m.cls_buf && !m.bad);
+	CHECK(fe(&m, 'P', "s1\0select $1\0\0\0", 16));
+	CHECK_EQ_STR(m.stmt, "s1");
+	CHECK_EQ_INT(m.stmt_len, 2);
+	CHECK_EQ_STR(m.sql, "select $1");
+	CHECK_EQ_INT(m.sql_len, 9);
+	CHECK(fe(&m, 'P', "\0select 2\0\0\0", 12));
+	CHECK(m.stmt && m.stmt_len == 0 && m.sql_len == 8);
+	CHECK(fe(&m, 'B', "p\0s1\0\0\0\0\0\0\0", 12));
+	CHECK_EQ_STR(m.portal, "p");
+	CHECK_EQ_STR(m.stmt, "s1");
+	CHECK(!fe_unnamed_stmt(&m));
+	CHECK(fe(&m, 'B', "\0\0\0\0\0\0\0\0", 8));
+	CHECK(m.portal_len == 0 && m.stmt_len == 0 && fe_unnamed_stmt(&m) && !m.sql);
+	CHECK(fe(&m, 'E', "cur\0\0\0\0\0", 8));
+	CHECK_EQ_STR(m.portal, "cur");
+	CHECK(fe(&m, 'D', "Sst\0", 4));
+	CHECK_EQ_STR(m.stmt, "st");
+	CHECK(!m.portal && !fe_unnamed_stmt(&m));
+	CHECK(fe(&m, 'D', "S\0", 2));
+	CHECK(fe_unnamed_stmt(&m));
+	CHECK(fe(&m, 'C', "Pcur\0", 5));
+	CHECK_EQ_STR(m.portal, "cur");
+	CHECK(!m.stmt && !fe_unnamed_stmt(&m));
+	CHECK(fe(&m, 'C', "S\0", 2));
+	CHECK(m.stmt_len == 0 && !fe_unnamed_stmt(&m)); /* a Close is not a use */
+	CHECK(fe(&m, 'S', "", 0));
+	CHECK(!m.sql && !m.stmt && !m.portal);
+	CHECK(fe(&m, 'H', "", 0) && fe(&m, 'X', "", 0) && fe(&m, 'd', "abc", 3) && fe(&m, 'F', "\0\0\0\1", 4));
+	/* not buffered whole yet: only the header is known */
+	CHECK(fe_decode(&m, 'Q', 100000, NULL, 3));
+	CHECK(m.type == 'Q' && m.len == 100000 && !m.body && !m.sql && !m.bad && m.seq == 3);
+}
+
+static void test_fe_decode_malformed(void)
+{
+	struct fe_msg m;
+	CHECK(!fe(&m, 'Q', "select 1", 8)); /* no NUL */
+	CHECK(m.bad && !m.sql);
+	CHECK(!fe(&m, 'Q', "", 0));
+	CHECK(!fe(&m, 'P', "name", 4));
+	CHECK(m.bad && !m.stmt && !m.sql);
+	CHECK(!fe(&m, 'P', "name\0select", 11)); /* the text is cut */
+	CHECK(m.stmt && m.stmt_len == 4 && !m.sql);
+	CHECK(!fe(&m, 'B', "portal", 6));
+	CHECK(!m.portal && !m.stmt && !fe_unnamed_stmt(&m));
+	CHECK(!fe(&m, 'B', "\0s", 2));
+	CHECK(m.portal && !m.stmt && !fe_unnamed_stmt(&m));
+	CHECK(!fe(&m, 'E', "x", 1));
+	CHECK(!fe(&m, 'D', "", 0));
+	CHECK(!fe(&m, 'D', "X\0", 2)); /* neither statement nor portal */
+	CHECK(!m.stmt && !m.portal);
+	CHECK(!fe(&m, 'D', "S", 1));
+	CHECK(!fe(&m, 'C', "Pname", 5));
+	/* a length word below 4 is never framed, but the decoder does not trust it either */
+	CHECK(fe_decode(&m, 'Q', 2, (const uint8_t *)"", 0) && !m.sql);
+	/* each byte-wise truncation of a valid Bind stays inside the body */
+	static const char bind[] = "por\0stm\0\0\0\0\0\0\0";
+	for (uint32_t n = 0; n < sizeof bind - 1; n++) {
+		char *copy = malloc(n ? n : 1);
+		memcpy(copy, bind, n);
+		bool ok = fe(&m, 'B', copy, n);
+		CHECK(ok == (n >= 8));
+		CHECK(!m.stmt || (m.stmt >= copy && m.stmt + m.stmt_len < copy + n));
+		free(copy);
+	}
+}
+
 int main(void)
 {
+	test_fe_decode_wellformed();
+	test_fe_decode_malformed();
 	test_startup_options();
 	test_frame_types();
 	test_frame_limits();

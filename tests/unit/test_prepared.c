@@ -95,19 +95,26 @@ static const char *take_written(void)
 	return written;
 }
 
+/* The message as the frontend hands it on: decoded once (body NULL: not buffered whole). */
+static const struct fe_msg *decoded(uint8_t type, const uint8_t *body, uint32_t n)
+{
+	static struct fe_msg fm;
+	fe_decode(&fm, type, n + 4, body, 0);
+	return &fm;
+}
 static enum ps_verdict send(struct ps_client *c, struct ps_server *s, uint8_t type, struct msgbuf m)
 {
-	return ps_client_message(&env, c, s, type, m.b, m.n, NULL, &OUT);
+	return ps_client_message(&env, c, s, decoded(type, m.b, m.n), NULL, &OUT);
 }
 static enum ps_verdict send0(struct ps_client *c, struct ps_server *s, uint8_t type)
 {
-	return ps_client_message(&env, c, s, type, (const uint8_t *)"", 0, NULL, &OUT);
+	return ps_client_message(&env, c, s, decoded(type, (const uint8_t *)"", 0), NULL, &OUT);
 }
 static enum ps_verdict send_sql(struct ps_client *c, struct ps_server *s, uint8_t type, struct msgbuf m,
                                 enum ps_sql_kind kind, const char *name)
 {
 	struct ps_sql sql = { .n = 1, .kind = { (uint8_t)kind }, .name = name };
-	return ps_client_message(&env, c, s, type, m.b, m.n, &sql, &OUT);
+	return ps_client_message(&env, c, s, decoded(type, m.b, m.n), &sql, &OUT);
 }
 
 static enum ps_answer answer(struct ps_server *s, uint8_t type)
@@ -237,6 +244,14 @@ static void test_shared_between_clients(void)
 	CHECK_EQ_INT(answer(s, 'Z'), PSA_PASS);
 	CHECK(has(b, "S_1") && !has(b, "a_stmt") && !has(a, "S_1"));
 	CHECK(ps_client_find(a, "a_stmt", 6) == ps_client_find(b, "S_1", 3));
+	/* a Bind's statement is looked up once per message: the tracker reuses what routing found */
+	struct msgbuf bm = bind_body("", "S_1");
+	struct fe_msg fm;
+	fe_decode(&fm, 'B', bm.n + 4, bm.b, 0);
+	CHECK(!fm.named_known && ps_client_named(b, &fm) == ps_client_find(b, "S_1", 3));
+	CHECK(fm.named_known && fm.named && ps_client_named(b, &fm) == ps_client_find(b, "S_1", 3));
+	fe_decode(&fm, 'B', bm.n + 4, bm.b, 0);
+	CHECK(ps_client_named(a, &fm) == NULL && fm.named_known && !fm.named);
 	run_bind(b, s, "S_1");
 	CHECK_EQ_STR(take_written(), "B:pgr1_1");
 	answer(s, 'Z');
@@ -581,8 +596,8 @@ static void test_broken(void)
 	CHECK_EQ_INT(ps_server_answer(s, 'Z', NULL, 1), PSA_NEED_BODY);
 	/* messages not buffered whole (huge unnamed statements) are only counted */
 	struct ps_server *s2 = ps_server_new();
-	CHECK_EQ_INT(ps_client_message(&env, c, s2, 'P', NULL, 0, NULL, &OUT), PS_FORWARD);
-	CHECK_EQ_INT(ps_client_message(&env, c, s2, 'B', NULL, 0, NULL, &OUT), PS_FORWARD);
+	CHECK_EQ_INT(ps_client_message(&env, c, s2, decoded('P', NULL, 100000), NULL, &OUT), PS_FORWARD);
+	CHECK_EQ_INT(ps_client_message(&env, c, s2, decoded('B', NULL, 100000), NULL, &OUT), PS_FORWARD);
 	send0(c, s2, 'S');
 	CHECK_EQ_INT(answer(s2, '1'), PSA_PASS);
 	CHECK_EQ_INT(answer(s2, 'Z'), PSA_PASS);
