@@ -38,7 +38,7 @@ int config_fail(struct parse_state *ps, const char *key, const char *fmt, ...)
 	const char *file;
 	int line;
 	config_where(ps, &file, &line);
-	snprintf(ps->err, ps->errlen, "%s:%d: %s: %s", file, line, key ? key : "", msg);
+	snprintf(ps->err, ps->errlen, "%s:%d: %s%s%s", file, line, key ? key : "", key ? ": " : "", msg);
 	if (ps->report) {
 		ps->report(ps->report_arg, ps->err);
 		ps->nproblems++;
@@ -125,7 +125,14 @@ static char *read_line(char *str, int num, void *stream)
 	}
 	ps->line++;
 	if (n < num - 1) {
-		memcpy(str, line, (size_t)n + 1);
+		/* Every line that cannot be a section, a setting, a comment or a continuation is reported here, so
+		   that --check lists each of them (inih reports only the first). */
+		const char *at = line + (ps->line == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0);
+		if (*at && !isspace((unsigned char)*at) && !strchr(";#[", *at) && !strpbrk(at, "=:")) {
+			config_fail(ps, NULL, "syntax error (expected [section] or key = value)");
+			snprintf(str, (size_t)num, "\n");
+		} else
+			memcpy(str, line, (size_t)n + 1);
 		free(line);
 		return str;
 	}

@@ -216,14 +216,16 @@ def test_check_prints_every_problem(tmp_path):
     bad = tmp_path / "bad.ini"
     bad.write_text("[pgrouter]\nlisten_port = 70000\nno_such_setting = 1\n"
                    f"%include {inc}\nsyslog_facility = kern2\nmonitor_interval = 5ms\nunix_socket_mode = 99x\n"
-                   "[databases]\napp = host=h port=x\n")
+                   "[databases]\napp = host=h port=x\nnot a setting\nnor this\n")
     rc, out, err = run_bin("--check", str(bad))
     assert rc == 1, err
     for want in (f"{bad}:2: listen_port: value out of range", f"{bad}:3: no_such_setting: unknown setting",
                  f"{inc}:1: default_pool_size: expected an integer", f"{bad}:9: app: port",
                  # the checks that look at the settings together report every problem too
                  f"{bad}:5: syslog_facility:", f"{bad}:6: monitor_interval:", f"{bad}:7: unix_socket_mode:",
-                 "7 problems, configuration test failed"):
+                 # each line that is no setting at all
+                 f"{bad}:10: syntax error", f"{bad}:11: syntax error",
+                 "9 problems, configuration test failed"):
         assert want in err, err
     good = tmp_path / "good.ini"
     good.write_text("[pgrouter]\nauth_type = trust\n[databases]\napp = host=127.0.0.1\n")
