@@ -44,14 +44,8 @@ void admin_login(struct client *cl)
 	err |= msg_param_status(out, "DateStyle", "ISO, MDY");
 	err |= msg_param_status(out, "integer_datetimes", "on");
 	err |= msg_param_status(out, "standard_conforming_strings", "on");
-	err |= msg_backend_key(out, cl->cancel_pid, cl->cancel_key);
-	err |= msg_ready(out, 'I');
-	if (err) {
-		client_close(cl, "53200", "out of memory");
+	if (!client_login_ready(cl, err))
 		return;
-	}
-	client_set_state(cl, CL_IDLE);
-	cl->c.phase = PHASE_READY;
 	conn_flush_out(&cl->c);
 	log_info(cl->c.prefix, "admin console login: user=%s (%s)", cl->user, admin ? "admin" : "stats");
 }

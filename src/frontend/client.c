@@ -415,6 +415,20 @@ void client_login(struct client *cl, const uint8_t *scram_client_key, struct aut
 		pool_login_wait(cl->pool, &cl->wait);
 }
 
+bool client_login_ready(struct client *cl, int err)
+{
+	struct iobuf **out = conn_out(&cl->c);
+	err |= msg_backend_key(out, cl->cancel_pid, cl->cancel_key);
+	err |= msg_ready(out, 'I');
+	if (err) {
+		client_close(cl, "53200", "out of memory");
+		return false;
+	}
+	client_set_state(cl, CL_IDLE);
+	cl->c.phase = PHASE_READY;
+	return true;
+}
+
 void client_finish_login(struct client *cl)
 {
 	if (cl->verify_params) {
@@ -436,14 +450,8 @@ void client_finish_login(struct client *cl)
 			mine = NULL;
 		err |= msg_param_status(out, name, mine ? mine : value);
 	}
-	err |= msg_backend_key(out, cl->cancel_pid, cl->cancel_key);
-	err |= msg_ready(out, 'I');
-	if (err) {
-		client_close(cl, "53200", "out of memory");
+	if (!client_login_ready(cl, err))
 		return;
-	}
-	client_set_state(cl, CL_IDLE);
-	cl->c.phase = PHASE_READY;
 	if (!conn_flush_out(&cl->c)) {
 		client_close(cl, NULL, NULL);
 		return;

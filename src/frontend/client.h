@@ -103,6 +103,9 @@ struct authfile_entry;
 /* Authenticated: find cl's pool (keeping a proven SCRAM ClientKey, and a secret auth_query returned, for
    logins toward the server) and log in. Takes ownership of looked_up->secret. */
 void client_login(struct client *cl, const uint8_t *scram_client_key, struct authfile_entry *looked_up);
+/* End cl's login: BackendKeyData and ReadyForQuery after the messages already in its output (err: building
+   those failed); cl is idle and ready. false when it was closed instead (out of memory). */
+bool client_login_ready(struct client *cl, int err);
 /* Finish the login of cl with the pool's parameters. */
 void client_finish_login(struct client *cl);
 /* pgrouter's SETs of cl's startup settings were answered on its server: refuse the login with the server's
