@@ -67,6 +67,7 @@ static char *slurp(const char *path, size_t *len, struct stat *st, bool *opened)
 }
 
 /* Record a problem at file:line of the source being built, as "file:line: %include: problem"; returns -1. */
+static int fail_at(struct builder *b, int file, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int fail_at(struct builder *b, int file, int line, const char *fmt, ...)
 {
 	char msg[600];
@@ -145,7 +146,6 @@ static int include_name(const char *line, size_t n, char *name, size_t cap)
 }
 
 static int expand(struct builder *b, const char *path, int depth, int from_file, int from_line);
-static int fail_at(struct builder *b, int file, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Expand the lines of one file (index file, open at depth); 0 or -1 with the error recorded. */
 static int expand_lines(struct builder *b, const char *text, size_t len, int file, int depth)
