@@ -88,7 +88,15 @@ struct server *server_connect(struct worker *w, struct pool *p, int node, const 
 	return sv;
 }
 
-/* Detach cancel requests that still point at sv. */
+/* The SCRAM exchange's secrets are wiped once the login is over, whichever way it ended. */
+static void drop_scram(struct server *sv)
+{
+	if (sv->scram) {
+		scram_client_wipe(sv->scram);
+		free(sv->scram);
+		sv->scram = NULL;
+	}
+}
 
 void server_close(struct server *sv, const char *reason)
 {
@@ -107,11 +115,7 @@ void server_close(struct server *sv, const char *reason)
 	}
 	bool was_login = sv->state == SV_CONNECTING || sv->state == SV_TLS || sv->state == SV_LOGIN;
 	sv_link->forget(sv); /* while its client (whose names it may have changed) is still here */
-	if (sv->scram) {
-		scram_client_wipe(sv->scram);
-		free(sv->scram);
-		sv->scram = NULL;
-	}
+	drop_scram(sv);
 	sv->state = SV_CLOSED;
 	if (cl) {
 		/* Part of a message already went out: an ErrorResponse now would be read as its rest. */
@@ -164,11 +168,7 @@ static enum act login_msg(struct server *sv, struct be_msg *m)
 	case 'Z':
 		sv->tx_status = m->status;
 		sv->state = SV_IDLE;
-		if (sv->scram) {
-			scram_client_wipe(sv->scram);
-			free(sv->scram);
-			sv->scram = NULL;
-		}
+		drop_scram(sv);
 		sv->ev->logged_in(sv); /* the pool publishes its parameters and hands it out */
 		return sv->c.closing ? ACT_CLOSED : ACT_CONSUMED;
 	case 'E': {
@@ -402,6 +402,14 @@ static void server_on_bad_input(struct conn *c, const char *why, const uint8_t *
 	server_close(SV(c), why);
 }
 
+/* A failure before login completed: tell the pool (and its waiting clients), then close. */
+static void login_failed(struct server *sv, const char *sqlstate, const char *msg)
+{
+	log_warn(sv->c.prefix, "%s", msg);
+	sv->ev->login_failed(sv, sqlstate, msg, false);
+	server_close(sv, msg);
+}
+
 /* The connect completed (or failed): send the startup packet. */
 static void server_on_writable(struct conn *c)
 {
@@ -417,9 +425,7 @@ static void server_on_writable(struct conn *c)
 		sv->ev->dest(sv->pool, sv->node, &d);
 		char msg[200];
 		snprintf(msg, sizeof msg, "connect to %s:%d failed: %s", d.host, d.port, strerror(err));
-		log_warn(c->prefix, "%s", msg);
-		sv->ev->login_failed(sv, "08006", msg, false);
-		server_close(sv, msg);
+		login_failed(sv, "08006", msg);
 		return;
 	}
 	if (c->w->cfg->server_tls_ctx) {
@@ -457,14 +463,6 @@ static void send_startup(struct server *sv)
 	}
 	sv->state = SV_LOGIN;
 	conn_flush_out(c);
-}
-
-/* A failure before login completed: tell the pool (and its waiting clients), then close. */
-static void login_failed(struct server *sv, const char *sqlstate, const char *msg)
-{
-	log_warn(sv->c.prefix, "%s", msg);
-	sv->ev->login_failed(sv, sqlstate, msg, false);
-	server_close(sv, msg);
 }
 
 /* The server's answer to SSLRequest. */
@@ -608,6 +606,10 @@ void server_sync_params(struct server *sv, const struct params *wanted, struct t
 	if (sql && !err && iobuf_append(&sql, "", 1) == 0 && msg_query(conn_out(&sv->c), (char *)sql->data) == 0) {
 		sv->skip_z++;
 		log_debug(sv->c.prefix, "restoring settings: %s", (char *)sql->data);
+	} else if (sql || err) {
+		/* Out of memory: sv->extra already says these settings were made, and the backend never got them.
+		   Never hand this connection to anyone after this client. */
+		sv->dirty = true;
 	}
 	free(sql);
 }

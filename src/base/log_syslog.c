@@ -35,15 +35,18 @@ void logsys_configure(bool on, const char *ident, const char *facility)
 	int code = facility ? logsys_facility(facility) : -1;
 	if (code < 0)
 		code = LOG_DAEMON;
+	/* The ident as it would be stored: a reload with the same settings keeps the open log. */
+	char want[sizeof cur_ident];
+	snprintf(want, sizeof want, "%s", ident && *ident ? ident : "pgrouter");
 	pthread_mutex_lock(&lock);
 	if (!on) {
 		if (atomic_exchange(&enabled, false))
 			closelog();
-	} else if (!atomic_load(&enabled) || code != cur_facility || strcmp(ident ? ident : "", cur_ident) != 0) {
+	} else if (!atomic_load(&enabled) || code != cur_facility || strcmp(want, cur_ident) != 0) {
 		/* Lines of other threads wait for the lock: none is sent while the ident changes under openlog. */
 		atomic_store(&enabled, false);
 		closelog();
-		snprintf(cur_ident, sizeof cur_ident, "%s", ident && *ident ? ident : "pgrouter");
+		memcpy(cur_ident, want, sizeof want);
 		cur_facility = code;
 		openlog(cur_ident, LOG_PID | LOG_NDELAY, code);
 		atomic_store(&enabled, true);

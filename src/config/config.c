@@ -163,7 +163,12 @@ static char *read_line(char *str, int num, void *stream)
 	size_t vl = strlen(v);
 	while (vl && isspace((unsigned char)v[vl - 1]))
 		v[--vl] = 0;
-	ps->longvals[ps->nlong] = strdup(v);
+	if (!(ps->longvals[ps->nlong] = strdup(v))) {
+		free(line);
+		config_fail(ps, NULL, "out of memory");
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
 	snprintf(str, (size_t)num, "%.*s= \x01%d\n", (int)(eq - line), line, ps->nlong);
 	ps->nlong++;
 	free(line);
@@ -461,6 +466,10 @@ int config_check(const char *path, void (*report)(void *arg, const char *problem
 	struct parse_state check = { .report = report, .report_arg = arg };
 	struct config *cfg = load_text(path, src, 0, NULL, NULL, err, sizeof err, &check);
 	config_source_put(src);
+	if (!cfg && check.nproblems == 0) { /* failed without a problem of the file (out of memory, a read error) */
+		report(arg, err);
+		return 1;
+	}
 	config_put(cfg);
 	return check.nproblems;
 }

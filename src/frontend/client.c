@@ -301,6 +301,10 @@ static int client_read_startup(struct client *cl, const struct startup_pkt *sp)
 	const char *db = startup_get(sp, "database");
 	cl->user = strdup(user);
 	cl->dbname = strdup(db && *db ? db : user);
+	if (!cl->user || !cl->dbname) {
+		client_close(cl, "53200", "out of memory");
+		return -1;
+	}
 	for (int i = 0; i < sp->nparams; i++) {
 		const char *n = sp->name[i], *v = sp->value[i];
 		if (strcmp(n, "user") == 0 || strcmp(n, "database") == 0 || strncmp(n, "_pq_.", 5) == 0)
@@ -530,16 +534,15 @@ static enum act client_on_startup(struct conn *c, const uint8_t *pkt, uint32_t l
 		client_close(cl, "28000", "SSL required: connect with sslmode=require");
 		return ACT_CLOSED;
 	}
-	/* Refused early when no slot is free (taken for real once authenticated); the admin console stays
-	   reachable past max_client_conn (CONSOLE_EXTRA more logins). */
-	const char *want_db = startup_get(&sp, "database");
-	bool console = console_target->claims(c->w->cfg, want_db && *want_db ? want_db : "");
-	if (!client_slot_free(c->w->cfg, console)) {
+	if (client_read_startup(cl, &sp) < 0)
+		return ACT_CLOSED;
+	/* Refused early when no slot is free (taken for real once authenticated); the admin console (by the
+	   database the login will use: the user's name when none is given) stays reachable past max_client_conn
+	   (CONSOLE_EXTRA more logins). */
+	if (!client_slot_free(c->w->cfg, console_target->claims(c->w->cfg, cl->dbname))) {
 		client_close(cl, "53300", "no more connections allowed (max_client_conn)");
 		return ACT_CLOSED;
 	}
-	if (client_read_startup(cl, &sp) < 0)
-		return ACT_CLOSED;
 	negotiate_version(cl, &sp);
 	make_cancel_key(cl);
 	client_set_state(cl, CL_AUTH);

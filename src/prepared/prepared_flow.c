@@ -496,11 +496,12 @@ done:
 /* An unnamed Parse goes to s: remember its definition, to parse it again where a later Bind runs. */
 static int keep_unnamed(struct ps_client *c, struct ps_server *s, const uint8_t *def, uint32_t dn)
 {
-	if (dn > c->unnamed_len || !c->unnamed_def) {
+	if (dn > c->unnamed_cap || !c->unnamed_def) {
 		uint8_t *d = realloc(c->unnamed_def, dn);
 		if (!d)
 			return -1;
 		c->unnamed_def = d;
+		c->unnamed_cap = dn;
 	}
 	memcpy(c->unnamed_def, def, dn);
 	c->unnamed_len = dn;

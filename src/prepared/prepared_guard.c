@@ -2,7 +2,6 @@
 #include "prepared/prepared_guard.h"
 #include "sql/classify.h"
 #include "prepared/prepared.h"
-#include "proto/cursor.h"
 #include "sql/sqllex.h"
 
 #include <ctype.h>
@@ -69,18 +68,10 @@ static void guard_sql(const struct cls_result *r, prepared_guard_classify classi
 	}
 }
 
-void prepared_guard(uint8_t type, const uint8_t *body, uint32_t n, const struct cls_result *r,
-                    prepared_guard_classify classify_fn, void *ctx)
+void prepared_guard(char *sql, size_t len, const struct cls_result *r, prepared_guard_classify classify_fn, void *ctx)
 {
-	/* The bytes are the client's own and not forwarded yet: changing them in place is safe. */
-	struct cursor cur = cur_make(body, n);
-	size_t tl = 0;
 	/* Classified for routing just now (the usual case): only its events matter, no second look. */
 	if (r && !(r->ev_kinds & GUARDED_EVENTS))
 		return;
-	if (type == 'P')
-		cur_cstr(&cur, NULL); /* its name: a Parse's own name is the client's, mapped by the tracker */
-	char *text = (char *)cur_cstr(&cur, &tl);
-	if (text)
-		guard_sql(r, classify_fn, ctx, text, tl);
+	guard_sql(r, classify_fn, ctx, sql, len);
 }

@@ -55,6 +55,7 @@ struct ps_client {
 	uint32_t unnamed_gen; /* bumped by each unnamed Parse */
 	uint8_t *unnamed_def; /* the last unnamed Parse's definition (text, parameter types), or NULL */
 	uint32_t unnamed_len;
+	uint32_t unnamed_cap; /* bytes unnamed_def has room for */
 };
 
 /* A statement on one server connection: prepared there or not (as of the messages sent). */

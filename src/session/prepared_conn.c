@@ -148,8 +148,9 @@ enum act prepared_client_msg(struct client *cl, const struct fe_msg *m)
 	/* Other clients' server-side names stay out of reach (a statement classified just now without events
 	   names none). */
 	const struct cls_result *routed = m->cls;
-	if (body && (type == 'Q' || type == 'P') && !(routed && !(routed->ev_kinds & GUARDED_EVENTS)))
-		prepared_guard(type, body, m->len - 4, routed, guard_classify, cl);
+	/* The bytes are the client's own and not forwarded yet: the guard may change them in place. */
+	if (m->sql && !(routed && !(routed->ev_kinds & GUARDED_EVENTS)))
+		prepared_guard((char *)m->sql, m->sql_len, routed, guard_classify, cl);
 	struct ps_sql sql;
 	char name[CLS_NAME_MAX + 1];
 	bool has_sql = body && (type == 'Q' || type == 'P') && find_sql(cl, m, &sql, name, sizeof name);
@@ -180,13 +181,14 @@ nomem:
 enum act prepared_server_msg(struct server *sv, struct be_msg *m)
 {
 	uint8_t type = m->type;
+	/* Later handlers may ask for the same message again (need it whole, flush first): decide once. This comes
+	   first: deciding may have used up what the tracker owed, so the test below could answer otherwise. */
+	if (m->marks & BE_MARK_PS)
+		return m->marks & BE_MARK_PS_HIDE ? ACT_SKIP : ACT_SEND;
 	/* Nothing owed about it (a CommandComplete when no DEALLOCATE is pending, anything when nothing is owed): the
 	   tracker has no work. */
 	if (!ps_server_wants(sv->ps, type))
 		return ACT_SEND;
-	/* Later handlers may ask for the same message again (need it whole, flush first): decide once. */
-	if (m->marks & BE_MARK_PS)
-		return m->marks & BE_MARK_PS_HIDE ? ACT_SKIP : ACT_SEND;
 	enum ps_answer a = ps_server_answer(sv->ps, type, m->body, m->body ? m->len - 4 : 0);
 	if (a == PSA_NEED_BODY)
 		return ACT_NEED_FULL;

@@ -117,7 +117,7 @@ static enum act retry_error(struct server *sv, struct be_msg *m)
 		return ACT_SEND;
 	sv->retry_to_primary = strcmp(e->sqlstate, "25006") == 0 || missing;
 	sv->retry_learn = strcmp(e->sqlstate, "25006") == 0; /* a write in disguise: remember its shape */
-	if (e->severity && (strcmp(e->severity, "FATAL") == 0 || strcmp(e->severity, "PANIC") == 0)) {
+	if (be_msg_fatal(m)) {
 		/* The backend is going away: no ReadyForQuery will follow. */
 		char why[80];
 		snprintf(why, sizeof why, "%s %s", e->severity, e->sqlstate);
@@ -158,9 +158,13 @@ enum act retry_check(struct server *sv, struct be_msg *m)
 	}
 	/* The answer is the client's: release what was held, in order, and forget the copy. */
 	if (sv->held) {
-		iobuf_append(conn_out(&cl->c), sv->held->data, sv->held->wpos);
+		int err = iobuf_append(conn_out(&cl->c), sv->held->data, sv->held->wpos);
 		buf_put(sv->c.w, sv->held);
 		sv->held = NULL;
+		if (err) { /* the rows without their description would desynchronize the client: it gets 08006 */
+			server_close(sv, "out of memory");
+			return ACT_CLOSED;
+		}
 	}
 	buf_put(sv->c.w, cl->retry);
 	cl->retry = NULL;

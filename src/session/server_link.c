@@ -68,7 +68,7 @@ static enum act error_msg(struct server *sv, struct be_msg *m)
 	const struct pg_error *e;
 	if (be_msg_error(m, &e) < 0)
 		return ACT_SEND;
-	if (e->severity && (strcmp(e->severity, "FATAL") == 0 || strcmp(e->severity, "PANIC") == 0))
+	if (be_msg_fatal(m))
 		sv->fatal_sent = true; /* the backend is going: its own error is the client's last word */
 	if (sv->node == sv->pool->primary && e->sqlstate && strcmp(e->sqlstate, "25006") == 0) {
 		/* The write node has become read-only (demoted): never reuse this connection, and look again. */
